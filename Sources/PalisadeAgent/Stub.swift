@@ -1,0 +1,3 @@
+import AsyncHTTPClient
+import JWTKit
+public enum AgentStub {}

@@ -1,0 +1,4 @@
+import ArgumentParser
+import PalisadeServer
+import PalisadeAgent
+@main struct Main { static func main() {} }

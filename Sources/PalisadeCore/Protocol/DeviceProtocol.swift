@@ -1,0 +1,178 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Wire types of the device protocol, `/device/v1` (see docs/PROTOCOL.md).
+public enum DeviceProtocol {
+    public static let version = "v1"
+    public static let basePath = "/device/v1"
+    /// The header carrying the device's signed assertion.
+    public static let assertionHeader = "Authorization"
+    public static let assertionScheme = "PalisadeDevice"
+    /// Longest lifetime the server accepts for an assertion, and the clock skew it tolerates.
+    public static let maximumAssertionLifetimeSeconds: Int64 = 300
+    public static let allowedClockSkewSeconds: Int64 = 60
+    /// Longest long-poll the server grants.
+    public static let maximumWaitSeconds = 300
+
+    /// What the agent tells about its device at enrollment and at check-in.
+    public struct Inventory: Codable, Sendable, Hashable {
+        public var hostname: String
+        public var platform: DevicePlatform
+        public var osVersion: String
+        public var hardwareId: String
+        public var agentVersion: String
+        /// An MDM enrollment exists on the device (informational: Palisade still manages it).
+        public var mdmEnrolled: Bool
+        /// Defender's settings are already managed by another channel on this device.
+        public var defenderManagedElsewhere: Bool?
+        /// Whether Defender for Endpoint itself is installed.
+        public var defenderInstalled: Bool?
+
+        public init(hostname: String, platform: DevicePlatform, osVersion: String, hardwareId: String, agentVersion: String, mdmEnrolled: Bool, defenderManagedElsewhere: Bool? = nil, defenderInstalled: Bool? = nil) {
+            self.hostname = hostname
+            self.platform = platform
+            self.osVersion = osVersion
+            self.hardwareId = hardwareId
+            self.agentVersion = agentVersion
+            self.mdmEnrolled = mdmEnrolled
+            self.defenderManagedElsewhere = defenderManagedElsewhere
+            self.defenderInstalled = defenderInstalled
+        }
+    }
+
+    public struct EnrollRequest: Codable, Sendable {
+        public var enrollmentToken: String
+        /// The device's P-256 public key, PEM (SubjectPublicKeyInfo).
+        public var publicKey: String
+        public var inventory: Inventory
+
+        public init(enrollmentToken: String, publicKey: String, inventory: Inventory) {
+            self.enrollmentToken = enrollmentToken
+            self.publicKey = publicKey
+            self.inventory = inventory
+        }
+    }
+
+    public struct EnrollResponse: Codable, Sendable {
+        public var deviceId: String
+        public var tenantId: String
+        /// True when an existing device record (same hardware id) was reused.
+        public var reenrolled: Bool
+
+        public init(deviceId: String, tenantId: String, reenrolled: Bool) {
+            self.deviceId = deviceId
+            self.tenantId = tenantId
+            self.reenrolled = reenrolled
+        }
+    }
+
+    public struct CheckInRequest: Codable, Sendable {
+        /// Hash of the configuration the agent holds; nil before its first configuration.
+        public var configurationHash: String?
+        /// How long the server may hold the request open waiting for a change (0: answer now).
+        public var waitSeconds: Int?
+        public var inventory: Inventory?
+
+        public init(configurationHash: String?, waitSeconds: Int? = nil, inventory: Inventory? = nil) {
+            self.configurationHash = configurationHash
+            self.waitSeconds = waitSeconds
+            self.inventory = inventory
+        }
+    }
+
+    public enum CheckInStatus: String, Codable, Sendable {
+        case unchanged
+        case changed
+    }
+
+    public struct CheckInResponse: Codable, Sendable {
+        public var status: CheckInStatus
+        public var configurationHash: String
+        /// Present when `status` is `changed`.
+        public var configuration: DeviceConfiguration?
+
+        public init(status: CheckInStatus, configurationHash: String, configuration: DeviceConfiguration?) {
+            self.status = status
+            self.configurationHash = configurationHash
+            self.configuration = configuration
+        }
+    }
+
+    /// What the agent reports per setting. `conflict` and `pending` are the server's own states.
+    public enum ReportedState: String, Codable, Sendable, Hashable {
+        case succeeded
+        case error
+        case notApplicable
+    }
+
+    public struct SettingResult: Codable, Sendable, Hashable {
+        public var settingId: String
+        public var state: ReportedState
+        public var detail: String?
+
+        public init(settingId: String, state: ReportedState, detail: String? = nil) {
+            self.settingId = settingId
+            self.state = state
+            self.detail = detail
+        }
+    }
+
+    public struct StatusReport: Codable, Sendable, Hashable {
+        /// The configuration these results are about.
+        public var configurationHash: String
+        public var results: [SettingResult]
+        /// A note about the whole application, e.g. "Defender is not installed".
+        public var detail: String?
+
+        public init(configurationHash: String, results: [SettingResult], detail: String? = nil) {
+            self.configurationHash = configurationHash
+            self.results = results
+            self.detail = detail
+        }
+    }
+
+    public struct StatusReportResponse: Codable, Sendable {
+        /// False when the report is about a configuration that is no longer current: it is kept
+        /// but does not settle the device's pending state.
+        public var current: Bool
+
+        public init(current: Bool) {
+            self.current = current
+        }
+    }
+
+    /// Claims of the device's signed assertion (ES256 JWT).
+    public enum AssertionClaim {
+        /// `aud` is "<METHOD> <path>" of the request the assertion is for.
+        public static func audience(method: String, path: String) -> String { "\(method) \(path)" }
+    }
+
+    /// Error codes the agent acts on.
+    public enum ErrorCode {
+        public static let deviceRetired = "device_retired"
+        public static let deviceUnknown = "device_unknown"
+        public static let assertionInvalid = "assertion_invalid"
+        public static let assertionReplayed = "assertion_replayed"
+        public static let enrollmentTokenInvalid = "enrollment_token_invalid"
+        public static let enrollmentTokenExpired = "enrollment_token_expired"
+        public static let enrollmentTokenExhausted = "enrollment_token_exhausted"
+    }
+}
+
+/// The error body of every 4xx/5xx answer: `{"error": {"code", "message", "details"}}`.
+public struct ErrorBody: Codable, Sendable, Hashable {
+    public struct Content: Codable, Sendable, Hashable {
+        public var code: String
+        public var message: String
+        public var details: JSONValue?
+    }
+
+    public var error: Content
+
+    public init(code: String, message: String, details: JSONValue? = nil) {
+        self.error = Content(code: code, message: message, details: details)
+    }
+}

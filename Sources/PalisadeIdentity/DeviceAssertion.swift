@@ -1,0 +1,149 @@
+import Crypto
+import JWTKit
+import PalisadeCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The claims a device signs for every request after enrollment (an ES256 JWT in the
+/// `Authorization: PalisadeDevice <jwt>` header). Binding method, path and body hash to a
+/// single-use id makes each assertion good for exactly one request.
+public struct DeviceAssertion: JWTPayload, Equatable {
+    /// The device id (issuer and subject).
+    public var iss: IssuerClaim
+    public var sub: SubjectClaim
+    /// "<METHOD> <path>" of the request.
+    public var aud: AudienceClaim
+    public var iat: IssuedAtClaim
+    public var exp: ExpirationClaim
+    /// Single-use id: the server refuses a second request with the same one.
+    public var jti: IDClaim
+    /// Hex SHA-256 of the request body.
+    public var bh: String
+
+    public func verify(using algorithm: some JWTAlgorithm) async throws {}
+
+    public var expiresAt: Date { exp.value }
+    public var assertionId: String { jti.value }
+}
+
+/// A device's P-256 key pair. The private key never leaves the device.
+public struct DeviceKeyPair: Sendable {
+    public let privateKeyPEM: String
+    public let publicKeyPEM: String
+
+    public static func generate() -> DeviceKeyPair {
+        let key = P256.Signing.PrivateKey()
+        return DeviceKeyPair(privateKeyPEM: key.pemRepresentation, publicKeyPEM: key.publicKey.pemRepresentation)
+    }
+
+    public init(privateKeyPEM: String) throws {
+        let key = try P256.Signing.PrivateKey(pemRepresentation: privateKeyPEM)
+        self.privateKeyPEM = privateKeyPEM
+        self.publicKeyPEM = key.publicKey.pemRepresentation
+    }
+
+    private init(privateKeyPEM: String, publicKeyPEM: String) {
+        self.privateKeyPEM = privateKeyPEM
+        self.publicKeyPEM = publicKeyPEM
+    }
+
+    /// True when `pem` is a P-256 public key.
+    public static func isValidPublicKey(_ pem: String) -> Bool {
+        (try? P256.Signing.PublicKey(pemRepresentation: pem)) != nil
+    }
+}
+
+/// Signs assertions with the device key.
+public struct DeviceAssertionSigner: Sendable {
+    public let deviceId: String
+    private let keys: JWTKeyCollection
+    public var lifetimeSeconds: Int64 = 60
+
+    public init(deviceId: String, privateKeyPEM: String) async throws {
+        self.deviceId = deviceId
+        self.keys = JWTKeyCollection()
+        await keys.add(ecdsa: try ES256PrivateKey(pem: privateKeyPEM))
+    }
+
+    public func assertion(method: String, path: String, body: some DataProtocol, now: Date = Date()) async throws -> String {
+        let payload = DeviceAssertion(
+            iss: .init(value: deviceId), sub: .init(value: deviceId),
+            aud: .init(value: DeviceProtocol.AssertionClaim.audience(method: method, path: path)),
+            iat: .init(value: now), exp: .init(value: now.addingTimeInterval(Double(lifetimeSeconds))),
+            jti: .init(value: UUID().uuidString), bh: Digest.sha256Hex(body))
+        return try await keys.sign(payload)
+    }
+
+    public func authorizationHeader(method: String, path: String, body: some DataProtocol) async throws -> String {
+        "\(DeviceProtocol.assertionScheme) " + (try await assertion(method: method, path: path, body: body))
+    }
+}
+
+/// Why an assertion was refused: a value, so the server can answer with a precise code.
+public enum AssertionCheck: Sendable, Equatable {
+    case valid(DeviceAssertion)
+    case invalid(reason: String)
+}
+
+/// Checks a device assertion against the device's stored public key and the request.
+/// Replay (the `jti` seen before) is the server's to check, as it needs storage.
+public enum DeviceAssertionVerifier {
+    public static func check(
+        token: String, publicKeyPEM: String, deviceId: String,
+        method: String, path: String, body: some DataProtocol, now: Date = Date()
+    ) async -> AssertionCheck {
+        let keys = JWTKeyCollection()
+        do {
+            await keys.add(ecdsa: try ES256PublicKey(pem: publicKeyPEM))
+        } catch {
+            return .invalid(reason: "the device's stored public key is unusable")
+        }
+        let assertion: DeviceAssertion
+        do {
+            assertion = try await keys.verify(token, as: DeviceAssertion.self)
+        } catch {
+            return .invalid(reason: "the assertion's signature does not verify with the device key")
+        }
+        let nowSeconds = Int64(now.timeIntervalSince1970)
+        let issued = Int64(assertion.iat.value.timeIntervalSince1970)
+        let expires = Int64(assertion.exp.value.timeIntervalSince1970)
+        let skew = DeviceProtocol.allowedClockSkewSeconds
+        if assertion.sub.value != deviceId || assertion.iss.value != deviceId {
+            return .invalid(reason: "the assertion is for device \(assertion.sub.value), not \(deviceId)")
+        }
+        let audience = DeviceProtocol.AssertionClaim.audience(method: method, path: path)
+        if !assertion.aud.value.contains(audience) {
+            return .invalid(reason: "the assertion is for \(assertion.aud.value.joined(separator: ", ")), not \(audience)")
+        }
+        if expires < nowSeconds - skew {
+            return .invalid(reason: "the assertion expired at \(assertion.exp.value.ISO8601Format())")
+        }
+        if issued > nowSeconds + skew {
+            return .invalid(reason: "the assertion was issued in the future (check the device clock)")
+        }
+        if expires - issued > DeviceProtocol.maximumAssertionLifetimeSeconds {
+            return .invalid(reason: "the assertion lives longer than \(DeviceProtocol.maximumAssertionLifetimeSeconds) s")
+        }
+        if assertion.bh != Digest.sha256Hex(body) {
+            return .invalid(reason: "the request body does not match the signed body hash")
+        }
+        return .valid(assertion)
+    }
+}
+
+extension DeviceAssertionVerifier {
+    /// The device id an assertion claims, read without verifying it: the server needs it to
+    /// find the key that verifies the assertion.
+    public static func claimedDeviceId(in token: String) -> String? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        var base64 = String(parts[1].map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64),
+              let claims = try? JSONDecoder().decode([String: JSONValue].self, from: data) else { return nil }
+        return claims["sub"]?.stringValue
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PalisadeCore
+import ServiceLifecycle
+
+/// How `palisade serve` is configured.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var dataDirectory: String?
+    public var databaseURL: String?
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.databaseURL = databaseURL
+    }
+}
+
+/// The routes: health and the OpenAPI document without authentication, the admin API behind
+/// a bearer token, the device protocol behind device assertions.
+public func buildRouter(store: PalisadeStore) -> Router<PalisadeRequestContext> {
+    let router = Router(context: PalisadeRequestContext.self)
+    router.middlewares.add(ErrorMiddleware())
+    let api = router.group("api/v1")
+    api.get("health") { _, _ in try JSONBody.response(["status": "ok"]) }
+    api.get("openapi.json") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
+    }
+    AdminAPIController(store: store).addRoutes(to: api.group().add(middleware: TenantAuthenticationMiddleware(store: store)))
+    DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"))
+    return router
+}
+
+public func buildApplication(
+    store: PalisadeStore,
+    configuration: ServerConfiguration,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(store: store),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "palisade"),
+        services: [store.notifier],
+        onServerRunning: onServerRunning,
+        logger: logger)
+}

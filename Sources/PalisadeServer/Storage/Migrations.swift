@@ -1,0 +1,192 @@
+import Logging
+import SQLKit
+
+/// Versioned schema migrations, applied in order at start in one write transaction under a global lock (both engines have transactional DDL).
+/// The SQL is written once for both engines: TEXT, BIGINT, no engine-specific types.
+enum Migrations {
+    struct Migration {
+        var version: Int
+        var name: String
+        var statements: [String]
+    }
+
+    static let all: [Migration] = [
+        Migration(version: 1, name: "initial schema", statements: [
+            """
+            CREATE TABLE tenants (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                created_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE api_tokens (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                name TEXT NOT NULL,
+                role TEXT NOT NULL,
+                token_hash TEXT NOT NULL UNIQUE,
+                created_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE enrollment_tokens (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                name TEXT NOT NULL,
+                token_hash TEXT NOT NULL UNIQUE,
+                expires_at BIGINT NOT NULL,
+                max_uses BIGINT,
+                uses BIGINT NOT NULL,
+                revoked_at BIGINT,
+                created_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX enrollment_tokens_tenant ON enrollment_tokens (tenant_id, id)",
+            """
+            CREATE TABLE devices (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                name TEXT NOT NULL,
+                platform TEXT NOT NULL,
+                os_version TEXT NOT NULL,
+                hardware_id TEXT NOT NULL,
+                agent_version TEXT NOT NULL,
+                managed_by TEXT NOT NULL,
+                mdm_enrolled BIGINT NOT NULL,
+                defender_installed BIGINT,
+                enrollment_status TEXT NOT NULL,
+                public_key TEXT NOT NULL,
+                tags TEXT NOT NULL,
+                enrolled_at BIGINT NOT NULL,
+                last_check_in_at BIGINT,
+                retired_at BIGINT,
+                UNIQUE (tenant_id, hardware_id)
+            )
+            """,
+            "CREATE INDEX devices_tenant ON devices (tenant_id, id)",
+            """
+            CREATE TABLE device_groups (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                name TEXT NOT NULL,
+                description TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                UNIQUE (tenant_id, name)
+            )
+            """,
+            """
+            CREATE TABLE group_members (
+                tenant_id TEXT NOT NULL,
+                group_id TEXT NOT NULL REFERENCES device_groups(id) ON DELETE CASCADE,
+                device_id TEXT NOT NULL REFERENCES devices(id),
+                added_at BIGINT NOT NULL,
+                PRIMARY KEY (group_id, device_id)
+            )
+            """,
+            "CREATE INDEX group_members_device ON group_members (device_id)",
+            """
+            CREATE TABLE policies (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                name TEXT NOT NULL,
+                description TEXT NOT NULL,
+                platform TEXT NOT NULL,
+                template TEXT NOT NULL,
+                revision BIGINT NOT NULL,
+                settings TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX policies_tenant ON policies (tenant_id, id)",
+            """
+            CREATE TABLE policy_revisions (
+                policy_id TEXT NOT NULL,
+                revision BIGINT NOT NULL,
+                tenant_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                description TEXT NOT NULL,
+                settings TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (policy_id, revision)
+            )
+            """,
+            """
+            CREATE TABLE policy_assignments (
+                tenant_id TEXT NOT NULL,
+                policy_id TEXT NOT NULL REFERENCES policies(id) ON DELETE CASCADE,
+                group_id TEXT NOT NULL REFERENCES device_groups(id) ON DELETE CASCADE,
+                mode TEXT NOT NULL,
+                PRIMARY KEY (policy_id, group_id)
+            )
+            """,
+            "CREATE INDEX policy_assignments_group ON policy_assignments (group_id)",
+            """
+            CREATE TABLE device_configurations (
+                device_id TEXT PRIMARY KEY REFERENCES devices(id),
+                tenant_id TEXT NOT NULL,
+                configuration_hash TEXT NOT NULL,
+                effective TEXT NOT NULL,
+                computed_at BIGINT NOT NULL,
+                delivered_hash TEXT,
+                delivered_at BIGINT
+            )
+            """,
+            """
+            CREATE TABLE device_policy_targets (
+                tenant_id TEXT NOT NULL,
+                policy_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                revision BIGINT NOT NULL,
+                PRIMARY KEY (policy_id, device_id)
+            )
+            """,
+            "CREATE INDEX device_policy_targets_device ON device_policy_targets (device_id)",
+            """
+            CREATE TABLE device_reports (
+                device_id TEXT PRIMARY KEY REFERENCES devices(id),
+                tenant_id TEXT NOT NULL,
+                configuration_hash TEXT NOT NULL,
+                results TEXT NOT NULL,
+                detail TEXT,
+                reported_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE device_assertion_nonces (
+                device_id TEXT NOT NULL,
+                jti TEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                PRIMARY KEY (device_id, jti)
+            )
+            """,
+            "CREATE INDEX device_assertion_nonces_expiry ON device_assertion_nonces (expires_at)",
+        ]),
+    ]
+
+    /// Applies every migration newer than the stored version. Runs in one transaction under
+    /// a global advisory lock, so replicas starting together apply each migration once.
+    static func apply(on backend: any DatabaseBackend, logger: Logger) async throws -> [Int] {
+        try await backend.write(lockKey: "palisade-migrations") { sql in
+            try await sql.raw("""
+                CREATE TABLE IF NOT EXISTS palisade_migrations (
+                    version BIGINT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    applied_at BIGINT NOT NULL
+                )
+                """).run()
+            let applied = Set(try await sql.raw("SELECT version FROM palisade_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
+            var newlyApplied: [Int] = []
+            for migration in all where !applied.contains(migration.version) {
+                logger.info("applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                for statement in migration.statements {
+                    try await sql.raw(SQLQueryString(statement)).run()
+                }
+                try await sql.raw("INSERT INTO palisade_migrations (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: Timestamp.nowMillis()))").run()
+                newlyApplied.append(migration.version)
+            }
+            return newlyApplied
+        }
+    }
+}

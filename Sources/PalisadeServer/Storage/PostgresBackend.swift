@@ -1,0 +1,62 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresKit
+import PostgresNIO
+import SQLKit
+import ServiceLifecycle
+
+/// PostgreSQL for several replicas: a pooled client; write transactions take a transaction-level
+/// advisory lock per tenant so that concurrent recomputes of one tenant never interleave, and
+/// migrations run under a session-level advisory lock so that replicas may start together.
+public final class PostgresBackend: DatabaseBackend {
+    public let kind = DatabaseKind.postgres
+    /// Must be running (as a service, or in a task) while the backend is used.
+    public let client: PostgresClient
+    private let logger: Logger
+
+    public init(url: String, logger: Logger) throws {
+        self.client = PostgresClient(configuration: try Self.configuration(url: url), backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    /// Parses `postgres://user:password@host:port/database?sslmode=disable|prefer|require`.
+    static func configuration(url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
+            throw StoreError.configuration("cannot read the PostgreSQL URL \"\(url)\" (expected postgres://user:password@host:port/database)")
+        }
+        guard let user = components.user, !user.isEmpty else {
+            throw StoreError.configuration("the PostgreSQL URL names no user (expected postgres://user@host/database)")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let sslMode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        let tls: PostgresClient.Configuration.TLS
+        switch sslMode {
+        case "disable": tls = .disable
+        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
+        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        default: throw StoreError.configuration("unknown sslmode \"\(sslMode)\" (use disable, prefer or require)")
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user,
+            password: components.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
+        configuration.options.maximumConnections = 20
+        return configuration
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await body(connection.sql())
+        }
+    }
+
+    public func write<T: Sendable>(lockKey: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await client.withTransaction(logger: logger) { connection in
+            let sql = connection.sql()
+            try await sql.raw("SELECT pg_advisory_xact_lock(hashtext(\(bind: lockKey)))").run()
+            return try await body(sql)
+        }
+    }
+
+    public func close() async throws {}
+}

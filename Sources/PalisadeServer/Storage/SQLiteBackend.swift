@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+import SQLKit
+import SQLiteKit
+
+/// The embedded default: one SQLite file in WAL mode, one writer connection behind a lock,
+/// and separate reader connections (WAL lets readers run beside the writer).
+public final class SQLiteBackend: DatabaseBackend {
+    public let kind = DatabaseKind.sqlite
+    private let writer: SQLiteConnection
+    private let readers: [SQLiteConnection]
+    private let writeLock = AsyncLock()
+    private let nextReader = NIOLockedCounter()
+
+    public static func open(path: String, readers readerCount: Int = 2, logger: Logger) async throws -> SQLiteBackend {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let writer = try await openConnection(path: path, logger: logger)
+        var readers: [SQLiteConnection] = []
+        for _ in 0..<max(1, readerCount) {
+            readers.append(try await openConnection(path: path, logger: logger))
+        }
+        return SQLiteBackend(writer: writer, readers: readers)
+    }
+
+    private static func openConnection(path: String, logger: Logger) async throws -> SQLiteConnection {
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        let sql = connection.sql()
+        // Wait up to 5 s for another process's lock instead of failing at once.
+        try await sql.raw("PRAGMA busy_timeout = 5000").run()
+        try await sql.raw("PRAGMA journal_mode = WAL").run()
+        try await sql.raw("PRAGMA synchronous = NORMAL").run()
+        try await sql.raw("PRAGMA foreign_keys = ON").run()
+        return connection
+    }
+
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection]) {
+        self.writer = writer
+        self.readers = readers
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let reader = readers[nextReader.next() % readers.count]
+        return try await body(reader.sql())
+    }
+
+    public func write<T: Sendable>(lockKey: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await writeLock.withLock {
+            let sql = self.writer.sql()
+            try await sql.raw("BEGIN IMMEDIATE").run()
+            do {
+                let result = try await body(sql)
+                try await sql.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await sql.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+
+    public func close() async throws {
+        for reader in readers { try await reader.close() }
+        try await writer.close()
+    }
+}
+
+/// A thread-safe round-robin counter.
+final class NIOLockedCounter: Sendable {
+    private let value = NIOLockedValueBox(0)
+
+    func next() -> Int {
+        value.withLockedValue { counter in
+            counter &+= 1
+            return counter & Int.max
+        }
+    }
+}

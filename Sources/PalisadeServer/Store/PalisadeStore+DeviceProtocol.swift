@@ -1,0 +1,118 @@
+import Foundation
+import PalisadeCore
+import SQLKit
+
+/// What the server needs to verify a device's assertion.
+public struct DeviceCredentials: Sendable {
+    public var deviceId: String
+    public var tenantId: String
+    public var publicKeyPEM: String
+    public var status: EnrollmentStatus
+}
+
+/// The configuration the server holds for a device: its hash, and the document when asked.
+public struct StoredConfiguration: Sendable {
+    public var hash: String
+    public var deliveredHash: String?
+}
+
+extension PalisadeStore {
+    public func deviceCredentials(deviceId: String) async throws -> DeviceCredentials? {
+        try await read { sql in
+            guard let row = try await sql.raw("SELECT tenant_id, public_key, enrollment_status FROM devices WHERE id = \(bind: deviceId)").first() else {
+                return nil
+            }
+            return DeviceCredentials(
+                deviceId: deviceId, tenantId: try row.string("tenant_id"), publicKeyPEM: try row.string("public_key"),
+                status: EnrollmentStatus(rawValue: try row.string("enrollment_status")) ?? .retired)
+        }
+    }
+
+    /// Records an assertion's id; false when it was seen before (a replay). Expired ids of the
+    /// device are purged on the way, so the table stays small.
+    public func recordAssertion(deviceId: String, jti: String, expiresAt: Int64) async throws -> Bool {
+        try await backend.write(lockKey: "device:\(deviceId)") { sql in
+            try await sql.raw("DELETE FROM device_assertion_nonces WHERE device_id = \(bind: deviceId) AND expires_at < \(bind: Timestamp.nowMillis())").run()
+            let inserted = try await sql.raw("""
+                INSERT INTO device_assertion_nonces (device_id, jti, expires_at) VALUES (\(bind: deviceId), \(bind: jti), \(bind: expiresAt))
+                ON CONFLICT (device_id, jti) DO NOTHING RETURNING jti
+                """).first()
+            return inserted != nil
+        }
+    }
+
+    /// The hash of the device's current configuration (cheap: one indexed row).
+    public func configurationHash(deviceId: String) async throws -> String? {
+        try await read { sql in
+            try await sql.raw("SELECT configuration_hash FROM device_configurations WHERE device_id = \(bind: deviceId)").first()?.string("configuration_hash")
+        }
+    }
+
+    public func effectiveConfiguration(deviceId: String) async throws -> EffectiveConfiguration? {
+        try await read { sql in try await Self.effectiveConfiguration(deviceId: deviceId, on: sql) }
+    }
+
+    static func effectiveConfiguration(deviceId: String, on sql: any SQLDatabase) async throws -> EffectiveConfiguration? {
+        try await sql.raw("SELECT effective FROM device_configurations WHERE device_id = \(bind: deviceId)").first()?.json("effective", as: EffectiveConfiguration.self)
+    }
+
+    /// Notes a check-in: last seen time, inventory changes, and which hash was delivered.
+    public func recordCheckIn(deviceId: String, inventory: DeviceProtocol.Inventory?, deliveredHash: String?) async throws {
+        let now = Timestamp.nowMillis()
+        try await backend.write(lockKey: "device:\(deviceId)") { sql in
+            if let inventory {
+                try await sql.raw("""
+                    UPDATE devices SET last_check_in_at = \(bind: now), name = \(bind: inventory.hostname),
+                        os_version = \(bind: inventory.osVersion), agent_version = \(bind: inventory.agentVersion),
+                        mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0)
+                    WHERE id = \(bind: deviceId)
+                    """).run()
+            } else {
+                try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
+            }
+            if let deliveredHash {
+                try await sql.raw("""
+                    UPDATE device_configurations SET delivered_hash = \(bind: deliveredHash), delivered_at = \(bind: now)
+                    WHERE device_id = \(bind: deviceId)
+                    """).run()
+            }
+        }
+    }
+
+    /// Stores a status report. Idempotent: the same report again changes nothing. A report
+    /// about a configuration that is no longer current is kept only if no report about the
+    /// current one exists; it never settles the pending state of the current one.
+    public func recordReport(deviceId: String, tenant: String, report: DeviceProtocol.StatusReport) async throws -> Bool {
+        var results: [String: DeviceProtocol.SettingResult] = [:]
+        for result in report.results { results[result.settingId] = result }
+        let resultsJSON = try encodeJSON(results)
+        let now = Timestamp.nowMillis()
+        return try await backend.write(lockKey: "device:\(deviceId)") { sql in
+            let currentHash = try await sql.raw("SELECT configuration_hash FROM device_configurations WHERE device_id = \(bind: deviceId)").first()?.string("configuration_hash")
+            let isCurrent = currentHash == report.configurationHash
+            let existing = try await sql.raw("SELECT configuration_hash, results, detail FROM device_reports WHERE device_id = \(bind: deviceId)").first()
+            let existingHash = try existing?.string("configuration_hash")
+            if !isCurrent, existingHash != nil, existingHash == currentHash {
+                return false
+            }
+            if existingHash == report.configurationHash, try existing?.string("results") == resultsJSON, try existing?.optionalString("detail") == report.detail {
+                return isCurrent
+            }
+            try await sql.raw("""
+                INSERT INTO device_reports (device_id, tenant_id, configuration_hash, results, detail, reported_at)
+                VALUES (\(bind: deviceId), \(bind: tenant), \(bind: report.configurationHash), \(bind: resultsJSON), \(bind: report.detail), \(bind: now))
+                ON CONFLICT (device_id) DO UPDATE SET configuration_hash = excluded.configuration_hash,
+                    results = excluded.results, detail = excluded.detail, reported_at = excluded.reported_at
+                """).run()
+            return isCurrent
+        }
+    }
+
+    static func deviceReport(deviceId: String, on sql: any SQLDatabase) async throws -> (DeviceReport, Date?) {
+        guard let row = try await sql.raw("SELECT configuration_hash, results, reported_at FROM device_reports WHERE device_id = \(bind: deviceId)").first() else {
+            return (.none, nil)
+        }
+        return (DeviceReport(configurationHash: try row.string("configuration_hash"), results: try row.json("results", as: [String: DeviceProtocol.SettingResult].self)),
+                Timestamp.date(try row.millis("reported_at")) as Date?)
+    }
+}

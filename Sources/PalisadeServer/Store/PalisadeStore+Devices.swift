@@ -1,0 +1,126 @@
+import Foundation
+import PalisadeCore
+import SQLKit
+
+extension PalisadeStore {
+    static let deviceColumns = """
+        id, name, platform, os_version, hardware_id, agent_version, managed_by, mdm_enrolled, defender_installed,
+        enrollment_status, enrolled_at, last_check_in_at, tags
+        """
+
+    static func device(_ row: any SQLRow) throws -> Device {
+        func enumValue<E: RawRepresentable>(_ column: String, _ type: E.Type) throws -> E where E.RawValue == String {
+            let raw = try row.string(column)
+            guard let value = E(rawValue: raw) else { throw StoreError.corrupt("\(column) = \(raw)") }
+            return value
+        }
+        return Device(
+            id: try row.string("id"), name: try row.string("name"),
+            platform: try enumValue("platform", DevicePlatform.self),
+            osVersion: try row.string("os_version"), hardwareId: try row.string("hardware_id"),
+            agentVersion: try row.string("agent_version"),
+            managedBy: try enumValue("managed_by", ManagementChannel.self),
+            mdmEnrolled: try row.int("mdm_enrolled") != 0,
+            defenderInstalled: try row.optionalInt("defender_installed").map { $0 != 0 },
+            enrollmentStatus: try enumValue("enrollment_status", EnrollmentStatus.self),
+            enrolledAt: Timestamp.date(try row.millis("enrolled_at")),
+            lastCheckInAt: Timestamp.optionalDate(try row.optionalMillis("last_check_in_at")),
+            tags: try row.json("tags", as: [String].self))
+    }
+
+    public func devices(tenant: String, limit: Int, after cursor: String?) async throws -> Page<Device> {
+        try await read { sql in
+            let rows = try await sql.raw("""
+                SELECT \(unsafeRaw: Self.deviceColumns) FROM devices
+                WHERE tenant_id = \(bind: tenant) AND id > \(bind: cursor ?? "") ORDER BY id LIMIT \(bind: limit + 1)
+                """).all()
+            let items = try rows.prefix(limit).map(Self.device)
+            return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
+        }
+    }
+
+    public func device(tenant: String, id: String) async throws -> Device {
+        try await read { sql in try await Self.device(tenant: tenant, id: id, on: sql) }
+    }
+
+    static func device(tenant: String, id: String, on sql: any SQLDatabase) async throws -> Device {
+        guard let row = try await sql.raw("SELECT \(unsafeRaw: deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() else {
+            throw PalisadeError.notFound("device", id: id)
+        }
+        return try device(row)
+    }
+
+    /// Retires a device: its agent is refused from then on and it receives nothing. Its group
+    /// memberships are kept, so re-enrolling the same hardware restores its assignments.
+    public func retireDevice(tenant: String, id: String) async throws {
+        try await write(tenant: tenant) { sql in
+            _ = try await Self.device(tenant: tenant, id: id, on: sql)
+            try await sql.raw("""
+                UPDATE devices SET enrollment_status = 'retired', retired_at = \(bind: Timestamp.nowMillis())
+                WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)
+                """).run()
+            let changed = try await recompute(tenant: tenant, devices: [id], on: sql)
+            return ((), changed)
+        }
+    }
+
+    // MARK: Enrollment
+
+    /// Enrolls a device with an enrollment token. The same hardware id in the same tenant
+    /// reuses its device record (and so keeps its memberships).
+    public func enroll(_ request: DeviceProtocol.EnrollRequest) async throws -> DeviceProtocol.EnrollResponse {
+        let tokenHash = Digest.sha256Hex(Data(request.enrollmentToken.utf8))
+        let tokenTenant = try await read { sql in
+            try await sql.raw("SELECT tenant_id FROM enrollment_tokens WHERE token_hash = \(bind: tokenHash)").first()?.string("tenant_id")
+        }
+        guard let tenant = tokenTenant else {
+            throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
+        }
+        let inventory = request.inventory
+        return try await write(tenant: tenant) { sql in
+            // Re-read inside the transaction: uses and revocation may have changed meanwhile.
+            guard let token = try await sql.raw("""
+                SELECT id, name, expires_at, max_uses, uses, revoked_at, created_at FROM enrollment_tokens
+                WHERE token_hash = \(bind: tokenHash)
+                """).first().map(Self.enrollmentToken) else {
+                throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
+            }
+            if token.revokedAt != nil {
+                throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenInvalid, message: "the enrollment token \"\(token.name)\" was revoked")
+            }
+            if token.expiresAt < Date() {
+                throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenExpired, message: "the enrollment token \"\(token.name)\" expired at \(token.expiresAt.ISO8601Format())")
+            }
+            if let maxUses = token.maxUses, token.uses >= maxUses {
+                throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenExhausted, message: "the enrollment token \"\(token.name)\" has been used \(token.uses) of \(maxUses) times")
+            }
+            let now = Timestamp.nowMillis()
+            let managedBy: ManagementChannel = inventory.defenderManagedElsewhere == true ? .mdm : .palisade
+            let defenderInstalled: Int? = inventory.defenderInstalled.map { $0 ? 1 : 0 }
+            let existing = try await sql.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenant) AND hardware_id = \(bind: inventory.hardwareId)").first()?.string("id")
+            let deviceId = existing ?? Identifier.make()
+            if existing != nil {
+                try await sql.raw("""
+                    UPDATE devices SET name = \(bind: inventory.hostname), platform = \(bind: inventory.platform.rawValue),
+                        os_version = \(bind: inventory.osVersion), agent_version = \(bind: inventory.agentVersion),
+                        managed_by = \(bind: managedBy.rawValue), mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0),
+                        defender_installed = \(bind: defenderInstalled), enrollment_status = 'enrolled', retired_at = NULL,
+                        public_key = \(bind: request.publicKey), enrolled_at = \(bind: now)
+                    WHERE id = \(bind: deviceId)
+                    """).run()
+            } else {
+                try await sql.raw("""
+                    INSERT INTO devices (id, tenant_id, name, platform, os_version, hardware_id, agent_version, managed_by,
+                        mdm_enrolled, defender_installed, enrollment_status, public_key, tags, enrolled_at, last_check_in_at, retired_at)
+                    VALUES (\(bind: deviceId), \(bind: tenant), \(bind: inventory.hostname), \(bind: inventory.platform.rawValue),
+                        \(bind: inventory.osVersion), \(bind: inventory.hardwareId), \(bind: inventory.agentVersion), \(bind: managedBy.rawValue),
+                        \(bind: inventory.mdmEnrolled ? 1 : 0), \(bind: defenderInstalled), 'enrolled', \(bind: request.publicKey), '[]',
+                        \(bind: now), NULL, NULL)
+                    """).run()
+            }
+            try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(bind: token.id)").run()
+            let changed = try await recompute(tenant: tenant, devices: [deviceId], on: sql)
+            return (DeviceProtocol.EnrollResponse(deviceId: deviceId, tenantId: tenant, reenrolled: existing != nil), changed)
+        }
+    }
+}

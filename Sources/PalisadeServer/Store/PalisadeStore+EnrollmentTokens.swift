@@ -1,0 +1,65 @@
+import Foundation
+import PalisadeCore
+import SQLKit
+
+public struct CreatedEnrollmentToken: Sendable {
+    public var record: EnrollmentToken
+    public var token: String
+}
+
+extension PalisadeStore {
+    static let maximumEnrollmentTokenHours = 24 * 365
+
+    public func createEnrollmentToken(tenant: String, name: String, expiresInHours: Int, maxUses: Int?) async throws -> CreatedEnrollmentToken {
+        guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 200 else {
+            throw PalisadeError.invalid("name must be 1 to 200 characters", field: "name")
+        }
+        guard (1...Self.maximumEnrollmentTokenHours).contains(expiresInHours) else {
+            throw PalisadeError.invalid("expiresInHours must be from 1 to \(Self.maximumEnrollmentTokenHours), got \(expiresInHours)", field: "expiresInHours")
+        }
+        if let maxUses, maxUses < 1 {
+            throw PalisadeError.invalid("maxUses must be at least 1, got \(maxUses)", field: "maxUses")
+        }
+        let now = Timestamp.nowMillis()
+        let expires = now + Int64(expiresInHours) * 3_600_000
+        let token = Identifier.secret(prefix: "pet_")
+        let record = EnrollmentToken(id: Identifier.make(), name: name, expiresAt: Timestamp.date(expires), maxUses: maxUses, uses: 0, revokedAt: nil, createdAt: Timestamp.date(now))
+        try await write(tenant: tenant) { sql in
+            try await sql.raw("""
+                INSERT INTO enrollment_tokens (id, tenant_id, name, token_hash, expires_at, max_uses, uses, revoked_at, created_at)
+                VALUES (\(bind: record.id), \(bind: tenant), \(bind: name), \(bind: Digest.sha256Hex(Data(token.utf8))), \(bind: expires), \(bind: maxUses), 0, NULL, \(bind: now))
+                """).run()
+            return ((), [])
+        }
+        return CreatedEnrollmentToken(record: record, token: token)
+    }
+
+    public func enrollmentTokens(tenant: String, limit: Int, after cursor: String?) async throws -> Page<EnrollmentToken> {
+        try await read { sql in
+            let rows = try await sql.raw("""
+                SELECT id, name, expires_at, max_uses, uses, revoked_at, created_at FROM enrollment_tokens
+                WHERE tenant_id = \(bind: tenant) AND id > \(bind: cursor ?? "") ORDER BY id LIMIT \(bind: limit + 1)
+                """).all()
+            let items = try rows.prefix(limit).map(Self.enrollmentToken)
+            return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
+        }
+    }
+
+    static func enrollmentToken(_ row: any SQLRow) throws -> EnrollmentToken {
+        EnrollmentToken(
+            id: try row.string("id"), name: try row.string("name"),
+            expiresAt: Timestamp.date(try row.millis("expires_at")), maxUses: try row.optionalInt("max_uses"),
+            uses: try row.int("uses"), revokedAt: Timestamp.optionalDate(try row.optionalMillis("revoked_at")),
+            createdAt: Timestamp.date(try row.millis("created_at")))
+    }
+
+    public func revokeEnrollmentToken(tenant: String, id: String) async throws {
+        try await write(tenant: tenant) { sql in
+            guard try await sql.raw("SELECT id FROM enrollment_tokens WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() != nil else {
+                throw PalisadeError.notFound("enrollment token", id: id)
+            }
+            try await sql.raw("UPDATE enrollment_tokens SET revoked_at = \(bind: Timestamp.nowMillis()) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id) AND revoked_at IS NULL").run()
+            return ((), [])
+        }
+    }
+}

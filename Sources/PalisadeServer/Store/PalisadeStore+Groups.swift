@@ -1,0 +1,134 @@
+import Foundation
+import PalisadeCore
+import SQLKit
+
+extension PalisadeStore {
+    public func createGroup(tenant: String, name: String, description: String, members: [String]) async throws -> DeviceGroup {
+        let name = name.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, name.count <= 200 else {
+            throw PalisadeError.invalid("name must be 1 to 200 characters", field: "name")
+        }
+        let id = Identifier.make()
+        let now = Timestamp.nowMillis()
+        let memberIds = Array(Set(members)).sorted()
+        return try await write(tenant: tenant) { sql in
+            if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
+                throw PalisadeError(.conflict, code: "group_exists", message: "a group named \"\(name)\" already exists", details: .object(["field": "name"]))
+            }
+            try await Self.requireDevices(memberIds, tenant: tenant, field: "members", on: sql)
+            try await sql.raw("""
+                INSERT INTO device_groups (id, tenant_id, name, description, created_at)
+                VALUES (\(bind: id), \(bind: tenant), \(bind: name), \(bind: description), \(bind: now))
+                """).run()
+            try await Self.insertMembers(memberIds, group: id, tenant: tenant, on: sql)
+            let changed = try await recompute(tenant: tenant, devices: Set(memberIds), on: sql)
+            let group = DeviceGroup(id: id, name: name, description: description, memberCount: memberIds.count, createdAt: Timestamp.date(now))
+            return (group, changed)
+        }
+    }
+
+    static let groupSelect = """
+        SELECT g.id, g.name, g.description, g.created_at,
+            (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) AS member_count
+        FROM device_groups g
+        """
+
+    static func group(_ row: any SQLRow) throws -> DeviceGroup {
+        DeviceGroup(id: try row.string("id"), name: try row.string("name"), description: try row.string("description"),
+                    memberCount: try row.int("member_count"), createdAt: Timestamp.date(try row.millis("created_at")))
+    }
+
+    public func groups(tenant: String, limit: Int, after cursor: String?) async throws -> Page<DeviceGroup> {
+        try await read { sql in
+            let rows = try await sql.raw("""
+                \(unsafeRaw: Self.groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id > \(bind: cursor ?? "") ORDER BY g.id LIMIT \(bind: limit + 1)
+                """).all()
+            let items = try rows.prefix(limit).map(Self.group)
+            return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
+        }
+    }
+
+    public func group(tenant: String, id: String) async throws -> DeviceGroup {
+        try await read { sql in try await Self.group(tenant: tenant, id: id, on: sql) }
+    }
+
+    static func group(tenant: String, id: String, on sql: any SQLDatabase) async throws -> DeviceGroup {
+        guard let row = try await sql.raw("\(unsafeRaw: groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id = \(bind: id)").first() else {
+            throw PalisadeError.notFound("group", id: id)
+        }
+        return try group(row)
+    }
+
+    public func addMembers(tenant: String, group groupId: String, deviceIds: [String]) async throws -> DeviceGroup {
+        let ids = Array(Set(deviceIds)).sorted()
+        guard !ids.isEmpty else { throw PalisadeError.invalid("deviceIds must name at least one device", field: "deviceIds") }
+        return try await write(tenant: tenant) { sql in
+            _ = try await Self.group(tenant: tenant, id: groupId, on: sql)
+            try await Self.requireDevices(ids, tenant: tenant, field: "deviceIds", on: sql)
+            try await Self.insertMembers(ids, group: groupId, tenant: tenant, on: sql)
+            let changed = try await recompute(tenant: tenant, devices: Set(ids), on: sql)
+            return (try await Self.group(tenant: tenant, id: groupId, on: sql), changed)
+        }
+    }
+
+    public func removeMember(tenant: String, group groupId: String, deviceId: String) async throws {
+        try await write(tenant: tenant) { sql in
+            _ = try await Self.group(tenant: tenant, id: groupId, on: sql)
+            guard try await sql.raw("SELECT device_id FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").first() != nil else {
+                throw PalisadeError(.notFound, code: "not_found", message: "device \(deviceId) is not a member of group \(groupId)", details: .object(["deviceId": .string(deviceId)]))
+            }
+            try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").run()
+            return ((), try await recompute(tenant: tenant, devices: [deviceId], on: sql))
+        }
+    }
+
+    public func members(tenant: String, group groupId: String, limit: Int, after cursor: String?) async throws -> Page<Device> {
+        try await read { sql in
+            _ = try await Self.group(tenant: tenant, id: groupId, on: sql)
+            let rows = try await sql.raw("""
+                SELECT \(unsafeRaw: Self.deviceColumns.split(separator: ",").map { "d." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", "))
+                FROM group_members m JOIN devices d ON d.id = m.device_id
+                WHERE m.group_id = \(bind: groupId) AND d.tenant_id = \(bind: tenant) AND d.id > \(bind: cursor ?? "")
+                ORDER BY d.id LIMIT \(bind: limit + 1)
+                """).all()
+            let items = try rows.prefix(limit).map(Self.device)
+            return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
+        }
+    }
+
+    /// Deletes a group: its members lose what it brought them, and it leaves every assignment.
+    public func deleteGroup(tenant: String, id: String) async throws {
+        try await write(tenant: tenant) { sql in
+            _ = try await Self.group(tenant: tenant, id: id, on: sql)
+            let members = try await sql.raw("SELECT device_id FROM group_members WHERE group_id = \(bind: id)").all().map { try $0.string("device_id") }
+            try await sql.raw("DELETE FROM policy_assignments WHERE group_id = \(bind: id)").run()
+            try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: id)").run()
+            try await sql.raw("DELETE FROM device_groups WHERE id = \(bind: id)").run()
+            return ((), try await recompute(tenant: tenant, devices: Set(members), on: sql))
+        }
+    }
+
+    static func insertMembers(_ ids: [String], group: String, tenant: String, on sql: any SQLDatabase) async throws {
+        let now = Timestamp.nowMillis()
+        for id in ids {
+            try await sql.raw("""
+                INSERT INTO group_members (tenant_id, group_id, device_id, added_at) VALUES (\(bind: tenant), \(bind: group), \(bind: id), \(bind: now))
+                ON CONFLICT (group_id, device_id) DO NOTHING
+                """).run()
+        }
+    }
+
+    /// Fails with every unknown id listed when some device does not exist in the tenant.
+    static func requireDevices(_ ids: [String], tenant: String, field: String, on sql: any SQLDatabase) async throws {
+        var found: Set<String> = []
+        for chunk in ids.chunked() {
+            let rows = try await sql.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all()
+            for row in rows { found.insert(try row.string("id")) }
+        }
+        let missing = ids.filter { !found.contains($0) }
+        guard missing.isEmpty else {
+            throw PalisadeError(.badRequest, code: "unknown_device", message: "\(field) names devices that do not exist: \(missing.joined(separator: ", "))",
+                                details: .object(["field": .string(field), "unknown": .array(missing.map(JSONValue.string))]))
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import PalisadeCore
+import SQLKit
+
+extension PalisadeStore {
+    /// Recomputes the effective configuration of the given devices from their memberships and
+    /// the policies assigned to their groups, stores it with its hash and provenance, and
+    /// returns the devices whose delivered configuration changed. Runs inside the caller's
+    /// write transaction; never on the check-in path.
+    func recompute(tenant: String, devices: Set<String>, on sql: any SQLDatabase) async throws -> Set<String> {
+        var changed: Set<String> = []
+        for chunk in devices.sorted().chunked() {
+            changed.formUnion(try await recomputeChunk(tenant: tenant, devices: chunk, on: sql))
+        }
+        return changed
+    }
+
+    private func recomputeChunk(tenant: String, devices ids: [String], on sql: any SQLDatabase) async throws -> Set<String> {
+        var facts: [String: DeviceTargetingFacts] = [:]
+        var retired: Set<String> = []
+        for row in try await sql.raw("SELECT id, platform, enrollment_status FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: ids))").all() {
+            let id = try row.string("id")
+            guard let platform = DevicePlatform(rawValue: try row.string("platform")) else { throw StoreError.corrupt("device \(id) platform") }
+            facts[id] = DeviceTargetingFacts(deviceId: id, platform: platform, groupIds: [])
+            if try row.string("enrollment_status") == EnrollmentStatus.retired.rawValue { retired.insert(id) }
+        }
+        guard !facts.isEmpty else { return [] }
+
+        var allGroups: Set<String> = []
+        for row in try await sql.raw("SELECT device_id, group_id FROM group_members WHERE tenant_id = \(bind: tenant) AND device_id IN (\(binds: Array(facts.keys)))").all() {
+            let group = try row.string("group_id")
+            facts[try row.string("device_id")]?.groupIds.insert(group)
+            allGroups.insert(group)
+        }
+
+        let assigned = try await assignedPolicies(tenant: tenant, reachingGroups: allGroups, on: sql)
+
+        var existing: [String: (hash: String, effective: String)] = [:]
+        for row in try await sql.raw("SELECT device_id, configuration_hash, effective FROM device_configurations WHERE device_id IN (\(binds: Array(facts.keys)))").all() {
+            existing[try row.string("device_id")] = (try row.string("configuration_hash"), try row.string("effective"))
+        }
+
+        let now = Timestamp.nowMillis()
+        var changed: Set<String> = []
+        for (id, device) in facts.sorted(by: { $0.key < $1.key }) {
+            let configuration = retired.contains(id)
+                ? EffectiveConfiguration(platform: device.platform.policyPlatform)
+                : resolver.resolve(for: device, among: assigned)
+            let hash = configuration.deviceConfiguration.hash
+            let effectiveJSON = try encodeJSON(configuration)
+            if let previous = existing[id], previous.effective == effectiveJSON { continue }
+            if existing[id]?.hash != hash { changed.insert(id) }
+            try await sql.raw("""
+                INSERT INTO device_configurations (device_id, tenant_id, configuration_hash, effective, computed_at, delivered_hash, delivered_at)
+                VALUES (\(bind: id), \(bind: tenant), \(bind: hash), \(bind: effectiveJSON), \(bind: now), NULL, NULL)
+                ON CONFLICT (device_id) DO UPDATE SET configuration_hash = excluded.configuration_hash,
+                    effective = excluded.effective, computed_at = excluded.computed_at
+                """).run()
+            try await sql.raw("DELETE FROM device_policy_targets WHERE device_id = \(bind: id)").run()
+            for policy in configuration.policies {
+                try await sql.raw("""
+                    INSERT INTO device_policy_targets (tenant_id, policy_id, device_id, revision)
+                    VALUES (\(bind: tenant), \(bind: policy.id), \(bind: id), \(bind: policy.revision))
+                    """).run()
+            }
+        }
+        return changed
+    }
+
+    /// Every policy included through one of `groups`, with its whole assignment.
+    private func assignedPolicies(tenant: String, reachingGroups groups: Set<String>, on sql: any SQLDatabase) async throws -> [AssignedPolicy] {
+        guard !groups.isEmpty else { return [] }
+        var policyIds: Set<String> = []
+        for chunk in groups.sorted().chunked() {
+            for row in try await sql.raw("SELECT DISTINCT policy_id FROM policy_assignments WHERE mode = 'include' AND group_id IN (\(binds: chunk))").all() {
+                policyIds.insert(try row.string("policy_id"))
+            }
+        }
+        var assigned: [AssignedPolicy] = []
+        for chunk in policyIds.sorted().chunked() {
+            var include: [String: Set<String>] = [:]
+            var exclude: [String: Set<String>] = [:]
+            for row in try await sql.raw("SELECT policy_id, group_id, mode FROM policy_assignments WHERE policy_id IN (\(binds: chunk))").all() {
+                let policy = try row.string("policy_id")
+                if try row.string("mode") == "exclude" {
+                    exclude[policy, default: []].insert(try row.string("group_id"))
+                } else {
+                    include[policy, default: []].insert(try row.string("group_id"))
+                }
+            }
+            for row in try await sql.raw("SELECT id, name, revision, platform, settings FROM policies WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all() {
+                let id = try row.string("id")
+                guard let platform = PolicyPlatform(rawValue: try row.string("platform")) else { throw StoreError.corrupt("policy \(id) platform") }
+                let snapshot = PolicySnapshot(id: id, name: try row.string("name"), revision: try row.int("revision"), platform: platform,
+                                              settings: try row.json("settings", as: [String: JSONValue].self))
+                assigned.append(AssignedPolicy(policy: snapshot, includeGroups: include[id] ?? [], excludeGroups: exclude[id] ?? []))
+            }
+        }
+        return assigned
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import PalisadeCore
+import SQLKit
+
+/// What a new tenant's owner receives: the token is shown once and stored only hashed.
+public struct TenantCredentials: Sendable {
+    public var tenant: Tenant
+    public var ownerToken: String
+}
+
+public struct AuthenticatedTenant: Sendable {
+    public var tenantId: String
+    public var tokenId: String
+    public var role: String
+}
+
+extension PalisadeStore {
+    public func createTenant(name: String) async throws -> TenantCredentials {
+        let trimmed = name.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty, trimmed.count <= 100 else {
+            throw PalisadeError.invalid("tenant name must be 1 to 100 characters", field: "name")
+        }
+        return try await backend.write(lockKey: "tenants") { sql in
+            try await Self.insertTenant(named: trimmed, on: sql)
+        }
+    }
+
+    static func insertTenant(named name: String, on sql: any SQLDatabase) async throws -> TenantCredentials {
+        let existing = try await sql.raw("SELECT id FROM tenants WHERE name = \(bind: name)").first()
+        if existing != nil {
+            throw PalisadeError(.conflict, code: "tenant_exists", message: "a tenant named \"\(name)\" already exists")
+        }
+        let now = Timestamp.nowMillis()
+        let tenant = Tenant(id: Identifier.make(), name: name, createdAt: Timestamp.date(now))
+        let token = Identifier.secret(prefix: "pat_")
+        try await sql.raw("INSERT INTO tenants (id, name, created_at) VALUES (\(bind: tenant.id), \(bind: name), \(bind: now))").run()
+        try await sql.raw("""
+            INSERT INTO api_tokens (id, tenant_id, name, role, token_hash, created_at)
+            VALUES (\(bind: Identifier.make()), \(bind: tenant.id), 'owner', 'owner', \(bind: Digest.sha256Hex(Data(token.utf8))), \(bind: now))
+            """).run()
+        return TenantCredentials(tenant: tenant, ownerToken: token)
+    }
+
+    /// On first start with an empty store: creates the `default` tenant and returns its owner
+    /// credentials; nil when tenants exist already. Safe when several replicas start together.
+    public func bootstrapIfEmpty() async throws -> TenantCredentials? {
+        try await backend.write(lockKey: "tenants") { sql in
+            let count = try await sql.raw("SELECT COUNT(*) AS n FROM tenants").first()?.int("n") ?? 0
+            guard count == 0 else { return nil }
+            return try await Self.insertTenant(named: "default", on: sql)
+        }
+    }
+
+    public func tenants() async throws -> [Tenant] {
+        try await read { sql in
+            try await sql.raw("SELECT id, name, created_at FROM tenants ORDER BY name").all().map {
+                Tenant(id: try $0.string("id"), name: try $0.string("name"), createdAt: Timestamp.date(try $0.millis("created_at")))
+            }
+        }
+    }
+
+    /// The tenant an admin API token belongs to, or nil for an unknown token.
+    public func authenticate(apiToken: String) async throws -> AuthenticatedTenant? {
+        let hash = Digest.sha256Hex(Data(apiToken.utf8))
+        return try await read { sql in
+            guard let row = try await sql.raw("SELECT id, tenant_id, role FROM api_tokens WHERE token_hash = \(bind: hash)").first() else {
+                return nil
+            }
+            return AuthenticatedTenant(tenantId: try row.string("tenant_id"), tokenId: try row.string("id"), role: try row.string("role"))
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import PalisadeCore
+
+/// Milliseconds since 1970: how every time is stored, identically on both engines.
+enum Timestamp {
+    static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+    static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
+    static func optionalDate(_ millis: Int64?) -> Date? { millis.map(date) }
+}
+
+enum Identifier {
+    static func make() -> String { UUID().uuidString.lowercased() }
+
+    /// A secret of 32 random bytes, base64url, with a prefix naming its kind.
+    static func secret(prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let base64 = Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        return prefix + base64
+    }
+}
+
+public struct Tenant: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var createdAt: Date
+}
+
+public struct EnrollmentToken: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var expiresAt: Date
+    public var maxUses: Int?
+    public var uses: Int
+    public var revokedAt: Date?
+    public var createdAt: Date
+}
+
+public enum EnrollmentStatus: String, Codable, Sendable {
+    case enrolled
+    case retired
+}
+
+public struct Device: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var platform: DevicePlatform
+    public var osVersion: String
+    public var hardwareId: String
+    public var agentVersion: String
+    public var managedBy: ManagementChannel
+    public var mdmEnrolled: Bool
+    public var defenderInstalled: Bool?
+    public var enrollmentStatus: EnrollmentStatus
+    public var enrolledAt: Date
+    public var lastCheckInAt: Date?
+    public var tags: [String]
+}
+
+public struct DeviceGroup: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var description: String
+    public var memberCount: Int
+    public var createdAt: Date
+}
+
+public struct PolicyAssignments: Codable, Sendable, Hashable {
+    public var include: [String]
+    public var exclude: [String]
+}
+
+public struct Policy: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var description: String
+    public var platform: PolicyPlatform
+    public var template: PolicyTemplate
+    public var revision: Int
+    public var settings: [String: JSONValue]
+    public var assignments: PolicyAssignments
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// One page of a list, with the cursor for the next page when there is one.
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var nextCursor: String?
+}
