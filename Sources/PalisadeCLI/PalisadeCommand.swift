@@ -1,4 +1,91 @@
 import ArgumentParser
-import PalisadeServer
+import Foundation
+import Logging
 import PalisadeAgent
-@main struct Main { static func main() {} }
+import PalisadeCore
+import PalisadeServer
+import ServiceLifecycle
+
+@main
+struct PalisadeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "palisade",
+        abstract: "Manage Defender for Endpoint security settings of devices outside any MDM.",
+        subcommands: [Serve.self, TenantCommand.self, AgentCommand.self])
+}
+
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func makeLogger(label: String) throws -> Logger {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got \"\(logLevel)\"")
+        }
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the control plane (admin API and device protocol).")
+
+    @Option(help: "Directory for the embedded SQLite database and the first admin token.")
+    var dataDir: String?
+
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Port to listen on.")
+    var port: Int = 8080
+
+    @Option(help: "postgres://user:password@host:port/database to share one store between replicas (default: SQLite in --data-dir).")
+    var database: String?
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        if dataDir == nil && database == nil {
+            throw ValidationError("give --data-dir DIR (embedded SQLite) or --database postgres://...")
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
+    }
+
+    func run() async throws {
+        let logger = try logging.makeLogger(label: "palisade.server")
+        try await PalisadeServerRunner.run(ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database), logger: logger)
+    }
+}
+
+struct TenantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Manage tenants.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a tenant and print its owner API token.")
+
+        @Argument(help: "The tenant's name.")
+        var name: String
+
+        @Option(help: "Data directory of an embedded (SQLite) server.")
+        var dataDir: String?
+
+        @Option(help: "postgres:// URL of a shared store.")
+        var database: String?
+
+        @OptionGroup var logging: LoggingOptions
+
+        func run() async throws {
+            let logger = try logging.makeLogger(label: "palisade.cli")
+            let location = try DatabaseLocation.from(databaseURL: database, dataDirectory: dataDir)
+            let name = self.name
+            let credentials = try await Database.with(location, logger: logger) { backend in
+                let store = PalisadeStore(backend: backend, logger: logger)
+                try await store.migrate()
+                return try await store.createTenant(name: name)
+            }
+            print("Created tenant \"\(credentials.tenant.name)\" (\(credentials.tenant.id)).")
+            print("Owner API token (shown once): \(credentials.ownerToken)")
+        }
+    }
+}

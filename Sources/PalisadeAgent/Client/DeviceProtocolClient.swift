@@ -1,0 +1,75 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import PalisadeCore
+import PalisadeIdentity
+
+/// The agent's side of `/device/v1`: JSON over HTTP, each call after enrollment signed with a
+/// fresh single-use assertion.
+public struct DeviceProtocolClient: Sendable {
+    public let serverURL: String
+    let httpClient: HTTPClient
+
+    public init(serverURL: String, httpClient: HTTPClient) {
+        self.serverURL = serverURL.hasSuffix("/") ? String(serverURL.dropLast()) : serverURL
+        self.httpClient = httpClient
+    }
+
+    public func enroll(_ request: DeviceProtocol.EnrollRequest) async throws -> DeviceProtocol.EnrollResponse {
+        try await send("/enroll", body: request, signer: nil, timeout: .seconds(30))
+    }
+
+    public func checkIn(_ request: DeviceProtocol.CheckInRequest, signer: DeviceAssertionSigner) async throws -> DeviceProtocol.CheckInResponse {
+        // Give the server its long-poll plus a margin before giving up on the connection.
+        let timeout = TimeAmount.seconds(Int64(request.waitSeconds ?? 0) + 30)
+        return try await send("/check-in", body: request, signer: signer, timeout: timeout)
+    }
+
+    public func report(_ report: DeviceProtocol.StatusReport, signer: DeviceAssertionSigner) async throws -> DeviceProtocol.StatusReportResponse {
+        try await send("/reports", body: report, signer: signer, timeout: .seconds(30))
+    }
+
+    private func send<Body: Encodable, Answer: Decodable>(
+        _ endpoint: String, body: Body, signer: DeviceAssertionSigner?, timeout: TimeAmount
+    ) async throws -> Answer {
+        let path = DeviceProtocol.basePath + endpoint
+        let bytes = try CanonicalJSON.data(body)
+        var request = HTTPClientRequest(url: serverURL + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "palisade-agent/\(AgentVersion.current)")
+        if let signer {
+            request.headers.add(name: "Authorization", value: try await signer.authorizationHeader(method: "POST", path: path, body: bytes))
+        }
+        request.body = .bytes(ByteBuffer(bytes: bytes))
+        let response: HTTPClientResponse
+        let payload: ByteBuffer
+        do {
+            response = try await httpClient.execute(request, timeout: timeout)
+            payload = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        } catch {
+            throw AgentError.unreachable("\(serverURL): \(error)")
+        }
+        let data = Data(buffer: payload)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            let error = try? JSONDecoder().decode(ErrorBody.self, from: data)
+            let code = error?.error.code ?? "http_\(response.status.code)"
+            let message = error?.error.message ?? String(decoding: data.prefix(500), as: UTF8.self)
+            if code == DeviceProtocol.ErrorCode.deviceRetired {
+                throw AgentError.retired(deviceId: signer?.deviceId ?? "?", message: message)
+            }
+            throw AgentError.server(status: Int(response.status.code), code: code, message: message)
+        }
+        do {
+            return try JSONDecoder().decode(Answer.self, from: data)
+        } catch {
+            throw AgentError.server(status: Int(response.status.code), code: "unreadable_answer", message: "cannot read the server's answer: \(error)")
+        }
+    }
+}
+
+public enum AgentVersion {
+    public static let current = "0.1.0"
+}

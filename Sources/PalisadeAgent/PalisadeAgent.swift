@@ -1,0 +1,199 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOPosix
+import PalisadeCore
+import PalisadeIdentity
+
+/// The agent: enrolls once, then checks in (long-poll), applies what it receives through the
+/// platform's enforcer, and reports the state of every setting. Keeps the last good
+/// configuration and any unsent report in its state directory, so it survives restarts and
+/// server outages.
+public struct PalisadeAgent: Sendable {
+    public struct Options: Sendable {
+        /// How long each check-in may be held open by the server.
+        public var waitSeconds: Int = 60
+        /// Backoff after failures: base doubles up to the maximum, with jitter.
+        public var backoffBase: Duration = .seconds(1)
+        public var backoffMaximum: Duration = .seconds(300)
+
+        public init(waitSeconds: Int = 60, backoffBase: Duration = .seconds(1), backoffMaximum: Duration = .seconds(300)) {
+            self.waitSeconds = waitSeconds
+            self.backoffBase = backoffBase
+            self.backoffMaximum = backoffMaximum
+        }
+    }
+
+    public let state: AgentStateDirectory
+    public let httpClient: HTTPClient
+    public let logger: Logger
+    public var options: Options
+
+    public init(state: AgentStateDirectory, httpClient: HTTPClient = .shared, options: Options = .init(), logger: Logger) {
+        self.state = state
+        self.httpClient = httpClient
+        self.options = options
+        self.logger = logger
+    }
+
+    // MARK: Enrollment
+
+    /// Generates the device key (unless one exists), enrolls, and records the enrollment.
+    public func enroll(serverURL: String, token: String, probe: DeviceInventoryProbe, force: Bool = false) async throws -> AgentStateDirectory.Enrollment {
+        try state.prepare()
+        if let existing = try state.enrollment(), !force, existing.serverURL == serverURL {
+            throw AgentError.alreadyEnrolled(deviceId: existing.deviceId, stateDirectory: state.path)
+        }
+        let inventory = try probe.inventory()
+        let keyPair: DeviceKeyPair
+        if let pem = state.privateKeyPEM() {
+            keyPair = try DeviceKeyPair(privateKeyPEM: pem)
+        } else {
+            keyPair = DeviceKeyPair.generate()
+            try state.savePrivateKey(keyPair.privateKeyPEM)
+        }
+        let client = DeviceProtocolClient(serverURL: serverURL, httpClient: httpClient)
+        let response = try await client.enroll(.init(enrollmentToken: token, publicKey: keyPair.publicKeyPEM, inventory: inventory))
+        let enrollment = AgentStateDirectory.Enrollment(
+            serverURL: serverURL, deviceId: response.deviceId, tenantId: response.tenantId, platform: inventory.platform,
+            hostname: inventory.hostname, hardwareId: inventory.hardwareId, root: probe.root.path, enrolledAt: Date())
+        try state.save(enrollment)
+        try state.save(AgentStateDirectory.Health.initial)
+        logger.info("enrolled", metadata: ["device": "\(response.deviceId)", "reenrolled": "\(response.reenrolled)"])
+        return enrollment
+    }
+
+    // MARK: Check-in loop
+
+    struct Session {
+        var enrollment: AgentStateDirectory.Enrollment
+        var client: DeviceProtocolClient
+        var signer: DeviceAssertionSigner
+        var enforcer: any ConfigurationEnforcer
+        var probe: DeviceInventoryProbe
+    }
+
+    func session() async throws -> Session {
+        guard let enrollment = try state.enrollment(), let pem = state.privateKeyPEM() else {
+            throw AgentError.notEnrolled(stateDirectory: state.path)
+        }
+        let root = EnforcementRoot(enrollment.root)
+        let enforcer: any ConfigurationEnforcer = switch enrollment.platform {
+        case .linux: LinuxManagedFileEnforcer(root: root)
+        default: UnsupportedPlatformEnforcer(platform: enrollment.platform)
+        }
+        return Session(
+            enrollment: enrollment,
+            client: DeviceProtocolClient(serverURL: enrollment.serverURL, httpClient: httpClient),
+            signer: try await DeviceAssertionSigner(deviceId: enrollment.deviceId, privateKeyPEM: pem),
+            enforcer: enforcer,
+            probe: DeviceInventoryProbe(root: root, platform: enrollment.platform, hostname: enrollment.hostname, hardwareId: enrollment.hardwareId))
+    }
+
+    /// What one cycle did, for `--once` and tests.
+    public enum CycleOutcome: Sendable, Equatable {
+        case unchanged(hash: String)
+        case applied(DeviceProtocol.StatusReport)
+    }
+
+    /// One cycle: send any unsent report, check in (waiting up to `waitSeconds`), apply a
+    /// new configuration or repair drift, report.
+    public func runCycle(waitSeconds: Int) async throws -> CycleOutcome {
+        let session = try await session()
+        try await flushPendingReport(session)
+        var applied = try state.applied()
+
+        // Someone changed the managed file behind our back: put it back and report again.
+        if let current = applied, !session.enforcer.isInPlace(current.configuration) {
+            logger.warning("managed configuration drifted; re-applying", metadata: ["hash": "\(current.hash)"])
+            applied = try await apply(current.configuration, session: session)
+        }
+
+        let inventory = try? session.probe.inventory()
+        let response: DeviceProtocol.CheckInResponse
+        do {
+            response = try await session.client.checkIn(.init(configurationHash: applied?.hash, waitSeconds: waitSeconds, inventory: inventory), signer: session.signer)
+        } catch let error as AgentError {
+            if case .retired = error {
+                var health = try state.health()
+                health.retired = true
+                try state.save(health)
+            }
+            throw error
+        }
+        var health = try state.health()
+        health.lastCheckInAt = Date()
+        health.consecutiveFailures = 0
+        health.lastError = nil
+        try state.save(health)
+
+        guard response.status == .changed, let configuration = response.configuration else {
+            return .unchanged(hash: response.configurationHash)
+        }
+        let result = try await apply(configuration, session: session)
+        return .applied(result.report)
+    }
+
+    private func apply(_ configuration: DeviceConfiguration, session: Session) async throws -> AgentStateDirectory.AppliedConfiguration {
+        // File work runs on NIO's thread pool, off the cooperative pool.
+        let enforcer = session.enforcer
+        let report = try await NIOThreadPool.singleton.runIfActive { enforcer.apply(configuration) }
+        let applied = AgentStateDirectory.AppliedConfiguration(hash: configuration.hash, configuration: configuration, report: report, appliedAt: Date())
+        try state.save(applied)
+        try state.savePendingReport(report)
+        logger.info("applied configuration", metadata: ["hash": "\(applied.hash)", "settings": "\(configuration.settings.count)"])
+        try await flushPendingReport(session)
+        return applied
+    }
+
+    /// Sends the report that could not be sent before; keeps it when the server is unreachable.
+    private func flushPendingReport(_ session: Session) async throws {
+        guard let report = try state.pendingReport() else { return }
+        do {
+            _ = try await session.client.report(report, signer: session.signer)
+            try state.savePendingReport(nil)
+        } catch let error as AgentError where error.isTransient {
+            logger.warning("report not sent; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Runs until cancelled (graceful shutdown) or the device is retired. Transient failures
+    /// back off exponentially with jitter; the last good configuration stays applied.
+    public func run() async throws {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                _ = try await runCycle(waitSeconds: options.waitSeconds)
+                failures = 0
+            } catch let error as AgentError where error.isTransient {
+                failures += 1
+                var health = try state.health()
+                health.lastError = error.description
+                health.lastErrorAt = Date()
+                health.consecutiveFailures = failures
+                try state.save(health)
+                let delay = Self.backoff(failures: failures, base: options.backoffBase, maximum: options.backoffMaximum)
+                logger.warning("check-in failed; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
+                try? await Task.sleep(for: delay)
+            } catch is CancellationError {
+                return
+            }
+        }
+    }
+
+    /// Exponential backoff with "equal jitter": half the step fixed, half random.
+    public static func backoff(failures: Int, base: Duration, maximum: Duration) -> Duration {
+        let exponent = min(max(failures - 1, 0), 30)
+        let step = min(base * (1 << exponent), maximum)
+        let half = step / 2
+        let jitterMillis = Int64.random(in: 0...max(half.milliseconds, 0))
+        return half + .milliseconds(jitterMillis)
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

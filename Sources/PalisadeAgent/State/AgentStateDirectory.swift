@@ -1,0 +1,132 @@
+import Foundation
+import PalisadeCore
+import PalisadeSupport
+
+/// What the agent keeps between runs, one file each in the state directory. The private key
+/// is mode 0600 and never leaves the device.
+public struct AgentStateDirectory: Sendable {
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    /// Written once at enrollment.
+    public struct Enrollment: Codable, Sendable, Equatable {
+        public var serverURL: String
+        public var deviceId: String
+        public var tenantId: String
+        public var platform: DevicePlatform
+        public var hostname: String
+        public var hardwareId: String
+        public var root: String
+        public var enrolledAt: Date
+    }
+
+    /// The last configuration applied, and what applying it gave.
+    public struct AppliedConfiguration: Codable, Sendable, Equatable {
+        public var hash: String
+        public var configuration: DeviceConfiguration
+        public var report: DeviceProtocol.StatusReport
+        public var appliedAt: Date
+    }
+
+    /// Health of the agent for `palisade agent status`.
+    public struct Health: Codable, Sendable, Equatable {
+        public var lastCheckInAt: Date?
+        public var lastError: String?
+        public var lastErrorAt: Date?
+        public var retired: Bool
+        public var consecutiveFailures: Int
+
+        public static let initial = Health(lastCheckInAt: nil, lastError: nil, lastErrorAt: nil, retired: false, consecutiveFailures: 0)
+    }
+
+    var keyPath: String { file("device-key.pem") }
+    var enrollmentPath: String { file("enrollment.json") }
+    var appliedPath: String { file("applied-configuration.json") }
+    var pendingReportPath: String { file("pending-report.json") }
+    var healthPath: String { file("health.json") }
+
+    func file(_ name: String) -> String { URL(fileURLWithPath: path).appendingPathComponent(name).path }
+
+    public func prepare() throws {
+        try AtomicFile.createDirectory(path, mode: 0o700)
+    }
+
+    public func privateKeyPEM() -> String? {
+        AtomicFile.read(keyPath).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    public func savePrivateKey(_ pem: String) throws {
+        try AtomicFile.write(Array(pem.utf8), to: keyPath, mode: 0o600)
+    }
+
+    public func enrollment() throws -> Enrollment? { try load(Enrollment.self, from: enrollmentPath) }
+    public func save(_ enrollment: Enrollment) throws { try store(enrollment, to: enrollmentPath, mode: 0o600) }
+
+    public func applied() throws -> AppliedConfiguration? { try load(AppliedConfiguration.self, from: appliedPath) }
+    public func save(_ applied: AppliedConfiguration) throws { try store(applied, to: appliedPath, mode: 0o600) }
+
+    public func pendingReport() throws -> DeviceProtocol.StatusReport? { try load(DeviceProtocol.StatusReport.self, from: pendingReportPath) }
+    public func savePendingReport(_ report: DeviceProtocol.StatusReport?) throws {
+        if let report {
+            try store(report, to: pendingReportPath, mode: 0o600)
+        } else {
+            try AtomicFile.remove(pendingReportPath)
+        }
+    }
+
+    public func health() throws -> Health { try load(Health.self, from: healthPath) ?? .initial }
+    public func save(_ health: Health) throws { try store(health, to: healthPath, mode: 0o600) }
+
+    private func load<T: Decodable>(_ type: T.Type, from file: String) throws -> T? {
+        guard let bytes = AtomicFile.read(file) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(type, from: Data(bytes))
+        } catch {
+            throw AgentError.stateUnreadable(path: file, reason: "\(error)")
+        }
+    }
+
+    private func store<T: Encodable>(_ value: T, to file: String, mode: mode_t) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        try AtomicFile.write(Array(try encoder.encode(value)), to: file, mode: mode)
+    }
+}
+
+/// Errors the agent reports to its operator, each with what to do.
+public enum AgentError: Error, CustomStringConvertible, Equatable {
+    case notEnrolled(stateDirectory: String)
+    case alreadyEnrolled(deviceId: String, stateDirectory: String)
+    case stateUnreadable(path: String, reason: String)
+    case server(status: Int, code: String, message: String)
+    case unreachable(String)
+    case retired(deviceId: String, message: String)
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case .notEnrolled(let directory): "this device is not enrolled (no enrollment in \(directory)); run `palisade agent enroll` first"
+        case .alreadyEnrolled(let device, let directory): "already enrolled as device \(device) (state in \(directory)); use --force to enroll again"
+        case .stateUnreadable(let path, let reason): "cannot read agent state \(path): \(reason)"
+        case .server(let status, let code, let message): "server refused the request (HTTP \(status), \(code)): \(message)"
+        case .unreachable(let reason): "server unreachable: \(reason)"
+        case .retired(let device, let message): "device \(device) is retired: \(message)"
+        case .invalidArgument(let message): message
+        }
+    }
+
+    /// Errors worth retrying later (network, server overload) rather than stopping for.
+    public var isTransient: Bool {
+        switch self {
+        case .unreachable: true
+        case .server(let status, _, _): status >= 500 || status == 429
+        default: false
+        }
+    }
+}

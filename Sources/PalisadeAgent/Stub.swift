@@ -1,3 +1,0 @@
-import AsyncHTTPClient
-import JWTKit
-public enum AgentStub {}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import PalisadeAgent
+import PalisadeCore
+import ServiceLifecycle
+import UnixSignals
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "The device agent: enroll, run, status.",
+        subcommands: [Enroll.self, Run.self, Status.self])
+
+    struct Enroll: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enroll this device with an enrollment token.")
+
+        @Option(help: "The Palisade server, e.g. http://127.0.0.1:8080.")
+        var server: String
+        @Option(help: "An enrollment token from the admin.")
+        var token: String
+        @Option(help: "Where the agent keeps its key and state.")
+        var stateDir: String
+        @Option(help: "Prefix of every path the enforcers touch (tests, demos).")
+        var root: String = "/"
+        @Option(help: "Override the detected platform: linux, macos, windows, windowsServer.")
+        var platform: DevicePlatform?
+        @Option(help: "Override the detected hostname.")
+        var hostname: String?
+        @Option(help: "Override the detected hardware id.")
+        var hardwareId: String?
+        @Flag(help: "Enroll again even if this state directory is enrolled.")
+        var force = false
+        @OptionGroup var logging: LoggingOptions
+
+        func validate() throws {
+            guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
+                throw ValidationError("--server must be an http:// or https:// URL, got \"\(server)\"")
+            }
+        }
+
+        func run() async throws {
+            let logger = try logging.makeLogger(label: "palisade.agent")
+            let agent = PalisadeAgent(state: AgentStateDirectory(path: stateDir), logger: logger)
+            let probe = DeviceInventoryProbe(root: EnforcementRoot(root), platform: platform, hostname: hostname, hardwareId: hardwareId)
+            do {
+                let enrollment = try await agent.enroll(serverURL: server, token: token, probe: probe, force: force)
+                print("Enrolled as device \(enrollment.deviceId) (\(enrollment.platform.rawValue), \(enrollment.hostname)).")
+            } catch let error as AgentError {
+                throw CLIFailure.exit(error)
+            }
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check in, apply and report; keeps running unless --once.")
+
+        @Option(help: "Where the agent keeps its key and state.")
+        var stateDir: String
+        @Flag(help: "One check-in, apply, report, then exit.")
+        var once = false
+        @Option(help: "How long the server may hold each check-in open, in seconds.")
+        var waitSeconds: Int = 60
+        @OptionGroup var logging: LoggingOptions
+
+        func run() async throws {
+            let logger = try logging.makeLogger(label: "palisade.agent")
+            let agent = PalisadeAgent(state: AgentStateDirectory(path: stateDir), options: .init(waitSeconds: waitSeconds), logger: logger)
+            do {
+                if once {
+                    switch try await agent.runCycle(waitSeconds: 0) {
+                    case .unchanged(let hash):
+                        print("Configuration unchanged (\(hash)).")
+                    case .applied(let report):
+                        let counts = Dictionary(grouping: report.results, by: \.state).mapValues(\.count)
+                        let summary = counts.keys.sorted { $0.rawValue < $1.rawValue }.map { "\($0.rawValue): \(counts[$0]!)" }.joined(separator: ", ")
+                        print("Applied configuration \(report.configurationHash) (\(summary.isEmpty ? "no settings" : summary)).")
+                        if let detail = report.detail { print("Note: \(detail)") }
+                    }
+                } else {
+                    let group = ServiceGroup(configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    try await group.run()
+                }
+            } catch let error as AgentError {
+                throw CLIFailure.exit(error)
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show enrollment, the applied configuration and the agent's health.")
+
+        @Option(help: "Where the agent keeps its key and state.")
+        var stateDir: String
+
+        func run() async throws {
+            let state = AgentStateDirectory(path: stateDir)
+            do {
+                guard let enrollment = try state.enrollment() else { throw AgentError.notEnrolled(stateDirectory: stateDir) }
+                let health = try state.health()
+                print("Device:        \(enrollment.deviceId) (\(enrollment.platform.rawValue), \(enrollment.hostname))")
+                print("Server:        \(enrollment.serverURL)")
+                print("Enrolled at:   \(enrollment.enrolledAt.ISO8601Format())")
+                print("Last check-in: \(health.lastCheckInAt?.ISO8601Format() ?? "never")")
+                if health.retired { print("State:         RETIRED by the administrator; enroll again to manage this device") }
+                if let error = health.lastError {
+                    print("Last error:    \(error) (\(health.consecutiveFailures) failures in a row)")
+                }
+                if let applied = try state.applied() {
+                    print("Configuration: \(applied.hash), applied \(applied.appliedAt.ISO8601Format())")
+                    for result in applied.report.results {
+                        print("  \(result.settingId): \(result.state.rawValue)\(result.detail.map { " (\($0))" } ?? "")")
+                    }
+                } else {
+                    print("Configuration: none received yet")
+                }
+                if try state.pendingReport() != nil { print("A status report is waiting to be sent.") }
+            } catch let error as AgentError {
+                throw CLIFailure.exit(error)
+            }
+        }
+    }
+}
+
+/// The agent loop as a service, so SIGTERM/SIGINT stop it cleanly.
+struct AgentService: Service {
+    let agent: PalisadeAgent
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await agent.run()
+        }
+    }
+}
+
+/// Prints an agent error on stderr and exits non-zero (3 for a retired device, so that
+/// service managers and scripts can tell it apart).
+enum CLIFailure {
+    static func exit(_ error: AgentError) -> ExitCode {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        if case .retired = error { return ExitCode(3) }
+        return ExitCode.failure
+    }
+}
+
+extension DevicePlatform: ExpressibleByArgument {}
