@@ -32,6 +32,6 @@ public enum PalisadeServerRunner {
             try AtomicFile.write(Data((credentials.ownerToken + "\n").utf8), to: path, mode: 0o600)
             print("The token is also in \(path) (mode 0600).")
         }
-        fflush(stdout)
+        fflush(nil)
     }
 }

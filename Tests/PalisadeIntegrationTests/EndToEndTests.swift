@@ -1,0 +1,150 @@
+import Foundation
+import PalisadeAgent
+import PalisadeCore
+import PalisadeServer
+import Testing
+
+/// The foundation's path end to end: a real server on loopback over a real store, the real
+/// agent code over HTTP, managed files under a temporary root.
+@Suite struct EndToEndTests {
+    @Test(arguments: StoreEngine.available)
+    func policyReachesExactlyTheGroupAndFollowsChanges(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let token = try await server.createEnrollmentToken()
+            let a = try await TestAgent.enroll(server, name: "alpha", token: token)
+            let b = try await TestAgent.enroll(server, name: "bravo", token: token)
+            let c = try await TestAgent.enroll(server, name: "charlie", token: token)
+            let devices = try await server.api(.GET, "/api/v1/devices")
+            #expect(devices["devices"]?.arrayValue?.count == 3)
+
+            let group = try await server.createGroup("servers", members: [a.deviceId, b.deviceId])
+            let policy = try await server.createPolicy("Baseline AV", settings: [
+                "antivirusEngine.enforcementLevel": "real_time",
+                "cloudService.enabled": true,
+                "cloudService.cloudBlockLevel": "high",
+                "antivirusEngine.maximumOnDemandScanThreads": 4,
+            ])
+            try await server.assign(policy, include: [group])
+
+            // Before the agents report, both targeted devices are pending.
+            let pending = try await server.report(policy)
+            #expect(pending["summary"]?.objectValue?["pending"] == 2)
+
+            for agent in [a, b, c] { try await agent.sync() }
+            #expect(try a.managedValue("antivirusEngine.enforcementLevel") == "real_time")
+            #expect(try b.managedValue("cloudService.cloudBlockLevel") == "high")
+            #expect(try b.managedValue("antivirusEngine.maximumOnDemandScanThreads") == 4)
+            #expect(try c.managedFile() == nil, "the device outside the group must get no managed file")
+            try a.keepArtifact("linux-baseline")
+
+            var report = try await server.report(policy)
+            #expect(report["summary"]?.objectValue?["succeeded"] == 2)
+            #expect(report["devices"]?.arrayValue?.count == 2)
+            #expect(Set(report["devices"]?.arrayValue?.compactMap { $0.objectValue?["deviceId"]?.stringValue } ?? []) == [a.deviceId, b.deviceId])
+
+            // A new revision reaches both, and the report follows it.
+            let updated = try await server.must(.PUT, "/api/v1/policies/\(policy)", [
+                "name": "Baseline AV", "platform": "linux", "template": "antivirus",
+                "settings": ["antivirusEngine.enforcementLevel": "on_demand", "cloudService.enabled": true],
+            ])
+            #expect(updated.objectValue?["revision"] == 2)
+            report = try await server.report(policy)
+            #expect(report["summary"]?.objectValue?["pending"] == 2)
+            for agent in [a, b] { try await agent.sync() }
+            #expect(try a.managedValue("antivirusEngine.enforcementLevel") == "on_demand")
+            #expect(try a.managedValue("cloudService.cloudBlockLevel") == nil, "a setting dropped from the policy must leave the file")
+            report = try await server.report(policy)
+            #expect(report["summary"]?.objectValue?["succeeded"] == 2)
+            #expect(report["devices"]?.arrayValue?.allSatisfy { $0.objectValue?["revision"] == 2 } == true)
+
+            // Unassigning removes every key; with nothing managed the file is gone.
+            try await server.assign(policy, include: [])
+            for agent in [a, b] { try await agent.sync() }
+            #expect(try a.managedFile() == nil)
+            #expect(try b.managedFile() == nil)
+        }
+    }
+
+    @Test(arguments: StoreEngine.available)
+    func conflictingScalarsAreWithheldWhileOtherSettingsArrive(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let token = try await server.createEnrollmentToken()
+            let a = try await TestAgent.enroll(server, name: "alpha", token: token)
+            let group = try await server.createGroup("all", members: [a.deviceId])
+            let strict = try await server.createPolicy("Strict", settings: ["cloudService.cloudBlockLevel": "high", "cloudService.enabled": true])
+            let relaxed = try await server.createPolicy("Relaxed", settings: ["cloudService.cloudBlockLevel": "normal", "antivirusEngine.scanArchives": true, "cloudService.enabled": true])
+            let exclusions1 = try await server.createPolicy("Exclusions 1", template: "antivirusExclusions", settings: ["antivirusEngine.exclusions": [["$type": "excludedPath", "path": "/var/lib/db", "isDirectory": true]]])
+            let exclusions2 = try await server.createPolicy("Exclusions 2", template: "antivirusExclusions", settings: ["antivirusEngine.exclusions": [["$type": "excludedFileExtension", "extension": "log"], ["$type": "excludedPath", "path": "/var/lib/db", "isDirectory": true]]])
+            for policy in [strict, relaxed, exclusions1, exclusions2] { try await server.assign(policy, include: [group]) }
+            try await a.sync()
+            try a.keepArtifact("linux-merged")
+
+            #expect(try a.managedValue("cloudService.cloudBlockLevel") == nil, "a conflicting scalar is not delivered")
+            #expect(try a.managedValue("cloudService.enabled") == true, "the same value from two policies is no conflict")
+            #expect(try a.managedValue("antivirusEngine.scanArchives") == true)
+            #expect(try a.managedValue("antivirusEngine.exclusions")?.arrayValue?.count == 2, "exclusions are unioned without duplicates")
+
+            let settings = try await server.api(.GET, "/api/v1/devices/\(a.deviceId)/settings")
+            let rows = try #require(settings.body.arrayValue)
+            let conflict = try #require(rows.first { $0.objectValue?["settingId"] == "cloudService.cloudBlockLevel" }?.objectValue)
+            #expect(conflict["state"] == "conflict")
+            let names = Set(conflict["policies"]?.arrayValue?.compactMap { $0.objectValue?["name"]?.stringValue } ?? [])
+            #expect(names == ["Strict", "Relaxed"])
+            #expect(conflict["detail"]?.stringValue?.contains("\"high\"") == true)
+            #expect(rows.first { $0.objectValue?["settingId"] == "cloudService.enabled" }?.objectValue?["state"] == "succeeded")
+
+            let strictReport = try await server.report(strict)
+            #expect(strictReport["summary"]?.objectValue?["conflict"] == 1)
+            let exclusionReport = try await server.report(exclusions1)
+            #expect(exclusionReport["summary"]?.objectValue?["succeeded"] == 1)
+        }
+    }
+
+    @Test(arguments: StoreEngine.available)
+    func longPollingCheckInWakesWhenConfigurationChanges(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let token = try await server.createEnrollmentToken()
+            let a = try await TestAgent.enroll(server, name: "alpha", token: token)
+            let group = try await server.createGroup("all", members: [a.deviceId])
+            try await a.sync()
+
+            let clock = ContinuousClock()
+            let started = clock.now
+            async let outcome = a.agent.runCycle(waitSeconds: 30)
+            // Wait until the check-in is parked on the server, then change the policy.
+            for _ in 0..<200 where await server.store.notifier.subscriberCount == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(await server.store.notifier.subscriberCount == 1)
+            let policy = try await server.createPolicy("AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
+            try await server.assign(policy, include: [group])
+            let result = try await outcome
+            let elapsed = clock.now - started
+            guard case .applied(let report) = result else {
+                Issue.record("expected the long-poll to deliver the new configuration, got \(result)")
+                return
+            }
+            #expect(report.results.map(\.settingId) == ["antivirusEngine.enforcementLevel"])
+            #expect(elapsed < .seconds(10), "the check-in must answer on change, not at the end of its wait (took \(elapsed))")
+            #expect(try a.managedValue("antivirusEngine.enforcementLevel") == "real_time")
+        }
+    }
+
+    @Test(arguments: StoreEngine.available)
+    func reenrollingTheSameHardwareReusesTheDeviceAndItsMemberships(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let token = try await server.createEnrollmentToken()
+            let first = try await TestAgent.enroll(server, name: "alpha", token: token)
+            let group = try await server.createGroup("g", members: [first.deviceId])
+            let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
+            try await server.assign(policy, include: [group])
+            // A reinstall: new state directory and key, same hardware id.
+            try FileManager.default.removeItem(atPath: server.directory + "/agents/alpha")
+            let second = try await TestAgent.enroll(server, name: "alpha", token: token)
+            #expect(second.deviceId == first.deviceId)
+            #expect(try await server.count("devices") == 1)
+            try await second.sync()
+            #expect(try second.managedValue("cloudService.enabled") == true)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Logging
+import PalisadeAgent
+import PalisadeCore
+import Testing
+
+/// The real agent code with its state directory and enforcement root under a temporary
+/// directory.
+struct TestAgent: Sendable {
+    let agent: PalisadeAgent
+    let root: String
+    let deviceId: String
+
+    static func enroll(_ server: TestServer, name: String, token: String, platform: DevicePlatform = .linux) async throws -> TestAgent {
+        let base = server.directory + "/agents/\(name)"
+        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50)), logger: TestServer.logger)
+        let probe = DeviceInventoryProbe(root: EnforcementRoot(base + "/root"), platform: platform, hostname: name, hardwareId: "hw-\(name)")
+        let enrollment = try await agent.enroll(serverURL: server.baseURL, token: token, probe: probe)
+        return TestAgent(agent: agent, root: base + "/root", deviceId: enrollment.deviceId)
+    }
+
+    var managedFilePath: String { root + "/" + LinuxManagedJSONRenderer.relativePath }
+
+    /// The managed file as JSON, or nil when there is none.
+    func managedFile() throws -> JSONValue? {
+        guard FileManager.default.fileExists(atPath: managedFilePath) else { return nil }
+        return try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: managedFilePath)))
+    }
+
+    func managedValue(_ keyPath: String) throws -> JSONValue? {
+        guard let document = try managedFile() else { return nil }
+        return LinuxManagedJSONRenderer.settings(in: document, ids: [keyPath])[keyPath]
+    }
+
+    @discardableResult
+    func sync() async throws -> PalisadeAgent.CycleOutcome {
+        try await agent.runCycle(waitSeconds: 0)
+    }
+
+    /// Keeps a copy of the managed file for the schema check that CI runs with jschon.
+    func keepArtifact(_ label: String) throws {
+        guard let directory = ProcessInfo.processInfo.environment["PALISADE_ARTIFACTS_DIR"],
+              FileManager.default.fileExists(atPath: managedFilePath) else { return }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let target = directory + "/\(label)-\(UUID().uuidString.prefix(8)).json"
+        try FileManager.default.copyItem(atPath: managedFilePath, toPath: target)
+    }
+}

@@ -1,0 +1,160 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import PalisadeCore
+import PalisadeServer
+import PostgresNIO
+import SQLKit
+import Testing
+
+/// The store engines every integration suite runs against. PostgreSQL is included when
+/// PALISADE_TEST_POSTGRES_URL names a server (`.ci/run` starts one and always sets it).
+enum StoreEngine: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    static var available: [StoreEngine] {
+        ProcessInfo.processInfo.environment["PALISADE_TEST_POSTGRES_URL"] == nil ? [.sqlite] : [.sqlite, .postgres]
+    }
+
+    var testDescription: String { rawValue }
+}
+
+/// A real Palisade server on a loopback port over a real store: a SQLite file in a temporary
+/// directory, or a fresh PostgreSQL database.
+struct TestServer: Sendable {
+    let baseURL: String
+    let store: PalisadeStore
+    let adminToken: String
+    let directory: String
+
+    static let logger: Logger = {
+        var logger = Logger(label: "palisade.test")
+        logger.logLevel = ProcessInfo.processInfo.environment["PALISADE_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        return logger
+    }()
+
+    static func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-test-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Starts a server, runs `body`, stops the server.
+    static func with<T: Sendable>(_ engine: StoreEngine, _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let location: DatabaseLocation
+        switch engine {
+        case .sqlite:
+            location = .sqlite(path: directory + "/palisade.sqlite")
+        case .postgres:
+            location = .postgres(url: try await createPostgresDatabase())
+        }
+        return try await Database.with(location, logger: logger) { backend in
+            let store = PalisadeStore(backend: backend, logger: logger)
+            try await store.migrate()
+            let credentials = try #require(try await store.bootstrapIfEmpty())
+            let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+            let app = buildApplication(
+                store: store, configuration: .init(host: "127.0.0.1", port: 0, dataDirectory: nil, databaseURL: nil),
+                logger: logger, onServerRunning: { channel in
+                    portContinuation.yield(channel.localAddress?.port ?? 0)
+                    portContinuation.finish()
+                })
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await app.run() }
+                var iterator = portStream.makeAsyncIterator()
+                let port = try #require(await iterator.next())
+                let server = TestServer(baseURL: "http://127.0.0.1:\(port)", store: store, adminToken: credentials.ownerToken, directory: directory)
+                defer { group.cancelAll() }
+                return try await body(server)
+            }
+        }
+    }
+
+    /// A fresh database on the test PostgreSQL server, so tests never see each other's data.
+    static func createPostgresDatabase() async throws -> String {
+        let adminURL = try #require(ProcessInfo.processInfo.environment["PALISADE_TEST_POSTGRES_URL"])
+        let name = "palisade_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        try await Database.with(.postgres(url: adminURL), logger: logger) { backend in
+            try await backend.read { sql in try await sql.raw("CREATE DATABASE \(ident: name)").run() }
+        }
+        var components = try #require(URLComponents(string: adminURL))
+        components.path = "/" + name
+        return try #require(components.string)
+    }
+
+    // MARK: Admin API
+
+    struct APIResponse: Sendable {
+        let status: Int
+        let body: JSONValue
+
+        subscript(key: String) -> JSONValue? { body.objectValue?[key] }
+        var errorCode: String? { body.objectValue?["error"]?.objectValue?["code"]?.stringValue }
+        var errorMessage: String? { body.objectValue?["error"]?.objectValue?["message"]?.stringValue }
+    }
+
+    func api(_ method: HTTPMethod, _ path: String, _ body: JSONValue = .null, token: String? = nil, rawBody: [UInt8]? = nil) async throws -> APIResponse {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token ?? adminToken)")
+        if let rawBody {
+            request.body = .bytes(ByteBuffer(bytes: rawBody))
+        } else if body != .null {
+            request.body = .bytes(ByteBuffer(bytes: try CanonicalJSON.data(body)))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        let data = Data(bytes.readableBytesView)
+        let json = data.isEmpty ? JSONValue.null : (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .string(String(decoding: data, as: UTF8.self))
+        return APIResponse(status: Int(response.status.code), body: json)
+    }
+
+    /// POST/PUT that must succeed; returns the body.
+    @discardableResult
+    func must(_ method: HTTPMethod, _ path: String, _ body: JSONValue = .null, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws -> JSONValue {
+        let response = try await api(method, path, body, token: token)
+        #expect((200..<300).contains(response.status), "\(method) \(path) answered \(response.status): \(response.body)", sourceLocation: sourceLocation)
+        return response.body
+    }
+
+    func createEnrollmentToken(maxUses: Int? = nil) async throws -> String {
+        var body: [String: JSONValue] = ["name": "test", "expiresInHours": 1]
+        if let maxUses { body["maxUses"] = .integer(Int64(maxUses)) }
+        let created = try await must(.POST, "/api/v1/enrollment-tokens", .object(body))
+        return try #require(created.objectValue?["token"]?.stringValue)
+    }
+
+    func createGroup(_ name: String, members: [String]) async throws -> String {
+        let group = try await must(.POST, "/api/v1/groups", ["name": .string(name), "members": .array(members.map(JSONValue.string))])
+        return try #require(group.objectValue?["id"]?.stringValue)
+    }
+
+    func createPolicy(_ name: String, template: String = "antivirus", platform: String = "linux", settings: JSONValue) async throws -> String {
+        let policy = try await must(.POST, "/api/v1/policies", ["name": .string(name), "platform": .string(platform), "template": .string(template), "settings": settings])
+        return try #require(policy.objectValue?["id"]?.stringValue)
+    }
+
+    func assign(_ policy: String, include: [String], exclude: [String] = []) async throws {
+        try await must(.PUT, "/api/v1/policies/\(policy)/assignments", ["include": .array(include.map(JSONValue.string)), "exclude": .array(exclude.map(JSONValue.string))])
+    }
+
+    func report(_ policy: String) async throws -> APIResponse {
+        try await api(.GET, "/api/v1/policies/\(policy)/report")
+    }
+
+    /// Runs raw SQL on the server's store (to age a token, count rows).
+    func sql<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await store.backend.read(body)
+    }
+
+    func count(_ table: String) async throws -> Int {
+        try await sql { sql in try await sql.raw("SELECT COUNT(*) AS n FROM \(ident: table)").first()!.decode(column: "n", as: Int.self) }
+    }
+}
