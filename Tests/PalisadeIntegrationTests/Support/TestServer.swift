@@ -158,3 +158,15 @@ struct TestServer: Sendable {
         try await sql { sql in try await sql.raw("SELECT COUNT(*) AS n FROM \(ident: table)").first()!.decode(column: "n", as: Int.self) }
     }
 }
+
+extension HTTPMethodName {
+    var nio: HTTPMethod {
+        switch self {
+        case .get: .GET
+        case .post: .POST
+        case .put: .PUT
+        case .delete: .DELETE
+        case .patch: .PATCH
+        }
+    }
+}
