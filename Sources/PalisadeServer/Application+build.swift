@@ -44,7 +44,17 @@ public func buildApplication(
     Application(
         router: buildRouter(store: store),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "palisade"),
-        services: [store.notifier],
+        services: services(for: store, logger: logger),
         onServerRunning: onServerRunning,
         logger: logger)
+}
+
+/// Background services beside the HTTP server: the long-poll notifier, and on PostgreSQL the
+/// listener that hears other replicas' changes.
+func services(for store: PalisadeStore, logger: Logger) -> [any Service] {
+    var services: [any Service] = [store.notifier]
+    if let postgres = store.backend as? PostgresBackend {
+        services.append(PostgresChangeListener(backend: postgres, notifier: store.notifier, logger: logger))
+    }
+    return services
 }

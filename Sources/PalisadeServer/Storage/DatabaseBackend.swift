@@ -21,6 +21,10 @@ public protocol DatabaseBackend: Sendable {
     /// global key). Rolled back when `body` throws.
     func write<T: Sendable>(lockKey: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
 
+    /// Tells other replicas, on commit of the current transaction, which devices' configuration
+    /// changed (PostgreSQL NOTIFY; nothing for the single-process SQLite store).
+    func announceConfigurationChanges(_ deviceIds: Set<String>, on sql: any SQLDatabase) async throws
+
     func close() async throws
 }
 

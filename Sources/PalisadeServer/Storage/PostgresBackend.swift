@@ -51,10 +51,26 @@ public final class PostgresBackend: DatabaseBackend {
     }
 
     public func write<T: Sendable>(lockKey: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withTransaction(logger: logger) { connection in
-            let sql = connection.sql()
-            try await sql.raw("SELECT pg_advisory_xact_lock(hashtext(\(bind: lockKey)))").run()
-            return try await body(sql)
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                let sql = connection.sql()
+                try await sql.raw("SELECT pg_advisory_xact_lock(hashtext(\(bind: lockKey)))").run()
+                return try await body(sql)
+            }
+        } catch let error as PostgresTransactionError {
+            // The transaction was rolled back; callers want the reason, not the wrapper.
+            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
+            throw error
+        }
+    }
+
+    static let changeChannel = "palisade_configuration_changed"
+
+    /// NOTIFY is transactional: listeners hear it only if the transaction commits. Payloads are
+    /// comma-separated device ids, split to stay under PostgreSQL's 8000-byte limit.
+    public func announceConfigurationChanges(_ deviceIds: Set<String>, on sql: any SQLDatabase) async throws {
+        for chunk in deviceIds.sorted().chunked(150) {
+            try await sql.raw("SELECT pg_notify(\(bind: Self.changeChannel), \(bind: chunk.joined(separator: ",")))").run()
         }
     }
 

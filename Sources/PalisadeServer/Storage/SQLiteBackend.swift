@@ -62,6 +62,8 @@ public final class SQLiteBackend: DatabaseBackend {
     }
 
 
+    public func announceConfigurationChanges(_ deviceIds: Set<String>, on sql: any SQLDatabase) async throws {}
+
     public func close() async throws {
         for reader in readers { try await reader.close() }
         try await writer.close()

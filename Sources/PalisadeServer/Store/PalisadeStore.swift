@@ -33,9 +33,15 @@ public struct PalisadeStore: Sendable {
     }
 
     /// A write transaction for one tenant. `body` returns its result and the devices whose
-    /// configuration changed; those are notified after commit.
+    /// configuration changed; their long-polls are woken after commit, here and (PostgreSQL)
+    /// on every other replica.
     func write<T: Sendable>(tenant: String, _ body: @Sendable (any SQLDatabase) async throws -> (T, Set<String>)) async throws -> T {
-        let (result, changed) = try await backend.write(lockKey: "tenant:\(tenant)", body)
+        let backend = self.backend
+        let (result, changed) = try await backend.write(lockKey: "tenant:\(tenant)") { sql in
+            let (result, changed) = try await body(sql)
+            try await backend.announceConfigurationChanges(changed, on: sql)
+            return (result, changed)
+        }
         if !changed.isEmpty {
             await notifier.notify(changed)
         }

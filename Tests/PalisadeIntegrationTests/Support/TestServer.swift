@@ -47,32 +47,53 @@ struct TestServer: Sendable {
     static func with<T: Sendable>(_ engine: StoreEngine, _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let location: DatabaseLocation
-        switch engine {
-        case .sqlite:
-            location = .sqlite(path: directory + "/palisade.sqlite")
-        case .postgres:
-            location = .postgres(url: try await createPostgresDatabase())
+        let location: DatabaseLocation = switch engine {
+        case .sqlite: .sqlite(path: directory + "/palisade.sqlite")
+        case .postgres: .postgres(url: try await createPostgresDatabase())
         }
         return try await Database.with(location, logger: logger) { backend in
             let store = PalisadeStore(backend: backend, logger: logger)
             try await store.migrate()
             let credentials = try #require(try await store.bootstrapIfEmpty())
-            let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-            let app = buildApplication(
-                store: store, configuration: .init(host: "127.0.0.1", port: 0, dataDirectory: nil, databaseURL: nil),
-                logger: logger, onServerRunning: { channel in
-                    portContinuation.yield(channel.localAddress?.port ?? 0)
-                    portContinuation.finish()
-                })
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.run() }
-                var iterator = portStream.makeAsyncIterator()
-                let port = try #require(await iterator.next())
-                let server = TestServer(baseURL: "http://127.0.0.1:\(port)", store: store, adminToken: credentials.ownerToken, directory: directory)
-                defer { group.cancelAll() }
-                return try await body(server)
+            return try await serve(store, adminToken: credentials.ownerToken, directory: directory, body)
+        }
+    }
+
+    /// Several replicas (each its own process-like store, notifier and HTTP server) sharing
+    /// one PostgreSQL database, started together.
+    static func withReplicas<T: Sendable>(_ count: Int, _ body: @Sendable ([TestServer]) async throws -> T) async throws -> T {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let url = try await createPostgresDatabase()
+        @Sendable func start(_ index: Int, _ running: [TestServer]) async throws -> T {
+            if index == count { return try await body(running) }
+            return try await Database.with(.postgres(url: url), logger: logger) { backend in
+                let store = PalisadeStore(backend: backend, logger: logger)
+                try await store.migrate()
+                let token = try await store.bootstrapIfEmpty()?.ownerToken ?? running.first?.adminToken
+                return try await serve(store, adminToken: try #require(token), directory: directory) { server in
+                    try await start(index + 1, running + [server])
+                }
             }
+        }
+        return try await start(0, [])
+    }
+
+    static func serve<T: Sendable>(_ store: PalisadeStore, adminToken: String, directory: String, _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
+        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        let app = buildApplication(
+            store: store, configuration: .init(host: "127.0.0.1", port: 0, dataDirectory: nil, databaseURL: nil),
+            logger: logger, onServerRunning: { channel in
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+                portContinuation.finish()
+            })
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            var iterator = portStream.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            let server = TestServer(baseURL: "http://127.0.0.1:\(port)", store: store, adminToken: adminToken, directory: directory)
+            defer { group.cancelAll() }
+            return try await body(server)
         }
     }
 

@@ -1,0 +1,69 @@
+import Foundation
+import PalisadeAgent
+import PalisadeCore
+import PalisadeServer
+import SQLKit
+import Testing
+
+/// Several `palisade serve` replicas on one PostgreSQL database.
+@Suite(.enabled(if: StoreEngine.available.contains(.postgres), "needs PALISADE_TEST_POSTGRES_URL (.ci/run sets it)"))
+struct ReplicaTests {
+    @Test func replicasStartingTogetherMigrateOnce() async throws {
+        let url = try await TestServer.createPostgresDatabase()
+        let versions = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await Database.with(.postgres(url: url), logger: TestServer.logger) { backend in
+                        try await PalisadeStore(backend: backend, logger: TestServer.logger).migrate()
+                    }
+                }
+            }
+            var applied: [Int] = []
+            for try await versions in group { applied += versions }
+            return applied
+        }
+        #expect(versions.sorted() == [1], "each migration is applied by exactly one replica")
+        let tenants = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await Database.with(.postgres(url: url), logger: TestServer.logger) { backend in
+                        try await PalisadeStore(backend: backend, logger: TestServer.logger).bootstrapIfEmpty() != nil
+                    }
+                }
+            }
+            var created = 0
+            for try await made in group where made { created += 1 }
+            return created
+        }
+        #expect(tenants == 1, "exactly one replica creates the first tenant")
+    }
+
+    @Test func aChangeMadeOnOneReplicaWakesALongPollOnAnother() async throws {
+        try await TestServer.withReplicas(2) { replicas in
+            let (first, second) = (replicas[0], replicas[1])
+            let token = try await second.createEnrollmentToken()
+            // The agent talks to the first replica; the admin to the second.
+            let agent = try await TestAgent.enroll(first, name: "alpha", token: token)
+            let group = try await second.createGroup("all", members: [agent.deviceId])
+            try await agent.sync()
+
+            let clock = ContinuousClock()
+            let started = clock.now
+            async let outcome = agent.agent.runCycle(waitSeconds: 30)
+            for _ in 0..<200 where await first.store.notifier.subscriberCount == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(await first.store.notifier.subscriberCount == 1)
+            let policy = try await second.createPolicy("AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
+            try await second.assign(policy, include: [group])
+            let result = try await outcome
+            let elapsed = clock.now - started
+            guard case .applied = result else {
+                Issue.record("expected the new configuration, got \(result)")
+                return
+            }
+            #expect(elapsed < .seconds(10), "woken across replicas, not at the end of the wait (took \(elapsed))")
+            #expect(try agent.managedValue("antivirusEngine.enforcementLevel") == "real_time")
+        }
+    }
+}
