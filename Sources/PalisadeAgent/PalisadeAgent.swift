@@ -16,11 +16,14 @@ public struct PalisadeAgent: Sendable {
         /// Backoff after failures: base doubles up to the maximum, with jitter.
         public var backoffBase: Duration = .seconds(1)
         public var backoffMaximum: Duration = .seconds(300)
+        /// Shortest time between two check-ins, should a server answer long-polls at once.
+        public var minimumInterval: Duration = .seconds(5)
 
-        public init(waitSeconds: Int = 60, backoffBase: Duration = .seconds(1), backoffMaximum: Duration = .seconds(300)) {
+        public init(waitSeconds: Int = 60, backoffBase: Duration = .seconds(1), backoffMaximum: Duration = .seconds(300), minimumInterval: Duration = .seconds(5)) {
             self.waitSeconds = waitSeconds
             self.backoffBase = backoffBase
             self.backoffMaximum = backoffMaximum
+            self.minimumInterval = minimumInterval
         }
     }
 
@@ -29,7 +32,7 @@ public struct PalisadeAgent: Sendable {
     public let logger: Logger
     public var options: Options
 
-    public init(state: AgentStateDirectory, httpClient: HTTPClient = .shared, options: Options = .init(), logger: Logger) {
+    public init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options = .init(), logger: Logger) {
         self.state = state
         self.httpClient = httpClient
         self.options = options
@@ -161,10 +164,16 @@ public struct PalisadeAgent: Sendable {
     /// back off exponentially with jitter; the last good configuration stays applied.
     public func run() async throws {
         var failures = 0
+        let clock = ContinuousClock()
         while !Task.isCancelled {
             do {
+                let started = clock.now
                 _ = try await runCycle(waitSeconds: options.waitSeconds)
                 failures = 0
+                let elapsed = clock.now - started
+                if elapsed < options.minimumInterval {
+                    try await Task.sleep(for: options.minimumInterval - elapsed)
+                }
             } catch let error as AgentError where error.isTransient {
                 failures += 1
                 var health = try state.health()

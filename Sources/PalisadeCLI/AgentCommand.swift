@@ -41,13 +41,11 @@ struct AgentCommand: AsyncParsableCommand {
 
         func run() async throws {
             let logger = try logging.makeLogger(label: "palisade.agent")
-            let agent = PalisadeAgent(state: AgentStateDirectory(path: stateDir), logger: logger)
             let probe = DeviceInventoryProbe(root: EnforcementRoot(root), platform: platform, hostname: hostname, hardwareId: hardwareId)
-            do {
+            try await withAgentHTTPClient { httpClient in
+                let agent = PalisadeAgent(state: AgentStateDirectory(path: stateDir), httpClient: httpClient, logger: logger)
                 let enrollment = try await agent.enroll(serverURL: server, token: token, probe: probe, force: force)
                 print("Enrolled as device \(enrollment.deviceId) (\(enrollment.platform.rawValue), \(enrollment.hostname)).")
-            } catch let error as AgentError {
-                throw CLIFailure.exit(error)
             }
         }
     }
@@ -65,8 +63,9 @@ struct AgentCommand: AsyncParsableCommand {
 
         func run() async throws {
             let logger = try logging.makeLogger(label: "palisade.agent")
-            let agent = PalisadeAgent(state: AgentStateDirectory(path: stateDir), options: .init(waitSeconds: waitSeconds), logger: logger)
-            do {
+            let (stateDir, once, waitSeconds) = (self.stateDir, self.once, self.waitSeconds)
+            try await withAgentHTTPClient { httpClient in
+                let agent = PalisadeAgent(state: AgentStateDirectory(path: stateDir), httpClient: httpClient, options: .init(waitSeconds: waitSeconds), logger: logger)
                 if once {
                     switch try await agent.runCycle(waitSeconds: 0) {
                     case .unchanged(let hash):
@@ -81,8 +80,6 @@ struct AgentCommand: AsyncParsableCommand {
                     let group = ServiceGroup(configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
                     try await group.run()
                 }
-            } catch let error as AgentError {
-                throw CLIFailure.exit(error)
             }
         }
     }
@@ -130,6 +127,22 @@ struct AgentService: Service {
         try await cancelWhenGracefulShutdown {
             try await agent.run()
         }
+    }
+}
+
+/// Runs `body` with the agent's HTTP client, shuts the client down, and turns agent errors
+/// into a message and exit code.
+func withAgentHTTPClient(_ body: (HTTPClient) async throws -> Void) async throws {
+    let httpClient = HTTPClient.palisadeAgent()
+    do {
+        try await body(httpClient)
+        try await httpClient.shutdown()
+    } catch let error as AgentError {
+        try? await httpClient.shutdown()
+        throw CLIFailure.exit(error)
+    } catch {
+        try? await httpClient.shutdown()
+        throw error
     }
 }
 

@@ -70,6 +70,16 @@ public struct DeviceProtocolClient: Sendable {
     }
 }
 
+extension HTTPClient {
+    /// The agent's HTTP client: a dead server fails a request after `connectTimeout` instead of
+    /// after the whole request deadline, so the agent backs off promptly.
+    public static func palisadeAgent(connectTimeout: TimeAmount = .seconds(10)) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = connectTimeout
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+}
+
 public enum AgentVersion {
     public static let current = "0.1.0"
 }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Logging
 import PalisadeAgent
@@ -7,13 +8,16 @@ import Testing
 /// The real agent code with its state directory and enforcement root under a temporary
 /// directory.
 struct TestAgent: Sendable {
+    /// Shared by every test agent; a dead server fails fast.
+    static let httpClient = HTTPClient.palisadeAgent(connectTimeout: .milliseconds(300))
+
     let agent: PalisadeAgent
     let root: String
     let deviceId: String
 
     static func enroll(_ server: TestServer, name: String, token: String, platform: DevicePlatform = .linux) async throws -> TestAgent {
         let base = server.directory + "/agents/\(name)"
-        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50)), logger: TestServer.logger)
+        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: Self.httpClient, options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50), minimumInterval: .milliseconds(50)), logger: TestServer.logger)
         let probe = DeviceInventoryProbe(root: EnforcementRoot(base + "/root"), platform: platform, hostname: name, hardwareId: "hw-\(name)")
         let enrollment = try await agent.enroll(serverURL: server.baseURL, token: token, probe: probe)
         return TestAgent(agent: agent, root: base + "/root", deviceId: enrollment.deviceId)

@@ -1,0 +1,88 @@
+import Foundation
+import PalisadeAgent
+import PalisadeCore
+import PalisadeServer
+import SQLKit
+import Testing
+
+/// The agent keeps the last good configuration and keeps running while the server is
+/// unreachable, backs off, and sends later the report it could not send.
+@Suite struct AgentResilienceTests {
+    @Test(arguments: StoreEngine.available)
+    func survivesAnUnreachableServerAndSendsItsReportLater(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let token = try await server.createEnrollmentToken()
+            let agent = try await TestAgent.enroll(server, name: "alpha", token: token)
+            let group = try await server.createGroup("g", members: [agent.deviceId])
+            let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
+            try await server.assign(policy, include: [group])
+            try await agent.sync()
+            let state = agent.agent.state
+            let applied = try #require(try state.applied())
+
+            // The server becomes unreachable, and the report of the applied configuration is
+            // still unsent (as after a crash between applying and reporting).
+            var enrollment = try #require(try state.enrollment())
+            let goodURL = enrollment.serverURL
+            enrollment.serverURL = "http://127.0.0.1:1"
+            try state.save(enrollment)
+            try state.savePendingReport(applied.report)
+            try await server.store.backend.write(lockKey: "test") { sql in try await sql.raw("DELETE FROM device_reports").run() }
+            #expect(try await server.report(policy)["summary"]?.objectValue?["pending"] == 1)
+
+            let running = Task { try await agent.agent.run() }
+            defer { running.cancel() }
+            try await eventually { try state.health().consecutiveFailures >= 3 }
+            let health = try state.health()
+            #expect(health.lastError?.contains("unreachable") == true)
+            #expect(try agent.managedValue("cloudService.enabled") == true, "the last good configuration stays applied")
+            #expect(try state.pendingReport() != nil, "the unsent report is kept")
+
+            // The server is back: the agent recovers by itself and delivers the report.
+            enrollment.serverURL = goodURL
+            try state.save(enrollment)
+            try await eventually { try state.pendingReport() == nil }
+            try await eventually { try await server.report(policy)["summary"]?.objectValue?["succeeded"] == 1 }
+            try await eventually { try state.health().consecutiveFailures == 0 }
+        }
+    }
+
+    @Test func backoffGrowsWithJitterAndStaysBounded() {
+        var previousCeiling = Duration.zero
+        for failures in 1...12 {
+            let ceiling = min(Duration.seconds(1) * (1 << (failures - 1)), .seconds(60))
+            for _ in 0..<20 {
+                let delay = PalisadeAgent.backoff(failures: failures, base: .seconds(1), maximum: .seconds(60))
+                #expect(delay >= ceiling / 2 && delay <= ceiling, "failure \(failures): \(delay) outside [\(ceiling / 2), \(ceiling)]")
+            }
+            #expect(ceiling >= previousCeiling)
+            previousCeiling = ceiling
+        }
+        let spread = Set((0..<50).map { _ in PalisadeAgent.backoff(failures: 5, base: .seconds(1), maximum: .seconds(60)) })
+        #expect(spread.count > 1, "jitter spreads agents apart")
+    }
+
+    @Test(arguments: StoreEngine.available)
+    func driftedManagedFileIsPutBack(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let token = try await server.createEnrollmentToken()
+            let agent = try await TestAgent.enroll(server, name: "alpha", token: token)
+            let group = try await server.createGroup("g", members: [agent.deviceId])
+            let policy = try await server.createPolicy("AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
+            try await server.assign(policy, include: [group])
+            try await agent.sync()
+            try #"{"antivirusEngine":{"enforcementLevel":"passive"}}"#.write(toFile: agent.managedFilePath, atomically: true, encoding: .utf8)
+            try await agent.sync()
+            #expect(try agent.managedValue("antivirusEngine.enforcementLevel") == "real_time")
+        }
+    }
+
+    /// Polls `condition` for up to 10 s.
+    func eventually(_ condition: () async throws -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        for _ in 0..<500 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("condition not met within 10 s", sourceLocation: sourceLocation)
+    }
+}
