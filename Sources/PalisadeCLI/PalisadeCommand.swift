@@ -12,6 +12,21 @@ struct PalisadeCommand: AsyncParsableCommand {
         commandName: "palisade",
         abstract: "Manage Defender for Endpoint security settings of devices outside any MDM.",
         subcommands: [Serve.self, TenantCommand.self, AgentCommand.self])
+
+    /// Logs go to stderr so that stdout carries only what commands print for people and scripts.
+    static func main() async {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 struct LoggingOptions: ParsableArguments {
