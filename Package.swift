@@ -92,6 +92,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Reads the vendor contracts and writes the settings catalog (FoundationXML for the ADMX).
+        .target(
+            name: "PalisadeCatalogGenerator",
+            dependencies: ["PalisadeCore"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "generate-catalog",
+            dependencies: ["PalisadeCatalogGenerator"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PalisadeCLI",
             dependencies: [
@@ -108,7 +119,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PalisadeCoreTests",
-            dependencies: ["PalisadeCore", "PalisadeIdentity"],
+            dependencies: ["PalisadeCore", "PalisadeIdentity", "PalisadeCatalogGenerator"],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(

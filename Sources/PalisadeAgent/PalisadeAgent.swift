@@ -83,7 +83,9 @@ public struct PalisadeAgent: Sendable {
         let root = EnforcementRoot(enrollment.root)
         let enforcer: any ConfigurationEnforcer = switch enrollment.platform {
         case .linux: LinuxManagedFileEnforcer(root: root)
-        default: UnsupportedPlatformEnforcer(platform: enrollment.platform)
+        case .macos: MacOSManagedPreferencesEnforcer(root: root)
+        case .windows, .windowsServer:
+            WindowsRegistryEnforcer(registry: Self.registry(root: root), managedValuesPath: state.file("windows-managed-values.json"))
         }
         return Session(
             enrollment: enrollment,
@@ -91,6 +93,15 @@ public struct PalisadeAgent: Sendable {
             signer: try await DeviceAssertionSigner(deviceId: enrollment.deviceId, privateKeyPEM: pem),
             enforcer: enforcer,
             probe: DeviceInventoryProbe(root: root, platform: enrollment.platform, hostname: enrollment.hostname, hardwareId: enrollment.hardwareId))
+    }
+
+    /// The real registry on Windows; elsewhere a file-backed stand-in under the root.
+    static func registry(root: EnforcementRoot) -> any RegistryStore {
+        #if os(Windows)
+        Win32Registry()
+        #else
+        FileBackedRegistry(root: root)
+        #endif
     }
 
     /// What one cycle did, for `--once` and tests.

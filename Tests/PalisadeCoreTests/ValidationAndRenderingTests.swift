@@ -9,7 +9,7 @@ import Testing
         ("cloudService.enabled", JSONValue.string("true"), "cloudService.enabled", "a boolean"),
         ("antivirusEngine.maximumOnDemandScanThreads", 0, "antivirusEngine.maximumOnDemandScanThreads", "an integer from 1 to 64"),
         ("antivirusEngine.maximumOnDemandScanThreads", .number(2.5), "antivirusEngine.maximumOnDemandScanThreads", "an integer from 1 to 64"),
-        ("antivirusEngine.enforcementLevel", "realtime", "antivirusEngine.enforcementLevel", "one of \"real_time\", \"on_demand\", \"passive\""),
+        ("antivirusEngine.enforcementLevel", "realtime", "antivirusEngine.enforcementLevel", "one of \"passive\", \"on_demand\", \"real_time\""),
         ("antivirusEngine.allowedThreats", ["EICAR", 3], "antivirusEngine.allowedThreats[1]", "a string"),
     ] as [(String, JSONValue, String, String)])
     func invalidValuesNameTheSettingWhatWasExpectedAndWhatWasGiven(id: String, value: JSONValue, path: String, expected: String) {
@@ -41,7 +41,7 @@ import Testing
     @Test func unknownWrongPlatformAndWrongTemplateAreDistinguished() {
         let unknown = validator.problems(platform: .linux, template: .antivirus, settings: ["nope.nothing": true])
         #expect(unknown.first?.kind == .unknownSetting)
-        let wrongPlatform = validator.problems(platform: .macos, template: .antivirus, settings: ["cloudService.enabled": true])
+        let wrongPlatform = validator.problems(platform: .macos, template: .antivirus, settings: ["antivirusEngine.behaviorMonitoring": "enabled"])
         #expect(wrongPlatform.first?.kind == .wrongPlatform)
         let wrongTemplate = validator.problems(platform: .linux, template: .edr, settings: ["cloudService.enabled": true])
         #expect(wrongTemplate.first?.kind == .wrongTemplate)

@@ -1,14 +1,18 @@
 /// The type of a setting's value, with the constraints that validation enforces.
-public indirect enum SettingValueType: Sendable, Hashable {
+public indirect enum SettingValueType: Sendable, Hashable, Codable {
     case boolean
     /// A whole number within an inclusive range.
     case integer(minimum: Int64?, maximum: Int64?)
-    /// One of the vendor's spellings.
+    /// One of the vendor's string spellings.
     case enumeration([String])
+    /// One of the vendor's numeric values (Windows), each with its label.
+    case integerEnumeration([EnumOption])
     case string(minLength: Int)
     case stringList
-    /// A list of objects, each validated against `item`.
+    /// A list of objects, each validated against the schema.
     case objectList(ObjectSchema)
+    /// A JSON object from keys (optionally a fixed set, such as ASR rule GUIDs) to values.
+    case keyedMap(keys: [EnumOption]?, value: SettingValueType)
 
     /// Human description used in validation messages.
     public var expectation: String {
@@ -22,9 +26,13 @@ public indirect enum SettingValueType: Sendable, Hashable {
             case (nil, nil): return "an integer"
             }
         case .enumeration(let values): return "one of " + values.map { "\"\($0)\"" }.joined(separator: ", ")
+        case .integerEnumeration(let options): return "one of " + options.map { "\($0.value) (\($0.label))" }.joined(separator: ", ")
         case .string(let minLength): return minLength > 0 ? "a non-empty string" : "a string"
         case .stringList: return "an array of strings"
         case .objectList(let schema): return "an array of objects with fields " + schema.fields.map(\.name).joined(separator: ", ")
+        case .keyedMap(let keys, let value):
+            let keyText = keys.map { "keys from " + $0.map(\.value).joined(separator: ", ") } ?? "string keys"
+            return "an object with \(keyText) and values \(value.expectation)"
         }
     }
 
@@ -36,9 +44,20 @@ public indirect enum SettingValueType: Sendable, Hashable {
     }
 }
 
-/// The fields of the objects in an object-list setting (exclusions, EDR tags, ...).
-public struct ObjectSchema: Sendable, Hashable {
-    public struct Field: Sendable, Hashable {
+/// One allowed value of an enumeration, with the vendor's label.
+public struct EnumOption: Sendable, Hashable, Codable {
+    public var value: String
+    public var label: String
+
+    public init(_ value: String, _ label: String) {
+        self.value = value
+        self.label = label
+    }
+}
+
+/// The fields of the objects in an object-list setting (exclusions, EDR tags, firewall rules).
+public struct ObjectSchema: Sendable, Hashable, Codable {
+    public struct Field: Sendable, Hashable, Codable {
         public var name: String
         public var type: SettingValueType
         public var required: Bool
@@ -58,11 +77,15 @@ public struct ObjectSchema: Sendable, Hashable {
     public var discriminator: String?
     /// For each discriminator value, the fields it requires.
     public var requiredByDiscriminator: [String: [String]]
+    /// The field that identifies an item across policies (firewall rule name): items with the
+    /// same key and different content conflict.
+    public var keyField: String?
 
-    public init(fields: [Field], discriminator: String? = nil, requiredByDiscriminator: [String: [String]] = [:]) {
+    public init(fields: [Field], discriminator: String? = nil, requiredByDiscriminator: [String: [String]] = [:], keyField: String? = nil) {
         self.fields = fields
         self.discriminator = discriminator
         self.requiredByDiscriminator = requiredByDiscriminator
+        self.keyField = keyField
     }
 }
 
@@ -72,11 +95,15 @@ public enum MergeBehavior: String, Sendable, Hashable, Codable {
     case conflict
     /// Lists are unioned (exclusions, allowed threats, tags).
     case union
+    /// Keyed maps (ASR rules) and keyed object lists (firewall rules) are unioned by key; one
+    /// key with two different values is a conflict for that key only.
+    case keyedUnion
 }
 
 /// One Defender setting that Palisade can manage.
-public struct SettingDefinition: Sendable, Hashable {
-    /// The setting id; on Linux and macOS the dotted key path in the managed preferences.
+public struct SettingDefinition: Sendable, Hashable, Codable {
+    /// The setting id: on Linux and macOS the dotted key path in the managed preferences; on
+    /// Windows the Policy CSP name (`Defender/AllowRealtimeMonitoring`).
     public var id: String
     public var platforms: Set<PolicyPlatform>
     public var template: PolicyTemplate
@@ -84,6 +111,10 @@ public struct SettingDefinition: Sendable, Hashable {
     public var description: String
     public var type: SettingValueType
     public var merge: MergeBehavior
+    /// The vendor's default, when it states one.
+    public var defaultValue: JSONValue?
+    /// Where the value lands on Windows; nil for key-path platforms.
+    public var registry: RegistryTarget?
 
     public init(
         id: String,
@@ -92,7 +123,9 @@ public struct SettingDefinition: Sendable, Hashable {
         title: String,
         description: String,
         type: SettingValueType,
-        merge: MergeBehavior? = nil
+        merge: MergeBehavior? = nil,
+        defaultValue: JSONValue? = nil,
+        registry: RegistryTarget? = nil
     ) {
         self.id = id
         self.platforms = platforms
@@ -100,7 +133,18 @@ public struct SettingDefinition: Sendable, Hashable {
         self.title = title
         self.description = description
         self.type = type
-        self.merge = merge ?? (type.isList ? .union : .conflict)
+        self.merge = merge ?? Self.defaultMerge(for: type)
+        self.defaultValue = defaultValue
+        self.registry = registry
+    }
+
+    static func defaultMerge(for type: SettingValueType) -> MergeBehavior {
+        switch type {
+        case .keyedMap: .keyedUnion
+        case .objectList(let schema) where schema.keyField != nil: .keyedUnion
+        case .stringList, .objectList: .union
+        default: .conflict
+        }
     }
 
     /// Dotted key path segments for JSON and plist rendering.

@@ -47,6 +47,8 @@ public enum SettingValidator {
             if let maximum, integer > maximum { fail() }
         case .enumeration(let allowed):
             guard let string = value.stringValue, allowed.contains(string) else { return fail() }
+        case .integerEnumeration(let options):
+            guard let integer = value.integerValue, options.contains(where: { $0.value == String(integer) }) else { return fail() }
         case .string(let minLength):
             guard let string = value.stringValue else { return fail() }
             if string.count < minLength { fail() }
@@ -57,8 +59,21 @@ public enum SettingValidator {
             }
         case .objectList(let schema):
             guard let items = value.arrayValue else { return fail() }
+            var seenKeys: Set<String> = []
             for (index, item) in items.enumerated() {
                 checkObject(item, schema: schema, path: "\(path)[\(index)]", settingId: settingId, into: &problems)
+                if let keyField = schema.keyField, let key = item.objectValue?[keyField]?.stringValue, !seenKeys.insert(key).inserted {
+                    problems.append(.init(kind: .invalidValue, settingId: settingId, path: "\(path)[\(index)].\(keyField)", expected: "a \(keyField) not used by another item", given: given(.string(key))))
+                }
+            }
+        case .keyedMap(let keys, let valueType):
+            guard let object = value.objectValue else { return fail() }
+            for (key, item) in object.sorted(by: { $0.key < $1.key }) {
+                if let keys, !keys.contains(where: { $0.value.lowercased() == key.lowercased() }) {
+                    problems.append(.init(kind: .invalidValue, settingId: settingId, path: "\(path).\(key)", expected: "a key from " + keys.map(\.value).joined(separator: ", "), given: given(.string(key))))
+                    continue
+                }
+                check(item, type: valueType, path: "\(path).\(key)", settingId: settingId, into: &problems)
             }
         }
     }

@@ -41,6 +41,12 @@ public struct EffectiveConfigurationResolver: Sendable {
         for (settingId, values) in contributions {
             let merge = catalog.definition(settingId, platform: platform)?.merge ?? .conflict
             switch merge {
+            case .keyedUnion:
+                let (merged, keyConflicts) = mergeByKey(values, definition: catalog.definition(settingId, platform: platform))
+                if let merged { configuration.settings[settingId] = EffectiveSetting(value: merged, policies: values.map(\.1)) }
+                for (key, competing) in keyConflicts {
+                    configuration.conflicts["\(settingId)[\(key)]"] = competing
+                }
             case .union:
                 var items: [JSONValue] = []
                 var seen: Set<JSONValue> = []
@@ -67,5 +73,48 @@ public struct EffectiveConfigurationResolver: Sendable {
             }
         }
         return configuration
+    }
+
+    /// Keyed union: maps merge by key, keyed object lists by their key field. A key given two
+    /// different values is withheld and reported as a conflict of its own; the rest is delivered.
+    func mergeByKey(_ values: [(JSONValue, PolicyReference)], definition: SettingDefinition?) -> (JSONValue?, [String: [CompetingValue]]) {
+        var keyField: String?
+        if case .objectList(let schema)? = definition?.type { keyField = schema.keyField }
+        var order: [String] = []
+        var candidates: [String: [CompetingValue]] = [:]
+        func add(_ key: String, _ value: JSONValue, _ reference: PolicyReference) {
+            if candidates[key] == nil { order.append(key) }
+            if let index = candidates[key, default: []].firstIndex(where: { $0.value == value }) {
+                candidates[key]![index].policies.append(reference)
+            } else {
+                candidates[key, default: []].append(CompetingValue(value: value, policies: [reference]))
+            }
+        }
+        for (value, reference) in values {
+            if let keyField {
+                for item in value.arrayValue ?? [] {
+                    add(item.objectValue?[keyField]?.stringValue ?? item.description, item, reference)
+                }
+            } else {
+                for (key, item) in (value.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    add(key, item, reference)
+                }
+            }
+        }
+        var conflicts: [String: [CompetingValue]] = [:]
+        var mapResult: [String: JSONValue] = [:]
+        var listResult: [JSONValue] = []
+        for key in order {
+            let competing = candidates[key]!
+            guard competing.count == 1 else {
+                conflicts[key] = competing
+                continue
+            }
+            if keyField != nil { listResult.append(competing[0].value) } else { mapResult[key] = competing[0].value }
+        }
+        if keyField != nil {
+            return (listResult.isEmpty && !conflicts.isEmpty ? nil : .array(listResult), conflicts)
+        }
+        return (mapResult.isEmpty && !conflicts.isEmpty ? nil : .object(mapResult), conflicts)
     }
 }

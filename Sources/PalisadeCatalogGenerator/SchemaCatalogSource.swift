@@ -1,0 +1,214 @@
+import Foundation
+import PalisadeCore
+
+/// macOS and Linux settings from Microsoft's managed-preferences schema
+/// (`com.microsoft.wdav.schema.json`) and the Linux-only keys of `LINUX.md`.
+struct SchemaCatalogSource {
+    let schema: JSONValue
+    let linuxMarkdown: String
+
+    /// Schema keys that Defender on Linux does not read, with the reason: they are offered for
+    /// macOS only, and the coverage test accepts them for Linux only because they are listed here.
+    static let notReadOnLinux: [(prefix: String, reason: String)] = [
+        ("userInterface.", "no user interface settings on Linux (LINUX.md)"),
+        ("tamperProtection.", "tamper protection is not configured through the managed file on Linux (LINUX.md)"),
+        ("cloudService.definitionUpdateDue", "not read on Linux (LINUX.md)"),
+        ("deviceControl.", "device control is a macOS feature"),
+        ("dlp.", "endpoint DLP is a macOS feature"),
+        ("features.dataLossPrevention", "endpoint DLP is a macOS feature"),
+        ("features.behaviorMonitoring", "Linux uses antivirusEngine.behaviorMonitoring (LINUX.md)"),
+        ("features.scheduledScan", "scheduled scans on Linux are set up with cron, not the managed file"),
+        ("scheduledScan.", "scheduled scans on Linux are set up with cron, not the managed file"),
+        ("antivirusEngine.enableRealTimeProtection", "Linux uses antivirusEngine.enforcementLevel (LINUX.md)"),
+        ("antivirusEngine.passiveMode", "Linux uses antivirusEngine.enforcementLevel (LINUX.md)"),
+        ("networkProtection.disable", "network protection parsers are macOS settings"),
+        ("networkProtection.enableSetWarnToBlock", "a macOS setting"),
+    ]
+
+    static func linuxExclusionReason(_ id: String) -> String? {
+        notReadOnLinux.first { id.hasPrefix($0.prefix) }?.reason
+    }
+
+    func definitions() throws -> [SettingDefinition] {
+        var result: [SettingDefinition] = []
+        var schemaIds: Set<String> = []
+        for (id, property) in leafProperties(of: schema, prefix: "") {
+            schemaIds.insert(id)
+            var platforms: Set<PolicyPlatform> = [.macos]
+            if Self.linuxExclusionReason(id) == nil { platforms.insert(.linux) }
+            result.append(SettingDefinition(
+                id: id, platforms: platforms, template: Self.template(for: id),
+                title: property.objectValue?["title"]?.stringValue ?? id,
+                description: property.objectValue?["description"]?.stringValue ?? "",
+                type: try Self.type(of: property, id: id),
+                defaultValue: Self.defaultValue(property)))
+        }
+        for linux in try linuxOnlyDefinitions() {
+            if let index = result.firstIndex(where: { $0.id == linux.id }) {
+                // A key the schema knows: the schema is the contract; make sure Linux has it.
+                result[index].platforms.insert(.linux)
+            } else {
+                result.append(linux)
+            }
+        }
+        return result
+    }
+
+    /// Every leaf property (not an object with properties), as dotted id and its schema.
+    func leafProperties(of node: JSONValue, prefix: String) -> [(String, JSONValue)] {
+        var leaves: [(String, JSONValue)] = []
+        for (name, property) in (node.objectValue?["properties"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let id = prefix + name
+            if property.objectValue?["properties"] != nil && property.objectValue?["type"]?.stringValue != "array" {
+                leaves += leafProperties(of: property, prefix: id + ".")
+            } else {
+                leaves.append((id, property))
+            }
+        }
+        return leaves
+    }
+
+    static func template(for id: String) -> PolicyTemplate {
+        if id.hasSuffix(".exclusions") && (id.hasPrefix("antivirusEngine.") || id.hasPrefix("exclusionSettings.")) || id.hasPrefix("exclusionSettings.") || id == "antivirusEngine.exclusionsMergePolicy" {
+            return .antivirusExclusions
+        }
+        if id.hasPrefix("edr.") { return .edr }
+        if id.hasPrefix("tamperProtection.") || id.hasPrefix("userInterface.") { return .securityExperience }
+        if id.hasPrefix("networkProtection.") { return .networkProtection }
+        if id.hasPrefix("deviceControl.") || id.hasPrefix("dlp.") || id == "features.dataLossPrevention" { return .attackSurfaceReduction }
+        return .antivirus
+    }
+
+    static func defaultValue(_ property: JSONValue) -> JSONValue? {
+        guard let value = property.objectValue?["default"] else { return nil }
+        // The schema writes some boolean defaults as strings ("true").
+        if property.objectValue?["type"] == "boolean", let text = value.stringValue { return .bool(text == "true") }
+        return value
+    }
+
+    static func type(of property: JSONValue, id: String) throws -> SettingValueType {
+        let object = property.objectValue ?? [:]
+        switch object["type"]?.stringValue {
+        case "boolean":
+            return .boolean
+        case "string":
+            if let values = object["enum"]?.arrayValue?.compactMap(\.stringValue) { return .enumeration(values) }
+            return .string(minLength: Int(object["minLength"]?.integerValue ?? 0))
+        case "number", "integer":
+            return .integer(minimum: object["minimum"]?.integerValue, maximum: object["maximum"]?.integerValue)
+        case "array":
+            let items = object["items"]?.objectValue ?? [:]
+            if items["type"] == "object" {
+                return .objectList(try objectSchema(items, id: id))
+            }
+            return .stringList
+        default:
+            throw GeneratorError.unsupported("\(id): schema type \(object["type"]?.description ?? "none")")
+        }
+    }
+
+    static func objectSchema(_ items: [String: JSONValue], id: String) throws -> ObjectSchema {
+        let required = Set(items["required"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        var fields: [ObjectSchema.Field] = []
+        var discriminator: String?
+        var requiredBy: [String: [String]] = [:]
+        for (name, field) in (items["properties"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+            var onlyWhen: Set<String>?
+            if let dependencies = field.objectValue?["options"]?.objectValue?["dependencies"]?.objectValue {
+                for (other, value) in dependencies {
+                    discriminator = other
+                    let values = value.arrayValue?.compactMap(\.stringValue) ?? value.stringValue.map { [$0] } ?? []
+                    onlyWhen = Set(values)
+                    for v in values { requiredBy[v, default: []].append(name) }
+                }
+            }
+            fields.append(.init(name, try type(of: field, id: "\(id).\(name)"), required: required.contains(name), onlyWhen: onlyWhen))
+        }
+        // The path an exclusion needs is required; `isDirectory` is optional.
+        for (value, names) in requiredBy {
+            requiredBy[value] = names.filter { name in
+                guard let field = fields.first(where: { $0.name == name }) else { return false }
+                if case .boolean = field.type { return false }
+                return true
+            }.sorted()
+        }
+        if discriminator != nil, let index = fields.firstIndex(where: { $0.name == discriminator }) {
+            fields[index].required = true
+        }
+        return ObjectSchema(fields: fields, discriminator: discriminator, requiredByDiscriminator: requiredBy)
+    }
+
+    /// Rows of the LINUX.md table: `| \`key\` | type and allowed values | default |`.
+    func linuxOnlyDefinitions() throws -> [SettingDefinition] {
+        var result: [SettingDefinition] = []
+        for line in linuxMarkdown.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 4 else { continue }
+            let key = cells[1].replacingOccurrences(of: "`", with: "")
+            let typeText = cells[2]
+            let tokens = Self.backticked(typeText)
+            if key.hasSuffix(".*") {
+                // One enabled/disabled setting per listed name.
+                let base = String(key.dropLast(2))
+                let values = tokens.filter { $0 == "enabled" || $0 == "disabled" }
+                for name in tokens where name != "enabled" && name != "disabled" {
+                    result.append(linuxDefinition("\(base).\(name)", type: .enumeration(values), typeText: typeText))
+                }
+            } else if key.hasSuffix("[]") {
+                let id = String(key.dropLast(2))
+                result.append(linuxDefinition(id, type: try linuxListType(id: id, typeText: typeText), typeText: typeText))
+            } else if typeText.hasPrefix("array") {
+                result.append(linuxDefinition(key, type: .stringList, typeText: typeText))
+            } else if typeText.hasPrefix("string") {
+                result.append(linuxDefinition(key, type: .string(minLength: 0), typeText: typeText))
+            } else if !tokens.isEmpty {
+                result.append(linuxDefinition(key, type: .enumeration(tokens), typeText: typeText))
+            } else {
+                throw GeneratorError.unsupported("LINUX.md row \(key): cannot read its type \"\(typeText)\"")
+            }
+        }
+        return result
+    }
+
+    func linuxDefinition(_ id: String, type: SettingValueType, typeText: String) -> SettingDefinition {
+        SettingDefinition(id: id, platforms: [.linux], template: Self.template(for: id), title: id,
+                          description: typeText.replacingOccurrences(of: "`", with: ""), type: type)
+    }
+
+    /// `antivirusEngine.exclusions[]` and `exclusionSettings.exclusions[]` share the schema's
+    /// exclusion items; the latter adds `scopes`. `edr.tags[]` has key/value items.
+    func linuxListType(id: String, typeText: String) throws -> SettingValueType {
+        if typeText.contains("excludedPath") {
+            guard let items = schema.objectValue?["properties"]?.objectValue?["antivirusEngine"]?.objectValue?["properties"]?.objectValue?["exclusions"]?.objectValue?["items"]?.objectValue else {
+                throw GeneratorError.unsupported("schema has no antivirusEngine.exclusions items")
+            }
+            var itemSchema = try Self.objectSchema(items, id: id)
+            if typeText.contains("scopes") {
+                let scopes = Self.backticked(typeText).filter { ["epp", "global"].contains($0) }
+                itemSchema.fields.append(.init("scopes", .stringList))
+                _ = scopes
+            }
+            return .objectList(itemSchema)
+        }
+        if typeText.contains("\"key\"") {
+            return .objectList(ObjectSchema(fields: [.init("key", .enumeration(["GROUP"]), required: true), .init("value", .string(minLength: 1), required: true)]))
+        }
+        return .stringList
+    }
+
+    static func backticked(_ text: String) -> [String] {
+        text.split(separator: "`", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+    }
+}
+
+enum GeneratorError: Error, CustomStringConvertible {
+    case unsupported(String)
+    case missing(String)
+
+    var description: String {
+        switch self {
+        case .unsupported(let what): "unsupported input: \(what)"
+        case .missing(let what): "missing input: \(what)"
+        }
+    }
+}

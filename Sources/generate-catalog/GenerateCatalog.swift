@@ -1,0 +1,19 @@
+import Foundation
+import PalisadeCatalogGenerator
+
+/// Regenerates `Sources/PalisadeCore/Catalog/GeneratedCatalog.swift` from the vendor contracts.
+/// Usage: swift run generate-catalog [CONTRACTS_DIR] [OUTPUT]
+@main
+struct GenerateCatalog {
+    static func main() throws {
+        let arguments = CommandLine.arguments.dropFirst()
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let contracts = arguments.first.map { URL(fileURLWithPath: $0) }
+            ?? packageRoot.deletingLastPathComponent().appendingPathComponent("shared/contracts/defender")
+        let output = arguments.dropFirst().first.map { URL(fileURLWithPath: $0) }
+            ?? packageRoot.appendingPathComponent("Sources/PalisadeCore/Catalog/GeneratedCatalog.swift")
+        let source = try CatalogGenerator.swiftSource(contractsDirectory: contracts)
+        try source.write(to: output, atomically: true, encoding: .utf8)
+        print("wrote \(output.path)")
+    }
+}
