@@ -224,12 +224,21 @@ struct AdmxCatalogSource {
             guard let valueName = policy.valueName else { throw GeneratorError.unsupported("policy \(policy.name) sets no value") }
             let whenEnabled = policy.enabledValue ?? 1
             let whenDisabled = policy.disabledValue ?? 0
-            let inverted = mapping?.inverted == true
+            // A CSP name speaks of the registry value itself: `Allow*` = 1 lands as `Disable*` = 0
+            // (inverted rows), other 0/1 CSP settings land as they are. Without a CSP name, true
+            // means "policy enabled" in the ADMX's own terms.
+            let encoding: RegistryEncoding
+            if let mapping {
+                guard Set([whenEnabled, whenDisabled]) == [0, 1] else {
+                    throw GeneratorError.unsupported("\(mapping.name): ADMX values \(whenEnabled)/\(whenDisabled) are not 0/1")
+                }
+                encoding = mapping.inverted ? .boolean(whenTrue: 0, whenFalse: 1) : .boolean(whenTrue: 1, whenFalse: 0)
+            } else {
+                encoding = .boolean(whenTrue: whenEnabled, whenFalse: whenDisabled)
+            }
             return SettingDefinition(
                 id: id, platforms: [.windows], template: template, title: policy.displayName, description: description,
-                type: .boolean,
-                registry: RegistryTarget(key: key, valueName: valueName,
-                                         encoding: .boolean(whenTrue: inverted ? whenDisabled : whenEnabled, whenFalse: inverted ? whenEnabled : whenDisabled)))
+                type: .boolean, registry: RegistryTarget(key: key, valueName: valueName, encoding: encoding))
         }
         let type: SettingValueType
         let encoding: RegistryEncoding

@@ -2571,8 +2571,8 @@ extension SettingCatalog {
     "registry" : {
       "encoding" : {
         "boolean" : {
-          "whenFalse" : 0,
-          "whenTrue" : 1
+          "whenFalse" : 1,
+          "whenTrue" : 0
         }
       },
       "key" : "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Scan",
@@ -2596,8 +2596,8 @@ extension SettingCatalog {
     "registry" : {
       "encoding" : {
         "boolean" : {
-          "whenFalse" : 0,
-          "whenTrue" : 1
+          "whenFalse" : 1,
+          "whenTrue" : 0
         }
       },
       "key" : "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Real-Time Protection",
@@ -2658,8 +2658,8 @@ extension SettingCatalog {
     "registry" : {
       "encoding" : {
         "boolean" : {
-          "whenFalse" : 0,
-          "whenTrue" : 1
+          "whenFalse" : 1,
+          "whenTrue" : 0
         }
       },
       "key" : "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Scan",
@@ -2683,8 +2683,8 @@ extension SettingCatalog {
     "registry" : {
       "encoding" : {
         "boolean" : {
-          "whenFalse" : 0,
-          "whenTrue" : 1
+          "whenFalse" : 1,
+          "whenTrue" : 0
         }
       },
       "key" : "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Scan",
@@ -2708,8 +2708,8 @@ extension SettingCatalog {
     "registry" : {
       "encoding" : {
         "boolean" : {
-          "whenFalse" : 0,
-          "whenTrue" : 1
+          "whenFalse" : 1,
+          "whenTrue" : 0
         }
       },
       "key" : "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Scan",
@@ -2733,8 +2733,8 @@ extension SettingCatalog {
     "registry" : {
       "encoding" : {
         "boolean" : {
-          "whenFalse" : 0,
-          "whenTrue" : 1
+          "whenFalse" : 1,
+          "whenTrue" : 0
         }
       },
       "key" : "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Real-Time Protection",
@@ -2758,8 +2758,8 @@ extension SettingCatalog {
     "registry" : {
       "encoding" : {
         "boolean" : {
-          "whenFalse" : 0,
-          "whenTrue" : 1
+          "whenFalse" : 1,
+          "whenTrue" : 0
         }
       },
       "key" : "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Real-Time Protection",
@@ -2808,8 +2808,8 @@ extension SettingCatalog {
     "registry" : {
       "encoding" : {
         "boolean" : {
-          "whenFalse" : 0,
-          "whenTrue" : 1
+          "whenFalse" : 1,
+          "whenTrue" : 0
         }
       },
       "key" : "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Real-Time Protection",
@@ -3131,8 +3131,8 @@ extension SettingCatalog {
     "registry" : {
       "encoding" : {
         "boolean" : {
-          "whenFalse" : 1,
-          "whenTrue" : 0
+          "whenFalse" : 0,
+          "whenTrue" : 1
         }
       },
       "key" : "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Scan",
@@ -3156,8 +3156,8 @@ extension SettingCatalog {
     "registry" : {
       "encoding" : {
         "boolean" : {
-          "whenFalse" : 1,
-          "whenTrue" : 0
+          "whenFalse" : 0,
+          "whenTrue" : 1
         }
       },
       "key" : "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Scan",
@@ -4681,8 +4681,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.allowedThreats",
     "merge" : "union",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Allowed threats",
@@ -4715,8 +4715,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.disallowedThreatActions",
     "merge" : "union",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Disallowed threat actions",
@@ -4732,8 +4732,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.enableFileHashComputation",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Enable file hash computation",
@@ -4765,8 +4765,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.enforcementLevel",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Enforcement level",
@@ -4878,8 +4878,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.exclusionsMergePolicy",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirusExclusions",
     "title" : "Exclusions merge",
@@ -4934,8 +4934,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.offlineDefinitionUpdate",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Enable offline security intelligence updates",
@@ -4954,8 +4954,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.offlineDefinitionUpdateFallbackToCloud",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Fallback to Microsoft cloud updates",
@@ -5003,8 +5003,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.scanAfterDefinitionUpdate",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Run a scan after definitions are updated",
@@ -5055,8 +5055,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.scanResultsRetentionDays",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Scan results retention",
@@ -5072,8 +5072,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.threatTypeSettings",
     "merge" : "union",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Threat type settings",
@@ -5120,8 +5120,8 @@ extension SettingCatalog {
     "id" : "antivirusEngine.threatTypeSettingsMergePolicy",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Threat type settings merge",
@@ -5155,8 +5155,8 @@ extension SettingCatalog {
     "id" : "cloudService.automaticDefinitionUpdateEnabled",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Automatic security intelligence updates",
@@ -5251,8 +5251,8 @@ extension SettingCatalog {
     "id" : "cloudService.diagnosticLevel",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Diagnostic data collection",
@@ -5271,8 +5271,8 @@ extension SettingCatalog {
     "id" : "cloudService.enabled",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "Cloud delivered protection",
@@ -5428,8 +5428,8 @@ extension SettingCatalog {
     "id" : "edr.tags",
     "merge" : "union",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "edr",
     "title" : "Device tags",
@@ -5578,8 +5578,8 @@ extension SettingCatalog {
     "id" : "features.offlineDefinitionUpdateVerifySig",
     "merge" : "conflict",
     "platforms" : [
-      "macos",
-      "linux"
+      "linux",
+      "macos"
     ],
     "template" : "antivirus",
     "title" : "offline security intelligence updates signature verification",

@@ -150,3 +150,29 @@ public struct SettingDefinition: Sendable, Hashable, Codable {
     /// Dotted key path segments for JSON and plist rendering.
     public var keyPath: [Substring] { id.split(separator: ".") }
 }
+
+// Sets encode sorted, so that the generated catalog is byte-for-byte reproducible.
+extension SettingDefinition {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(platforms.sorted { $0.rawValue < $1.rawValue }, forKey: .platforms)
+        try container.encode(template, forKey: .template)
+        try container.encode(title, forKey: .title)
+        try container.encode(description, forKey: .description)
+        try container.encode(type, forKey: .type)
+        try container.encode(merge, forKey: .merge)
+        try container.encodeIfPresent(defaultValue, forKey: .defaultValue)
+        try container.encodeIfPresent(registry, forKey: .registry)
+    }
+}
+
+extension ObjectSchema.Field {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(type, forKey: .type)
+        try container.encode(required, forKey: .required)
+        try container.encodeIfPresent(onlyWhen?.sorted(), forKey: .onlyWhen)
+    }
+}
