@@ -99,8 +99,17 @@ struct SchemaCatalogSource {
         case "array":
             let items = object["items"]?.objectValue ?? [:]
             if items["type"] == "object" {
-                return .objectList(try objectSchema(items, id: id))
+                var schema = try objectSchema(items, id: id)
+                schema.maxItems = object["maxItems"]?.integerValue.map(Int.init)
+                // {key, value} items (EDR tags, threat type settings) are keyed by `key`: one
+                // value per key, merged per key across policies.
+                if Set(schema.fields.map(\.name)) == ["key", "value"] {
+                    schema.keyField = "key"
+                    for index in schema.fields.indices { schema.fields[index].required = true }
+                }
+                return .objectList(schema)
             }
+            if let values = items["enum"]?.arrayValue?.compactMap(\.stringValue) { return .enumerationList(values) }
             return .stringList
         default:
             throw GeneratorError.unsupported("\(id): schema type \(object["type"]?.description ?? "none")")

@@ -1,6 +1,7 @@
 """The managed files that the real agent wrote during the Swift end-to-end tests must validate
 against Microsoft's own schema, with jschon, as Microsoft validates profiles."""
 import json
+import plistlib
 
 import pytest
 from jschon import JSON, JSONSchema, create_catalog
@@ -30,6 +31,23 @@ def test_every_managed_file_validates_against_the_vendor_schema(artifacts_dir, s
         if not result.valid:
             failures.append(f"{path.name}: {json.dumps(result.output('basic'), indent=1)[:2000]}")
     assert not failures, "\n".join(failures)
+
+
+def test_full_catalog_renders_validate(artifacts_dir, schema):
+    linux = artifacts_dir / "linux-full-catalog.json"
+    mac = artifacts_dir / "macos-full-catalog.plist"
+    assert linux.exists() and mac.exists(), "the Swift full-catalog render test did not run"
+    for name, document in (("linux", json.loads(linux.read_text())), ("macos", plistlib.loads(mac.read_bytes()))):
+        result = schema.evaluate(JSON(document))
+        assert result.valid, f"{name}: {json.dumps(result.output('basic'), indent=1)[:3000]}"
+
+
+def test_managed_plists_validate(artifacts_dir, schema):
+    plists = sorted(artifacts_dir.glob("macos-*.plist"))
+    assert len(plists) >= 2, "the macOS end-to-end test kept no plist"
+    for path in plists:
+        result = schema.evaluate(JSON(plistlib.loads(path.read_bytes())))
+        assert result.valid, f"{path.name}: {json.dumps(result.output('basic'), indent=1)[:2000]}"
 
 
 def test_schema_rejects_a_wrong_value(schema):

@@ -4721,8 +4721,11 @@ extension SettingCatalog {
     "template" : "antivirus",
     "title" : "Disallowed threat actions",
     "type" : {
-      "stringList" : {
-
+      "enumerationList" : {
+        "_0" : [
+          "allow",
+          "restore"
+        ]
       }
     }
   },
@@ -5070,7 +5073,7 @@ extension SettingCatalog {
   {
     "description" : "The threatTypeSettings preference in the antivirus engine is used to control how certain threat types are handled by the product.",
     "id" : "antivirusEngine.threatTypeSettings",
-    "merge" : "union",
+    "merge" : "keyedUnion",
     "platforms" : [
       "linux",
       "macos"
@@ -5083,7 +5086,7 @@ extension SettingCatalog {
           "fields" : [
             {
               "name" : "key",
-              "required" : false,
+              "required" : true,
               "type" : {
                 "enumeration" : {
                   "_0" : [
@@ -5095,7 +5098,7 @@ extension SettingCatalog {
             },
             {
               "name" : "value",
-              "required" : false,
+              "required" : true,
               "type" : {
                 "enumeration" : {
                   "_0" : [
@@ -5107,6 +5110,7 @@ extension SettingCatalog {
               }
             }
           ],
+          "keyField" : "key",
           "requiredByDiscriminator" : {
 
           }
@@ -5426,7 +5430,7 @@ extension SettingCatalog {
   {
     "description" : "",
     "id" : "edr.tags",
-    "merge" : "union",
+    "merge" : "keyedUnion",
     "platforms" : [
       "linux",
       "macos"
@@ -5439,7 +5443,7 @@ extension SettingCatalog {
           "fields" : [
             {
               "name" : "key",
-              "required" : false,
+              "required" : true,
               "type" : {
                 "enumeration" : {
                   "_0" : [
@@ -5450,7 +5454,7 @@ extension SettingCatalog {
             },
             {
               "name" : "value",
-              "required" : false,
+              "required" : true,
               "type" : {
                 "string" : {
                   "minLength" : 0
@@ -5458,6 +5462,8 @@ extension SettingCatalog {
               }
             }
           ],
+          "keyField" : "key",
+          "maxItems" : 1,
           "requiredByDiscriminator" : {
 
           }

@@ -9,6 +9,8 @@ public indirect enum SettingValueType: Sendable, Hashable, Codable {
     case integerEnumeration([EnumOption])
     case string(minLength: Int)
     case stringList
+    /// A list of strings, each one of the vendor's spellings.
+    case enumerationList([String])
     /// A list of objects, each validated against the schema.
     case objectList(ObjectSchema)
     /// A JSON object from keys (optionally a fixed set, such as ASR rule GUIDs) to values.
@@ -29,6 +31,7 @@ public indirect enum SettingValueType: Sendable, Hashable, Codable {
         case .integerEnumeration(let options): return "one of " + options.map { "\($0.value) (\($0.label))" }.joined(separator: ", ")
         case .string(let minLength): return minLength > 0 ? "a non-empty string" : "a string"
         case .stringList: return "an array of strings"
+        case .enumerationList(let values): return "an array of values from " + values.map { "\"\($0)\"" }.joined(separator: ", ")
         case .objectList(let schema): return "an array of objects with fields " + schema.fields.map(\.name).joined(separator: ", ")
         case .keyedMap(let keys, let value):
             let keyText = keys.map { "keys from " + $0.map(\.value).joined(separator: ", ") } ?? "string keys"
@@ -38,7 +41,7 @@ public indirect enum SettingValueType: Sendable, Hashable, Codable {
 
     public var isList: Bool {
         switch self {
-        case .stringList, .objectList: true
+        case .stringList, .enumerationList, .objectList: true
         default: false
         }
     }
@@ -80,12 +83,15 @@ public struct ObjectSchema: Sendable, Hashable, Codable {
     /// The field that identifies an item across policies (firewall rule name): items with the
     /// same key and different content conflict.
     public var keyField: String?
+    /// The most items the list may hold (the vendor schema's `maxItems`).
+    public var maxItems: Int?
 
-    public init(fields: [Field], discriminator: String? = nil, requiredByDiscriminator: [String: [String]] = [:], keyField: String? = nil) {
+    public init(fields: [Field], discriminator: String? = nil, requiredByDiscriminator: [String: [String]] = [:], keyField: String? = nil, maxItems: Int? = nil) {
         self.fields = fields
         self.discriminator = discriminator
         self.requiredByDiscriminator = requiredByDiscriminator
         self.keyField = keyField
+        self.maxItems = maxItems
     }
 }
 
@@ -142,7 +148,7 @@ public struct SettingDefinition: Sendable, Hashable, Codable {
         switch type {
         case .keyedMap: .keyedUnion
         case .objectList(let schema) where schema.keyField != nil: .keyedUnion
-        case .stringList, .objectList: .union
+        case .stringList, .enumerationList, .objectList: .union
         default: .conflict
         }
     }

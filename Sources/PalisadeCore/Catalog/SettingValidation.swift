@@ -57,8 +57,16 @@ public enum SettingValidator {
             for (index, item) in items.enumerated() where item.stringValue == nil {
                 problems.append(.init(kind: .invalidValue, settingId: settingId, path: "\(path)[\(index)]", expected: "a string", given: given(item)))
             }
+        case .enumerationList(let allowed):
+            guard let items = value.arrayValue else { return fail() }
+            for (index, item) in items.enumerated() where !(item.stringValue.map(allowed.contains) ?? false) {
+                problems.append(.init(kind: .invalidValue, settingId: settingId, path: "\(path)[\(index)]", expected: "one of " + allowed.map { "\"\($0)\"" }.joined(separator: ", "), given: given(item)))
+            }
         case .objectList(let schema):
             guard let items = value.arrayValue else { return fail() }
+            if let maxItems = schema.maxItems, items.count > maxItems {
+                problems.append(.init(kind: .invalidValue, settingId: settingId, path: path, expected: "at most \(maxItems) item\(maxItems == 1 ? "" : "s")", given: "\(items.count) items"))
+            }
             var seenKeys: Set<String> = []
             for (index, item) in items.enumerated() {
                 checkObject(item, schema: schema, path: "\(path)[\(index)]", settingId: settingId, into: &problems)
