@@ -30,7 +30,9 @@ public func buildRouter(store: PalisadeStore) -> Router<PalisadeRequestContext> 
     api.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
     }
-    AdminAPIController(store: store).addRoutes(to: api.group().add(middleware: TenantAuthenticationMiddleware(store: store)))
+    let authenticated = api.group().add(middleware: TenantAuthenticationMiddleware(store: store))
+    AdminAPIController(store: store).addRoutes(to: authenticated)
+    CatalogController(catalog: store.catalog).addRoutes(to: authenticated)
     DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"))
     return router
 }

@@ -11,7 +11,8 @@ import Testing
         try await TestServer.with(.sqlite) { server in
             let router = buildRouter(store: server.store)
             let served = Set(router.routes.map { route in
-                "\(route.method.rawValue) " + "/\(route.path)".replacingOccurrences(of: "//", with: "/")
+                // The catalog's catch-all (`**`, ids with slashes) is documented as {id}.
+                "\(route.method.rawValue) " + "/\(route.path)".replacingOccurrences(of: "//", with: "/").replacingOccurrences(of: "**", with: "{id}")
             })
             let document = try await server.api(.GET, "/api/v1/openapi.json", token: "none")
             #expect(document.status == 200, "the document is served without authentication")
