@@ -1,0 +1,180 @@
+/// A dynamic group's membership rule, modelled on Entra ID dynamic device rules:
+///
+///     device.platform -eq "linux" -and (device.tags -contains "prod" -or -not device.name -startsWith "lab-")
+///
+/// Operators: -eq -ne -startsWith -notStartsWith -contains -notContains -in -notIn -match
+/// -notMatch, combined with -and, -or, -not and parentheses. Keywords and string comparisons
+/// are case-insensitive. On the list attribute `tags`, a comparison holds when it holds for
+/// some tag (`-contains` and `-eq` test membership); the negated operators hold when it holds
+/// for no tag.
+public indirect enum MembershipRule: Sendable, Hashable {
+    case comparison(DeviceAttribute, RuleOperator, RuleOperand)
+    case and(MembershipRule, MembershipRule)
+    case or(MembershipRule, MembershipRule)
+    case not(MembershipRule)
+}
+
+public enum DeviceAttribute: String, Sendable, Hashable, CaseIterable {
+    case platform
+    case osVersion
+    case name
+    case tags
+    case managementType
+    case agentVersion
+    case enrolledAt
+    case lastCheckInAt
+}
+
+public enum RuleOperator: String, Sendable, Hashable, CaseIterable {
+    case eq = "-eq"
+    case ne = "-ne"
+    case startsWith = "-startsWith"
+    case notStartsWith = "-notStartsWith"
+    case contains = "-contains"
+    case notContains = "-notContains"
+    case `in` = "-in"
+    case notIn = "-notIn"
+    case match = "-match"
+    case notMatch = "-notMatch"
+
+    var isNegated: Bool { [.ne, .notStartsWith, .notContains, .notIn, .notMatch].contains(self) }
+
+    /// The positive form of a negated operator.
+    var positive: RuleOperator {
+        switch self {
+        case .ne: .eq
+        case .notStartsWith: .startsWith
+        case .notContains: .contains
+        case .notIn: .in
+        case .notMatch: .match
+        default: self
+        }
+    }
+}
+
+public enum RuleOperand: Sendable, Hashable {
+    case string(String)
+    case list([String])
+    /// A compiled regular expression with its source (for -match / -notMatch).
+    case pattern(RulePattern)
+}
+
+/// A regular expression checked when the rule is parsed.
+public struct RulePattern: Sendable, Hashable {
+    public let source: String
+
+    init?(_ source: String) {
+        guard (try? Regex(source)) != nil else { return nil }
+        self.source = source
+    }
+
+    func matches(_ text: String) -> Bool {
+        // Compiled per use: Regex is not Sendable; rules are evaluated off the hot path.
+        guard let regex = try? Regex(source).ignoresCase() else { return false }
+        return (try? regex.firstMatch(in: text)) != nil
+    }
+}
+
+/// The attributes a rule can read, as strings (times in ISO 8601, UTC).
+public struct DeviceAttributes: Sendable, Hashable {
+    public var platform: String
+    public var osVersion: String
+    public var name: String
+    /// Admin tags and the tags the agent reports, together.
+    public var tags: [String]
+    public var managementType: String
+    public var agentVersion: String
+    public var enrolledAt: String
+    public var lastCheckInAt: String
+
+    public init(platform: String, osVersion: String = "", name: String = "", tags: [String] = [], managementType: String = "palisade",
+                agentVersion: String = "", enrolledAt: String = "", lastCheckInAt: String = "") {
+        self.platform = platform
+        self.osVersion = osVersion
+        self.name = name
+        self.tags = tags
+        self.managementType = managementType
+        self.agentVersion = agentVersion
+        self.enrolledAt = enrolledAt
+        self.lastCheckInAt = lastCheckInAt
+    }
+
+    func values(of attribute: DeviceAttribute) -> [String] {
+        switch attribute {
+        case .platform: [platform]
+        case .osVersion: [osVersion]
+        case .name: [name]
+        case .tags: tags
+        case .managementType: [managementType]
+        case .agentVersion: [agentVersion]
+        case .enrolledAt: [enrolledAt]
+        case .lastCheckInAt: [lastCheckInAt]
+        }
+    }
+}
+
+extension MembershipRule {
+    public func evaluate(_ device: DeviceAttributes) -> Bool {
+        switch self {
+        case .and(let left, let right): left.evaluate(device) && right.evaluate(device)
+        case .or(let left, let right): left.evaluate(device) || right.evaluate(device)
+        case .not(let inner): !inner.evaluate(device)
+        case .comparison(let attribute, let op, let operand):
+            Self.compare(device.values(of: attribute), op, operand, isList: attribute == .tags)
+        }
+    }
+
+    static func compare(_ values: [String], _ op: RuleOperator, _ operand: RuleOperand, isList: Bool) -> Bool {
+        let positive = op.positive
+        let holds = values.contains { value in
+            let text = value.lowercased()
+            switch (positive, operand) {
+            case (.eq, .string(let target)): return text == target.lowercased()
+            case (.startsWith, .string(let target)): return text.hasPrefix(target.lowercased())
+            case (.contains, .string(let target)): return isList ? text == target.lowercased() : text.contains(target.lowercased())
+            case (.in, .list(let targets)): return targets.contains { $0.lowercased() == text }
+            case (.match, .pattern(let pattern)): return pattern.matches(value)
+            default: return false
+            }
+        }
+        return op.isNegated ? !holds : holds
+    }
+
+    /// The attributes the rule reads: a change to any other attribute cannot change membership.
+    public var attributes: Set<DeviceAttribute> {
+        switch self {
+        case .comparison(let attribute, _, _): [attribute]
+        case .and(let left, let right), .or(let left, let right): left.attributes.union(right.attributes)
+        case .not(let inner): inner.attributes
+        }
+    }
+}
+
+extension MembershipRule: CustomStringConvertible {
+    /// The rule in its canonical text form, which parses back to the same rule.
+    public var description: String {
+        func quote(_ text: String) -> String { "\"" + text.replacingAll("\"", with: "\"\"") + "\"" }
+        switch self {
+        case .comparison(let attribute, let op, let operand):
+            let value: String = switch operand {
+            case .string(let text): quote(text)
+            case .list(let items): "[" + items.map(quote).joined(separator: ", ") + "]"
+            case .pattern(let pattern): quote(pattern.source)
+            }
+            return "device.\(attribute.rawValue) \(op.rawValue) \(value)"
+        case .and(let left, let right): return "(\(left) -and \(right))"
+        case .or(let left, let right): return "(\(left) -or \(right))"
+        case .not(let inner): return "-not \(inner)"
+        }
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        for character in self {
+            if character == target { result += replacement } else { result.append(character) }
+        }
+        return result
+    }
+}
