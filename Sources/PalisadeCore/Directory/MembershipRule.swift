@@ -115,25 +115,42 @@ public struct DeviceAttributes: Sendable, Hashable {
 
 extension MembershipRule {
     public func evaluate(_ device: DeviceAttributes) -> Bool {
+        lowercasedOperands().evaluate(normalized: DirectoryIndex.lowercased(device))
+    }
+
+    /// Evaluates a rule whose operands are lowercased (`lowercasedOperands()`) against
+    /// lowercased attributes: the directory's hot path, without allocation per comparison.
+    public func evaluate(normalized device: DeviceAttributes) -> Bool {
         switch self {
-        case .and(let left, let right): left.evaluate(device) && right.evaluate(device)
-        case .or(let left, let right): left.evaluate(device) || right.evaluate(device)
-        case .not(let inner): !inner.evaluate(device)
+        case .and(let left, let right): left.evaluate(normalized: device) && right.evaluate(normalized: device)
+        case .or(let left, let right): left.evaluate(normalized: device) || right.evaluate(normalized: device)
+        case .not(let inner): !inner.evaluate(normalized: device)
         case .comparison(let attribute, let op, let operand):
             Self.compare(device.values(of: attribute), op, operand, isList: attribute == .tags)
         }
     }
 
+    /// The same rule with every string operand lowercased (comparisons are case-insensitive).
+    public func lowercasedOperands() -> MembershipRule {
+        switch self {
+        case .and(let left, let right): .and(left.lowercasedOperands(), right.lowercasedOperands())
+        case .or(let left, let right): .or(left.lowercasedOperands(), right.lowercasedOperands())
+        case .not(let inner): .not(inner.lowercasedOperands())
+        case .comparison(let attribute, let op, .string(let text)): .comparison(attribute, op, .string(text.lowercased()))
+        case .comparison(let attribute, let op, .list(let items)): .comparison(attribute, op, .list(items.map { $0.lowercased() }))
+        case .comparison: self
+        }
+    }
+
     static func compare(_ values: [String], _ op: RuleOperator, _ operand: RuleOperand, isList: Bool) -> Bool {
         let positive = op.positive
-        let holds = values.contains { value in
-            let text = value.lowercased()
+        let holds = values.contains { text in
             switch (positive, operand) {
-            case (.eq, .string(let target)): return text == target.lowercased()
-            case (.startsWith, .string(let target)): return text.hasPrefix(target.lowercased())
-            case (.contains, .string(let target)): return isList ? text == target.lowercased() : text.contains(target.lowercased())
-            case (.in, .list(let targets)): return targets.contains { $0.lowercased() == text }
-            case (.match, .pattern(let pattern)): return pattern.matches(value)
+            case (.eq, .string(let target)): return text == target
+            case (.startsWith, .string(let target)): return text.hasPrefix(target)
+            case (.contains, .string(let target)): return isList ? text == target : text.contains(target)
+            case (.in, .list(let targets)): return targets.contains(text)
+            case (.match, .pattern(let pattern)): return pattern.matches(text)
             default: return false
             }
         }

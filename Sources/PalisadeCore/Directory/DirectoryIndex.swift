@@ -1,0 +1,265 @@
+/// The directory of one tenant in memory: devices, static (possibly nested) and dynamic groups,
+/// and assigned policies, with memberships kept current incrementally. Every change returns the
+/// devices whose effective configuration may have changed, so callers recompute only those.
+/// Pure: no I/O.
+public struct DirectoryIndex: Sendable {
+    public struct Device: Sendable, Hashable {
+        public var id: String
+        public var platform: DevicePlatform
+        public var attributes: DeviceAttributes
+        public var managedBy: ManagementChannel
+
+        public init(id: String, platform: DevicePlatform, attributes: DeviceAttributes, managedBy: ManagementChannel = .palisade) {
+            self.id = id
+            self.platform = platform
+            self.attributes = attributes
+            self.managedBy = managedBy
+        }
+    }
+
+    public enum Group: Sendable, Hashable {
+        /// Explicit devices, and groups whose members belong to this one too.
+        case members(devices: Set<String>, groups: Set<String>)
+        case dynamic(MembershipRule)
+    }
+
+    public enum Problem: Error, Sendable, Hashable, CustomStringConvertible {
+        case unknownGroup(String)
+        case cycle([String])
+
+        public var description: String {
+            switch self {
+            case .unknownGroup(let id): "group \(id) does not exist"
+            case .cycle(let path): "nesting would create a cycle: " + path.joined(separator: " -> ")
+            }
+        }
+    }
+
+    public let resolver: EffectiveConfigurationResolver
+    public private(set) var scope: EnforcementScope
+    public private(set) var devices: [String: Device] = [:]
+    public private(set) var groups: [String: Group] = [:]
+    /// Lowercased attributes, so that rule evaluation does not allocate.
+    private var normalized: [String: DeviceAttributes] = [:]
+    /// Devices that are direct members (static or by rule) of each group.
+    private var directMembers: [String: Set<String>] = [:]
+    private var directGroupsOfDevice: [String: Set<String>] = [:]
+    /// Static groups that contain each group.
+    private var parents: [String: Set<String>] = [:]
+    private var policies: [String: AssignedPolicy] = [:]
+    private var policiesByGroup: [String: Set<String>] = [:]
+
+    public init(catalog: SettingCatalog = .standard, scope: EnforcementScope = .everything) {
+        self.resolver = EffectiveConfigurationResolver(catalog: catalog)
+        self.scope = scope
+    }
+
+    // MARK: Devices
+
+    /// Adds or updates a device and re-evaluates only the dynamic groups whose rules read an
+    /// attribute that changed. Returns the devices to recompute (this one, or none).
+    @discardableResult
+    public mutating func upsert(_ device: Device) -> Set<String> {
+        let previous = devices[device.id]
+        devices[device.id] = device
+        let lowered = Self.lowercased(device.attributes)
+        normalized[device.id] = lowered
+        var changedAttributes = Set(DeviceAttribute.allCases)
+        if let previous {
+            let before = Self.lowercased(previous.attributes)
+            changedAttributes = changedAttributes.filter { before.values(of: $0) != lowered.values(of: $0) }
+            if changedAttributes.isEmpty && previous.platform == device.platform && previous.managedBy == device.managedBy { return [] }
+        }
+        for (groupId, group) in groups {
+            guard case .dynamic(let rule) = group, !rule.attributes.isDisjoint(with: changedAttributes) else { continue }
+            setDirectMembership(device.id, of: groupId, to: rule.evaluate(normalized: lowered))
+        }
+        return [device.id]
+    }
+
+    public mutating func remove(device id: String) {
+        for group in directGroupsOfDevice[id] ?? [] { directMembers[group]?.remove(id) }
+        for (groupId, group) in groups {
+            if case .members(var members, let nested) = group, members.remove(id) != nil {
+                groups[groupId] = .members(devices: members, groups: nested)
+            }
+        }
+        directGroupsOfDevice[id] = nil
+        devices[id] = nil
+        normalized[id] = nil
+    }
+
+    // MARK: Groups
+
+    /// Creates or replaces a group. A rule is evaluated against every device once; a static
+    /// group's nested groups must exist and must not form a cycle. Returns the devices whose
+    /// group memberships changed (directly or through nesting).
+    @discardableResult
+    public mutating func setGroup(_ id: String, _ group: Group) throws(Problem) -> Set<String> {
+        if case .members(_, let nested) = group {
+            for child in nested where groups[child] == nil && child != id { throw .unknownGroup(child) }
+            if let cycle = cycle(adding: nested, to: id) { throw .cycle(cycle) }
+        }
+        let before = expandedMembers(of: id)
+        // Unlink the old definition.
+        if case .members(_, let nested)? = groups[id] {
+            for child in nested { parents[child]?.remove(id) }
+        }
+        for device in directMembers[id] ?? [] { directGroupsOfDevice[device]?.remove(id) }
+        directMembers[id] = []
+        var group = group
+        if case .dynamic(let rule) = group { group = .dynamic(rule.lowercasedOperands()) }
+        groups[id] = group
+        switch group {
+        case .members(let members, let nested):
+            for child in nested { parents[child, default: []].insert(id) }
+            for device in members where devices[device] != nil { setDirectMembership(device, of: id, to: true) }
+        case .dynamic(let rule):
+            for (deviceId, attributes) in normalized where rule.evaluate(normalized: attributes) {
+                setDirectMembership(deviceId, of: id, to: true)
+            }
+        }
+        let after = expandedMembers(of: id)
+        return before.symmetricDifference(after)
+    }
+
+    public mutating func removeGroup(_ id: String) -> Set<String> {
+        let affected = expandedMembers(of: id)
+        if case .members(_, let nested)? = groups[id] {
+            for child in nested { parents[child]?.remove(id) }
+        }
+        for parent in parents[id] ?? [] {
+            if case .members(let members, var nested)? = groups[parent] {
+                nested.remove(id)
+                groups[parent] = .members(devices: members, groups: nested)
+            }
+        }
+        for device in directMembers[id] ?? [] { directGroupsOfDevice[device]?.remove(id) }
+        directMembers[id] = nil
+        parents[id] = nil
+        groups[id] = nil
+        for policy in policiesByGroup[id] ?? [] {
+            policies[policy]?.includeGroups.remove(id)
+            policies[policy]?.excludeGroups.remove(id)
+        }
+        policiesByGroup[id] = nil
+        return affected
+    }
+
+    /// Devices in the group, directly or through nested groups.
+    public func expandedMembers(of group: String) -> Set<String> {
+        var result: Set<String> = []
+        var visited: Set<String> = []
+        var stack = [group]
+        while let current = stack.popLast() {
+            guard visited.insert(current).inserted else { continue }
+            result.formUnion(directMembers[current] ?? [])
+            if case .members(_, let nested)? = groups[current] { stack.append(contentsOf: nested) }
+        }
+        return result
+    }
+
+    /// Every group the device belongs to, directly or because a group containing it is nested
+    /// in another.
+    public func groups(of device: String) -> Set<String> {
+        var result: Set<String> = []
+        var stack = Array(directGroupsOfDevice[device] ?? [])
+        while let group = stack.popLast() {
+            guard result.insert(group).inserted else { continue }
+            stack.append(contentsOf: parents[group] ?? [])
+        }
+        return result
+    }
+
+    // MARK: Policies and scope
+
+    @discardableResult
+    public mutating func setPolicy(_ policy: AssignedPolicy) -> Set<String> {
+        var affected = devicesReached(by: policies[policy.policy.id])
+        for group in (policies[policy.policy.id].map { $0.includeGroups.union($0.excludeGroups) } ?? []) {
+            policiesByGroup[group]?.remove(policy.policy.id)
+        }
+        policies[policy.policy.id] = policy
+        for group in policy.includeGroups.union(policy.excludeGroups) {
+            policiesByGroup[group, default: []].insert(policy.policy.id)
+        }
+        affected.formUnion(devicesReached(by: policy))
+        return affected
+    }
+
+    public mutating func removePolicy(_ id: String) -> Set<String> {
+        let affected = devicesReached(by: policies[id])
+        for group in (policies[id].map { $0.includeGroups.union($0.excludeGroups) } ?? []) {
+            policiesByGroup[group]?.remove(id)
+        }
+        policies[id] = nil
+        return affected
+    }
+
+    /// A new scope can change any device.
+    public mutating func setScope(_ scope: EnforcementScope) -> Set<String> {
+        self.scope = scope
+        return Set(devices.keys)
+    }
+
+    // MARK: Effective configuration
+
+    /// The device's effective configuration, or why it gets none.
+    public func configuration(of deviceId: String) -> (EffectiveConfiguration, ScopeDecision)? {
+        guard let device = devices[deviceId] else { return nil }
+        let decision = scope.decision(platform: device.platform, tags: device.attributes.tags, managedBy: device.managedBy)
+        guard decision == .managed else { return (EffectiveConfiguration(platform: device.platform.policyPlatform), decision) }
+        let deviceGroups = groups(of: deviceId)
+        var candidates: Set<String> = []
+        for group in deviceGroups { candidates.formUnion(policiesByGroup[group] ?? []) }
+        let assigned = candidates.compactMap { policies[$0] }
+        let facts = DeviceTargetingFacts(deviceId: deviceId, platform: device.platform, groupIds: deviceGroups)
+        return (resolver.resolve(for: facts, among: assigned), decision)
+    }
+
+    // MARK: Internals
+
+    private func devicesReached(by policy: AssignedPolicy?) -> Set<String> {
+        guard let policy else { return [] }
+        var result: Set<String> = []
+        for group in policy.includeGroups { result.formUnion(expandedMembers(of: group)) }
+        return result
+    }
+
+    private mutating func setDirectMembership(_ device: String, of group: String, to member: Bool) {
+        if member {
+            directMembers[group, default: []].insert(device)
+            directGroupsOfDevice[device, default: []].insert(group)
+        } else {
+            directMembers[group]?.remove(device)
+            directGroupsOfDevice[device]?.remove(group)
+        }
+    }
+
+    /// A path that would close a cycle if `id` contained `nested`, or nil.
+    private func cycle(adding nested: Set<String>, to id: String) -> [String]? {
+        for child in nested.sorted() {
+            if child == id { return [id, id] }
+            // Does `child` (transitively) contain `id`?
+            var stack: [(String, [String])] = [(child, [id, child])]
+            var visited: Set<String> = []
+            while let (current, path) = stack.popLast() {
+                guard visited.insert(current).inserted else { continue }
+                guard case .members(_, let grandchildren)? = groups[current] else { continue }
+                for next in grandchildren.sorted() {
+                    if next == id { return path + [id] }
+                    stack.append((next, path + [next]))
+                }
+            }
+        }
+        return nil
+    }
+
+    static func lowercased(_ attributes: DeviceAttributes) -> DeviceAttributes {
+        DeviceAttributes(
+            platform: attributes.platform.lowercased(), osVersion: attributes.osVersion.lowercased(), name: attributes.name.lowercased(),
+            tags: attributes.tags.map { $0.lowercased() }, managementType: attributes.managementType.lowercased(),
+            agentVersion: attributes.agentVersion.lowercased(), enrolledAt: attributes.enrolledAt.lowercased(),
+            lastCheckInAt: attributes.lastCheckInAt.lowercased())
+    }
+}

@@ -1,0 +1,138 @@
+import PalisadeCore
+import Testing
+
+/// The directory engine, table-driven: memberships (static, nested, dynamic), scope and merge.
+@Suite struct DirectoryIndexTests {
+    func device(_ id: String, _ platform: DevicePlatform = .linux, tags: [String] = [], managedBy: ManagementChannel = .palisade) -> DirectoryIndex.Device {
+        DirectoryIndex.Device(id: id, platform: platform, attributes: DeviceAttributes(platform: platform.rawValue, name: id, tags: tags, managementType: managedBy.rawValue), managedBy: managedBy)
+    }
+
+    func policy(_ id: String, _ settings: [String: JSONValue], platform: PolicyPlatform = .linux, include: Set<String>, exclude: Set<String> = []) -> AssignedPolicy {
+        AssignedPolicy(policy: PolicySnapshot(id: id, name: id, revision: 1, platform: platform, settings: settings), includeGroups: include, excludeGroups: exclude)
+    }
+
+    func delivered(_ index: DirectoryIndex, _ id: String) -> [String: JSONValue] {
+        index.configuration(of: id)?.0.deliveredSettings ?? [:]
+    }
+
+    @Test func excludeBeatsIncludeAndNestedGroupsReachTheirMembers() throws {
+        var index = DirectoryIndex()
+        for id in ["a", "b", "c"] { index.upsert(device(id)) }
+        try index.setGroup("web", .members(devices: ["a"], groups: []))
+        try index.setGroup("db", .members(devices: ["b"], groups: []))
+        try index.setGroup("servers", .members(devices: [], groups: ["web", "db"]))
+        try index.setGroup("quarantine", .members(devices: ["b"], groups: []))
+        index.setPolicy(policy("p", ["cloudService.enabled": true], include: ["servers"], exclude: ["quarantine"]))
+        #expect(delivered(index, "a") == ["cloudService.enabled": true], "nested: web is in servers")
+        #expect(delivered(index, "b") == [:], "exclude wins")
+        #expect(delivered(index, "c") == [:])
+        #expect(index.groups(of: "a") == ["web", "servers"])
+    }
+
+    @Test func cyclesAndUnknownNestedGroupsAreRefused() throws {
+        var index = DirectoryIndex()
+        try index.setGroup("a", .members(devices: [], groups: []))
+        try index.setGroup("b", .members(devices: [], groups: ["a"]))
+        #expect(throws: DirectoryIndex.Problem.cycle(["a", "b", "a"])) { try index.setGroup("a", .members(devices: [], groups: ["b"])) }
+        #expect(throws: DirectoryIndex.Problem.cycle(["a", "a"])) { try index.setGroup("a", .members(devices: [], groups: ["a"])) }
+        #expect(throws: DirectoryIndex.Problem.unknownGroup("zz")) { try index.setGroup("c", .members(devices: [], groups: ["zz"])) }
+    }
+
+    @Test func dynamicMembershipFollowsAttributesIncrementally() throws {
+        var index = DirectoryIndex()
+        index.upsert(device("a", tags: ["prod"]))
+        index.upsert(device("b"))
+        let changed = try index.setGroup("prod", .dynamic(try MembershipRuleParser.parse(#"device.tags -contains "PROD" -and device.platform -eq "linux""#)))
+        #expect(changed == ["a"])
+        index.setPolicy(policy("p", ["antivirusEngine.enforcementLevel": "real_time"], include: ["prod"]))
+        #expect(delivered(index, "a").count == 1)
+        #expect(index.upsert(device("b", tags: ["prod"])) == ["b"])
+        #expect(delivered(index, "b").count == 1, "a tag change brings the device in")
+        index.upsert(device("a"))
+        #expect(delivered(index, "a").isEmpty, "and takes it out")
+        #expect(index.upsert(device("b", tags: ["prod"])) == [], "an unchanged device changes nothing")
+    }
+
+    @Test func aRuleChangeReportsExactlyTheDevicesThatMoved() throws {
+        var index = DirectoryIndex()
+        for n in 0..<10 { index.upsert(device("d\(n)", n < 5 ? .linux : .macos)) }
+        try index.setGroup("g", .dynamic(try MembershipRuleParser.parse(#"device.platform -eq "linux""#)))
+        let moved = try index.setGroup("g", .dynamic(try MembershipRuleParser.parse(#"device.name -in ["d0", "d9"]"#)))
+        #expect(moved == ["d1", "d2", "d3", "d4", "d9"])
+    }
+
+    struct ScopeCase: Sendable, CustomTestStringConvertible {
+        var name: String
+        var scope: EnforcementScope
+        var device: DirectoryIndex.Device
+        var managed: Bool
+        var testDescription: String { name }
+    }
+
+    static let scopeCases: [ScopeCase] = {
+        let t = DirectoryIndexTests()
+        var linuxOff = EnforcementScope.everything
+        linuxOff.platforms[.linux] = false
+        let pilot = EnforcementScope(scope: .tagged, tag: "pilot")
+        let takeOver = EnforcementScope(takeOver: [.linux: true])
+        return [
+            ScopeCase(name: "all devices", scope: .everything, device: t.device("a"), managed: true),
+            ScopeCase(name: "platform switched off", scope: linuxOff, device: t.device("a"), managed: false),
+            ScopeCase(name: "tagged scope, untagged device", scope: pilot, device: t.device("a"), managed: false),
+            ScopeCase(name: "tagged scope, tagged device", scope: pilot, device: t.device("a", tags: ["Pilot"]), managed: true),
+            ScopeCase(name: "MDM device is left alone", scope: .everything, device: t.device("a", managedBy: .mdm), managed: false),
+            ScopeCase(name: "MDM device taken over", scope: takeOver, device: t.device("a", managedBy: .mdm), managed: true),
+        ]
+    }()
+
+    @Test(arguments: scopeCases)
+    func scope(_ testCase: ScopeCase) throws {
+        var index = DirectoryIndex(scope: testCase.scope)
+        index.upsert(testCase.device)
+        try index.setGroup("all", .members(devices: [testCase.device.id], groups: []))
+        index.setPolicy(policy("p", ["cloudService.enabled": true], include: ["all"]))
+        let (configuration, decision) = try #require(index.configuration(of: testCase.device.id))
+        #expect((decision == .managed) == testCase.managed)
+        #expect(configuration.deliveredSettings.isEmpty != testCase.managed)
+        if case .excluded(let reason) = decision { #expect(!reason.isEmpty) }
+    }
+
+    @Test func mergeRulesThroughTheIndex() throws {
+        var index = DirectoryIndex()
+        index.upsert(device("w", .windows))
+        index.upsert(device("l"))
+        try index.setGroup("all", .members(devices: ["w", "l"], groups: []))
+        let guidA = "d4f940ab-401b-4efc-aadc-ad5f3c50688a"
+        let guidB = "9e6c4e1f-7d60-472f-ba1a-a39ef669e4b2"
+        index.setPolicy(policy("asr1", ["Defender/AttackSurfaceReductionRules": .object([guidA: 1, guidB: 2])], platform: .windows, include: ["all"]))
+        index.setPolicy(policy("asr2", ["Defender/AttackSurfaceReductionRules": .object([guidA: 1]), "Defender/ExcludedPaths": ["C:\\x"]], platform: .windows, include: ["all"]))
+        index.setPolicy(policy("ex", ["Defender/ExcludedPaths": ["C:\\y", "C:\\x"]], platform: .windows, include: ["all"]))
+        index.setPolicy(policy("lin1", ["cloudService.cloudBlockLevel": "high"], include: ["all"]))
+        index.setPolicy(policy("lin2", ["cloudService.cloudBlockLevel": "normal"], include: ["all"]))
+        let windows = try #require(index.configuration(of: "w")?.0)
+        #expect(windows.deliveredSettings["Defender/AttackSurfaceReductionRules"] == .object([guidA: 1, guidB: 2]), "keyed union")
+        #expect(windows.deliveredSettings["Defender/ExcludedPaths"] == ["C:\\x", "C:\\y"], "list union")
+        #expect(windows.conflicts.isEmpty)
+        let linux = try #require(index.configuration(of: "l")?.0)
+        #expect(linux.conflicts.keys.sorted() == ["cloudService.cloudBlockLevel"], "scalar conflict")
+        #expect(linux.deliveredSettings.isEmpty, "platform mismatch: Windows policies do not reach Linux")
+        index.setPolicy(policy("asr3", ["Defender/AttackSurfaceReductionRules": .object([guidB: 6])], platform: .windows, include: ["all"]))
+        let disputed = try #require(index.configuration(of: "w")?.0)
+        #expect(disputed.conflicts.keys.sorted() == ["Defender/AttackSurfaceReductionRules[\(guidB)]"], "per-key conflict")
+        #expect(disputed.deliveredSettings["Defender/AttackSurfaceReductionRules"] == .object([guidA: 1]))
+    }
+
+    @Test func aDeviceAddedBeforeItsDynamicGroupIsEvaluatedWhenTheGroupAppears() throws {
+        // There is no "not yet evaluated" state: membership is computed as part of every change.
+        var index = DirectoryIndex()
+        index.upsert(device("a", tags: ["prod"]))
+        try index.setGroup("prod", .dynamic(try MembershipRuleParser.parse(#"device.tags -contains "prod""#)))
+        index.setPolicy(policy("p", ["cloudService.enabled": true], include: ["prod"]))
+        #expect(delivered(index, "a") == ["cloudService.enabled": true])
+        // An inventory change the rule does not read leaves membership alone.
+        var renamed = device("a", tags: ["prod"])
+        renamed.attributes.osVersion = "Debian 13"
+        index.upsert(renamed)
+        #expect(delivered(index, "a") == ["cloudService.enabled": true])
+    }
+}
