@@ -103,6 +103,12 @@ let package = Package(
             dependencies: ["PalisadeCatalogGenerator"],
             swiftSettings: swiftSettings
         ),
+        // Benchmarks with figures recorded in BENCHMARKS.md.
+        .executableTarget(
+            name: "palisade-bench",
+            dependencies: ["PalisadeCore"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PalisadeCLI",
             dependencies: [

@@ -99,6 +99,20 @@ public struct DeviceAttributes: Sendable, Hashable {
         self.lastCheckInAt = lastCheckInAt
     }
 
+    @inline(__always)
+    func scalar(_ attribute: DeviceAttribute) -> String {
+        switch attribute {
+        case .platform: platform
+        case .osVersion: osVersion
+        case .name: name
+        case .tags: tags.first ?? ""
+        case .managementType: managementType
+        case .agentVersion: agentVersion
+        case .enrolledAt: enrolledAt
+        case .lastCheckInAt: lastCheckInAt
+        }
+    }
+
     func values(of attribute: DeviceAttribute) -> [String] {
         switch attribute {
         case .platform: [platform]
@@ -125,8 +139,11 @@ extension MembershipRule {
         case .and(let left, let right): left.evaluate(normalized: device) && right.evaluate(normalized: device)
         case .or(let left, let right): left.evaluate(normalized: device) || right.evaluate(normalized: device)
         case .not(let inner): !inner.evaluate(normalized: device)
+        case .comparison(.tags, let op, let operand):
+            Self.compare(device.tags, op, operand, isList: true)
         case .comparison(let attribute, let op, let operand):
-            Self.compare(device.values(of: attribute), op, operand, isList: attribute == .tags)
+            // Scalar attributes: no array per comparison.
+            Self.holds(device.scalar(attribute), op.positive, operand, isList: false) != op.isNegated
         }
     }
 
@@ -144,17 +161,21 @@ extension MembershipRule {
 
     static func compare(_ values: [String], _ op: RuleOperator, _ operand: RuleOperand, isList: Bool) -> Bool {
         let positive = op.positive
-        let holds = values.contains { text in
-            switch (positive, operand) {
-            case (.eq, .string(let target)): return text == target
-            case (.startsWith, .string(let target)): return text.hasPrefix(target)
-            case (.contains, .string(let target)): return isList ? text == target : text.contains(target)
-            case (.in, .list(let targets)): return targets.contains(text)
-            case (.match, .pattern(let pattern)): return pattern.matches(text)
-            default: return false
-            }
+        let anyHolds = values.contains { Self.holds($0, positive, operand, isList: isList) }
+        return op.isNegated ? !anyHolds : anyHolds
+    }
+
+    /// One comparison against one (lowercased) value; the positive form of the operator.
+    @inline(__always)
+    static func holds(_ text: String, _ positive: RuleOperator, _ operand: RuleOperand, isList: Bool) -> Bool {
+        switch (positive, operand) {
+        case (.eq, .string(let target)): text == target
+        case (.startsWith, .string(let target)): text.hasPrefix(target)
+        case (.contains, .string(let target)): isList ? text == target : text.contains(target)
+        case (.in, .list(let targets)): targets.contains(text)
+        case (.match, .pattern(let pattern)): pattern.matches(text)
+        default: false
         }
-        return op.isNegated ? !holds : holds
     }
 
     /// The attributes the rule reads: a change to any other attribute cannot change membership.
