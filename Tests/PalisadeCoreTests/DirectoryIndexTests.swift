@@ -136,3 +136,52 @@ import Testing
         #expect(delivered(index, "a") == ["cloudService.enabled": true])
     }
 }
+
+/// The whole-tenant evaluation (postings and bit sets) must agree with the per-device
+/// evaluator on every device, for random rules and devices.
+@Suite struct DirectoryEvaluationAgreementTests {
+    @Test func postingsAndPerDeviceEvaluationAgree() throws {
+        var rng = SeededGenerator(state: 0xA9_2EE)
+        let names = ["web-01", "web-02", "db-1", "lab-mac", "Host-X", ""]
+        let tags = ["prod", "PROD", "eu", "pilot", "x y"]
+        var index = DirectoryIndex()
+        var devices: [DirectoryIndex.Device] = []
+        for n in 0..<300 {
+            let platform = DevicePlatform.allCases.randomElement(using: &rng)!
+            let device = DirectoryIndex.Device(id: "d\(n)", platform: platform, attributes: DeviceAttributes(
+                platform: platform.rawValue, osVersion: ["12", "14.5", "Debian 12"].randomElement(using: &rng)!,
+                name: names.randomElement(using: &rng)! + "\(n % 3)", tags: tags.filter { _ in Int.random(in: 0..<3, using: &rng) == 0 }))
+            devices.append(device)
+            index.upsert(device)
+        }
+        let texts = ["prod", "web", "WEB-0", "linux", "macos", "12", "", "lab", "x y"]
+        func randomRule(_ depth: Int) -> MembershipRule {
+            if depth > 2 || Bool.random(using: &rng) {
+                let attribute = [DeviceAttribute.platform, .name, .tags, .osVersion].randomElement(using: &rng)!
+                let op = RuleOperator.allCases.filter { $0 != .match && $0 != .notMatch }.randomElement(using: &rng)!
+                let text = texts.randomElement(using: &rng)!
+                return .comparison(attribute, op, op == .in || op == .notIn ? .list([text, texts.randomElement(using: &rng)!]) : .string(text))
+            }
+            switch Int.random(in: 0..<3, using: &rng) {
+            case 0: return .and(randomRule(depth + 1), randomRule(depth + 1))
+            case 1: return .or(randomRule(depth + 1), randomRule(depth + 1))
+            default: return .not(randomRule(depth + 1))
+            }
+        }
+        for n in 0..<300 {
+            let rule = randomRule(0)
+            try index.setGroup("g\(n)", .dynamic(rule))
+            let expected = Set(devices.filter { rule.evaluate($0.attributes) }.map(\.id))
+            #expect(index.expandedMembers(of: "g\(n)") == expected, "\(rule)")
+        }
+        // And after devices change, incremental per-device updates keep agreeing.
+        for device in devices.prefix(50) {
+            var changed = device
+            changed.attributes.tags = ["pilot"]
+            index.upsert(changed)
+        }
+        let rule = try MembershipRuleParser.parse(#"device.tags -contains "pilot""#)
+        try index.setGroup("pilot", .dynamic(rule))
+        #expect(index.expandedMembers(of: "pilot").isSuperset(of: Set(devices.prefix(50).map(\.id))))
+    }
+}

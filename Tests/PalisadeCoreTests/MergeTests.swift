@@ -1,3 +1,4 @@
+import Foundation
 import PalisadeCore
 import Testing
 
@@ -103,5 +104,19 @@ import Testing
         #expect(StatusEvaluator.policyState(policyId: "a", configuration: configuration, report: failed) == .error)
         let stale = DeviceReport(configurationHash: "sha256:old", results: ok.results)
         #expect(StatusEvaluator.policyState(policyId: "a", configuration: configuration, report: stale) == .pending)
+    }
+}
+
+@Suite struct CanonicalJSONTests {
+    @Test func canonicalBytesAreValidJSONThatDecodesToTheSameValue() throws {
+        var rng = SeededGenerator(state: 0xC0DE)
+        for definition in SettingCatalog.standard.definitions {
+            let value = SampleValues.valid(definition.type, &rng)
+            let document: JSONValue = ["k\n\"\\": value, "a": [.null, 1.5 == 1.5 ? .number(1.5) : .null, "\u{01}é"]]
+            let bytes = CanonicalJSON.bytes(document)
+            #expect(try JSONDecoder().decode(JSONValue.self, from: Data(bytes)) == document)
+            #expect(CanonicalJSON.bytes(document) == bytes)
+        }
+        #expect(String(decoding: CanonicalJSON.bytes(["b": 1, "a": [true, "x"]]), as: UTF8.self) == #"{"a":[true,"x"],"b":1}"#)
     }
 }

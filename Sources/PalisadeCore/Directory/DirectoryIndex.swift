@@ -41,6 +41,12 @@ public struct DirectoryIndex: Sendable {
     public private(set) var groups: [String: Group] = [:]
     /// Lowercased attributes, so that rule evaluation does not allocate.
     private var normalized: [String: DeviceAttributes] = [:]
+    /// Dense slots for devices, and per attribute value the slots that have it: a rule over the
+    /// whole tenant is evaluated as set operations on these postings.
+    private var slotOfDevice: [String: Int] = [:]
+    private var deviceOfSlot: [String?] = []
+    private var liveSlots = DeviceBitset(capacity: 0)
+    private var postings: [DeviceAttribute: [String: Set<Int>]] = [:]
     /// Devices that are direct members (static or by rule) of each group.
     private var directMembers: [String: Set<String>] = [:]
     private var directGroupsOfDevice: [String: Set<String>] = [:]
@@ -63,6 +69,17 @@ public struct DirectoryIndex: Sendable {
         let previous = devices[device.id]
         devices[device.id] = device
         let lowered = Self.lowercased(device.attributes)
+        let slot: Int
+        if let existing = slotOfDevice[device.id] {
+            slot = existing
+        } else {
+            slot = deviceOfSlot.count
+            deviceOfSlot.append(device.id)
+            slotOfDevice[device.id] = slot
+            liveSlots.insert(slot)
+        }
+        if let old = normalized[device.id] { unpost(old, slot: slot) }
+        post(lowered, slot: slot)
         normalized[device.id] = lowered
         var changedAttributes = Set(DeviceAttribute.allCases)
         if let previous {
@@ -86,6 +103,11 @@ public struct DirectoryIndex: Sendable {
         }
         directGroupsOfDevice[id] = nil
         devices[id] = nil
+        if let slot = slotOfDevice.removeValue(forKey: id) {
+            if let old = normalized[id] { unpost(old, slot: slot) }
+            deviceOfSlot[slot] = nil
+            liveSlots.remove(slot)
+        }
         normalized[id] = nil
     }
 
@@ -115,8 +137,8 @@ public struct DirectoryIndex: Sendable {
             for child in nested { parents[child, default: []].insert(id) }
             for device in members where devices[device] != nil { setDirectMembership(device, of: id, to: true) }
         case .dynamic(let rule):
-            for (deviceId, attributes) in normalized where rule.evaluate(normalized: attributes) {
-                setDirectMembership(deviceId, of: id, to: true)
+            for slot in members(matching: rule).slots {
+                if let deviceId = deviceOfSlot[slot] { setDirectMembership(deviceId, of: id, to: true) }
             }
         }
         let after = expandedMembers(of: id)
@@ -218,6 +240,53 @@ public struct DirectoryIndex: Sendable {
     }
 
     // MARK: Internals
+
+    private mutating func post(_ attributes: DeviceAttributes, slot: Int) {
+        for attribute in DeviceAttribute.allCases {
+            for value in attributes.values(of: attribute) { postings[attribute, default: [:]][value, default: []].insert(slot) }
+        }
+    }
+
+    private mutating func unpost(_ attributes: DeviceAttributes, slot: Int) {
+        for attribute in DeviceAttribute.allCases {
+            for value in attributes.values(of: attribute) {
+                postings[attribute]?[value]?.remove(slot)
+                if postings[attribute]?[value]?.isEmpty == true { postings[attribute]?[value] = nil }
+            }
+        }
+    }
+
+    /// The devices a (lowercased) rule selects, evaluated on the postings: each comparison
+    /// tests every distinct value of its attribute once, then -and/-or/-not are bit operations.
+    /// Same semantics as `MembershipRule.evaluate(normalized:)`, which serves single devices.
+    func members(matching rule: MembershipRule) -> DeviceBitset {
+        switch rule {
+        case .and(let left, let right):
+            var result = members(matching: left)
+            result.formIntersection(members(matching: right))
+            return result
+        case .or(let left, let right):
+            var result = members(matching: left)
+            result.formUnion(members(matching: right))
+            return result
+        case .not(let inner):
+            return members(matching: inner).complement(within: liveSlots)
+        case .comparison(let attribute, let op, let operand):
+            var positive = DeviceBitset(capacity: deviceOfSlot.count)
+            let values = postings[attribute] ?? [:]
+            switch (op.positive, operand) {
+            case (.eq, .string(let target)), (.contains, .string(let target)) where attribute == .tags || op.positive == .eq:
+                for slot in values[target] ?? [] { positive.insert(slot) }
+            case (.in, .list(let targets)):
+                for target in targets { for slot in values[target] ?? [] { positive.insert(slot) } }
+            default:
+                for (value, slots) in values where MembershipRule.holds(value, op.positive, operand, isList: attribute == .tags) {
+                    for slot in slots { positive.insert(slot) }
+                }
+            }
+            return op.isNegated ? positive.complement(within: liveSlots) : positive
+        }
+    }
 
     private func devicesReached(by policy: AssignedPolicy?) -> Set<String> {
         guard let policy else { return [] }

@@ -17,20 +17,24 @@ public struct DeviceConfiguration: Sendable, Hashable, Codable {
         self.settings = settings
     }
 
+    /// SHA-256 of `{"platform":...,"settings":{...}}` in canonical JSON (sorted keys, no
+    /// whitespace), written directly: hashing is on every recompute of every device.
     public var hash: String {
-        let data = (try? CanonicalJSON.data(self)) ?? Data()
-        return "sha256:" + Digest.sha256Hex(data)
+        let document = JSONValue.object(["platform": .string(platform.rawValue), "settings": .object(settings)])
+        return "sha256:" + Digest.sha256Hex(CanonicalJSON.bytes(document))
     }
 }
 
 /// Hex SHA-256 of bytes; used for token hashes and body digests.
 public enum Digest {
     public static func sha256Hex<D: DataProtocol>(_ data: D) -> String {
-        SHA256.hash(data: data).map { hexByte($0) }.joined()
-    }
-
-    static func hexByte(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: data) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 }
