@@ -185,3 +185,29 @@ import Testing
         #expect(index.expandedMembers(of: "pilot").isSuperset(of: Set(devices.prefix(50).map(\.id))))
     }
 }
+
+@Suite struct DirectoryLoadTests {
+    @Test func loadingATenantAtOnceEqualsAddingItStepByStep() throws {
+        let devices = (0..<50).map { n in
+            DirectoryIndex.Device(id: "d\(n)", platform: n % 2 == 0 ? .linux : .windows, attributes: DeviceAttributes(platform: n % 2 == 0 ? "linux" : "windows", name: "h\(n)", tags: n % 3 == 0 ? ["prod"] : []))
+        }
+        let groups: [(String, DirectoryIndex.Group)] = [
+            ("outer", .members(devices: ["d1"], groups: ["inner"])),
+            ("inner", .members(devices: ["d2", "d3"], groups: [])),
+            ("prod", .dynamic(try MembershipRuleParser.parse(#"device.tags -contains "prod""#))),
+        ]
+        let policies = [
+            AssignedPolicy(policy: PolicySnapshot(id: "p", name: "p", revision: 1, platform: .linux, settings: ["cloudService.enabled": true]), includeGroups: ["outer", "prod"], excludeGroups: []),
+        ]
+        var loaded = DirectoryIndex()
+        try loaded.load(devices: devices, groups: groups, policies: policies)
+        var stepped = DirectoryIndex()
+        for device in devices { stepped.upsert(device) }
+        for (id, group) in groups.reversed() { try stepped.setGroup(id, group) }
+        for policy in policies { stepped.setPolicy(policy) }
+        for device in devices {
+            #expect(loaded.configuration(of: device.id)?.0 == stepped.configuration(of: device.id)?.0, "\(device.id)")
+        }
+        #expect(loaded.expandedMembers(of: "outer") == ["d1", "d2", "d3"])
+    }
+}

@@ -33,6 +33,13 @@ struct DeviceBitset: Sendable, Equatable {
         for index in words.indices { words[index] &= index < other.words.count ? other.words[index] : 0 }
     }
 
+    func symmetricDifference(_ other: DeviceBitset) -> DeviceBitset {
+        var result = self
+        if other.words.count > result.words.count { result.words.append(contentsOf: repeatElement(0, count: other.words.count - result.words.count)) }
+        for index in other.words.indices { result.words[index] ^= other.words[index] }
+        return result
+    }
+
     /// The slots of `universe` not in this set.
     func complement(within universe: DeviceBitset) -> DeviceBitset {
         var result = universe

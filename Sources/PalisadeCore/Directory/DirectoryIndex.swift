@@ -47,12 +47,13 @@ public struct DirectoryIndex: Sendable {
     private var deviceOfSlot: [String?] = []
     private var liveSlots = DeviceBitset(capacity: 0)
     private var postings: [DeviceAttribute: [String: Set<Int>]] = [:]
-    /// Devices that are direct members (static or by rule) of each group.
-    private var directMembers: [String: Set<String>] = [:]
-    private var directGroupsOfDevice: [String: Set<String>] = [:]
+    /// Devices (as slots) that are direct members, static or by rule, of each group.
+    private var directMembers: [String: DeviceBitset] = [:]
     /// Static groups that contain each group.
     private var parents: [String: Set<String>] = [:]
     private var policies: [String: AssignedPolicy] = [:]
+    /// False while `load` builds the index: nothing to report as affected then.
+    private var reportsAffected = true
     private var policiesByGroup: [String: Set<String>] = [:]
 
     public init(catalog: SettingCatalog = .standard, scope: EnforcementScope = .everything) {
@@ -77,6 +78,10 @@ public struct DirectoryIndex: Sendable {
             deviceOfSlot.append(device.id)
             slotOfDevice[device.id] = slot
             liveSlots.insert(slot)
+            // A static group may list the device before it (re)appears.
+            for (groupId, group) in groups {
+                if case .members(let members, _) = group, members.contains(device.id) { setDirectMembership(slot, of: groupId, to: true) }
+            }
         }
         if let old = normalized[device.id] { unpost(old, slot: slot) }
         post(lowered, slot: slot)
@@ -89,19 +94,20 @@ public struct DirectoryIndex: Sendable {
         }
         for (groupId, group) in groups {
             guard case .dynamic(let rule) = group, !rule.attributes.isDisjoint(with: changedAttributes) else { continue }
-            setDirectMembership(device.id, of: groupId, to: rule.evaluate(normalized: lowered))
+            setDirectMembership(slot, of: groupId, to: rule.evaluate(normalized: lowered))
         }
         return [device.id]
     }
 
     public mutating func remove(device id: String) {
-        for group in directGroupsOfDevice[id] ?? [] { directMembers[group]?.remove(id) }
+        if let slot = slotOfDevice[id] {
+            for group in directMembers.keys { directMembers[group]?.remove(slot) }
+        }
         for (groupId, group) in groups {
             if case .members(var members, let nested) = group, members.remove(id) != nil {
                 groups[groupId] = .members(devices: members, groups: nested)
             }
         }
-        directGroupsOfDevice[id] = nil
         devices[id] = nil
         if let slot = slotOfDevice.removeValue(forKey: id) {
             if let old = normalized[id] { unpost(old, slot: slot) }
@@ -122,27 +128,37 @@ public struct DirectoryIndex: Sendable {
             for child in nested where groups[child] == nil && child != id { throw .unknownGroup(child) }
             if let cycle = cycle(adding: nested, to: id) { throw .cycle(cycle) }
         }
-        let before = expandedMembers(of: id)
+        let existed = groups[id] != nil
+        let before = reportsAffected && existed ? expandedSlots(of: id) : DeviceBitset(capacity: 0)
         // Unlink the old definition.
         if case .members(_, let nested)? = groups[id] {
             for child in nested { parents[child]?.remove(id) }
         }
-        for device in directMembers[id] ?? [] { directGroupsOfDevice[device]?.remove(id) }
-        directMembers[id] = []
+        directMembers[id] = DeviceBitset(capacity: deviceOfSlot.count)
         var group = group
         if case .dynamic(let rule) = group { group = .dynamic(rule.lowercasedOperands()) }
         groups[id] = group
         switch group {
         case .members(let members, let nested):
             for child in nested { parents[child, default: []].insert(id) }
-            for device in members where devices[device] != nil { setDirectMembership(device, of: id, to: true) }
+            for device in members { if let slot = slotOfDevice[device] { setDirectMembership(slot, of: id, to: true) } }
         case .dynamic(let rule):
-            for slot in members(matching: rule).slots {
-                if let deviceId = deviceOfSlot[slot] { setDirectMembership(deviceId, of: id, to: true) }
-            }
+            directMembers[id] = members(matching: rule)
         }
-        let after = expandedMembers(of: id)
-        return before.symmetricDifference(after)
+        guard reportsAffected else { return [] }
+        return devices(in: before.symmetricDifference(expandedSlots(of: id)))
+    }
+
+    /// Builds the index from a whole tenant at once (the full recompute): the same result as
+    /// adding everything one by one, without working out what each step affected.
+    public mutating func load(devices: [Device], groups: [(String, Group)], policies: [AssignedPolicy]) throws(Problem) {
+        reportsAffected = false
+        defer { reportsAffected = true }
+        for device in devices { upsert(device) }
+        // Nested groups may name groups defined later in the list: define them empty first.
+        for (id, _) in groups where self.groups[id] == nil { self.groups[id] = .members(devices: [], groups: []) }
+        for (id, group) in groups { try setGroup(id, group) }
+        for policy in policies { setPolicy(policy) }
     }
 
     public mutating func removeGroup(_ id: String) -> Set<String> {
@@ -156,7 +172,6 @@ public struct DirectoryIndex: Sendable {
                 groups[parent] = .members(devices: members, groups: nested)
             }
         }
-        for device in directMembers[id] ?? [] { directGroupsOfDevice[device]?.remove(id) }
         directMembers[id] = nil
         parents[id] = nil
         groups[id] = nil
@@ -170,22 +185,31 @@ public struct DirectoryIndex: Sendable {
 
     /// Devices in the group, directly or through nested groups.
     public func expandedMembers(of group: String) -> Set<String> {
-        var result: Set<String> = []
+        devices(in: expandedSlots(of: group))
+    }
+
+    func expandedSlots(of group: String) -> DeviceBitset {
+        var result = DeviceBitset(capacity: deviceOfSlot.count)
         var visited: Set<String> = []
         var stack = [group]
         while let current = stack.popLast() {
             guard visited.insert(current).inserted else { continue }
-            result.formUnion(directMembers[current] ?? [])
+            if let members = directMembers[current] { result.formUnion(members) }
             if case .members(_, let nested)? = groups[current] { stack.append(contentsOf: nested) }
         }
         return result
     }
 
+    func devices(in slots: DeviceBitset) -> Set<String> {
+        Set(slots.slots.compactMap { deviceOfSlot[$0] })
+    }
+
     /// Every group the device belongs to, directly or because a group containing it is nested
     /// in another.
     public func groups(of device: String) -> Set<String> {
+        guard let slot = slotOfDevice[device] else { return [] }
         var result: Set<String> = []
-        var stack = Array(directGroupsOfDevice[device] ?? [])
+        var stack = directMembers.compactMap { $0.value.contains(slot) ? $0.key : nil }
         while let group = stack.popLast() {
             guard result.insert(group).inserted else { continue }
             stack.append(contentsOf: parents[group] ?? [])
@@ -197,7 +221,7 @@ public struct DirectoryIndex: Sendable {
 
     @discardableResult
     public mutating func setPolicy(_ policy: AssignedPolicy) -> Set<String> {
-        var affected = devicesReached(by: policies[policy.policy.id])
+        var affected = reportsAffected ? devicesReached(by: policies[policy.policy.id]) : []
         for group in (policies[policy.policy.id].map { $0.includeGroups.union($0.excludeGroups) } ?? []) {
             policiesByGroup[group]?.remove(policy.policy.id)
         }
@@ -205,7 +229,7 @@ public struct DirectoryIndex: Sendable {
         for group in policy.includeGroups.union(policy.excludeGroups) {
             policiesByGroup[group, default: []].insert(policy.policy.id)
         }
-        affected.formUnion(devicesReached(by: policy))
+        if reportsAffected { affected.formUnion(devicesReached(by: policy)) }
         return affected
     }
 
@@ -290,18 +314,16 @@ public struct DirectoryIndex: Sendable {
 
     private func devicesReached(by policy: AssignedPolicy?) -> Set<String> {
         guard let policy else { return [] }
-        var result: Set<String> = []
-        for group in policy.includeGroups { result.formUnion(expandedMembers(of: group)) }
-        return result
+        var result = DeviceBitset(capacity: deviceOfSlot.count)
+        for group in policy.includeGroups { result.formUnion(expandedSlots(of: group)) }
+        return devices(in: result)
     }
 
-    private mutating func setDirectMembership(_ device: String, of group: String, to member: Bool) {
+    private mutating func setDirectMembership(_ slot: Int, of group: String, to member: Bool) {
         if member {
-            directMembers[group, default: []].insert(device)
-            directGroupsOfDevice[device, default: []].insert(group)
+            directMembers[group, default: DeviceBitset(capacity: deviceOfSlot.count)].insert(slot)
         } else {
-            directMembers[group]?.remove(device)
-            directGroupsOfDevice[device]?.remove(group)
+            directMembers[group]?.remove(slot)
         }
     }
 
