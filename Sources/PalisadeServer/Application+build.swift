@@ -24,7 +24,8 @@ public struct ServerConfiguration: Sendable {
 /// a bearer token, the device protocol behind device assertions.
 public func buildRouter(store: PalisadeStore) -> Router<PalisadeRequestContext> {
     let router = Router(context: PalisadeRequestContext.self)
-    router.middlewares.add(ErrorMiddleware())
+    let routes = RouteTable()
+    router.middlewares.add(ErrorMiddleware(routes: routes))
     let api = router.group("api/v1")
     api.get("health") { _, _ in try JSONBody.response(["status": "ok"]) }
     api.get("openapi.json") { _, _ in
@@ -34,6 +35,7 @@ public func buildRouter(store: PalisadeStore) -> Router<PalisadeRequestContext> 
     AdminAPIController(store: store).addRoutes(to: authenticated)
     CatalogController(catalog: store.catalog).addRoutes(to: authenticated)
     DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"))
+    routes.set(router.routes.map { (path: "\($0.path)", method: $0.method.rawValue) })
     return router
 }
 

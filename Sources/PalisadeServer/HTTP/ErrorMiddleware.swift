@@ -1,17 +1,28 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import PalisadeCore
 
 /// Turns every error into `{"error": {"code", "message", "details"}}` with the right status.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = PalisadeRequestContext
+    /// The served routes, to answer 405 (with Allow) instead of 404 for a known path.
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as PalisadeError {
             return Self.response(for: error)
+        } catch let error as HTTPError where error.status == .notFound && error.body == nil {
+            let allowed = routes.methods(for: request.uri.path)
+            guard !allowed.isEmpty else {
+                return (try? JSONBody.response(ErrorBody(code: "not_found", message: "no such route: \(request.method) \(request.uri.path)"), status: .notFound)) ?? Response(status: .notFound)
+            }
+            var response = (try? JSONBody.response(ErrorBody(code: "method_not_allowed", message: "\(request.method) is not allowed on \(request.uri.path); allowed: \(allowed.joined(separator: ", "))"), status: .methodNotAllowed)) ?? Response(status: .methodNotAllowed)
+            response.headers[.allow] = allowed.joined(separator: ", ")
+            return response
         } catch let error as HTTPError {
             let code: String = switch error.status {
             case .notFound: "not_found"
@@ -107,5 +118,32 @@ struct NamedList<Item: Encodable>: Encodable {
 extension Page where Item: Encodable {
     func response(named name: String) throws -> Response {
         try JSONBody.response(NamedList(name: name, items: items, nextCursor: nextCursor))
+    }
+}
+
+/// The router's routes as path patterns, filled once the router is built.
+final class RouteTable: Sendable {
+    private let patterns = NIOLockedValueBox<[(segments: [Substring], method: String)]>([])
+
+    func set(_ routes: [(path: String, method: String)]) {
+        patterns.withLockedValue { $0 = routes.map { ($0.path.split(separator: "/"), $0.method) } }
+    }
+
+    /// Methods served on a concrete path (`{x}` matches one segment, `**` the rest).
+    func methods(for path: String) -> [String] {
+        let segments = path.split(separator: "/")
+        return patterns.withLockedValue { patterns in
+            Array(Set(patterns.filter { Self.matches($0.segments, segments) }.map(\.method))).sorted()
+        }
+    }
+
+    static func matches(_ pattern: [Substring], _ segments: [Substring]) -> Bool {
+        for (index, part) in pattern.enumerated() {
+            if part == "**" { return segments.count > index }
+            guard index < segments.count else { return false }
+            if part.hasPrefix("{") || part.hasPrefix(":") { continue }
+            if part != segments[index] { return false }
+        }
+        return pattern.count == segments.count
     }
 }

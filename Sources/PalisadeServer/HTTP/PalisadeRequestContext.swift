@@ -70,7 +70,8 @@ enum JSONBody {
         }
         switch error {
         case .dataCorrupted(let context) where context.codingPath.isEmpty:
-            return PalisadeError(.badRequest, code: "invalid_json", message: "the request body is not valid JSON")
+            return PalisadeError(.badRequest, code: "invalid_json", message: "the request body is not valid JSON, or holds a number too large for its field",
+                                 details: ["reason": .string(context.debugDescription)])
         case .dataCorrupted(let context):
             return PalisadeError(.badRequest, code: "invalid_request", message: "\(path(context.codingPath)): \(context.debugDescription)", details: .object(["field": .string(path(context.codingPath))]))
         case .keyNotFound(let key, let context):

@@ -9,6 +9,7 @@ public struct CreatedEnrollmentToken: Sendable {
 
 extension PalisadeStore {
     static let maximumEnrollmentTokenHours = 24 * 365
+    static let maximumEnrollmentTokenUses = 1_000_000
 
     public func createEnrollmentToken(tenant: String, name: String, expiresInHours: Int, maxUses: Int?) async throws -> CreatedEnrollmentToken {
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 200 else {
@@ -17,8 +18,8 @@ extension PalisadeStore {
         guard (1...Self.maximumEnrollmentTokenHours).contains(expiresInHours) else {
             throw PalisadeError.invalid("expiresInHours must be from 1 to \(Self.maximumEnrollmentTokenHours), got \(expiresInHours)", field: "expiresInHours")
         }
-        if let maxUses, maxUses < 1 {
-            throw PalisadeError.invalid("maxUses must be at least 1, got \(maxUses)", field: "maxUses")
+        if let maxUses, !(1...Self.maximumEnrollmentTokenUses).contains(maxUses) {
+            throw PalisadeError.invalid("maxUses must be from 1 to \(Self.maximumEnrollmentTokenUses), got \(maxUses)", field: "maxUses")
         }
         let now = Timestamp.nowMillis()
         let expires = now + Int64(expiresInHours) * 3_600_000

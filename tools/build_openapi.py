@@ -1,0 +1,120 @@
+# Writes Sources/PalisadeServer/Resources/openapi.json, the API contract (edit here, then run: python3 tools/build_openapi.py).
+# OpenAPIDocumentTests checks that every route is documented and every documented route served.
+import json
+def ref(n): return {"$ref": f"#/components/schemas/{n}"}
+def body(schema): return {"required": True, "content": {"application/json": {"schema": schema}}}
+def resp(desc, schema=None):
+    r = {"description": desc}
+    if schema is not None: r["content"] = {"application/json": {"schema": schema}}
+    return r
+ERR = {"400": resp("Invalid request", ref("Error")), "401": resp("Missing or unknown token", ref("Error")), "404": resp("Not found (or another tenant's object)", ref("Error")), "413": resp("Body too large", ref("Error"))}
+def errs(*codes): return {c: ERR[c] for c in codes}
+idp = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+devp = {"name": "deviceId", "in": "path", "required": True, "schema": {"type": "string"}}
+paging = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+          {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
+def listof(name, item):
+    return {"type": "object", "required": [name], "properties": {name: {"type": "array", "items": ref(item)}, "nextCursor": {"type": "string", "description": "Pass as ?cursor= for the next page; absent on the last page."}}}
+dev_sec = [{"deviceAssertion": []}]
+paths = {
+ "/api/v1/health": {"get": {"operationId": "health", "summary": "Liveness", "security": [], "responses": {"200": resp("Up", {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}})}}},
+ "/api/v1/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "security": [], "responses": {"200": resp("The OpenAPI document", {"type": "object"})}}},
+ "/api/v1/enrollment-tokens": {
+   "post": {"operationId": "createEnrollmentToken", "summary": "Create an enrollment token (the secret is shown once)", "requestBody": body(ref("EnrollmentTokenRequest")), "responses": {"201": resp("Created", ref("CreatedEnrollmentToken")), **errs("400", "401", "413")}},
+   "get": {"operationId": "listEnrollmentTokens", "summary": "List enrollment tokens (without secrets)", "parameters": paging, "responses": {"200": resp("Tokens", listof("enrollmentTokens", "EnrollmentToken")), **errs("400", "401")}}},
+ "/api/v1/enrollment-tokens/{id}": {"delete": {"operationId": "revokeEnrollmentToken", "summary": "Revoke an enrollment token", "parameters": [idp], "responses": {"204": resp("Revoked"), **errs("401", "404")}}},
+ "/api/v1/devices": {"get": {"operationId": "listDevices", "summary": "List devices", "parameters": paging, "responses": {"200": resp("Devices", listof("devices", "Device")), **errs("400", "401")}}},
+ "/api/v1/devices/{id}": {
+   "get": {"operationId": "getDevice", "summary": "Get a device", "parameters": [idp], "responses": {"200": resp("The device", ref("Device")), **errs("401", "404")}},
+   "delete": {"operationId": "retireDevice", "summary": "Retire a device: its agent is refused from then on; memberships are kept", "parameters": [idp], "responses": {"204": resp("Retired"), **errs("401", "404")}}},
+ "/api/v1/devices/{id}/settings": {"get": {"operationId": "deviceSettings", "summary": "Every managed setting of a device with value, state and provenance", "parameters": [idp], "responses": {"200": resp("Settings", {"type": "array", "items": ref("SettingStatus")}), **errs("401", "404")}}},
+ "/api/v1/groups": {
+   "post": {"operationId": "createGroup", "summary": "Create a static group", "requestBody": body(ref("GroupRequest")), "responses": {"201": resp("Created", ref("Group")), "409": resp("Name taken", ref("Error")), **errs("400", "401", "413")}},
+   "get": {"operationId": "listGroups", "summary": "List groups", "parameters": paging, "responses": {"200": resp("Groups", listof("groups", "Group")), **errs("400", "401")}}},
+ "/api/v1/groups/{id}": {
+   "get": {"operationId": "getGroup", "summary": "Get a group", "parameters": [idp], "responses": {"200": resp("The group", ref("Group")), **errs("401", "404")}},
+   "delete": {"operationId": "deleteGroup", "summary": "Delete a group; its members lose what it brought them", "parameters": [idp], "responses": {"204": resp("Deleted"), **errs("401", "404")}}},
+ "/api/v1/groups/{id}/members": {
+   "get": {"operationId": "listMembers", "summary": "List a group's members", "parameters": [idp] + paging, "responses": {"200": resp("Members", listof("devices", "Device")), **errs("400", "401", "404")}},
+   "post": {"operationId": "addMembers", "summary": "Add devices to a static group", "parameters": [idp], "requestBody": body(ref("AddMembersRequest")), "responses": {"200": resp("The group", ref("Group")), **errs("400", "401", "404", "413")}}},
+ "/api/v1/groups/{id}/members/{deviceId}": {"delete": {"operationId": "removeMember", "summary": "Remove a device from a static group", "parameters": [idp, devp], "responses": {"204": resp("Removed"), **errs("401", "404")}}},
+ "/api/v1/policies": {
+   "post": {"operationId": "createPolicy", "summary": "Create a policy (revision 1)", "requestBody": body(ref("PolicyRequest")), "responses": {"201": resp("Created", ref("Policy")), **errs("400", "401", "413")}},
+   "get": {"operationId": "listPolicies", "summary": "List policies", "parameters": paging, "responses": {"200": resp("Policies", listof("policies", "Policy")), **errs("400", "401")}}},
+ "/api/v1/policies/{id}": {
+   "get": {"operationId": "getPolicy", "summary": "Get a policy", "parameters": [idp], "responses": {"200": resp("The policy", ref("Policy")), **errs("401", "404")}},
+   "put": {"operationId": "updatePolicy", "summary": "Replace name, description and settings as a new revision (platform and template are fixed)", "parameters": [idp], "requestBody": body(ref("PolicyRequest")), "responses": {"200": resp("The policy at its new revision", ref("Policy")), **errs("400", "401", "404", "413")}},
+   "delete": {"operationId": "deletePolicy", "summary": "Delete a policy; its settings leave every device", "parameters": [idp], "responses": {"204": resp("Deleted"), **errs("401", "404")}}},
+ "/api/v1/policies/{id}/assignments": {"put": {"operationId": "setAssignments", "summary": "Replace the include and exclude groups (exclude wins)", "parameters": [idp], "requestBody": body(ref("Assignments")), "responses": {"200": resp("The policy", ref("Policy")), **errs("400", "401", "404", "413")}}},
+ "/api/v1/policies/{id}/report": {"get": {"operationId": "policyReport", "summary": "Per-device state of a policy", "parameters": [idp], "responses": {"200": resp("The report", ref("PolicyReport")), **errs("401", "404")}}},
+ "/api/v1/templates": {"get": {"operationId": "listTemplates", "summary": "Policy templates with their setting counts per platform", "responses": {"200": resp("Templates", {"type": "object", "required": ["templates"], "properties": {"templates": {"type": "array", "items": ref("Template")}}}), **errs("401")}}},
+ "/api/v1/catalog": {"get": {"operationId": "listCatalog", "summary": "Settings of the catalog, optionally for one platform and template", "parameters": [
+     {"name": "platform", "in": "query", "schema": {"type": "string", "enum": ["linux", "macos", "windows"]}},
+     {"name": "template", "in": "query", "schema": {"type": "string", "enum": ["antivirus", "antivirusExclusions", "edr", "securityExperience", "networkProtection", "attackSurfaceReduction", "firewall", "firewallRules"]}}],
+   "responses": {"200": resp("Settings", {"type": "object", "required": ["settings"], "properties": {"settings": {"type": "array", "items": ref("SettingDefinition")}}}), **errs("400", "401")}}},
+ "/api/v1/catalog/settings/{id}": {"get": {"operationId": "getCatalogSetting", "summary": "One setting; Windows ids contain slashes (Defender/AllowRealtimeMonitoring) and may be sent as they are", "parameters": [
+     {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+     {"name": "platform", "in": "query", "schema": {"type": "string", "enum": ["linux", "macos", "windows"]}, "description": "Needed when the id is defined differently on several platforms"}],
+   "responses": {"200": resp("The setting", ref("SettingDefinition")), **errs("400", "401", "404")}}},
+ "/device/v1/enroll": {"post": {"operationId": "enroll", "summary": "Enroll a device with an enrollment token and its public key", "security": [], "tags": ["device"], "requestBody": body(ref("EnrollRequest")), "responses": {"201": resp("Enrolled", ref("EnrollResponse")), **errs("400", "401", "413")}}},
+ "/device/v1/check-in": {"post": {"operationId": "checkIn", "summary": "Compare configuration hashes; long-polls up to waitSeconds", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("CheckInRequest")), "responses": {"200": resp("Unchanged, or the new configuration", ref("CheckInResponse")), "403": resp("Device retired (code device_retired)", ref("Error")), **errs("400", "401", "413")}}},
+ "/device/v1/reports": {"post": {"operationId": "report", "summary": "Report per-setting results for a configuration hash (idempotent)", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("StatusReport")), "responses": {"200": resp("Stored", ref("StatusReportResponse")), "403": resp("Device retired", ref("Error")), **errs("400", "401", "413")}}},
+}
+str_ = {"type": "string"}
+dt = {"type": "string", "format": "date-time"}
+state = {"type": "string", "enum": ["succeeded", "error", "conflict", "pending", "notApplicable"]}
+policyref = {"type": "object", "required": ["id", "name", "revision"], "properties": {"id": str_, "name": str_, "revision": {"type": "integer"}, "groupIds": {"type": "array", "items": str_}}}
+inventory = {"type": "object", "required": ["hostname", "platform", "osVersion", "hardwareId", "agentVersion", "mdmEnrolled"], "properties": {
+  "hostname": {"type": "string", "minLength": 1, "maxLength": 255}, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]},
+  "osVersion": {"type": "string", "maxLength": 200}, "hardwareId": {"type": "string", "minLength": 1, "maxLength": 256}, "agentVersion": {"type": "string", "maxLength": 100},
+  "mdmEnrolled": {"type": "boolean"}, "defenderManagedElsewhere": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"}}}
+schemas = {
+ "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": str_, "message": str_, "details": {}}}}},
+ "EnrollmentTokenRequest": {"type": "object", "required": ["name", "expiresInHours"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "expiresInHours": {"type": "integer", "minimum": 1, "maximum": 8760}, "maxUses": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000000}}},
+ "CreatedEnrollmentToken": {"type": "object", "required": ["id", "name", "token", "expiresAt"], "properties": {"id": str_, "name": str_, "token": str_, "expiresAt": dt, "maxUses": {"type": "integer"}}},
+ "EnrollmentToken": {"type": "object", "required": ["id", "name", "expiresAt", "uses", "createdAt"], "properties": {"id": str_, "name": str_, "expiresAt": dt, "maxUses": {"type": "integer"}, "uses": {"type": "integer"}, "revokedAt": dt, "createdAt": dt}},
+ "Device": {"type": "object", "required": ["id", "name", "platform", "osVersion", "agentVersion", "managedBy", "enrollmentStatus", "enrolledAt", "tags"], "properties": {
+   "id": str_, "name": str_, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]}, "osVersion": str_, "hardwareId": str_, "agentVersion": str_,
+   "managedBy": {"type": "string", "enum": ["palisade", "mdm", "other"]}, "mdmEnrolled": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"},
+   "enrollmentStatus": {"type": "string", "enum": ["enrolled", "retired"]}, "enrolledAt": dt, "lastCheckInAt": dt, "tags": {"type": "array", "items": str_}}},
+ "GroupRequest": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": ["string", "null"]}, "members": {"type": ["array", "null"], "items": str_}}},
+ "Group": {"type": "object", "required": ["id", "name", "description", "memberCount", "createdAt"], "properties": {"id": str_, "name": str_, "description": str_, "memberCount": {"type": "integer"}, "createdAt": dt}},
+ "AddMembersRequest": {"type": "object", "required": ["deviceIds"], "properties": {"deviceIds": {"type": "array", "minItems": 1, "items": str_}}},
+ "PolicyRequest": {"type": "object", "required": ["name", "platform", "template"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": ["string", "null"]},
+   "platform": {"type": "string", "enum": ["linux", "macos", "windows"]}, "template": {"type": "string", "enum": ["antivirus", "antivirusExclusions", "edr", "securityExperience", "networkProtection", "attackSurfaceReduction", "firewall", "firewallRules"]},
+   "settings": {"type": ["object", "null"], "description": "Setting id -> value; validated against the catalog for the platform and template.", "additionalProperties": True}}},
+ "Assignments": {"type": "object", "properties": {"include": {"type": ["array", "null"], "items": str_}, "exclude": {"type": ["array", "null"], "items": str_}}},
+ "Policy": {"type": "object", "required": ["id", "name", "description", "platform", "template", "revision", "settings", "assignments", "createdAt", "updatedAt"], "properties": {
+   "id": str_, "name": str_, "description": str_, "platform": str_, "template": str_, "revision": {"type": "integer"}, "settings": {"type": "object", "additionalProperties": True},
+   "assignments": {"type": "object", "required": ["include", "exclude"], "properties": {"include": {"type": "array", "items": str_}, "exclude": {"type": "array", "items": str_}}}, "createdAt": dt, "updatedAt": dt}},
+ "PolicyReport": {"type": "object", "required": ["policyId", "revision", "summary", "devices"], "properties": {"policyId": str_, "revision": {"type": "integer"},
+   "summary": {"type": "object", "required": ["succeeded", "error", "conflict", "pending", "notApplicable"], "properties": {k: {"type": "integer"} for k in ["succeeded", "error", "conflict", "pending", "notApplicable"]}},
+   "devices": {"type": "array", "items": {"type": "object", "required": ["deviceId", "deviceName", "state", "revision"], "properties": {"deviceId": str_, "deviceName": str_, "state": state, "revision": {"type": "integer"}, "lastReportAt": dt}}}}},
+ "SettingStatus": {"type": "object", "required": ["settingId", "state", "policies"], "properties": {"settingId": str_, "value": {}, "state": state, "detail": str_, "policies": {"type": "array", "items": policyref},
+   "competingValues": {"type": "array", "items": {"type": "object", "required": ["value", "policies"], "properties": {"value": {}, "policies": {"type": "array", "items": policyref}}}}}},
+ "Inventory": inventory,
+ "Template": {"type": "object", "required": ["id", "title", "platforms", "settingCounts"], "properties": {"id": str_, "title": str_, "platforms": {"type": "array", "items": str_}, "settingCounts": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+ "SettingType": {"type": "object", "required": ["kind"], "properties": {"kind": {"type": "string", "enum": ["boolean", "integer", "enumeration", "integerEnumeration", "string", "stringList", "enumerationList", "objectList", "keyedMap"]},
+   "minimum": {"type": "integer"}, "maximum": {"type": "integer"}, "minLength": {"type": "integer"},
+   "values": {"type": "array", "items": {"type": "object", "properties": {"value": str_, "label": str_}}},
+   "fields": {"type": "array", "items": {"type": "object", "properties": {"name": str_, "required": {"type": "boolean"}, "type": {"$ref": "#/components/schemas/SettingType"}, "onlyWhen": {"type": "array", "items": str_}}}},
+   "keyField": str_, "maxItems": {"type": "integer"}, "keys": {"type": "array", "items": {"type": "object", "properties": {"value": str_, "label": str_}}}, "value": {"$ref": "#/components/schemas/SettingType"}}},
+ "SettingDefinition": {"type": "object", "required": ["id", "platforms", "template", "title", "description", "type", "merge"], "properties": {"id": str_, "platforms": {"type": "array", "items": str_}, "template": str_, "title": str_, "description": str_,
+   "type": {"$ref": "#/components/schemas/SettingType"}, "merge": {"type": "string", "enum": ["conflict", "union", "keyedUnion"]}, "defaultValue": {}, "registry": {"type": "object", "description": "Windows: key, valueName, encoding and enabler of the registry value"}}},
+ "EnrollRequest": {"type": "object", "required": ["enrollmentToken", "publicKey", "inventory"], "properties": {"enrollmentToken": str_, "publicKey": {"type": "string", "description": "PEM P-256 public key (SubjectPublicKeyInfo)"}, "inventory": ref("Inventory")}},
+ "EnrollResponse": {"type": "object", "required": ["deviceId", "tenantId", "reenrolled"], "properties": {"deviceId": str_, "tenantId": str_, "reenrolled": {"type": "boolean"}}},
+ "CheckInRequest": {"type": "object", "properties": {"configurationHash": str_, "waitSeconds": {"type": "integer", "minimum": 0, "maximum": 300}, "inventory": ref("Inventory")}},
+ "DeviceConfiguration": {"type": "object", "required": ["platform", "settings"], "properties": {"platform": {"type": "string", "enum": ["linux", "macos", "windows"]}, "settings": {"type": "object", "additionalProperties": True}}},
+ "CheckInResponse": {"type": "object", "required": ["status", "configurationHash"], "properties": {"status": {"type": "string", "enum": ["unchanged", "changed"]}, "configurationHash": str_, "configuration": ref("DeviceConfiguration")}},
+ "StatusReport": {"type": "object", "required": ["configurationHash", "results"], "properties": {"configurationHash": str_, "detail": str_, "results": {"type": "array", "maxItems": 10000, "items": {"type": "object", "required": ["settingId", "state"], "properties": {"settingId": {"type": "string", "minLength": 1}, "state": {"type": "string", "enum": ["succeeded", "error", "notApplicable"]}, "detail": str_}}}}},
+ "StatusReportResponse": {"type": "object", "required": ["current"], "properties": {"current": {"type": "boolean"}}},
+}
+doc = {"openapi": "3.1.0",
+ "info": {"title": "Palisade API", "version": "1.0.0", "description": "Admin REST API (/api/v1, bearer token per tenant) and device protocol (/device/v1, signed device assertions; see docs/PROTOCOL.md). Every error answers {\"error\": {\"code\", \"message\", \"details\"}}."},
+ "servers": [{"url": "http://127.0.0.1:8080"}],
+ "security": [{"bearerToken": []}],
+ "paths": paths,
+ "components": {"securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer", "description": "An API token of the tenant (the owner token is printed at first start and kept in DATA_DIR/admin-token)."},
+   "deviceAssertion": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "PalisadeDevice <ES256 JWT signed by the device key; claims iss=sub=deviceId, aud=\"POST <path>\", iat, exp (<= 300 s), jti (single use), bh (hex SHA-256 of the body)>"}},
+   "schemas": schemas}}
+open(__import__('pathlib').Path(__file__).resolve().parents[1] / 'Sources/PalisadeServer/Resources/openapi.json', 'w').write(json.dumps(doc, indent=2) + "\n")
