@@ -19,7 +19,7 @@ struct DirectoryBenchmark {
         let deviceCount = option("--devices", 100_000)
         let groupCount = option("--groups", 1_000)
         let policyCount = option("--policies", 200)
-        var rng = Generator(state: 42)
+        var rng = SeededRandomNumberGenerator(seed: 42)
         let clock = ContinuousClock()
 
         let tags = (0..<50).map { "tag\($0)" }
@@ -130,7 +130,7 @@ struct DirectoryBenchmark {
             """)
     }
 
-    static func sample(_ type: SettingValueType, _ rng: inout Generator) -> JSONValue {
+    static func sample(_ type: SettingValueType, _ rng: inout SeededRandomNumberGenerator) -> JSONValue {
         switch type {
         case .boolean: .bool(Bool.random(using: &rng))
         case .integer(let minimum, _): .integer(minimum ?? 0)
@@ -138,16 +138,5 @@ struct DirectoryBenchmark {
         case .integerEnumeration(let options): .integer(Int64(options.randomElement(using: &rng)!.value)!)
         default: .null
         }
-    }
-}
-
-struct Generator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,17 +1,10 @@
 import Foundation
 import PalisadeCore
 
-/// A small, seeded generator (SplitMix64), so that property tests are reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
+typealias SeededGenerator = SeededRandomNumberGenerator
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SeededRandomNumberGenerator {
+    init(state: UInt64) { self.init(seed: state) }
 }
 
 /// Random values for a setting type: valid ones (which must validate, render and parse back)

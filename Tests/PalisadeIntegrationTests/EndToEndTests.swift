@@ -108,18 +108,10 @@ import Testing
             let group = try await server.createGroup("all", members: [a.deviceId])
             try await a.sync()
 
-            let clock = ContinuousClock()
-            let started = clock.now
-            async let outcome = a.agent.runCycle(waitSeconds: 30)
-            // Wait until the check-in is parked on the server, then change the policy.
-            for _ in 0..<200 where await server.store.notifier.subscriberCount == 0 {
-                try await Task.sleep(for: .milliseconds(20))
+            let (result, elapsed) = try await a.checkIn(parkedOn: server) {
+                let policy = try await server.createPolicy("AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
+                try await server.assign(policy, include: [group])
             }
-            #expect(await server.store.notifier.subscriberCount == 1)
-            let policy = try await server.createPolicy("AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
-            try await server.assign(policy, include: [group])
-            let result = try await outcome
-            let elapsed = clock.now - started
             guard case .applied(let report) = result else {
                 Issue.record("expected the long-poll to deliver the new configuration, got \(result)")
                 return

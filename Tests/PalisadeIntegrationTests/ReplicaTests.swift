@@ -47,17 +47,11 @@ struct ReplicaTests {
             let group = try await second.createGroup("all", members: [agent.deviceId])
             try await agent.sync()
 
-            let clock = ContinuousClock()
-            let started = clock.now
-            async let outcome = agent.agent.runCycle(waitSeconds: 30)
-            for _ in 0..<200 where await first.store.notifier.subscriberCount == 0 {
-                try await Task.sleep(for: .milliseconds(20))
+            // Parked on the first replica; the change is made through the second.
+            let (result, elapsed) = try await agent.checkIn(parkedOn: first) {
+                let policy = try await second.createPolicy("AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
+                try await second.assign(policy, include: [group])
             }
-            #expect(await first.store.notifier.subscriberCount == 1)
-            let policy = try await second.createPolicy("AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
-            try await second.assign(policy, include: [group])
-            let result = try await outcome
-            let elapsed = clock.now - started
             guard case .applied = result else {
                 Issue.record("expected the new configuration, got \(result)")
                 return

@@ -34,8 +34,7 @@ extension PalisadeStore {
                 SELECT \(unsafeRaw: Self.deviceColumns) FROM devices
                 WHERE tenant_id = \(bind: tenant) AND id > \(bind: cursor ?? "") ORDER BY id LIMIT \(bind: limit + 1)
                 """).all()
-            let items = try rows.prefix(limit).map(Self.device)
-            return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
+            return Page(fetched: try rows.map(Self.device), limit: limit, id: \.id)
         }
     }
 

@@ -41,8 +41,7 @@ extension PalisadeStore {
                 SELECT id, name, expires_at, max_uses, uses, revoked_at, created_at FROM enrollment_tokens
                 WHERE tenant_id = \(bind: tenant) AND id > \(bind: cursor ?? "") ORDER BY id LIMIT \(bind: limit + 1)
                 """).all()
-            let items = try rows.prefix(limit).map(Self.enrollmentToken)
-            return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
+            return Page(fetched: try rows.map(Self.enrollmentToken), limit: limit, id: \.id)
         }
     }
 

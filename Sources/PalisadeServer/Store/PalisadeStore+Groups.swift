@@ -43,8 +43,7 @@ extension PalisadeStore {
             let rows = try await sql.raw("""
                 \(unsafeRaw: Self.groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id > \(bind: cursor ?? "") ORDER BY g.id LIMIT \(bind: limit + 1)
                 """).all()
-            let items = try rows.prefix(limit).map(Self.group)
-            return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
+            return Page(fetched: try rows.map(Self.group), limit: limit, id: \.id)
         }
     }
 
@@ -91,8 +90,7 @@ extension PalisadeStore {
                 WHERE m.group_id = \(bind: groupId) AND d.tenant_id = \(bind: tenant) AND d.id > \(bind: cursor ?? "")
                 ORDER BY d.id LIMIT \(bind: limit + 1)
                 """).all()
-            let items = try rows.prefix(limit).map(Self.device)
-            return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
+            return Page(fetched: try rows.map(Self.device), limit: limit, id: \.id)
         }
     }
 

@@ -134,6 +134,7 @@ extension PalisadeStore {
             for row in rows.prefix(limit) {
                 items.append(try await Self.policy(row, on: sql))
             }
+            // The row past the limit only says that another page follows.
             return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
         }
     }

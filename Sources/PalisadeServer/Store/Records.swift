@@ -91,3 +91,12 @@ public struct Page<Item: Sendable>: Sendable {
     public var items: [Item]
     public var nextCursor: String?
 }
+
+extension Page {
+    /// From up to `limit + 1` items fetched in id order: the extra one only says that another
+    /// page follows, which then starts after the last item kept.
+    init(fetched: [Item], limit: Int, id: (Item) -> String) {
+        items = Array(fetched.prefix(limit))
+        nextCursor = fetched.count > limit ? items.last.map(id) : nil
+    }
+}

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PalisadeAgent
 import PalisadeCore
+import PalisadeServer
 import Testing
 
 /// The real agent code with its state directory and enforcement root under a temporary
@@ -39,6 +40,21 @@ struct TestAgent: Sendable {
     @discardableResult
     func sync() async throws -> PalisadeAgent.CycleOutcome {
         try await agent.runCycle(waitSeconds: 0)
+    }
+
+    /// Starts a long-polling check-in, makes `change` once the check-in is parked on `server`,
+    /// and returns what the cycle did and how long it took.
+    func checkIn(parkedOn server: TestServer, waitSeconds: Int = 30, whileChanging change: @Sendable () async throws -> Void) async throws -> (PalisadeAgent.CycleOutcome, Duration) {
+        let clock = ContinuousClock()
+        let started = clock.now
+        async let outcome = agent.runCycle(waitSeconds: waitSeconds)
+        for _ in 0..<200 where await server.store.notifier.subscriberCount == 0 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(await server.store.notifier.subscriberCount == 1, "the check-in is parked on the server")
+        try await change()
+        let result = try await outcome
+        return (result, clock.now - started)
     }
 
     /// Keeps a copy of the managed file for the schema check that CI runs with jschon.
