@@ -26,11 +26,15 @@ paths = {
  "/api/v1/devices": {"get": {"operationId": "listDevices", "summary": "List devices", "parameters": paging, "responses": {"200": resp("Devices", listof("devices", "Device")), **errs("400", "401")}}},
  "/api/v1/devices/{id}": {
    "get": {"operationId": "getDevice", "summary": "Get a device", "parameters": [idp], "responses": {"200": resp("The device", ref("Device")), **errs("401", "404")}},
+   "patch": {"operationId": "updateDevice", "summary": "Set the admin tags of a device (agent-reported tags are kept apart); dynamic memberships follow at once", "parameters": [idp], "requestBody": body({"type": "object", "properties": {"tags": {"type": ["array", "null"], "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"}}}}), "responses": {"200": resp("The device", ref("Device")), **errs("400", "401", "404", "413")}},
    "delete": {"operationId": "retireDevice", "summary": "Retire a device: its agent is refused from then on; memberships are kept", "parameters": [idp], "responses": {"204": resp("Retired"), **errs("401", "404")}}},
+ "/api/v1/devices/{id}/effective": {"get": {"operationId": "deviceEffectiveConfiguration", "summary": "Provenance: every delivered setting with its policies and groups, every conflict with its competing values", "parameters": [idp], "responses": {"200": resp("Provenance", ref("DeviceProvenance")), **errs("401", "404")}}},
  "/api/v1/devices/{id}/settings": {"get": {"operationId": "deviceSettings", "summary": "Every managed setting of a device with value, state and provenance", "parameters": [idp], "responses": {"200": resp("Settings", {"type": "array", "items": ref("SettingStatus")}), **errs("401", "404")}}},
  "/api/v1/groups": {
    "post": {"operationId": "createGroup", "summary": "Create a static group", "requestBody": body(ref("GroupRequest")), "responses": {"201": resp("Created", ref("Group")), "409": resp("Name taken", ref("Error")), **errs("400", "401", "413")}},
    "get": {"operationId": "listGroups", "summary": "List groups", "parameters": paging, "responses": {"200": resp("Groups", listof("groups", "Group")), **errs("400", "401")}}},
+ "/api/v1/groups/preview": {"post": {"operationId": "previewGroup", "summary": "How many devices a membership rule selects, with a sample; nothing is saved", "requestBody": body({"type": "object", "required": ["membershipRule"], "properties": {"membershipRule": {"type": "string"}}}),
+   "responses": {"200": resp("Preview", {"type": "object", "required": ["count", "sample"], "properties": {"count": {"type": "integer"}, "sample": {"type": "array", "items": ref("Device")}}}), **errs("400", "401", "413")}}},
  "/api/v1/groups/{id}": {
    "get": {"operationId": "getGroup", "summary": "Get a group", "parameters": [idp], "responses": {"200": resp("The group", ref("Group")), **errs("401", "404")}},
    "delete": {"operationId": "deleteGroup", "summary": "Delete a group; its members lose what it brought them", "parameters": [idp], "responses": {"204": resp("Deleted"), **errs("401", "404")}}},
@@ -67,7 +71,7 @@ policyref = {"type": "object", "required": ["id", "name", "revision"], "properti
 inventory = {"type": "object", "required": ["hostname", "platform", "osVersion", "hardwareId", "agentVersion", "mdmEnrolled"], "properties": {
   "hostname": {"type": "string", "minLength": 1, "maxLength": 255}, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]},
   "osVersion": {"type": "string", "maxLength": 200}, "hardwareId": {"type": "string", "minLength": 1, "maxLength": 256}, "agentVersion": {"type": "string", "maxLength": 100},
-  "mdmEnrolled": {"type": "boolean"}, "defenderManagedElsewhere": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"}}}
+  "mdmEnrolled": {"type": "boolean"}, "defenderManagedElsewhere": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"}, "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 100}}}}
 schemas = {
  "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": str_, "message": str_, "details": {}}}}},
  "EnrollmentTokenRequest": {"type": "object", "required": ["name", "expiresInHours"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "expiresInHours": {"type": "integer", "minimum": 1, "maximum": 8760}, "maxUses": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000000}}},
@@ -76,9 +80,12 @@ schemas = {
  "Device": {"type": "object", "required": ["id", "name", "platform", "osVersion", "agentVersion", "managedBy", "enrollmentStatus", "enrolledAt", "tags"], "properties": {
    "id": str_, "name": str_, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]}, "osVersion": str_, "hardwareId": str_, "agentVersion": str_,
    "managedBy": {"type": "string", "enum": ["palisade", "mdm", "other"]}, "mdmEnrolled": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"},
-   "enrollmentStatus": {"type": "string", "enum": ["enrolled", "retired"]}, "enrolledAt": dt, "lastCheckInAt": dt, "tags": {"type": "array", "items": str_}}},
- "GroupRequest": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": ["string", "null"]}, "members": {"type": ["array", "null"], "items": str_}}},
- "Group": {"type": "object", "required": ["id", "name", "description", "memberCount", "createdAt"], "properties": {"id": str_, "name": str_, "description": str_, "memberCount": {"type": "integer"}, "createdAt": dt}},
+   "enrollmentStatus": {"type": "string", "enum": ["enrolled", "retired"]}, "enrolledAt": dt, "lastCheckInAt": dt, "tags": {"type": "array", "items": str_, "description": "admin tags"}, "agentTags": {"type": "array", "items": str_, "description": "tags the agent reports"}}},
+ "GroupRequest": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": ["string", "null"]}, "members": {"type": ["array", "null"], "items": str_}, "membershipRule": {"type": ["string", "null"], "description": "Makes the group dynamic, e.g. device.platform -eq \"linux\" -and device.tags -contains \"prod\""}}},
+ "Group": {"type": "object", "required": ["id", "name", "description", "memberCount", "createdAt"], "properties": {"id": str_, "name": str_, "description": str_, "membershipRule": str_, "memberCount": {"type": "integer"}, "createdAt": dt}},
+ "DeviceProvenance": {"type": "object", "required": ["deviceId", "configurationHash", "policies", "settings", "conflicts"], "properties": {"deviceId": str_, "configurationHash": str_, "policies": {"type": "array", "items": policyref},
+   "settings": {"type": "array", "items": {"type": "object", "required": ["settingId", "value", "policies"], "properties": {"settingId": str_, "value": {}, "policies": {"type": "array", "items": policyref}}}},
+   "conflicts": {"type": "array", "items": {"type": "object", "required": ["settingId", "values"], "properties": {"settingId": str_, "values": {"type": "array", "items": {"type": "object", "properties": {"value": {}, "policies": {"type": "array", "items": policyref}}}}}}}}},
  "AddMembersRequest": {"type": "object", "required": ["deviceIds"], "properties": {"deviceIds": {"type": "array", "minItems": 1, "items": str_}}},
  "PolicyRequest": {"type": "object", "required": ["name", "platform", "template"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": ["string", "null"]},
    "platform": {"type": "string", "enum": ["linux", "macos", "windows"]}, "template": {"type": "string", "enum": ["antivirus", "antivirusExclusions", "edr", "securityExperience", "networkProtection", "attackSurfaceReduction", "firewall", "firewallRules"]},

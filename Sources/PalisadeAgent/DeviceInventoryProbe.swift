@@ -9,12 +9,15 @@ public struct DeviceInventoryProbe: Sendable {
     public var platformOverride: DevicePlatform?
     public var hostnameOverride: String?
     public var hardwareIdOverride: String?
+    /// Tags from the device's own configuration, reported apart from admin tags.
+    public var tags: [String]
 
-    public init(root: EnforcementRoot, platform: DevicePlatform? = nil, hostname: String? = nil, hardwareId: String? = nil) {
+    public init(root: EnforcementRoot, platform: DevicePlatform? = nil, hostname: String? = nil, hardwareId: String? = nil, tags: [String] = []) {
         self.root = root
         self.platformOverride = platform
         self.hostnameOverride = hostname
         self.hardwareIdOverride = hardwareId
+        self.tags = tags
     }
 
     public func inventory() throws -> DeviceProtocol.Inventory {
@@ -30,7 +33,8 @@ public struct DeviceInventoryProbe: Sendable {
             agentVersion: AgentVersion.current,
             mdmEnrolled: false,
             defenderManagedElsewhere: nil,
-            defenderInstalled: platform == .linux ? AtomicFile.exists(root.resolve("opt/microsoft/mdatp")) : nil)
+            defenderInstalled: platform == .linux ? AtomicFile.exists(root.resolve("opt/microsoft/mdatp")) : nil,
+            tags: tags)
     }
 
     static var hostPlatform: DevicePlatform {

@@ -59,7 +59,7 @@ public struct PalisadeAgent: Sendable {
         let response = try await client.enroll(.init(enrollmentToken: token, publicKey: keyPair.publicKeyPEM, inventory: inventory))
         let enrollment = AgentStateDirectory.Enrollment(
             serverURL: serverURL, deviceId: response.deviceId, tenantId: response.tenantId, platform: inventory.platform,
-            hostname: inventory.hostname, hardwareId: inventory.hardwareId, root: probe.root.path, enrolledAt: Date())
+            hostname: inventory.hostname, hardwareId: inventory.hardwareId, root: probe.root.path, enrolledAt: Date(), tags: probe.tags)
         try state.save(enrollment)
         try state.save(AgentStateDirectory.Health.initial)
         logger.info("enrolled", metadata: ["device": "\(response.deviceId)", "reenrolled": "\(response.reenrolled)"])
@@ -92,7 +92,7 @@ public struct PalisadeAgent: Sendable {
             client: DeviceProtocolClient(serverURL: enrollment.serverURL, httpClient: httpClient),
             signer: try await DeviceAssertionSigner(deviceId: enrollment.deviceId, privateKeyPEM: pem),
             enforcer: enforcer,
-            probe: DeviceInventoryProbe(root: root, platform: enrollment.platform, hostname: enrollment.hostname, hardwareId: enrollment.hardwareId))
+            probe: DeviceInventoryProbe(root: root, platform: enrollment.platform, hostname: enrollment.hostname, hardwareId: enrollment.hardwareId, tags: enrollment.tags ?? []))
     }
 
     /// The real registry on Windows; elsewhere a file-backed stand-in under the root.

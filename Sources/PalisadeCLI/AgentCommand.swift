@@ -29,6 +29,8 @@ struct AgentCommand: AsyncParsableCommand {
         var hostname: String?
         @Option(help: "Override the detected hardware id.")
         var hardwareId: String?
+        @Option(name: .customLong("tag"), help: "A tag this device reports (repeatable); rules read it beside admin tags.")
+        var tags: [String] = []
         @Flag(help: "Enroll again even if this state directory is enrolled.")
         var force = false
         @OptionGroup var logging: LoggingOptions
@@ -41,7 +43,7 @@ struct AgentCommand: AsyncParsableCommand {
 
         func run() async throws {
             let logger = try logging.makeLogger(label: "palisade.agent")
-            let probe = DeviceInventoryProbe(root: EnforcementRoot(root), platform: platform, hostname: hostname, hardwareId: hardwareId)
+            let probe = DeviceInventoryProbe(root: EnforcementRoot(root), platform: platform, hostname: hostname, hardwareId: hardwareId, tags: tags)
             try await withAgentHTTPClient { httpClient in
                 let agent = PalisadeAgent(state: AgentStateDirectory(path: stateDir), httpClient: httpClient, logger: logger)
                 let enrollment = try await agent.enroll(serverURL: server, token: token, probe: probe, force: force)

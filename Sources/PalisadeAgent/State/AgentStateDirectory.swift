@@ -21,6 +21,8 @@ public struct AgentStateDirectory: Sendable {
         public var hardwareId: String
         public var root: String
         public var enrolledAt: Date
+        /// Tags the agent reports for its device (`--tag`).
+        public var tags: [String]?
     }
 
     /// The last configuration applied, and what applying it gave.

@@ -30,8 +30,10 @@ public enum DeviceProtocol {
         public var defenderManagedElsewhere: Bool?
         /// Whether Defender for Endpoint itself is installed.
         public var defenderInstalled: Bool?
+        /// Tags from the device's own configuration (`palisade agent enroll --tag`).
+        public var tags: [String]?
 
-        public init(hostname: String, platform: DevicePlatform, osVersion: String, hardwareId: String, agentVersion: String, mdmEnrolled: Bool, defenderManagedElsewhere: Bool? = nil, defenderInstalled: Bool? = nil) {
+        public init(hostname: String, platform: DevicePlatform, osVersion: String, hardwareId: String, agentVersion: String, mdmEnrolled: Bool, defenderManagedElsewhere: Bool? = nil, defenderInstalled: Bool? = nil, tags: [String]? = nil) {
             self.hostname = hostname
             self.platform = platform
             self.osVersion = osVersion
@@ -40,6 +42,7 @@ public enum DeviceProtocol {
             self.mdmEnrolled = mdmEnrolled
             self.defenderManagedElsewhere = defenderManagedElsewhere
             self.defenderInstalled = defenderInstalled
+            self.tags = tags
         }
     }
 

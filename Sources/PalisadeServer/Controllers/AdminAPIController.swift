@@ -16,9 +16,12 @@ struct AdminAPIController {
         group.get("devices", use: listDevices)
         group.get("devices/:id", use: getDevice)
         group.delete("devices/:id", use: retireDevice)
+        group.patch("devices/:id", use: updateDevice)
         group.get("devices/:id/settings", use: deviceSettings)
+        group.get("devices/:id/effective", use: effectiveConfiguration)
 
         group.post("groups", use: createGroup)
+        group.post("groups/preview", use: previewGroup)
         group.get("groups", use: listGroups)
         group.get("groups/:id", use: getGroup)
         group.delete("groups/:id", use: deleteGroup)
@@ -83,6 +86,21 @@ struct AdminAPIController {
         return Response(status: .noContent)
     }
 
+    @Sendable func updateDevice(_ request: Request, context: Context) async throws -> Response {
+        let tenant = try context.requireTenant()
+        let id = try context.parameters.require("id")
+        _ = try await store.device(tenant: tenant, id: id)
+        let body = try await JSONBody.decode(UpdateDeviceBody.self, from: request, context: context)
+        guard let tags = body.tags else {
+            return try JSONBody.response(try await store.device(tenant: tenant, id: id))
+        }
+        return try JSONBody.response(try await store.setTags(tenant: tenant, device: id, tags: tags))
+    }
+
+    @Sendable func effectiveConfiguration(_ request: Request, context: Context) async throws -> Response {
+        try JSONBody.response(try await store.provenance(tenant: try context.requireTenant(), device: try context.parameters.require("id")))
+    }
+
     @Sendable func deviceSettings(_ request: Request, context: Context) async throws -> Response {
         let statuses = try await store.deviceSettings(tenant: try context.requireTenant(), device: try context.parameters.require("id"))
         return try JSONBody.response(statuses)
@@ -94,6 +112,15 @@ struct AdminAPIController {
         var name: String
         var description: String?
         var members: [String]?
+        var membershipRule: String?
+    }
+
+    struct PreviewBody: Decodable {
+        var membershipRule: String
+    }
+
+    struct UpdateDeviceBody: Decodable {
+        var tags: [String]?
     }
 
     struct AddMembersBody: Decodable {
@@ -102,8 +129,14 @@ struct AdminAPIController {
 
     @Sendable func createGroup(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(CreateGroupBody.self, from: request, context: context)
-        let group = try await store.createGroup(tenant: try context.requireTenant(), name: body.name, description: body.description ?? "", members: body.members ?? [])
+        let group = try await store.createGroup(tenant: try context.requireTenant(), name: body.name, description: body.description ?? "",
+                                                members: body.members ?? [], membershipRule: body.membershipRule)
         return try JSONBody.response(group, status: .created)
+    }
+
+    @Sendable func previewGroup(_ request: Request, context: Context) async throws -> Response {
+        let body = try await JSONBody.decode(PreviewBody.self, from: request, context: context)
+        return try JSONBody.response(try await store.previewRule(tenant: try context.requireTenant(), rule: body.membershipRule))
     }
 
     @Sendable func listGroups(_ request: Request, context: Context) async throws -> Response {

@@ -45,13 +45,13 @@ struct DeviceProtocolController {
         if let subscription { await store.notifier.unsubscribe(subscription) }
 
         if let hash, hash == body.configurationHash {
-            try await store.recordCheckIn(deviceId: device.deviceId, inventory: body.inventory, deliveredHash: nil)
+            try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: nil)
             return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .unchanged, configurationHash: hash, configuration: nil))
         }
         let configuration = try await store.effectiveConfiguration(deviceId: device.deviceId)?.deviceConfiguration
             ?? DeviceConfiguration(platform: .linux, settings: [:])
         let deliveredHash = configuration.hash
-        try await store.recordCheckIn(deviceId: device.deviceId, inventory: body.inventory, deliveredHash: deliveredHash)
+        try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: deliveredHash)
         return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .changed, configurationHash: deliveredHash, configuration: configuration))
     }
 
@@ -112,5 +112,6 @@ struct DeviceProtocolController {
         for (name, value, range) in limits where !range.contains(value.count) {
             throw PalisadeError.invalid("\(field).\(name) must be \(range.lowerBound) to \(range.upperBound) characters, got \(value.count)", field: "\(field).\(name)")
         }
+        _ = try PalisadeStore.validatedTags(inventory.tags ?? [], field: "\(field).tags")
     }
 }

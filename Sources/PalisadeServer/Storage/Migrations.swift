@@ -163,6 +163,11 @@ enum Migrations {
             """,
             "CREATE INDEX device_assertion_nonces_expiry ON device_assertion_nonces (expires_at)",
         ]),
+        Migration(version: 2, name: "dynamic groups and agent-reported tags", statements: [
+            // A group with a rule is dynamic: group_members holds its evaluated members.
+            "ALTER TABLE device_groups ADD COLUMN membership_rule TEXT",
+            "ALTER TABLE devices ADD COLUMN agent_tags TEXT NOT NULL DEFAULT '[]'",
+        ]),
     ]
 
     /// Applies every migration newer than the stored version. Runs in one transaction under

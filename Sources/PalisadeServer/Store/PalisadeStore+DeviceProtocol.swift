@@ -56,20 +56,25 @@ extension PalisadeStore {
         try await sql.raw("SELECT effective FROM device_configurations WHERE device_id = \(bind: deviceId)").first()?.json("effective", as: EffectiveConfiguration.self)
     }
 
-    /// Notes a check-in: last seen time, inventory changes, and which hash was delivered.
-    public func recordCheckIn(deviceId: String, inventory: DeviceProtocol.Inventory?, deliveredHash: String?) async throws {
+    /// Notes a check-in: last seen time and which hash was delivered. An inventory that changed
+    /// what rules can read (name, OS or agent version, agent tags) updates the device and its
+    /// dynamic memberships under the tenant's write lock; otherwise only the device row is touched.
+    public func recordCheckIn(deviceId: String, tenant: String, inventory: DeviceProtocol.Inventory?, deliveredHash: String?) async throws {
         let now = Timestamp.nowMillis()
-        try await backend.write(lockKey: "device:\(deviceId)") { sql in
-            if let inventory {
+        if let inventory, try await inventoryChanged(tenant: tenant, deviceId: deviceId, inventory: inventory) {
+            try await write(tenant: tenant) { sql in
                 try await sql.raw("""
-                    UPDATE devices SET last_check_in_at = \(bind: now), name = \(bind: inventory.hostname),
-                        os_version = \(bind: inventory.osVersion), agent_version = \(bind: inventory.agentVersion),
-                        mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0)
+                    UPDATE devices SET name = \(bind: inventory.hostname), os_version = \(bind: inventory.osVersion),
+                        agent_version = \(bind: inventory.agentVersion), mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0),
+                        agent_tags = \(bind: try encodeJSON(inventory.tags ?? []))
                     WHERE id = \(bind: deviceId)
                     """).run()
-            } else {
-                try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
+                try await Self.reevaluateDynamicGroups(tenant: tenant, device: deviceId, on: sql)
+                return ((), try await recompute(tenant: tenant, devices: [deviceId], on: sql))
             }
+        }
+        try await backend.write(lockKey: "device:\(deviceId)") { sql in
+            try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
             if let deliveredHash {
                 try await sql.raw("""
                     UPDATE device_configurations SET delivered_hash = \(bind: deliveredHash), delivered_at = \(bind: now)
@@ -77,6 +82,12 @@ extension PalisadeStore {
                     """).run()
             }
         }
+    }
+
+    func inventoryChanged(tenant: String, deviceId: String, inventory: DeviceProtocol.Inventory) async throws -> Bool {
+        let device = try await self.device(tenant: tenant, id: deviceId)
+        return device.name != inventory.hostname || device.osVersion != inventory.osVersion || device.agentVersion != inventory.agentVersion
+            || device.mdmEnrolled != inventory.mdmEnrolled || device.agentTags != (inventory.tags ?? [])
     }
 
     /// Stores a status report. Idempotent: the same report again changes nothing. A report

@@ -5,7 +5,7 @@ import SQLKit
 extension PalisadeStore {
     static let deviceColumns = """
         id, name, platform, os_version, hardware_id, agent_version, managed_by, mdm_enrolled, defender_installed,
-        enrollment_status, enrolled_at, last_check_in_at, tags
+        enrollment_status, enrolled_at, last_check_in_at, tags, agent_tags
         """
 
     static func device(_ row: any SQLRow) throws -> Device {
@@ -25,7 +25,8 @@ extension PalisadeStore {
             enrollmentStatus: try enumValue("enrollment_status", EnrollmentStatus.self),
             enrolledAt: Timestamp.date(try row.millis("enrolled_at")),
             lastCheckInAt: Timestamp.optionalDate(try row.optionalMillis("last_check_in_at")),
-            tags: try row.json("tags", as: [String].self))
+            tags: try row.json("tags", as: [String].self),
+            agentTags: try row.json("agent_tags", as: [String].self))
     }
 
     public func devices(tenant: String, limit: Int, after cursor: String?) async throws -> Page<Device> {
@@ -63,6 +64,31 @@ extension PalisadeStore {
         }
     }
 
+    /// Sets the admin tags of a device; its dynamic memberships follow at once.
+    public func setTags(tenant: String, device id: String, tags: [String]) async throws -> Device {
+        let tags = try Self.validatedTags(tags, field: "tags")
+        return try await write(tenant: tenant) { sql in
+            _ = try await Self.device(tenant: tenant, id: id, on: sql)
+            try await sql.raw("UPDATE devices SET tags = \(bind: try encodeJSON(tags)) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").run()
+            try await Self.reevaluateDynamicGroups(tenant: tenant, device: id, on: sql)
+            let changed = try await recompute(tenant: tenant, devices: [id], on: sql)
+            return (try await Self.device(tenant: tenant, id: id, on: sql), changed)
+        }
+    }
+
+    static func validatedTags(_ tags: [String], field: String) throws -> [String] {
+        guard tags.count <= 50 else { throw PalisadeError.invalid("\(field) holds at most 50 tags, got \(tags.count)", field: field) }
+        var result: [String] = []
+        for (index, tag) in tags.enumerated() {
+            let trimmed = tag.trimmingCharacters(in: .whitespaces)
+            guard (1...100).contains(trimmed.count) else {
+                throw PalisadeError.invalid("\(field)[\(index)] must be 1 to 100 characters", field: "\(field)[\(index)]")
+            }
+            if !result.contains(where: { $0.lowercased() == trimmed.lowercased() }) { result.append(trimmed) }
+        }
+        return result
+    }
+
     // MARK: Enrollment
 
     /// Enrolls a device with an enrollment token. The same hardware id in the same tenant
@@ -96,6 +122,7 @@ extension PalisadeStore {
             let now = Timestamp.nowMillis()
             let managedBy: ManagementChannel = inventory.defenderManagedElsewhere == true ? .mdm : .palisade
             let defenderInstalled: Int? = inventory.defenderInstalled.map { $0 ? 1 : 0 }
+            let agentTags = try encodeJSON(inventory.tags ?? [])
             let existing = try await sql.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenant) AND hardware_id = \(bind: inventory.hardwareId)").first()?.string("id")
             let deviceId = existing ?? Identifier.make()
             if existing != nil {
@@ -104,20 +131,21 @@ extension PalisadeStore {
                         os_version = \(bind: inventory.osVersion), agent_version = \(bind: inventory.agentVersion),
                         managed_by = \(bind: managedBy.rawValue), mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0),
                         defender_installed = \(bind: defenderInstalled), enrollment_status = 'enrolled', retired_at = NULL,
-                        public_key = \(bind: request.publicKey), enrolled_at = \(bind: now)
+                        public_key = \(bind: request.publicKey), enrolled_at = \(bind: now), agent_tags = \(bind: agentTags)
                     WHERE id = \(bind: deviceId)
                     """).run()
             } else {
                 try await sql.raw("""
                     INSERT INTO devices (id, tenant_id, name, platform, os_version, hardware_id, agent_version, managed_by,
-                        mdm_enrolled, defender_installed, enrollment_status, public_key, tags, enrolled_at, last_check_in_at, retired_at)
+                        mdm_enrolled, defender_installed, enrollment_status, public_key, tags, agent_tags, enrolled_at, last_check_in_at, retired_at)
                     VALUES (\(bind: deviceId), \(bind: tenant), \(bind: inventory.hostname), \(bind: inventory.platform.rawValue),
                         \(bind: inventory.osVersion), \(bind: inventory.hardwareId), \(bind: inventory.agentVersion), \(bind: managedBy.rawValue),
                         \(bind: inventory.mdmEnrolled ? 1 : 0), \(bind: defenderInstalled), 'enrolled', \(bind: request.publicKey), '[]',
-                        \(bind: now), NULL, NULL)
+                        \(bind: agentTags), \(bind: now), NULL, NULL)
                     """).run()
             }
             try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(bind: token.id)").run()
+            try await Self.reevaluateDynamicGroups(tenant: tenant, device: deviceId, on: sql)
             let changed = try await recompute(tenant: tenant, devices: [deviceId], on: sql)
             return (DeviceProtocol.EnrollResponse(deviceId: deviceId, tenantId: tenant, reenrolled: existing != nil), changed)
         }

@@ -68,3 +68,37 @@ extension PalisadeStore {
         }
     }
 }
+
+/// Why a device has the values it has: every delivered setting with the policies (and groups)
+/// it came from, and every conflict with each competing value and its policies.
+public struct DeviceProvenance: Codable, Sendable {
+    public struct Setting: Codable, Sendable {
+        public var settingId: String
+        public var value: JSONValue
+        public var policies: [PolicyReference]
+    }
+
+    public struct Conflict: Codable, Sendable {
+        public var settingId: String
+        public var values: [CompetingValue]
+    }
+
+    public var deviceId: String
+    public var configurationHash: String
+    public var policies: [PolicyReference]
+    public var settings: [Setting]
+    public var conflicts: [Conflict]
+}
+
+extension PalisadeStore {
+    public func provenance(tenant: String, device id: String) async throws -> DeviceProvenance {
+        try await read { sql in
+            let device = try await Self.device(tenant: tenant, id: id, on: sql)
+            let configuration = try await Self.effectiveConfiguration(deviceId: id, on: sql) ?? EffectiveConfiguration(platform: device.platform.policyPlatform)
+            return DeviceProvenance(
+                deviceId: id, configurationHash: configuration.deviceConfiguration.hash, policies: configuration.policies,
+                settings: configuration.settings.sorted { $0.key < $1.key }.map { .init(settingId: $0.key, value: $0.value.value, policies: $0.value.policies) },
+                conflicts: configuration.conflicts.sorted { $0.key < $1.key }.map { .init(settingId: $0.key, values: $0.value) })
+        }
+    }
+}

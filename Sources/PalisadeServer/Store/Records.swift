@@ -57,13 +57,25 @@ public struct Device: Codable, Sendable, Hashable {
     public var enrollmentStatus: EnrollmentStatus
     public var enrolledAt: Date
     public var lastCheckInAt: Date?
+    /// Tags set by admins (`PATCH /devices/{id}`).
     public var tags: [String]
+    /// Tags the agent reports from the device's own configuration; kept apart from admin tags.
+    public var agentTags: [String]
+
+    /// What membership rules read: admin and agent tags together.
+    var ruleAttributes: DeviceAttributes {
+        DeviceAttributes(
+            platform: platform.rawValue, osVersion: osVersion, name: name, tags: tags + agentTags, managementType: managedBy.rawValue,
+            agentVersion: agentVersion, enrolledAt: enrolledAt.ISO8601Format(), lastCheckInAt: lastCheckInAt?.ISO8601Format() ?? "")
+    }
 }
 
 public struct DeviceGroup: Codable, Sendable, Hashable {
     public var id: String
     public var name: String
     public var description: String
+    /// Set for dynamic groups: members are the devices the rule selects.
+    public var membershipRule: String?
     public var memberCount: Int
     public var createdAt: Date
 }

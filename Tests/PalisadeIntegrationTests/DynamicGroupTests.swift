@@ -1,0 +1,78 @@
+import Foundation
+import PalisadeAgent
+import PalisadeCore
+import PalisadeServer
+import Testing
+
+/// Dynamic groups in the server: rules over device attributes, admin and agent tags, previews,
+/// memberships that follow changes at once, and provenance.
+@Suite struct DynamicGroupTests {
+    @Test(arguments: StoreEngine.available)
+    func membershipFollowsTagsAndReachesTheAgents(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let token = try await server.createEnrollmentToken()
+            let tagged = try await TestAgent.enroll(server, name: "web-01", token: token, tags: ["prod"])
+            let plain = try await TestAgent.enroll(server, name: "web-02", token: token)
+            let mac = try await TestAgent.enroll(server, name: "mac-01", token: token, platform: .macos)
+
+            let rule = #"device.platform -eq "linux" -and device.tags -contains "prod""#
+            let preview = try await server.api(.POST, "/api/v1/groups/preview", ["membershipRule": .string(rule)])
+            #expect(preview["count"] == 1)
+            #expect(preview["sample"]?.arrayValue?.first?.objectValue?["id"]?.stringValue == tagged.deviceId)
+            #expect(try await server.count("device_groups") == 0, "a preview saves nothing")
+
+            let group = try #require(try await server.must(.POST, "/api/v1/groups", ["name": "prod linux", "membershipRule": .string(rule)]).objectValue)
+            let groupId = try #require(group["id"]?.stringValue)
+            #expect(group["memberCount"] == 1)
+            #expect(group["membershipRule"] == .string(rule))
+            let policy = try await server.createPolicy("Prod AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
+            try await server.assign(policy, include: [groupId])
+            for agent in [tagged, plain, mac] { try await agent.sync() }
+            #expect(try tagged.managedValue("antivirusEngine.enforcementLevel") == "real_time", "agent-reported tag counts")
+            #expect(try plain.managedFile() == nil)
+
+            // An admin tag brings the second device in at once; removing it takes it out.
+            let patched = try await server.api(.PATCH, "/api/v1/devices/\(plain.deviceId)", ["tags": ["Prod"]])
+            #expect(patched.status == 200)
+            #expect(patched["tags"] == ["Prod"])
+            #expect(patched["agentTags"] == [])
+            try await plain.sync()
+            #expect(try plain.managedValue("antivirusEngine.enforcementLevel") == "real_time")
+            let provenance = try await server.api(.GET, "/api/v1/devices/\(plain.deviceId)/effective")
+            let setting = provenance["settings"]?.arrayValue?.first?.objectValue
+            #expect(setting?["settingId"] == "antivirusEngine.enforcementLevel")
+            #expect(setting?["policies"]?.arrayValue?.first?.objectValue?["groupIds"] == [.string(groupId)])
+
+            _ = try await server.must(.PATCH, "/api/v1/devices/\(plain.deviceId)", ["tags": []])
+            try await plain.sync()
+            #expect(try plain.managedFile() == nil, "leaving the group removes its settings")
+
+            // Membership of a dynamic group is the rule's, not the admin's.
+            let manual = try await server.api(.POST, "/api/v1/groups/\(groupId)/members", ["deviceIds": [.string(mac.deviceId)]])
+            #expect(manual.status == 400)
+            #expect(manual.errorCode == "dynamic_group")
+        }
+    }
+
+    @Test(arguments: StoreEngine.available)
+    func badRulesAndTagsAreRefusedWithWhereAndWhat(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let bad = try await server.api(.POST, "/api/v1/groups", ["name": "g", "membershipRule": #"device.platform -equals "linux""#])
+            #expect(bad.status == 400)
+            #expect(bad.errorCode == "invalid_rule")
+            #expect(bad.body.objectValue?["error"]?.objectValue?["details"]?.objectValue?["position"] == 16)
+            #expect(bad.errorMessage?.contains("a comparison operator") == true)
+            let preview = try await server.api(.POST, "/api/v1/groups/preview", ["membershipRule": "device.nope -eq 1"])
+            #expect(preview.errorCode == "invalid_rule")
+            let both = try await server.api(.POST, "/api/v1/groups", ["name": "g", "membershipRule": #"device.name -eq "x""#, "members": ["a"]])
+            #expect(both.status == 400)
+            #expect(try await server.count("device_groups") == 0)
+
+            let token = try await server.createEnrollmentToken()
+            let agent = try await TestAgent.enroll(server, name: "web-01", token: token)
+            let emptyTag = try await server.api(.PATCH, "/api/v1/devices/\(agent.deviceId)", ["tags": ["  "]])
+            #expect(emptyTag.status == 400)
+            #expect(emptyTag.errorMessage?.contains("tags[0]") == true)
+        }
+    }
+}
