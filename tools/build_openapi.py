@@ -42,6 +42,12 @@ paths = {
    "get": {"operationId": "listMembers", "summary": "List a group's members", "parameters": [idp] + paging, "responses": {"200": resp("Members", listof("devices", "Device")), **errs("400", "401", "404")}},
    "post": {"operationId": "addMembers", "summary": "Add devices to a static group", "parameters": [idp], "requestBody": body(ref("AddMembersRequest")), "responses": {"200": resp("The group", ref("Group")), **errs("400", "401", "404", "413")}}},
  "/api/v1/groups/{id}/members/{deviceId}": {"delete": {"operationId": "removeMember", "summary": "Remove a device from a static group", "parameters": [idp, devp], "responses": {"204": resp("Removed"), **errs("401", "404")}}},
+ "/api/v1/settings/enforcement": {
+   "get": {"operationId": "getEnforcement", "summary": "The tenant's enforcement scope", "responses": {"200": resp("Scope", ref("Enforcement")), **errs("401")}},
+   "put": {"operationId": "putEnforcement", "summary": "Set the enforcement scope; every device is recomputed (out of scope: empty configuration, and the device record says why)", "requestBody": body(ref("Enforcement")), "responses": {"200": resp("Scope", ref("Enforcement")), **errs("400", "401", "413")}}},
+ "/api/v1/settings/devices": {
+   "get": {"operationId": "getDeviceSettings", "summary": "Tenant device settings", "responses": {"200": resp("Settings", ref("DeviceSettings")), **errs("401")}},
+   "put": {"operationId": "putDeviceSettings", "summary": "Set after how many days without check-in a device is flagged stale (never removed)", "requestBody": body(ref("DeviceSettings")), "responses": {"200": resp("Settings", ref("DeviceSettings")), **errs("400", "401", "413")}}},
  "/api/v1/policies": {
    "post": {"operationId": "createPolicy", "summary": "Create a policy (revision 1)", "requestBody": body(ref("PolicyRequest")), "responses": {"201": resp("Created", ref("Policy")), **errs("400", "401", "413")}},
    "get": {"operationId": "listPolicies", "summary": "List policies", "parameters": paging, "responses": {"200": resp("Policies", listof("policies", "Policy")), **errs("400", "401")}}},
@@ -80,7 +86,8 @@ schemas = {
  "Device": {"type": "object", "required": ["id", "name", "platform", "osVersion", "agentVersion", "managedBy", "enrollmentStatus", "enrolledAt", "tags"], "properties": {
    "id": str_, "name": str_, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]}, "osVersion": str_, "hardwareId": str_, "agentVersion": str_,
    "managedBy": {"type": "string", "enum": ["palisade", "mdm", "other"]}, "mdmEnrolled": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"},
-   "enrollmentStatus": {"type": "string", "enum": ["enrolled", "retired"]}, "enrolledAt": dt, "lastCheckInAt": dt, "tags": {"type": "array", "items": str_, "description": "admin tags"}, "agentTags": {"type": "array", "items": str_, "description": "tags the agent reports"}}},
+   "enrollmentStatus": {"type": "string", "enum": ["enrolled", "retired"]}, "enrolledAt": dt, "lastCheckInAt": dt, "tags": {"type": "array", "items": str_, "description": "admin tags"}, "agentTags": {"type": "array", "items": str_, "description": "tags the agent reports"},
+   "management": {"type": "object", "properties": {"state": {"type": "string", "enum": ["managed", "excluded"]}, "reason": str_}}, "stale": {"type": "boolean"}}},
  "GroupRequest": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": ["string", "null"]}, "members": {"type": ["array", "null"], "items": str_}, "membershipRule": {"type": ["string", "null"], "description": "Makes the group dynamic, e.g. device.platform -eq \"linux\" -and device.tags -contains \"prod\""}}},
  "Group": {"type": "object", "required": ["id", "name", "description", "memberCount", "createdAt"], "properties": {"id": str_, "name": str_, "description": str_, "membershipRule": str_, "memberCount": {"type": "integer"}, "createdAt": dt}},
  "DeviceProvenance": {"type": "object", "required": ["deviceId", "configurationHash", "policies", "settings", "conflicts"], "properties": {"deviceId": str_, "configurationHash": str_, "policies": {"type": "array", "items": policyref},
@@ -96,10 +103,15 @@ schemas = {
    "assignments": {"type": "object", "required": ["include", "exclude"], "properties": {"include": {"type": "array", "items": str_}, "exclude": {"type": "array", "items": str_}}}, "createdAt": dt, "updatedAt": dt}},
  "PolicyReport": {"type": "object", "required": ["policyId", "revision", "summary", "devices"], "properties": {"policyId": str_, "revision": {"type": "integer"},
    "summary": {"type": "object", "required": ["succeeded", "error", "conflict", "pending", "notApplicable"], "properties": {k: {"type": "integer"} for k in ["succeeded", "error", "conflict", "pending", "notApplicable"]}},
-   "devices": {"type": "array", "items": {"type": "object", "required": ["deviceId", "deviceName", "state", "revision"], "properties": {"deviceId": str_, "deviceName": str_, "state": state, "revision": {"type": "integer"}, "lastReportAt": dt}}}}},
+   "devices": {"type": "array", "items": {"type": "object", "required": ["deviceId", "deviceName", "state", "revision", "stale"], "properties": {"deviceId": str_, "deviceName": str_, "state": state, "revision": {"type": "integer"}, "lastReportAt": dt, "stale": {"type": "boolean"}}}}}},
  "SettingStatus": {"type": "object", "required": ["settingId", "state", "policies"], "properties": {"settingId": str_, "value": {}, "state": state, "detail": str_, "policies": {"type": "array", "items": policyref},
    "competingValues": {"type": "array", "items": {"type": "object", "required": ["value", "policies"], "properties": {"value": {}, "policies": {"type": "array", "items": policyref}}}}}},
  "Inventory": inventory,
+ "Enforcement": {"type": "object", "required": ["platforms", "scope"], "properties": {
+   "platforms": {"type": "object", "properties": {p: {"type": "boolean"} for p in ["linux", "macos", "windows", "windowsServer"]}, "additionalProperties": False},
+   "scope": {"type": "string", "enum": ["all", "tagged"]}, "tag": {"type": ["string", "null"], "minLength": 1, "pattern": "\\S"},
+   "takeOver": {"type": ["object", "null"], "properties": {p: {"type": "boolean"} for p in ["linux", "macos", "windows", "windowsServer"]}, "additionalProperties": False}}},
+ "DeviceSettings": {"type": "object", "required": ["staleAfterDays"], "properties": {"staleAfterDays": {"type": "integer", "minimum": 1, "maximum": 3650}}},
  "Template": {"type": "object", "required": ["id", "title", "platforms", "settingCounts"], "properties": {"id": str_, "title": str_, "platforms": {"type": "array", "items": str_}, "settingCounts": {"type": "object", "additionalProperties": {"type": "integer"}}}},
  "SettingType": {"type": "object", "required": ["kind"], "properties": {"kind": {"type": "string", "enum": ["boolean", "integer", "enumeration", "integerEnumeration", "string", "stringList", "enumerationList", "objectList", "keyedMap"]},
    "minimum": {"type": "integer"}, "maximum": {"type": "integer"}, "minLength": {"type": "integer"},

@@ -168,6 +168,15 @@ enum Migrations {
             "ALTER TABLE device_groups ADD COLUMN membership_rule TEXT",
             "ALTER TABLE devices ADD COLUMN agent_tags TEXT NOT NULL DEFAULT '[]'",
         ]),
+        Migration(version: 3, name: "tenant settings: enforcement scope, stale devices", statements: [
+            """
+            CREATE TABLE tenant_settings (
+                tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+                enforcement TEXT NOT NULL,
+                stale_after_days BIGINT NOT NULL
+            )
+            """,
+        ]),
     ]
 
     /// Applies every migration newer than the stored version. Runs in one transaction under

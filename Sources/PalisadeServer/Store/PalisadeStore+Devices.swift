@@ -26,7 +26,8 @@ extension PalisadeStore {
             enrolledAt: Timestamp.date(try row.millis("enrolled_at")),
             lastCheckInAt: Timestamp.optionalDate(try row.optionalMillis("last_check_in_at")),
             tags: try row.json("tags", as: [String].self),
-            agentTags: try row.json("agent_tags", as: [String].self))
+            agentTags: try row.json("agent_tags", as: [String].self),
+            management: nil, stale: nil)
     }
 
     public func devices(tenant: String, limit: Int, after cursor: String?) async throws -> Page<Device> {
@@ -35,12 +36,34 @@ extension PalisadeStore {
                 SELECT \(unsafeRaw: Self.deviceColumns) FROM devices
                 WHERE tenant_id = \(bind: tenant) AND id > \(bind: cursor ?? "") ORDER BY id LIMIT \(bind: limit + 1)
                 """).all()
-            return Page(fetched: try rows.map(Self.device), limit: limit, id: \.id)
+            let page = Page(fetched: try rows.map(Self.device), limit: limit, id: \.id)
+            return Page(items: try await Self.withManagementState(page.items, tenant: tenant, on: sql), nextCursor: page.nextCursor)
         }
     }
 
     public func device(tenant: String, id: String) async throws -> Device {
-        try await read { sql in try await Self.device(tenant: tenant, id: id, on: sql) }
+        try await read { sql in
+            try await Self.withManagementState([try await Self.device(tenant: tenant, id: id, on: sql)], tenant: tenant, on: sql)[0]
+        }
+    }
+
+    /// Fills in whether each device is managed under the tenant's scope, and whether it is stale.
+    static func withManagementState(_ devices: [Device], tenant: String, on sql: any SQLDatabase) async throws -> [Device] {
+        let (scope, settings) = try await tenantSettings(tenant: tenant, on: sql)
+        let staleBefore = Date().addingTimeInterval(-Double(settings.staleAfterDays) * 86_400)
+        return devices.map { device in
+            var device = device
+            if device.enrollmentStatus == .retired {
+                device.management = ManagementState(state: .excluded, reason: "retired by an administrator")
+            } else {
+                switch scope.decision(platform: device.platform, tags: device.tags + device.agentTags, managedBy: device.managedBy) {
+                case .managed: device.management = ManagementState(state: .managed, reason: nil)
+                case .excluded(let reason): device.management = ManagementState(state: .excluded, reason: reason)
+                }
+            }
+            device.stale = (device.lastCheckInAt ?? device.enrolledAt) < staleBefore
+            return device
+        }
     }
 
     static func device(tenant: String, id: String, on sql: any SQLDatabase) async throws -> Device {

@@ -17,12 +17,15 @@ extension PalisadeStore {
 
     private func recomputeChunk(tenant: String, devices ids: [String], on sql: any SQLDatabase) async throws -> Set<String> {
         var facts: [String: DeviceTargetingFacts] = [:]
-        var retired: Set<String> = []
-        for row in try await sql.raw("SELECT id, platform, enrollment_status FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: ids))").all() {
-            let id = try row.string("id")
-            guard let platform = DevicePlatform(rawValue: try row.string("platform")) else { throw StoreError.corrupt("device \(id) platform") }
-            facts[id] = DeviceTargetingFacts(deviceId: id, platform: platform, groupIds: [])
-            if try row.string("enrollment_status") == EnrollmentStatus.retired.rawValue { retired.insert(id) }
+        // Retired devices and devices outside the enforcement scope receive nothing.
+        var excluded: Set<String> = []
+        let scope = try await Self.tenantSettings(tenant: tenant, on: sql).0
+        for row in try await sql.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: ids))").all() {
+            let device = try Self.device(row)
+            facts[device.id] = DeviceTargetingFacts(deviceId: device.id, platform: device.platform, groupIds: [])
+            if device.enrollmentStatus == .retired || scope.decision(platform: device.platform, tags: device.tags + device.agentTags, managedBy: device.managedBy) != .managed {
+                excluded.insert(device.id)
+            }
         }
         guard !facts.isEmpty else { return [] }
 
@@ -43,7 +46,7 @@ extension PalisadeStore {
         let now = Timestamp.nowMillis()
         var changed: Set<String> = []
         for (id, device) in facts.sorted(by: { $0.key < $1.key }) {
-            let configuration = retired.contains(id)
+            let configuration = excluded.contains(id)
                 ? EffectiveConfiguration(platform: device.platform.policyPlatform)
                 : resolver.resolve(for: device, among: assigned)
             let hash = configuration.deviceConfiguration.hash

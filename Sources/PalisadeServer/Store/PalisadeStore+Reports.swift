@@ -27,6 +27,8 @@ public struct PolicyReport: Codable, Sendable {
         public var state: SettingState
         public var revision: Int
         public var lastReportAt: Date?
+        /// Not seen for longer than the tenant's stale threshold (kept, only flagged).
+        public var stale: Bool
     }
 
     public var policyId: String
@@ -40,8 +42,9 @@ extension PalisadeStore {
     public func policyReport(tenant: String, policy id: String) async throws -> PolicyReport {
         try await read { sql in
             let policy = try await Self.policy(tenant: tenant, id: id, on: sql)
+            let staleBefore = Timestamp.nowMillis() - Int64(try await Self.tenantSettings(tenant: tenant, on: sql).1.staleAfterDays) * 86_400_000
             let targets = try await sql.raw("""
-                SELECT t.device_id, t.revision, d.name FROM device_policy_targets t JOIN devices d ON d.id = t.device_id
+                SELECT t.device_id, t.revision, d.name, d.last_check_in_at, d.enrolled_at FROM device_policy_targets t JOIN devices d ON d.id = t.device_id
                 WHERE t.policy_id = \(bind: id) AND t.tenant_id = \(bind: tenant) ORDER BY d.name, d.id
                 """).all()
             var report = PolicyReport(policyId: id, revision: policy.revision, summary: .init(), devices: [])
@@ -51,8 +54,9 @@ extension PalisadeStore {
                 let (deviceReport, reportedAt) = try await Self.deviceReport(deviceId: deviceId, on: sql)
                 let state = StatusEvaluator.policyState(policyId: id, configuration: configuration, report: deviceReport)
                 report.summary.count(state)
+                let lastSeen = try row.optionalMillis("last_check_in_at") ?? row.millis("enrolled_at")
                 report.devices.append(.init(deviceId: deviceId, deviceName: try row.string("name"), state: state,
-                                            revision: try row.int("revision"), lastReportAt: reportedAt))
+                                            revision: try row.int("revision"), lastReportAt: reportedAt, stale: lastSeen < staleBefore))
             }
             return report
         }

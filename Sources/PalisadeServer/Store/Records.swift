@@ -61,6 +61,11 @@ public struct Device: Codable, Sendable, Hashable {
     public var tags: [String]
     /// Tags the agent reports from the device's own configuration; kept apart from admin tags.
     public var agentTags: [String]
+    /// Whether Palisade manages the device under the tenant's enforcement scope, and if not why.
+    public var management: ManagementState?
+    /// Not seen for longer than the tenant's stale threshold. Flagged only: memberships and
+    /// assignments are kept; only an admin's explicit action removes a device.
+    public var stale: Bool?
 
     /// What membership rules read: admin and agent tags together.
     var ruleAttributes: DeviceAttributes {
@@ -111,4 +116,22 @@ extension Page {
         items = Array(fetched.prefix(limit))
         nextCursor = fetched.count > limit ? items.last.map(id) : nil
     }
+}
+
+public struct ManagementState: Codable, Sendable, Hashable {
+    public enum State: String, Codable, Sendable {
+        case managed
+        case excluded
+    }
+
+    public var state: State
+    public var reason: String?
+}
+
+/// Tenant-wide device settings.
+public struct DeviceSettings: Codable, Sendable, Hashable {
+    /// Days without a check-in after which a device is flagged stale (never removed).
+    public var staleAfterDays: Int
+
+    public static let defaults = DeviceSettings(staleAfterDays: 30)
 }

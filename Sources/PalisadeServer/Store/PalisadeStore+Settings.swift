@@ -1,0 +1,53 @@
+import Foundation
+import PalisadeCore
+import SQLKit
+
+extension PalisadeStore {
+    static func tenantSettings(tenant: String, on sql: any SQLDatabase) async throws -> (EnforcementScope, DeviceSettings) {
+        guard let row = try await sql.raw("SELECT enforcement, stale_after_days FROM tenant_settings WHERE tenant_id = \(bind: tenant)").first() else {
+            return (.everything, .defaults)
+        }
+        return (try row.json("enforcement", as: EnforcementScope.self), DeviceSettings(staleAfterDays: try row.int("stale_after_days")))
+    }
+
+    public func enforcement(tenant: String) async throws -> EnforcementScope {
+        try await read { sql in try await Self.tenantSettings(tenant: tenant, on: sql).0 }
+    }
+
+    public func deviceSettings(tenant: String) async throws -> DeviceSettings {
+        try await read { sql in try await Self.tenantSettings(tenant: tenant, on: sql).1 }
+    }
+
+    /// Stores the enforcement scope and recomputes every device of the tenant: devices that
+    /// leave the scope get an empty configuration, devices that enter it get theirs.
+    public func setEnforcement(tenant: String, _ scope: EnforcementScope) async throws -> EnforcementScope {
+        if scope.scope == .tagged, (scope.tag ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            throw PalisadeError.invalid("scope \"tagged\" needs a tag", field: "tag")
+        }
+        return try await write(tenant: tenant) { sql in
+            let settings = try await Self.tenantSettings(tenant: tenant, on: sql).1
+            try await Self.saveSettings(tenant: tenant, scope: scope, devices: settings, on: sql)
+            let all = Set(try await sql.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenant)").all().map { try $0.string("id") })
+            return (scope, try await recompute(tenant: tenant, devices: all, on: sql))
+        }
+    }
+
+    public func setDeviceSettings(tenant: String, _ settings: DeviceSettings) async throws -> DeviceSettings {
+        guard (1...3650).contains(settings.staleAfterDays) else {
+            throw PalisadeError.invalid("staleAfterDays must be from 1 to 3650, got \(settings.staleAfterDays)", field: "staleAfterDays")
+        }
+        return try await write(tenant: tenant) { sql in
+            let scope = try await Self.tenantSettings(tenant: tenant, on: sql).0
+            try await Self.saveSettings(tenant: tenant, scope: scope, devices: settings, on: sql)
+            return (settings, [])
+        }
+    }
+
+    static func saveSettings(tenant: String, scope: EnforcementScope, devices: DeviceSettings, on sql: any SQLDatabase) async throws {
+        try await sql.raw("""
+            INSERT INTO tenant_settings (tenant_id, enforcement, stale_after_days)
+            VALUES (\(bind: tenant), \(bind: try encodeJSON(scope)), \(bind: devices.staleAfterDays))
+            ON CONFLICT (tenant_id) DO UPDATE SET enforcement = excluded.enforcement, stale_after_days = excluded.stale_after_days
+            """).run()
+    }
+}
