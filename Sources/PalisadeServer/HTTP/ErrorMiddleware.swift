@@ -133,8 +133,15 @@ final class RouteTable: Sendable {
     func methods(for path: String) -> [String] {
         let segments = path.split(separator: "/")
         return patterns.withLockedValue { patterns in
-            Array(Set(patterns.filter { Self.matches($0.segments, segments) }.map(\.method))).sorted()
+            // As the router does, a literal segment beats a capture at the same place.
+            let matching = patterns.filter { Self.matches($0.segments, segments) }
+            let best = matching.map { Self.literalMask($0.segments) }.max { $0.lexicographicallyPrecedes($1) }
+            return Array(Set(matching.filter { Self.literalMask($0.segments) == best }.map(\.method))).sorted()
         }
+    }
+
+    static func literalMask(_ pattern: [Substring]) -> [Int] {
+        pattern.map { $0.hasPrefix("{") || $0.hasPrefix(":") || $0 == "**" ? 0 : 1 }
     }
 
     static func matches(_ pattern: [Substring], _ segments: [Substring]) -> Bool {

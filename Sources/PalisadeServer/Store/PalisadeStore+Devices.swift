@@ -103,7 +103,7 @@ extension PalisadeStore {
         guard tags.count <= 50 else { throw PalisadeError.invalid("\(field) holds at most 50 tags, got \(tags.count)", field: field) }
         var result: [String] = []
         for (index, tag) in tags.enumerated() {
-            let trimmed = tag.trimmingCharacters(in: .whitespaces)
+            let trimmed = tag.trimmingCharacters(in: .whitespacesAndNewlines)
             guard (1...100).contains(trimmed.count) else {
                 throw PalisadeError.invalid("\(field)[\(index)] must be 1 to 100 characters", field: "\(field)[\(index)]")
             }

@@ -21,10 +21,18 @@ extension PalisadeStore {
     /// Stores the enforcement scope and recomputes every device of the tenant: devices that
     /// leave the scope get an empty configuration, devices that enter it get theirs.
     public func setEnforcement(tenant: String, _ scope: EnforcementScope) async throws -> EnforcementScope {
-        if scope.scope == .tagged, (scope.tag ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+        var scope = scope
+        if let tag = scope.tag {
+            let trimmed = tag.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard (1...100).contains(trimmed.count) else { throw PalisadeError.invalid("tag must be 1 to 100 characters besides spaces", field: "tag") }
+            scope.tag = trimmed
+        }
+        if scope.scope == .tagged, scope.tag == nil {
             throw PalisadeError.invalid("scope \"tagged\" needs a tag", field: "tag")
         }
+        let validated = scope
         return try await write(tenant: tenant) { sql in
+            let scope = validated
             let settings = try await Self.tenantSettings(tenant: tenant, on: sql).1
             try await Self.saveSettings(tenant: tenant, scope: scope, devices: settings, on: sql)
             let all = Set(try await sql.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenant)").all().map { try $0.string("id") })
