@@ -109,7 +109,7 @@ schemas = {
  "Inventory": inventory,
  "Enforcement": {"type": "object", "required": ["platforms", "scope"], "properties": {
    "platforms": {"type": "object", "properties": {p: {"type": "boolean"} for p in ["linux", "macos", "windows", "windowsServer"]}, "additionalProperties": False},
-   "scope": {"type": "string", "enum": ["all", "tagged"]}, "tag": {"type": ["string", "null"], "minLength": 1, "pattern": "\\S"},
+   "scope": {"type": "string", "enum": ["all", "tagged"]}, "tag": {"type": ["string", "null"], "minLength": 1, "maxLength": 100, "pattern": "\\S"},
    "takeOver": {"type": ["object", "null"], "properties": {p: {"type": "boolean"} for p in ["linux", "macos", "windows", "windowsServer"]}, "additionalProperties": False}}},
  "DeviceSettings": {"type": "object", "required": ["staleAfterDays"], "properties": {"staleAfterDays": {"type": "integer", "minimum": 1, "maximum": 3650}}},
  "Template": {"type": "object", "required": ["id", "title", "platforms", "settingCounts"], "properties": {"id": str_, "title": str_, "platforms": {"type": "array", "items": str_}, "settingCounts": {"type": "object", "additionalProperties": {"type": "integer"}}}},
