@@ -118,6 +118,8 @@ struct AdminAPIController {
         var description: String?
         var members: [String]?
         var membershipRule: String?
+        /// Groups nested in a static group.
+        var groups: [String]?
     }
 
     struct PreviewBody: Decodable {
@@ -129,13 +131,14 @@ struct AdminAPIController {
     }
 
     struct AddMembersBody: Decodable {
-        var deviceIds: [String]
+        var deviceIds: [String]?
+        var groupIds: [String]?
     }
 
     @Sendable func createGroup(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(CreateGroupBody.self, from: request, context: context)
         let group = try await store.createGroup(tenant: try context.requireTenant(), name: body.name, description: body.description ?? "",
-                                                members: body.members ?? [], membershipRule: body.membershipRule)
+                                                members: body.members ?? [], membershipRule: body.membershipRule, nestedGroups: body.groups ?? [])
         return try JSONBody.response(group, status: .created)
     }
 
@@ -165,7 +168,8 @@ struct AdminAPIController {
 
     @Sendable func addMembers(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(AddMembersBody.self, from: request, context: context)
-        let group = try await store.addMembers(tenant: try context.requireTenant(), group: try context.parameters.require("id"), deviceIds: body.deviceIds)
+        let group = try await store.addMembers(tenant: try context.requireTenant(), group: try context.parameters.require("id"),
+                                               deviceIds: body.deviceIds ?? [], groupIds: body.groupIds ?? [])
         return try JSONBody.response(group)
     }
 

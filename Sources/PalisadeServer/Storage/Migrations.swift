@@ -177,6 +177,17 @@ enum Migrations {
             )
             """,
         ]),
+        Migration(version: 4, name: "nested groups", statements: [
+            """
+            CREATE TABLE group_nesting (
+                tenant_id TEXT NOT NULL,
+                parent_id TEXT NOT NULL REFERENCES device_groups(id),
+                child_id TEXT NOT NULL REFERENCES device_groups(id),
+                PRIMARY KEY (parent_id, child_id)
+            )
+            """,
+            "CREATE INDEX group_nesting_child ON group_nesting (child_id)",
+        ]),
     ]
 
     /// Applies every migration newer than the stored version. Runs in one transaction under

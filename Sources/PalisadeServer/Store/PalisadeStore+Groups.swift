@@ -3,13 +3,13 @@ import PalisadeCore
 import SQLKit
 
 extension PalisadeStore {
-    public func createGroup(tenant: String, name: String, description: String, members: [String], membershipRule: String? = nil) async throws -> DeviceGroup {
+    public func createGroup(tenant: String, name: String, description: String, members: [String], membershipRule: String? = nil, nestedGroups: [String] = []) async throws -> DeviceGroup {
         let name = name.trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty, name.count <= 200 else {
             throw PalisadeError.invalid("name must be 1 to 200 characters", field: "name")
         }
         if let membershipRule {
-            guard members.isEmpty else {
+            guard members.isEmpty, nestedGroups.isEmpty else {
                 throw PalisadeError.invalid("a dynamic group takes no members: its rule selects them", field: "members")
             }
             return try await createDynamicGroup(tenant: tenant, name: name, description: description, rule: membershipRule)
@@ -27,9 +27,10 @@ extension PalisadeStore {
                 VALUES (\(bind: id), \(bind: tenant), \(bind: name), \(bind: description), \(bind: now))
                 """).run()
             try await Self.insertMembers(memberIds, group: id, tenant: tenant, on: sql)
-            let changed = try await recompute(tenant: tenant, devices: Set(memberIds), on: sql)
-            let group = DeviceGroup(id: id, name: name, description: description, membershipRule: nil, memberCount: memberIds.count, createdAt: Timestamp.date(now))
-            return (group, changed)
+            try await Self.nest(Array(Set(nestedGroups)).sorted(), in: id, tenant: tenant, on: sql)
+            let affected = try await Self.expandedDevices(of: [id], tenant: tenant, on: sql)
+            let changed = try await recompute(tenant: tenant, devices: affected, on: sql)
+            return (try await Self.group(tenant: tenant, id: id, on: sql), changed)
         }
     }
 
@@ -42,6 +43,7 @@ extension PalisadeStore {
     static func group(_ row: any SQLRow) throws -> DeviceGroup {
         DeviceGroup(id: try row.string("id"), name: try row.string("name"), description: try row.string("description"),
                     membershipRule: try row.optionalString("membership_rule"),
+                    nestedGroups: nil,
                     memberCount: try row.int("member_count"), createdAt: Timestamp.date(try row.millis("created_at")))
     }
 
@@ -50,7 +52,8 @@ extension PalisadeStore {
             let rows = try await sql.raw("""
                 \(unsafeRaw: Self.groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id > \(bind: cursor ?? "") ORDER BY g.id LIMIT \(bind: limit + 1)
                 """).all()
-            return Page(fetched: try rows.map(Self.group), limit: limit, id: \.id)
+            let page = Page(fetched: try rows.map(Self.group), limit: limit, id: \.id)
+            return Page(items: try await Self.withNesting(page.items, on: sql), nextCursor: page.nextCursor)
         }
     }
 
@@ -62,17 +65,22 @@ extension PalisadeStore {
         guard let row = try await sql.raw("\(unsafeRaw: groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id = \(bind: id)").first() else {
             throw PalisadeError.notFound("group", id: id)
         }
-        return try group(row)
+        return try await withNesting([try group(row)], on: sql)[0]
     }
 
-    public func addMembers(tenant: String, group groupId: String, deviceIds: [String]) async throws -> DeviceGroup {
+    public func addMembers(tenant: String, group groupId: String, deviceIds: [String], groupIds: [String] = []) async throws -> DeviceGroup {
         let ids = Array(Set(deviceIds)).sorted()
-        guard !ids.isEmpty else { throw PalisadeError.invalid("deviceIds must name at least one device", field: "deviceIds") }
+        let nested = Array(Set(groupIds)).sorted()
+        guard !ids.isEmpty || !nested.isEmpty else {
+            throw PalisadeError.invalid("name at least one device (deviceIds) or group (groupIds)", field: "deviceIds")
+        }
         return try await write(tenant: tenant) { sql in
             try Self.requireStatic(try await Self.group(tenant: tenant, id: groupId, on: sql))
             try await Self.requireDevices(ids, tenant: tenant, field: "deviceIds", on: sql)
             try await Self.insertMembers(ids, group: groupId, tenant: tenant, on: sql)
-            let changed = try await recompute(tenant: tenant, devices: Set(ids), on: sql)
+            try await Self.nest(nested, in: groupId, tenant: tenant, on: sql)
+            let affected = Set(ids).union(try await Self.expandedDevices(of: nested, tenant: tenant, on: sql))
+            let changed = try await recompute(tenant: tenant, devices: affected, on: sql)
             return (try await Self.group(tenant: tenant, id: groupId, on: sql), changed)
         }
     }
@@ -80,8 +88,13 @@ extension PalisadeStore {
     public func removeMember(tenant: String, group groupId: String, deviceId: String) async throws {
         try await write(tenant: tenant) { sql in
             try Self.requireStatic(try await Self.group(tenant: tenant, id: groupId, on: sql))
+            if try await sql.raw("SELECT child_id FROM group_nesting WHERE parent_id = \(bind: groupId) AND child_id = \(bind: deviceId)").first() != nil {
+                let affected = try await Self.expandedDevices(of: [deviceId], tenant: tenant, on: sql)
+                try await sql.raw("DELETE FROM group_nesting WHERE parent_id = \(bind: groupId) AND child_id = \(bind: deviceId)").run()
+                return ((), try await recompute(tenant: tenant, devices: affected, on: sql))
+            }
             guard try await sql.raw("SELECT device_id FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").first() != nil else {
-                throw PalisadeError(.notFound, code: "not_found", message: "device \(deviceId) is not a member of group \(groupId)", details: .object(["deviceId": .string(deviceId)]))
+                throw PalisadeError(.notFound, code: "not_found", message: "\(deviceId) is neither a device nor a group in group \(groupId)", details: .object(["memberId": .string(deviceId)]))
             }
             try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").run()
             return ((), try await recompute(tenant: tenant, devices: [deviceId], on: sql))
@@ -105,7 +118,8 @@ extension PalisadeStore {
     public func deleteGroup(tenant: String, id: String) async throws {
         try await write(tenant: tenant) { sql in
             _ = try await Self.group(tenant: tenant, id: id, on: sql)
-            let members = try await sql.raw("SELECT device_id FROM group_members WHERE group_id = \(bind: id)").all().map { try $0.string("device_id") }
+            let members = try await Self.expandedDevices(of: [id], tenant: tenant, on: sql)
+            try await sql.raw("DELETE FROM group_nesting WHERE parent_id = \(bind: id) OR child_id = \(bind: id)").run()
             try await sql.raw("DELETE FROM policy_assignments WHERE group_id = \(bind: id)").run()
             try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: id)").run()
             try await sql.raw("DELETE FROM device_groups WHERE id = \(bind: id)").run()
@@ -211,6 +225,95 @@ extension PalisadeStore {
             } else if !member && current.contains(groupId) {
                 try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: id)").run()
             }
+        }
+    }
+}
+
+// MARK: Nested groups
+
+extension PalisadeStore {
+    /// child -> parents, for the whole tenant (group counts are small next to device counts).
+    static func parentsByChild(tenant: String, on sql: any SQLDatabase) async throws -> [String: Set<String>] {
+        var parents: [String: Set<String>] = [:]
+        for row in try await sql.raw("SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = \(bind: tenant)").all() {
+            parents[try row.string("child_id"), default: []].insert(try row.string("parent_id"))
+        }
+        return parents
+    }
+
+    /// The groups and every group that contains one of them, transitively.
+    static func withAncestors(_ groups: Set<String>, parents: [String: Set<String>]) -> Set<String> {
+        var result: Set<String> = []
+        var stack = Array(groups)
+        while let group = stack.popLast() {
+            guard result.insert(group).inserted else { continue }
+            stack.append(contentsOf: parents[group] ?? [])
+        }
+        return result
+    }
+
+    /// Devices in the groups, directly or through nested groups.
+    static func expandedDevices(of groups: [String], tenant: String, on sql: any SQLDatabase) async throws -> Set<String> {
+        var children: [String: [String]] = [:]
+        for row in try await sql.raw("SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = \(bind: tenant)").all() {
+            children[try row.string("parent_id"), default: []].append(try row.string("child_id"))
+        }
+        var all: Set<String> = []
+        var stack = groups
+        while let group = stack.popLast() {
+            guard all.insert(group).inserted else { continue }
+            stack.append(contentsOf: children[group] ?? [])
+        }
+        var devices: Set<String> = []
+        for chunk in all.sorted().chunked() {
+            for row in try await sql.raw("SELECT device_id FROM group_members WHERE group_id IN (\(binds: chunk))").all() {
+                devices.insert(try row.string("device_id"))
+            }
+        }
+        return devices
+    }
+
+    /// Nests `children` in `parent`, refusing unknown groups and cycles.
+    static func nest(_ children: [String], in parent: String, tenant: String, on sql: any SQLDatabase) async throws {
+        guard !children.isEmpty else { return }
+        var found: Set<String> = []
+        for chunk in children.chunked() {
+            for row in try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all() {
+                found.insert(try row.string("id"))
+            }
+        }
+        let missing = children.filter { !found.contains($0) }
+        guard missing.isEmpty else {
+            throw PalisadeError(.badRequest, code: "unknown_group", message: "groupIds names groups that do not exist: \(missing.joined(separator: ", "))",
+                                details: ["unknown": .array(missing.map(JSONValue.string))])
+        }
+        var parents = try await parentsByChild(tenant: tenant, on: sql)
+        for child in children {
+            // A cycle if the parent is the child or is already (transitively) inside it.
+            if child == parent || withAncestors([parent], parents: parents).contains(child) {
+                throw PalisadeError(.badRequest, code: "group_cycle", message: "nesting group \(child) in \(parent) would make a cycle: \(parent) is already inside \(child)",
+                                    details: ["parentId": .string(parent), "childId": .string(child)])
+            }
+            try await sql.raw("""
+                INSERT INTO group_nesting (tenant_id, parent_id, child_id) VALUES (\(bind: tenant), \(bind: parent), \(bind: child))
+                ON CONFLICT (parent_id, child_id) DO NOTHING
+                """).run()
+            parents[child, default: []].insert(parent)
+        }
+    }
+
+    static func withNesting(_ groups: [DeviceGroup], on sql: any SQLDatabase) async throws -> [DeviceGroup] {
+        guard !groups.isEmpty else { return groups }
+        var children: [String: [String]] = [:]
+        for chunk in groups.map(\.id).chunked() {
+            for row in try await sql.raw("SELECT parent_id, child_id FROM group_nesting WHERE parent_id IN (\(binds: chunk))").all() {
+                children[try row.string("parent_id"), default: []].append(try row.string("child_id"))
+            }
+        }
+        return groups.map { group in
+            var group = group
+            group.nestedGroups = group.membershipRule == nil ? (children[group.id] ?? []).sorted() : nil
+            return group
         }
     }
 }

@@ -114,11 +114,7 @@ extension PalisadeStore {
                         """).run()
                 }
             }
-            for chunk in include.chunked() {
-                for row in try await sql.raw("SELECT device_id FROM group_members WHERE group_id IN (\(binds: chunk))").all() {
-                    affected.insert(try row.string("device_id"))
-                }
-            }
+            affected.formUnion(try await Self.expandedDevices(of: include, tenant: tenant, on: sql))
             let changed = try await recompute(tenant: tenant, devices: affected, on: sql)
             return (try await Self.policy(tenant: tenant, id: id, on: sql), changed)
         }

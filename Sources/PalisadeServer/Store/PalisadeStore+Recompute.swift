@@ -31,9 +31,13 @@ extension PalisadeStore {
 
         var allGroups: Set<String> = []
         for row in try await sql.raw("SELECT device_id, group_id FROM group_members WHERE tenant_id = \(bind: tenant) AND device_id IN (\(binds: Array(facts.keys)))").all() {
-            let group = try row.string("group_id")
-            facts[try row.string("device_id")]?.groupIds.insert(group)
-            allGroups.insert(group)
+            facts[try row.string("device_id")]?.groupIds.insert(try row.string("group_id"))
+        }
+        // A device in a group nested in another is in that one too.
+        let parents = try await Self.parentsByChild(tenant: tenant, on: sql)
+        for id in facts.keys {
+            facts[id]!.groupIds = Self.withAncestors(facts[id]!.groupIds, parents: parents)
+            allGroups.formUnion(facts[id]!.groupIds)
         }
 
         let assigned = try await assignedPolicies(tenant: tenant, reachingGroups: allGroups, on: sql)

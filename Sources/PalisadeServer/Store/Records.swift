@@ -81,6 +81,8 @@ public struct DeviceGroup: Codable, Sendable, Hashable {
     public var description: String
     /// Set for dynamic groups: members are the devices the rule selects.
     public var membershipRule: String?
+    /// Groups nested in this (static) group: their devices are members too.
+    public var nestedGroups: [String]?
     public var memberCount: Int
     public var createdAt: Date
 }
