@@ -66,6 +66,9 @@ paths = {
      {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
      {"name": "platform", "in": "query", "schema": {"type": "string", "enum": ["linux", "macos", "windows"]}, "description": "Needed when the id is defined differently on several platforms"}],
    "responses": {"200": resp("The setting", ref("SettingDefinition")), **errs("400", "401", "404")}}},
+ "/api/v1/policies/{id}/preview": {"post": {"operationId": "previewPolicy", "summary": "Impact of proposed settings and/or assignments, without saving: devices that change, settings on how many devices, conflicts that appear or go", "parameters": [idp],
+   "requestBody": body({"type": "object", "properties": {"settings": {"type": ["object", "null"], "additionalProperties": True}, "assignments": {"oneOf": [ref("Assignments"), {"type": "null"}]}}}),
+   "responses": {"200": resp("Impact", ref("ImpactPreview")), **errs("400", "401", "404", "413")}}},
  "/device/v1/enroll": {"post": {"operationId": "enroll", "summary": "Enroll a device with an enrollment token and its public key", "security": [], "tags": ["device"], "requestBody": body(ref("EnrollRequest")), "responses": {"201": resp("Enrolled", ref("EnrollResponse")), **errs("400", "401", "413")}}},
  "/device/v1/check-in": {"post": {"operationId": "checkIn", "summary": "Compare configuration hashes; long-polls up to waitSeconds", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("CheckInRequest")), "responses": {"200": resp("Unchanged, or the new configuration", ref("CheckInResponse")), "403": resp("Device retired (code device_retired)", ref("Error")), **errs("400", "401", "413")}}},
  "/device/v1/reports": {"post": {"operationId": "report", "summary": "Report per-setting results for a configuration hash (idempotent)", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("StatusReport")), "responses": {"200": resp("Stored", ref("StatusReportResponse")), "403": resp("Device retired", ref("Error")), **errs("400", "401", "413")}}},
@@ -108,6 +111,9 @@ schemas = {
  "SettingStatus": {"type": "object", "required": ["settingId", "state", "policies"], "properties": {"settingId": str_, "value": {}, "state": state, "detail": str_, "policies": {"type": "array", "items": policyref},
    "competingValues": {"type": "array", "items": {"type": "object", "required": ["value", "policies"], "properties": {"value": {}, "policies": {"type": "array", "items": policyref}}}}}},
  "Inventory": inventory,
+ "ImpactPreview": {"type": "object", "required": ["devicesEvaluated", "devicesChanged", "settings", "newConflicts", "resolvedConflicts"], "properties": {
+   "devicesEvaluated": {"type": "integer"}, "devicesChanged": {"type": "integer"},
+   **{k: {"type": "array", "items": {"type": "object", "required": ["settingId", "devices"], "properties": {"settingId": str_, "devices": {"type": "integer"}}}} for k in ["settings", "newConflicts", "resolvedConflicts"]}}},
  "Enforcement": {"type": "object", "required": ["platforms", "scope"], "properties": {
    "platforms": {"type": "object", "properties": {p: {"type": "boolean"} for p in ["linux", "macos", "windows", "windowsServer"]}, "additionalProperties": False},
    "scope": {"type": "string", "enum": ["all", "tagged"]}, "tag": {"type": ["string", "null"], "minLength": 1, "maxLength": 100, "pattern": "\\S"},

@@ -41,6 +41,7 @@ struct AdminAPIController {
         group.delete("policies/:id", use: deletePolicy)
         group.put("policies/:id/assignments", use: setAssignments)
         group.get("policies/:id/report", use: policyReport)
+        group.post("policies/:id/preview", use: previewPolicy)
     }
 
     // MARK: Enrollment tokens
@@ -283,6 +284,20 @@ struct AdminAPIController {
         _ = try await store.policy(tenant: tenant, id: id)
         let body = try await JSONBody.decode(AssignmentsBody.self, from: request, context: context)
         return try JSONBody.response(try await store.setAssignments(tenant: tenant, policy: id, include: body.include ?? [], exclude: body.exclude ?? []))
+    }
+
+    struct PreviewPolicyBody: Decodable {
+        var settings: [String: JSONValue]?
+        var assignments: AssignmentsBody?
+    }
+
+    @Sendable func previewPolicy(_ request: Request, context: Context) async throws -> Response {
+        let tenant = try context.requireTenant()
+        let id = try context.parameters.require("id")
+        _ = try await store.policy(tenant: tenant, id: id)
+        let body = try await JSONBody.decode(PreviewPolicyBody.self, from: request, context: context)
+        return try JSONBody.response(try await store.previewPolicyChange(
+            tenant: tenant, policy: id, settings: body.settings, include: body.assignments?.include, exclude: body.assignments?.exclude))
     }
 
     @Sendable func policyReport(_ request: Request, context: Context) async throws -> Response {

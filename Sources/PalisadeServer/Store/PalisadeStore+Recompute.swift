@@ -16,43 +16,16 @@ extension PalisadeStore {
     }
 
     private func recomputeChunk(tenant: String, devices ids: [String], on sql: any SQLDatabase) async throws -> Set<String> {
-        var facts: [String: DeviceTargetingFacts] = [:]
-        // Retired devices and devices outside the enforcement scope receive nothing.
-        var excluded: Set<String> = []
-        let scope = try await Self.tenantSettings(tenant: tenant, on: sql).0
-        for row in try await sql.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: ids))").all() {
-            let device = try Self.device(row)
-            facts[device.id] = DeviceTargetingFacts(deviceId: device.id, platform: device.platform, groupIds: [])
-            if device.enrollmentStatus == .retired || scope.decision(platform: device.platform, tags: device.tags + device.agentTags, managedBy: device.managedBy) != .managed {
-                excluded.insert(device.id)
-            }
-        }
-        guard !facts.isEmpty else { return [] }
-
-        var allGroups: Set<String> = []
-        for row in try await sql.raw("SELECT device_id, group_id FROM group_members WHERE tenant_id = \(bind: tenant) AND device_id IN (\(binds: Array(facts.keys)))").all() {
-            facts[try row.string("device_id")]?.groupIds.insert(try row.string("group_id"))
-        }
-        // A device in a group nested in another is in that one too.
-        let parents = try await Self.parentsByChild(tenant: tenant, on: sql)
-        for id in facts.keys {
-            facts[id]!.groupIds = Self.withAncestors(facts[id]!.groupIds, parents: parents)
-            allGroups.formUnion(facts[id]!.groupIds)
-        }
-
-        let assigned = try await assignedPolicies(tenant: tenant, reachingGroups: allGroups, on: sql)
-
+        let computed = try await effectiveConfigurations(tenant: tenant, devices: ids, on: sql)
+        guard !computed.isEmpty else { return [] }
         var existing: [String: (hash: String, effective: String)] = [:]
-        for row in try await sql.raw("SELECT device_id, configuration_hash, effective FROM device_configurations WHERE device_id IN (\(binds: Array(facts.keys)))").all() {
+        for row in try await sql.raw("SELECT device_id, configuration_hash, effective FROM device_configurations WHERE device_id IN (\(binds: Array(computed.keys)))").all() {
             existing[try row.string("device_id")] = (try row.string("configuration_hash"), try row.string("effective"))
         }
 
         let now = Timestamp.nowMillis()
         var changed: Set<String> = []
-        for (id, device) in facts.sorted(by: { $0.key < $1.key }) {
-            let configuration = excluded.contains(id)
-                ? EffectiveConfiguration(platform: device.platform.policyPlatform)
-                : resolver.resolve(for: device, among: assigned)
+        for (id, configuration) in computed.sorted(by: { $0.key < $1.key }) {
             let hash = configuration.deviceConfiguration.hash
             let effectiveJSON = try encodeJSON(configuration)
             if let previous = existing[id], previous.effective == effectiveJSON { continue }
@@ -72,6 +45,48 @@ extension PalisadeStore {
             }
         }
         return changed
+    }
+
+    /// The effective configurations of the devices as the store stands, or with one policy
+    /// replaced by `override` (the impact preview). Reads only.
+    func effectiveConfigurations(tenant: String, devices ids: [String], override: AssignedPolicy? = nil, on sql: any SQLDatabase) async throws -> [String: EffectiveConfiguration] {
+        guard !ids.isEmpty else { return [:] }
+        var facts: [String: DeviceTargetingFacts] = [:]
+        // Retired devices and devices outside the enforcement scope receive nothing.
+        var excluded: Set<String> = []
+        let scope = try await Self.tenantSettings(tenant: tenant, on: sql).0
+        for row in try await sql.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: ids))").all() {
+            let device = try Self.device(row)
+            facts[device.id] = DeviceTargetingFacts(deviceId: device.id, platform: device.platform, groupIds: [])
+            if device.enrollmentStatus == .retired || scope.decision(platform: device.platform, tags: device.tags + device.agentTags, managedBy: device.managedBy) != .managed {
+                excluded.insert(device.id)
+            }
+        }
+        guard !facts.isEmpty else { return [:] }
+
+        var allGroups: Set<String> = []
+        for row in try await sql.raw("SELECT device_id, group_id FROM group_members WHERE tenant_id = \(bind: tenant) AND device_id IN (\(binds: Array(facts.keys)))").all() {
+            facts[try row.string("device_id")]?.groupIds.insert(try row.string("group_id"))
+        }
+        // A device in a group nested in another is in that one too.
+        let parents = try await Self.parentsByChild(tenant: tenant, on: sql)
+        for id in facts.keys {
+            facts[id]!.groupIds = Self.withAncestors(facts[id]!.groupIds, parents: parents)
+            allGroups.formUnion(facts[id]!.groupIds)
+        }
+
+        var assigned = try await assignedPolicies(tenant: tenant, reachingGroups: allGroups, on: sql)
+        if let override {
+            assigned.removeAll { $0.policy.id == override.policy.id }
+            assigned.append(override)
+        }
+        var result: [String: EffectiveConfiguration] = [:]
+        for (id, device) in facts {
+            result[id] = excluded.contains(id)
+                ? EffectiveConfiguration(platform: device.platform.policyPlatform)
+                : resolver.resolve(for: device, among: assigned)
+        }
+        return result
     }
 
     /// Every policy included through one of `groups`, with its whole assignment.
