@@ -20,7 +20,25 @@ public struct DeviceInventoryProbe: Sendable {
         self.tags = tags
     }
 
-    public func inventory() throws -> DeviceProtocol.Inventory {
+    /// Whether another channel already manages Defender's settings here: a managed file or
+    /// profile that Palisade did not write (macOS, Linux), or Defender policy an MDM delivered
+    /// under PolicyManager (Windows).
+    public func defenderManagedElsewhere(platform: DevicePlatform, palisadeWroteSettings: Bool) -> Bool {
+        switch platform {
+        case .linux:
+            return !palisadeWroteSettings && AtomicFile.exists(root.resolve(LinuxManagedJSONRenderer.relativePath))
+        case .macos:
+            return !palisadeWroteSettings && AtomicFile.exists(root.resolve(MacOSPlistRenderer.relativePath))
+        case .windows, .windowsServer:
+            let values = (try? PalisadeAgent.registry(root: root).read(keys: [Self.mdmDefenderPolicyKey])) ?? []
+            return !values.isEmpty
+        }
+    }
+
+    /// Where Windows keeps Defender policy delivered by an MDM (Policy CSP).
+    public static let mdmDefenderPolicyKey = "HKLM\\SOFTWARE\\Microsoft\\PolicyManager\\current\\device\\Defender"
+
+    public func inventory(palisadeWroteSettings: Bool = false) throws -> DeviceProtocol.Inventory {
         let platform = platformOverride ?? Self.hostPlatform
         guard let hardwareId = hardwareIdOverride ?? Self.machineId(root: root) else {
             throw AgentError.invalidArgument("cannot read a stable hardware id (/etc/machine-id); pass --hardware-id")
@@ -32,7 +50,7 @@ public struct DeviceInventoryProbe: Sendable {
             hardwareId: hardwareId,
             agentVersion: AgentVersion.current,
             mdmEnrolled: false,
-            defenderManagedElsewhere: nil,
+            defenderManagedElsewhere: defenderManagedElsewhere(platform: platform, palisadeWroteSettings: palisadeWroteSettings),
             defenderInstalled: platform == .linux ? AtomicFile.exists(root.resolve("opt/microsoft/mdatp")) : nil,
             tags: tags)
     }

@@ -118,12 +118,13 @@ public struct PalisadeAgent: Sendable {
         var applied = try state.applied()
 
         // Someone changed the managed file behind our back: put it back and report again.
-        if let current = applied, !session.enforcer.isInPlace(current.configuration) {
+        if let current = applied, current.configuration.leaveUntouched != true, !session.enforcer.isInPlace(current.configuration) {
             logger.warning("managed configuration drifted; re-applying", metadata: ["hash": "\(current.hash)"])
             applied = try await apply(current.configuration, session: session)
         }
 
-        let inventory = try? session.probe.inventory()
+        let wroteSettings = applied.map { $0.configuration.leaveUntouched != true && !$0.configuration.settings.isEmpty } ?? false
+        let inventory = try? session.probe.inventory(palisadeWroteSettings: wroteSettings)
         let response: DeviceProtocol.CheckInResponse
         do {
             response = try await session.client.checkIn(.init(configurationHash: applied?.hash, waitSeconds: waitSeconds, inventory: inventory), signer: session.signer)
@@ -149,9 +150,13 @@ public struct PalisadeAgent: Sendable {
     }
 
     private func apply(_ configuration: DeviceConfiguration, session: Session) async throws -> AgentStateDirectory.AppliedConfiguration {
-        // File work runs on NIO's thread pool, off the cooperative pool.
+        // File work runs on NIO's thread pool, off the cooperative pool. A device whose Defender
+        // settings another channel manages is left exactly as it is.
         let enforcer = session.enforcer
-        let report = try await NIOThreadPool.singleton.runIfActive { enforcer.apply(configuration) }
+        let report = configuration.leaveUntouched == true
+            ? DeviceProtocol.StatusReport(configurationHash: configuration.hash, results: [],
+                                          detail: configuration.reason ?? "another channel manages Defender's settings; nothing was written")
+            : try await NIOThreadPool.singleton.runIfActive { enforcer.apply(configuration) }
         let applied = AgentStateDirectory.AppliedConfiguration(hash: configuration.hash, configuration: configuration, report: report, appliedAt: Date())
         try state.save(applied)
         try state.savePendingReport(report)

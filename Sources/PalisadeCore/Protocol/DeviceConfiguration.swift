@@ -11,17 +11,26 @@ import Foundation
 public struct DeviceConfiguration: Sendable, Hashable, Codable {
     public var platform: PolicyPlatform
     public var settings: [String: JSONValue]
+    /// Set when another channel (an MDM) manages Defender's settings on the device and the
+    /// tenant has not chosen to take over: the agent then writes and removes nothing.
+    public var leaveUntouched: Bool?
+    /// Why the device gets nothing, when it gets nothing on purpose.
+    public var reason: String?
 
-    public init(platform: PolicyPlatform, settings: [String: JSONValue]) {
+    public init(platform: PolicyPlatform, settings: [String: JSONValue], leaveUntouched: Bool? = nil, reason: String? = nil) {
         self.platform = platform
         self.settings = settings
+        self.leaveUntouched = leaveUntouched
+        self.reason = reason
     }
 
-    /// SHA-256 of `{"platform":...,"settings":{...}}` in canonical JSON (sorted keys, no
-    /// whitespace), written directly: hashing is on every recompute of every device.
+    /// SHA-256 of `{"platform":...,"settings":{...}[,"leaveUntouched":true]}` in canonical JSON
+    /// (sorted keys, no whitespace), written directly: hashing is on every recompute of every
+    /// device.
     public var hash: String {
-        let document = JSONValue.object(["platform": .string(platform.rawValue), "settings": .object(settings)])
-        return "sha256:" + Digest.sha256Hex(CanonicalJSON.bytes(document))
+        var document: [String: JSONValue] = ["platform": .string(platform.rawValue), "settings": .object(settings)]
+        if leaveUntouched == true { document["leaveUntouched"] = true }
+        return "sha256:" + Digest.sha256Hex(CanonicalJSON.bytes(.object(document)))
     }
 }
 

@@ -79,12 +79,19 @@ public struct EffectiveConfiguration: Sendable, Hashable, Codable {
     public var conflicts: [String: [CompetingValue]]
     /// Every policy that targets the device, whether or not it contributed a delivered value.
     public var policies: [PolicyReference]
+    /// Why the device receives nothing (out of scope, retired, managed elsewhere).
+    public var exclusion: String?
+    /// The device's Defender settings belong to another channel: write and remove nothing.
+    public var leaveUntouched: Bool?
 
-    public init(platform: PolicyPlatform, settings: [String: EffectiveSetting] = [:], conflicts: [String: [CompetingValue]] = [:], policies: [PolicyReference] = []) {
+    public init(platform: PolicyPlatform, settings: [String: EffectiveSetting] = [:], conflicts: [String: [CompetingValue]] = [:], policies: [PolicyReference] = [],
+                exclusion: String? = nil, leaveUntouched: Bool? = nil) {
         self.platform = platform
         self.settings = settings
         self.conflicts = conflicts
         self.policies = policies
+        self.exclusion = exclusion
+        self.leaveUntouched = leaveUntouched
     }
 
     /// What the agent receives: setting id -> value, without provenance.
@@ -94,6 +101,6 @@ public struct EffectiveConfiguration: Sendable, Hashable, Codable {
 
     /// The document delivered to the device, with its content hash.
     public var deviceConfiguration: DeviceConfiguration {
-        DeviceConfiguration(platform: platform, settings: deliveredSettings)
+        DeviceConfiguration(platform: platform, settings: deliveredSettings, leaveUntouched: leaveUntouched, reason: exclusion)
     }
 }

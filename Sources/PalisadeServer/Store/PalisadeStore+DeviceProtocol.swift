@@ -66,7 +66,7 @@ extension PalisadeStore {
                 try await sql.raw("""
                     UPDATE devices SET name = \(bind: inventory.hostname), os_version = \(bind: inventory.osVersion),
                         agent_version = \(bind: inventory.agentVersion), mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0),
-                        agent_tags = \(bind: try encodeJSON(inventory.tags ?? []))
+                        agent_tags = \(bind: try encodeJSON(inventory.tags ?? [])), managed_by = \(bind: Self.managementChannel(inventory).rawValue)
                     WHERE id = \(bind: deviceId)
                     """).run()
                 try await Self.reevaluateDynamicGroups(tenant: tenant, device: deviceId, on: sql)
@@ -88,6 +88,7 @@ extension PalisadeStore {
         let device = try await self.device(tenant: tenant, id: deviceId)
         return device.name != inventory.hostname || device.osVersion != inventory.osVersion || device.agentVersion != inventory.agentVersion
             || device.mdmEnrolled != inventory.mdmEnrolled || device.agentTags != (inventory.tags ?? [])
+            || device.managedBy != Self.managementChannel(inventory)
     }
 
     /// Stores a status report. Idempotent: the same report again changes nothing. A report

@@ -99,6 +99,13 @@ extension PalisadeStore {
         }
     }
 
+    /// Who manages Defender's settings, from what the agent found: an MDM's profile or policy
+    /// on macOS and Windows, a managed file Palisade did not write on Linux.
+    static func managementChannel(_ inventory: DeviceProtocol.Inventory) -> ManagementChannel {
+        guard inventory.defenderManagedElsewhere == true else { return .palisade }
+        return inventory.platform == .linux ? .other : .mdm
+    }
+
     static func validatedTags(_ tags: [String], field: String) throws -> [String] {
         guard tags.count <= 50 else { throw PalisadeError.invalid("\(field) holds at most 50 tags, got \(tags.count)", field: field) }
         var result: [String] = []
@@ -143,7 +150,7 @@ extension PalisadeStore {
                 throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenExhausted, message: "the enrollment token \"\(token.name)\" has been used \(token.uses) of \(maxUses) times")
             }
             let now = Timestamp.nowMillis()
-            let managedBy: ManagementChannel = inventory.defenderManagedElsewhere == true ? .mdm : .palisade
+            let managedBy = Self.managementChannel(inventory)
             let defenderInstalled: Int? = inventory.defenderInstalled.map { $0 ? 1 : 0 }
             let agentTags = try encodeJSON(inventory.tags ?? [])
             let existing = try await sql.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenant) AND hardware_id = \(bind: inventory.hardwareId)").first()?.string("id")

@@ -52,14 +52,20 @@ extension PalisadeStore {
     func effectiveConfigurations(tenant: String, devices ids: [String], override: AssignedPolicy? = nil, on sql: any SQLDatabase) async throws -> [String: EffectiveConfiguration] {
         guard !ids.isEmpty else { return [:] }
         var facts: [String: DeviceTargetingFacts] = [:]
-        // Retired devices and devices outside the enforcement scope receive nothing.
-        var excluded: Set<String> = []
+        // Retired devices and devices outside the enforcement scope receive nothing; devices
+        // whose Defender settings another channel manages are, moreover, left untouched.
+        var excluded: [String: EffectiveConfiguration] = [:]
         let scope = try await Self.tenantSettings(tenant: tenant, on: sql).0
         for row in try await sql.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: ids))").all() {
             let device = try Self.device(row)
+            let platform = device.platform.policyPlatform
             facts[device.id] = DeviceTargetingFacts(deviceId: device.id, platform: device.platform, groupIds: [])
-            if device.enrollmentStatus == .retired || scope.decision(platform: device.platform, tags: device.tags + device.agentTags, managedBy: device.managedBy) != .managed {
-                excluded.insert(device.id)
+            if device.enrollmentStatus == .retired {
+                excluded[device.id] = EffectiveConfiguration(platform: platform, exclusion: "retired by an administrator")
+            } else if case .excluded(let reason) = scope.decision(platform: device.platform, tags: device.tags + device.agentTags, managedBy: device.managedBy) {
+                // Palisade never wrote on such a device: removing "its" files would remove the other channel's.
+                let otherChannel = device.managedBy != .palisade && scope.takeOver[device.platform] != true
+                excluded[device.id] = EffectiveConfiguration(platform: platform, exclusion: reason, leaveUntouched: otherChannel ? true : nil)
             }
         }
         guard !facts.isEmpty else { return [:] }
@@ -82,9 +88,7 @@ extension PalisadeStore {
         }
         var result: [String: EffectiveConfiguration] = [:]
         for (id, device) in facts {
-            result[id] = excluded.contains(id)
-                ? EffectiveConfiguration(platform: device.platform.policyPlatform)
-                : resolver.resolve(for: device, among: assigned)
+            result[id] = excluded[id] ?? resolver.resolve(for: device, among: assigned)
         }
         return result
     }
