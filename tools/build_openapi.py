@@ -37,6 +37,9 @@ paths = {
    "responses": {"200": resp("Preview", {"type": "object", "required": ["count", "sample"], "properties": {"count": {"type": "integer"}, "sample": {"type": "array", "items": ref("Device")}}}), **errs("400", "401", "413")}}},
  "/api/v1/groups/{id}": {
    "get": {"operationId": "getGroup", "summary": "Get a group", "parameters": [idp], "responses": {"200": resp("The group", ref("Group")), **errs("401", "404")}},
+   "put": {"operationId": "updateGroup", "summary": "Rename a group, change its description, or change a dynamic group's rule (re-evaluates that group only)", "parameters": [idp],
+     "requestBody": body({"type": "object", "properties": {"name": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": "\\S"}, "description": {"type": ["string", "null"]}, "membershipRule": {"type": ["string", "null"]}}}),
+     "responses": {"200": resp("The group", ref("Group")), "409": resp("Name taken", ref("Error")), **errs("400", "401", "404", "413")}},
    "delete": {"operationId": "deleteGroup", "summary": "Delete a group; its members lose what it brought them", "parameters": [idp], "responses": {"204": resp("Deleted"), **errs("401", "404")}}},
  "/api/v1/groups/{id}/members": {
    "get": {"operationId": "listMembers", "summary": "List a group's members", "parameters": [idp] + paging, "responses": {"200": resp("Members", listof("devices", "Device")), **errs("400", "401", "404")}},

@@ -47,6 +47,15 @@ import Testing
             try await plain.sync()
             #expect(try plain.managedFile() == nil, "leaving the group removes its settings")
 
+            // A rule change re-evaluates the group: now every Linux device is in.
+            let changedRule = try await server.api(.PUT, "/api/v1/groups/\(groupId)", ["membershipRule": #"device.platform -eq "linux""#])
+            #expect(changedRule.status == 200)
+            #expect(changedRule["memberCount"] == 2)
+            try await plain.sync()
+            #expect(try plain.managedValue("antivirusEngine.enforcementLevel") == "real_time")
+            let badRule = try await server.api(.PUT, "/api/v1/groups/\(groupId)", ["membershipRule": "device.platform -eq"])
+            #expect(badRule.errorCode == "invalid_rule")
+
             // Membership of a dynamic group is the rule's, not the admin's.
             let manual = try await server.api(.POST, "/api/v1/groups/\(groupId)/members", ["deviceIds": [.string(mac.deviceId)]])
             #expect(manual.status == 400)

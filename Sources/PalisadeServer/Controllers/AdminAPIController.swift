@@ -24,6 +24,7 @@ struct AdminAPIController {
         group.post("groups/preview", use: previewGroup)
         group.get("groups", use: listGroups)
         group.get("groups/:id", use: getGroup)
+        group.put("groups/:id", use: updateGroup)
         group.delete("groups/:id", use: deleteGroup)
         group.get("groups/:id/members", use: listMembers)
         group.post("groups/:id/members", use: addMembers)
@@ -141,6 +142,20 @@ struct AdminAPIController {
         let group = try await store.createGroup(tenant: try context.requireTenant(), name: body.name, description: body.description ?? "",
                                                 members: body.members ?? [], membershipRule: body.membershipRule, nestedGroups: body.groups ?? [])
         return try JSONBody.response(group, status: .created)
+    }
+
+    struct UpdateGroupBody: Decodable {
+        var name: String?
+        var description: String?
+        var membershipRule: String?
+    }
+
+    @Sendable func updateGroup(_ request: Request, context: Context) async throws -> Response {
+        let tenant = try context.requireTenant()
+        let id = try context.parameters.require("id")
+        _ = try await store.group(tenant: tenant, id: id)
+        let body = try await JSONBody.decode(UpdateGroupBody.self, from: request, context: context)
+        return try JSONBody.response(try await store.updateGroup(tenant: tenant, id: id, name: body.name, description: body.description, membershipRule: body.membershipRule))
     }
 
     @Sendable func previewGroup(_ request: Request, context: Context) async throws -> Response {

@@ -317,3 +317,40 @@ extension PalisadeStore {
         }
     }
 }
+
+extension PalisadeStore {
+    /// Renames a group, changes its description, or (dynamic groups) its rule. A rule change
+    /// re-evaluates that group only and recomputes only the devices that enter or leave it.
+    public func updateGroup(tenant: String, id: String, name: String?, description: String?, membershipRule: String?) async throws -> DeviceGroup {
+        let rule = try membershipRule.map(Self.parseRule)
+        if let name, name.trimmingCharacters(in: .whitespaces).isEmpty || name.count > 200 {
+            throw PalisadeError.invalid("name must be 1 to 200 characters", field: "name")
+        }
+        return try await write(tenant: tenant) { sql in
+            let group = try await Self.group(tenant: tenant, id: id, on: sql)
+            if let name = name?.trimmingCharacters(in: .whitespaces), name != group.name {
+                if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
+                    throw PalisadeError(.conflict, code: "group_exists", message: "a group named \"\(name)\" already exists", details: .object(["field": "name"]))
+                }
+                try await sql.raw("UPDATE device_groups SET name = \(bind: name) WHERE id = \(bind: id)").run()
+            }
+            if let description {
+                try await sql.raw("UPDATE device_groups SET description = \(bind: description) WHERE id = \(bind: id)").run()
+            }
+            guard let rule, let text = membershipRule else { return (try await Self.group(tenant: tenant, id: id, on: sql), []) }
+            guard group.membershipRule != nil else {
+                throw PalisadeError(.badRequest, code: "static_group", message: "group \(id) is static: it has members, not a rule", details: ["groupId": .string(id)])
+            }
+            try await sql.raw("UPDATE device_groups SET membership_rule = \(bind: text) WHERE id = \(bind: id)").run()
+            let before = Set(try await sql.raw("SELECT device_id FROM group_members WHERE group_id = \(bind: id)").all().map { try $0.string("device_id") })
+            let after = Set(try await Self.allDevices(tenant: tenant, on: sql).filter { rule.evaluate($0.ruleAttributes) }.map(\.id))
+            for device in before.subtracting(after) {
+                try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: id) AND device_id = \(bind: device)").run()
+            }
+            try await Self.insertMembers(after.subtracting(before).sorted(), group: id, tenant: tenant, on: sql)
+            // Only devices that entered or left can change, also through groups nesting this one.
+            let changed = try await recompute(tenant: tenant, devices: before.symmetricDifference(after), on: sql)
+            return (try await Self.group(tenant: tenant, id: id, on: sql), changed)
+        }
+    }
+}
