@@ -11,11 +11,7 @@ import Testing
     @Test(arguments: StoreEngine.available)
     func survivesAnUnreachableServerAndSendsItsReportLater(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in
-            let token = try await server.createEnrollmentToken()
-            let agent = try await TestAgent.enroll(server, name: "alpha", token: token)
-            let group = try await server.createGroup("g", members: [agent.deviceId])
-            let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
-            try await server.assign(policy, include: [group])
+            let (agent, _, policy) = try await TestAgent.enrolledWithPolicy(server, name: "alpha", settings: ["cloudService.enabled": true])
             try await agent.sync()
             let state = agent.agent.state
             let applied = try #require(try state.applied())
@@ -65,11 +61,7 @@ import Testing
     @Test(arguments: StoreEngine.available)
     func driftedManagedFileIsPutBack(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in
-            let token = try await server.createEnrollmentToken()
-            let agent = try await TestAgent.enroll(server, name: "alpha", token: token)
-            let group = try await server.createGroup("g", members: [agent.deviceId])
-            let policy = try await server.createPolicy("AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
-            try await server.assign(policy, include: [group])
+            let (agent, _, _) = try await TestAgent.enrolledWithPolicy(server, name: "alpha", settings: ["antivirusEngine.enforcementLevel": "real_time"])
             try await agent.sync()
             try #"{"antivirusEngine":{"enforcementLevel":"passive"}}"#.write(toFile: agent.managedFilePath, atomically: true, encoding: .utf8)
             try await agent.sync()

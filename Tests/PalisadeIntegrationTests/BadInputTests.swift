@@ -67,11 +67,7 @@ import Testing
     @Test(arguments: StoreEngine.available)
     func unknownGroupsAndDevicesAreRefusedWithoutPartialWrites(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in
-            let token = try await server.createEnrollmentToken()
-            let agent = try await TestAgent.enroll(server, name: "alpha", token: token)
-            let group = try await server.createGroup("g", members: [agent.deviceId])
-            let policy = try await server.createPolicy("p", settings: ["cloudService.enabled": true])
-            try await server.assign(policy, include: [group])
+            let (agent, group, policy) = try await TestAgent.enrolledWithPolicy(server, name: "alpha", settings: ["cloudService.enabled": true])
 
             let unknownGroup = try await server.api(.PUT, "/api/v1/policies/\(policy)/assignments", ["include": [.string(group), "no-such-group"]])
             #expect(unknownGroup.status == 400)
@@ -199,11 +195,7 @@ import Testing
     @Test(arguments: StoreEngine.available)
     func resentStatusReportChangesNothing(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in
-            let token = try await server.createEnrollmentToken()
-            let agent = try await TestAgent.enroll(server, name: "alpha", token: token)
-            let group = try await server.createGroup("g", members: [agent.deviceId])
-            let policy = try await server.createPolicy("p", settings: ["cloudService.enabled": true])
-            try await server.assign(policy, include: [group])
+            let (agent, _, policy) = try await TestAgent.enrolledWithPolicy(server, name: "alpha", settings: ["cloudService.enabled": true])
             guard case .applied(let report) = try await agent.sync() else {
                 Issue.record("expected a configuration")
                 return

@@ -125,14 +125,10 @@ import Testing
     @Test(arguments: StoreEngine.available)
     func reenrollingTheSameHardwareReusesTheDeviceAndItsMemberships(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in
-            let token = try await server.createEnrollmentToken()
-            let first = try await TestAgent.enroll(server, name: "alpha", token: token)
-            let group = try await server.createGroup("g", members: [first.deviceId])
-            let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
-            try await server.assign(policy, include: [group])
-            // A reinstall: new state directory and key, same hardware id.
+            let (first, _, _) = try await TestAgent.enrolledWithPolicy(server, name: "alpha", settings: ["cloudService.enabled": true])
+            // A reinstall: new state directory and key, same hardware id, another token.
             try FileManager.default.removeItem(atPath: server.directory + "/agents/alpha")
-            let second = try await TestAgent.enroll(server, name: "alpha", token: token)
+            let second = try await TestAgent.enroll(server, name: "alpha", token: try await server.createEnrollmentToken())
             #expect(second.deviceId == first.deviceId)
             #expect(try await server.count("devices") == 1)
             try await second.sync()

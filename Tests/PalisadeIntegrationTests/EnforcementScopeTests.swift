@@ -49,11 +49,7 @@ import Testing
     @Test(arguments: StoreEngine.available)
     func staleDevicesAreFlaggedNotRemoved(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in
-            let token = try await server.createEnrollmentToken()
-            let agent = try await TestAgent.enroll(server, name: "old-01", token: token)
-            let group = try await server.createGroup("g", members: [agent.deviceId])
-            let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
-            try await server.assign(policy, include: [group])
+            let (agent, group, policy) = try await TestAgent.enrolledWithPolicy(server, name: "old-01", settings: ["cloudService.enabled": true])
             try await agent.sync()
             #expect(try await server.api(.GET, "/api/v1/devices/\(agent.deviceId)")["stale"] == false)
 

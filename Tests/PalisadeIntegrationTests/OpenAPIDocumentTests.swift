@@ -34,11 +34,7 @@ import Testing
         try await TestServer.with(.sqlite) { server in
             let document = try await server.api(.GET, "/api/v1/openapi.json", token: "none")
             let schemas = try #require(document["components"]?.objectValue?["schemas"]?.objectValue)
-            let token = try await server.createEnrollmentToken()
-            let agent = try await TestAgent.enroll(server, name: "alpha", token: token)
-            let group = try await server.createGroup("g", members: [agent.deviceId])
-            let policy = try await server.createPolicy("p", settings: ["cloudService.enabled": true])
-            try await server.assign(policy, include: [group])
+            let (agent, group, policy) = try await TestAgent.enrolledWithPolicy(server, name: "alpha", settings: ["cloudService.enabled": true])
 
             // Each answer carries at least the fields its schema marks required.
             let samples: [(String, String)] = [

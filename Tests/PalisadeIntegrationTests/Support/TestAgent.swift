@@ -24,6 +24,17 @@ struct TestAgent: Sendable {
         return TestAgent(agent: agent, root: base + "/root", deviceId: enrollment.deviceId)
     }
 
+    /// The common starting point: one enrolled agent, alone in a static group, with one policy
+    /// assigned to that group.
+    static func enrolledWithPolicy(_ server: TestServer, name: String = "alpha", settings: JSONValue = ["cloudService.enabled": true])
+        async throws -> (agent: TestAgent, group: String, policy: String) {
+        let agent = try await enroll(server, name: name, token: try await server.createEnrollmentToken())
+        let group = try await server.createGroup("g", members: [agent.deviceId])
+        let policy = try await server.createPolicy("AV", settings: settings)
+        try await server.assign(policy, include: [group])
+        return (agent, group, policy)
+    }
+
     var managedFilePath: String { root + "/" + LinuxManagedJSONRenderer.relativePath }
 
     /// The managed file as JSON, or nil when there is none.
