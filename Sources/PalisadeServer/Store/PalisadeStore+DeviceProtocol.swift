@@ -85,7 +85,8 @@ extension PalisadeStore {
     }
 
     func inventoryChanged(tenant: String, deviceId: String, inventory: DeviceProtocol.Inventory) async throws -> Bool {
-        let device = try await self.device(tenant: tenant, id: deviceId)
+        // The bare record: the check-in path needs no scope decoration.
+        let device = try await read { sql in try await Self.device(tenant: tenant, id: deviceId, on: sql) }
         return device.name != inventory.hostname || device.osVersion != inventory.osVersion || device.agentVersion != inventory.agentVersion
             || device.mdmEnrolled != inventory.mdmEnrolled || device.agentTags != (inventory.tags ?? [])
             || device.managedBy != Self.managementChannel(inventory)
