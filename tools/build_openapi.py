@@ -136,7 +136,7 @@ schemas = {
  "DeviceConfiguration": {"type": "object", "required": ["platform", "settings"], "properties": {"platform": {"type": "string", "enum": ["linux", "macos", "windows"]}, "settings": {"type": "object", "additionalProperties": True},
    "leaveUntouched": {"type": "boolean", "description": "Another channel manages Defender's settings: write and remove nothing"}, "reason": {"type": "string"}}},
  "CheckInResponse": {"type": "object", "required": ["status", "configurationHash"], "properties": {"status": {"type": "string", "enum": ["unchanged", "changed"]}, "configurationHash": str_, "configuration": ref("DeviceConfiguration")}},
- "StatusReport": {"type": "object", "required": ["configurationHash", "results"], "properties": {"configurationHash": str_, "detail": str_, "results": {"type": "array", "maxItems": 10000, "items": {"type": "object", "required": ["settingId", "state"], "properties": {"settingId": {"type": "string", "minLength": 1}, "state": {"type": "string", "enum": ["succeeded", "error", "notApplicable"]}, "detail": str_}}}}},
+ "StatusReport": {"type": "object", "required": ["configurationHash", "results"], "properties": {"configurationHash": str_, "detail": str_, "results": {"type": "array", "maxItems": 1000, "items": {"type": "object", "required": ["settingId", "state"], "properties": {"settingId": {"type": "string", "minLength": 1}, "state": {"type": "string", "enum": ["succeeded", "error", "notApplicable"]}, "detail": str_}}}}},
  "StatusReportResponse": {"type": "object", "required": ["current"], "properties": {"current": {"type": "boolean"}}},
 }
 doc = {"openapi": "3.1.0",

@@ -58,8 +58,8 @@ struct DeviceProtocolController {
     @Sendable func report(_ request: Request, context: Context) async throws -> Response {
         let (device, buffer) = try await authenticate(request, context: context)
         let body = try JSONBody.decode(DeviceProtocol.StatusReport.self, from: buffer)
-        guard body.results.count <= 10_000 else {
-            throw PalisadeError.invalid("a report holds at most 10000 results, got \(body.results.count)", field: "results")
+        guard body.results.count <= 1_000 else {
+            throw PalisadeError.invalid("a report holds at most 1000 results, got \(body.results.count)", field: "results")
         }
         if let index = body.results.firstIndex(where: { $0.settingId.isEmpty }) {
             throw PalisadeError.invalid("results[\(index)].settingId is empty", field: "results[\(index)].settingId")
