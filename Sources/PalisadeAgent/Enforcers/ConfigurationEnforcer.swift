@@ -24,19 +24,3 @@ public struct EnforcementRoot: Sendable, Equatable {
         return path == "/" ? "/" + trimmed : path + "/" + trimmed
     }
 }
-
-/// For platforms whose enforcer is not built yet: applies nothing and says so per setting,
-/// so the admin sees `notApplicable` instead of a silent success.
-public struct UnsupportedPlatformEnforcer: ConfigurationEnforcer {
-    public let platform: DevicePlatform
-
-    public func apply(_ configuration: DeviceConfiguration) -> DeviceProtocol.StatusReport {
-        let detail = "this agent has no \(platform.rawValue) enforcer yet; nothing was applied"
-        return DeviceProtocol.StatusReport(
-            configurationHash: configuration.hash,
-            results: configuration.settings.keys.sorted().map { .init(settingId: $0, state: .notApplicable, detail: detail) },
-            detail: detail)
-    }
-
-    public func isInPlace(_ configuration: DeviceConfiguration) -> Bool { true }
-}

@@ -6,10 +6,8 @@ import Foundation
 
 /// Wire types of the device protocol, `/device/v1` (see docs/PROTOCOL.md).
 public enum DeviceProtocol {
-    public static let version = "v1"
     public static let basePath = "/device/v1"
-    /// The header carrying the device's signed assertion.
-    public static let assertionHeader = "Authorization"
+    /// `Authorization: PalisadeDevice <jwt>` carries the device's signed assertion.
     public static let assertionScheme = "PalisadeDevice"
     /// Longest lifetime the server accepts for an assertion, and the clock skew it tolerates.
     public static let maximumAssertionLifetimeSeconds: Int64 = 300
