@@ -83,7 +83,7 @@ struct DirectoryBenchmark {
         var conflicted = 0
         let configurationTime = clock.measure {
             for device in devices {
-                let (configuration, _) = index.configuration(of: device.id)!
+                let configuration = index.effectiveConfiguration(of: device.id)!
                 if !configuration.conflicts.isEmpty { conflicted += 1 }
                 hashes[device.id] = configuration.deviceConfiguration.hash
             }
@@ -102,7 +102,7 @@ struct DirectoryBenchmark {
             let affected = try index.setGroup(target, .dynamic(newRule))
             moved = affected.count
             for id in affected {
-                let hash = index.configuration(of: id)!.0.deviceConfiguration.hash
+                let hash = index.effectiveConfiguration(of: id)!.deviceConfiguration.hash
                 if hashes[id] != hash { changedConfigurations += 1 }
                 hashes[id] = hash
             }
@@ -115,7 +115,7 @@ struct DirectoryBenchmark {
             device.attributes.tags.append("tag\(n % 50)")
             tagTimes.append(clock.measure {
                 for id in index.upsert(device) {
-                    hashes[id] = index.configuration(of: id)!.0.deviceConfiguration.hash
+                    hashes[id] = index.effectiveConfiguration(of: id)!.deviceConfiguration.hash
                 }
             })
         }

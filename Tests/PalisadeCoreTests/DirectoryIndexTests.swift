@@ -12,7 +12,7 @@ import Testing
     }
 
     func delivered(_ index: DirectoryIndex, _ id: String) -> [String: JSONValue] {
-        index.configuration(of: id)?.0.deliveredSettings ?? [:]
+        index.effectiveConfiguration(of: id)?.deliveredSettings ?? [:]
     }
 
     @Test func excludeBeatsIncludeAndNestedGroupsReachTheirMembers() throws {
@@ -91,10 +91,12 @@ import Testing
         index.upsert(testCase.device)
         try index.setGroup("all", .members(devices: [testCase.device.id], groups: []))
         index.setPolicy(policy("p", ["cloudService.enabled": true], include: ["all"]))
-        let (configuration, decision) = try #require(index.configuration(of: testCase.device.id))
-        #expect((decision == .managed) == testCase.managed)
+        let configuration = try #require(index.effectiveConfiguration(of: testCase.device.id))
+        #expect((configuration.exclusion == nil) == testCase.managed)
         #expect(configuration.deliveredSettings.isEmpty != testCase.managed)
-        if case .excluded(let reason) = decision { #expect(!reason.isEmpty) }
+        if let reason = configuration.exclusion { #expect(!reason.isEmpty) }
+        // Palisade leaves alone only what another channel manages and it has not taken over.
+        #expect((configuration.leaveUntouched == true) == (testCase.device.managedBy != .palisade && !testCase.managed))
     }
 
     @Test func mergeRulesThroughTheIndex() throws {
@@ -109,15 +111,15 @@ import Testing
         index.setPolicy(policy("ex", ["Defender/ExcludedPaths": ["C:\\y", "C:\\x"]], platform: .windows, include: ["all"]))
         index.setPolicy(policy("lin1", ["cloudService.cloudBlockLevel": "high"], include: ["all"]))
         index.setPolicy(policy("lin2", ["cloudService.cloudBlockLevel": "normal"], include: ["all"]))
-        let windows = try #require(index.configuration(of: "w")?.0)
+        let windows = try #require(index.effectiveConfiguration(of: "w"))
         #expect(windows.deliveredSettings["Defender/AttackSurfaceReductionRules"] == .object([guidA: 1, guidB: 2]), "keyed union")
         #expect(windows.deliveredSettings["Defender/ExcludedPaths"] == ["C:\\x", "C:\\y"], "list union")
         #expect(windows.conflicts.isEmpty)
-        let linux = try #require(index.configuration(of: "l")?.0)
+        let linux = try #require(index.effectiveConfiguration(of: "l"))
         #expect(linux.conflicts.keys.sorted() == ["cloudService.cloudBlockLevel"], "scalar conflict")
         #expect(linux.deliveredSettings.isEmpty, "platform mismatch: Windows policies do not reach Linux")
         index.setPolicy(policy("asr3", ["Defender/AttackSurfaceReductionRules": .object([guidB: 6])], platform: .windows, include: ["all"]))
-        let disputed = try #require(index.configuration(of: "w")?.0)
+        let disputed = try #require(index.effectiveConfiguration(of: "w"))
         #expect(disputed.conflicts.keys.sorted() == ["Defender/AttackSurfaceReductionRules[\(guidB)]"], "per-key conflict")
         #expect(disputed.deliveredSettings["Defender/AttackSurfaceReductionRules"] == .object([guidA: 1]))
     }
@@ -206,8 +208,109 @@ import Testing
         for (id, group) in groups.reversed() { try stepped.setGroup(id, group) }
         for policy in policies { stepped.setPolicy(policy) }
         for device in devices {
-            #expect(loaded.configuration(of: device.id)?.0 == stepped.configuration(of: device.id)?.0, "\(device.id)")
+            #expect(loaded.effectiveConfiguration(of: device.id) == stepped.effectiveConfiguration(of: device.id), "\(device.id)")
         }
         #expect(loaded.expandedMembers(of: "outer") == ["d1", "d2", "d3"])
+    }
+}
+
+/// Removals, scope changes and the bookkeeping the server persists from the engine.
+@Suite struct DirectoryIndexChangeTests {
+    let t = DirectoryIndexTests()
+
+    func tenant() throws -> DirectoryIndex {
+        var index = DirectoryIndex()
+        for (id, tags) in [("a", ["prod"]), ("b", ["prod"]), ("c", [])] { index.upsert(t.device(id, tags: tags)) }
+        try index.setGroup("prod", .dynamic(try MembershipRuleParser.parse(#"device.tags -contains "prod""#)))
+        try index.setGroup("pinned", .members(devices: ["c"], groups: []))
+        try index.setGroup("everyone", .members(devices: [], groups: ["prod", "pinned"]))
+        index.setPolicy(t.policy("p", ["cloudService.enabled": true], include: ["everyone"]))
+        _ = index.takeDynamicMembershipDeltas()
+        return index
+    }
+
+    @Test func removingAGroupTakesItsPoliciesAwayAndUnnestsIt() throws {
+        var index = try tenant()
+        #expect(index.removeGroup("prod") == ["a", "b"])
+        #expect(index.groups(of: "a").isEmpty)
+        #expect(t.delivered(index, "a").isEmpty)
+        #expect(t.delivered(index, "c") == ["cloudService.enabled": true], "the other nested group still reaches c")
+        #expect(index.assignedPolicy("p")?.includeGroups == ["everyone"])
+        #expect(index.expandedMembers(of: "everyone") == ["c"])
+    }
+
+    @Test func removingAPolicyReportsTheDevicesItReached() throws {
+        var index = try tenant()
+        #expect(index.removePolicy("p") == ["a", "b", "c"])
+        #expect(index.assignedPolicy("p") == nil)
+        #expect(["a", "b", "c"].allSatisfy { t.delivered(index, $0).isEmpty })
+        #expect(index.removePolicy("p").isEmpty, "removing twice changes nothing")
+    }
+
+    @Test func removingADeviceDropsItFromEveryGroup() throws {
+        var index = try tenant()
+        index.remove(device: "c")
+        #expect(index.effectiveConfiguration(of: "c") == nil)
+        #expect(index.expandedMembers(of: "everyone") == ["a", "b"])
+        // A static group that still names it takes it back when it re-enrols.
+        try index.setGroup("pinned", .members(devices: ["c"], groups: []))
+        index.upsert(t.device("c"))
+        #expect(index.groups(of: "c") == ["pinned", "everyone"])
+    }
+
+    @Test func aScopeChangeReachesEveryDeviceAndExcludesWithAReason() throws {
+        var index = try tenant()
+        var linuxOff = EnforcementScope.everything
+        linuxOff.platforms[.linux] = false
+        #expect(index.setScope(linuxOff) == ["a", "b", "c"])
+        let excluded = try #require(index.effectiveConfiguration(of: "a"))
+        #expect(excluded.deliveredSettings.isEmpty)
+        #expect(excluded.exclusion?.contains("switched off for linux") == true)
+        #expect(excluded.leaveUntouched == nil, "Palisade's own files are removed, nobody else's")
+        index.setScope(.everything)
+        #expect(t.delivered(index, "a") == ["cloudService.enabled": true])
+    }
+
+    @Test func aRetiredDeviceKeepsItsMembershipsButReceivesNothing() throws {
+        var index = try tenant()
+        var retired = t.device("a", tags: ["prod"])
+        retired.isRetired = true
+        #expect(index.upsert(retired) == ["a"], "retiring is a change even though no attribute changed")
+        #expect(index.effectiveConfiguration(of: "a")?.exclusion == "retired by an administrator")
+        #expect(index.groups(of: "a") == ["prod", "everyone"])
+    }
+
+    @Test func anOverridingPolicyIsMergedInsteadOfTheStoredOne() throws {
+        let index = try tenant()
+        let proposed = t.policy("p", ["cloudService.enabled": false], include: ["pinned"])
+        #expect(index.effectiveConfiguration(of: "c", overriding: proposed)?.deliveredSettings == ["cloudService.enabled": false])
+        #expect(index.effectiveConfiguration(of: "a", overriding: proposed)?.deliveredSettings == [:], "a is no longer included")
+        #expect(t.delivered(index, "a") == ["cloudService.enabled": true], "the index itself is unchanged")
+        #expect(index.devices(reachedBy: proposed) == ["c"])
+    }
+
+    @Test func dynamicMembershipChangesAreReportedOnceAndNetted() throws {
+        var index = try tenant()
+        index.upsert(t.device("c", tags: ["prod"]))
+        var deltas = index.takeDynamicMembershipDeltas()
+        #expect(deltas["prod"]?.joined == ["c"])
+        #expect(index.takeDynamicMembershipDeltas().isEmpty, "taken once")
+        // Joining and leaving within one transaction nets out.
+        index.upsert(t.device("c"))
+        index.upsert(t.device("c", tags: ["prod"]))
+        deltas = index.takeDynamicMembershipDeltas()
+        #expect(deltas["prod"].map { $0.joined.isEmpty && $0.left.isEmpty } ?? true)
+        try index.setGroup("prod", .dynamic(try MembershipRuleParser.parse(#"device.name -eq "a""#)))
+        deltas = index.takeDynamicMembershipDeltas()
+        #expect(deltas["prod"]?.left == ["b", "c"])
+        #expect(deltas["prod"]?.joined.isEmpty == true)
+    }
+
+    @Test func nestingProblemsAreNamedBeforeAnythingChanges() throws {
+        let index = try tenant()
+        #expect(index.nestingProblem(["everyone"], in: "pinned") == .cycle(["pinned", "everyone", "pinned"]))
+        #expect(index.nestingProblem(["nope"], in: "pinned") == .unknownGroup("nope"))
+        #expect(index.nestingProblem(["prod"], in: "pinned") == nil)
+        #expect(index.devices(matching: try MembershipRuleParser.parse(#"device.tags -contains "PROD""#)) == ["a", "b"])
     }
 }

@@ -8,12 +8,15 @@ public struct DirectoryIndex: Sendable {
         public var platform: DevicePlatform
         public var attributes: DeviceAttributes
         public var managedBy: ManagementChannel
+        /// Retired by an admin: keeps its memberships (re-enrolling restores them) but receives nothing.
+        public var isRetired: Bool
 
-        public init(id: String, platform: DevicePlatform, attributes: DeviceAttributes, managedBy: ManagementChannel = .palisade) {
+        public init(id: String, platform: DevicePlatform, attributes: DeviceAttributes, managedBy: ManagementChannel = .palisade, isRetired: Bool = false) {
             self.id = id
             self.platform = platform
             self.attributes = attributes
             self.managedBy = managedBy
+            self.isRetired = isRetired
         }
     }
 
@@ -21,6 +24,13 @@ public struct DirectoryIndex: Sendable {
         /// Explicit devices, and groups whose members belong to this one too.
         case members(devices: Set<String>, groups: Set<String>)
         case dynamic(MembershipRule)
+    }
+
+    /// Devices that joined or left a dynamic group's rule-selected members, kept until the
+    /// caller takes them (the server persists dynamic memberships for listing).
+    public struct MembershipDelta: Sendable, Hashable {
+        public var joined: Set<String> = []
+        public var left: Set<String> = []
     }
 
     public enum Problem: Error, Sendable, Hashable, CustomStringConvertible {
@@ -55,6 +65,7 @@ public struct DirectoryIndex: Sendable {
     /// False while `load` builds the index: nothing to report as affected then.
     private var reportsAffected = true
     private var policiesByGroup: [String: Set<String>] = [:]
+    private var dynamicMembershipDeltas: [String: MembershipDelta] = [:]
 
     public init(catalog: SettingCatalog = .standard, scope: EnforcementScope = .everything) {
         self.resolver = EffectiveConfigurationResolver(catalog: catalog)
@@ -90,11 +101,16 @@ public struct DirectoryIndex: Sendable {
         if let previous {
             let before = Self.lowercased(previous.attributes)
             changedAttributes = changedAttributes.filter { before.values(of: $0) != lowered.values(of: $0) }
-            if changedAttributes.isEmpty && previous.platform == device.platform && previous.managedBy == device.managedBy { return [] }
+            if changedAttributes.isEmpty && previous.platform == device.platform && previous.managedBy == device.managedBy
+                && previous.isRetired == device.isRetired { return [] }
         }
         for (groupId, group) in groups {
             guard case .dynamic(let rule) = group, !rule.attributes.isDisjoint(with: changedAttributes) else { continue }
-            setDirectMembership(slot, of: groupId, to: rule.evaluate(normalized: lowered))
+            let member = rule.evaluate(normalized: lowered)
+            if reportsAffected, directMembers[groupId]?.contains(slot) ?? false != member {
+                recordDynamicMembership(device.id, of: groupId, joined: member)
+            }
+            setDirectMembership(slot, of: groupId, to: member)
         }
         return [device.id]
     }
@@ -134,6 +150,7 @@ public struct DirectoryIndex: Sendable {
         if case .members(_, let nested)? = groups[id] {
             for child in nested { parents[child]?.remove(id) }
         }
+        let previousDirect = directMembers[id] ?? DeviceBitset(capacity: 0)
         directMembers[id] = DeviceBitset(capacity: deviceOfSlot.count)
         var group = group
         if case .dynamic(let rule) = group { group = .dynamic(rule.lowercasedOperands()) }
@@ -143,7 +160,14 @@ public struct DirectoryIndex: Sendable {
             for child in nested { parents[child, default: []].insert(id) }
             for device in members { if let slot = slotOfDevice[device] { setDirectMembership(slot, of: id, to: true) } }
         case .dynamic(let rule):
-            directMembers[id] = members(matching: rule)
+            let selected = members(matching: rule)
+            if reportsAffected {
+                for slot in previousDirect.symmetricDifference(selected).slots {
+                    guard let device = deviceOfSlot[slot] else { continue }
+                    recordDynamicMembership(device, of: id, joined: selected.contains(slot))
+                }
+            }
+            directMembers[id] = selected
         }
         guard reportsAffected else { return [] }
         return devices(in: before.symmetricDifference(expandedSlots(of: id)))
@@ -161,6 +185,7 @@ public struct DirectoryIndex: Sendable {
         for policy in policies { setPolicy(policy) }
     }
 
+    @discardableResult
     public mutating func removeGroup(_ id: String) -> Set<String> {
         let affected = expandedMembers(of: id)
         if case .members(_, let nested)? = groups[id] {
@@ -180,7 +205,25 @@ public struct DirectoryIndex: Sendable {
             policies[policy]?.excludeGroups.remove(id)
         }
         policiesByGroup[id] = nil
+        dynamicMembershipDeltas[id] = nil
         return affected
+    }
+
+    /// Why nesting `nested` in group `id` is refused, or nil when it is allowed.
+    public func nestingProblem(_ nested: Set<String>, in id: String) -> Problem? {
+        for child in nested.sorted() where groups[child] == nil && child != id { return .unknownGroup(child) }
+        return cycle(adding: nested, to: id).map(Problem.cycle)
+    }
+
+    /// The devices a rule selects now, without defining a group (the rule preview).
+    public func devices(matching rule: MembershipRule) -> Set<String> {
+        devices(in: members(matching: rule.lowercasedOperands()))
+    }
+
+    /// The dynamic memberships that changed since the last call.
+    public mutating func takeDynamicMembershipDeltas() -> [String: MembershipDelta] {
+        defer { dynamicMembershipDeltas = [:] }
+        return dynamicMembershipDeltas
     }
 
     /// Devices in the group, directly or through nested groups.
@@ -233,6 +276,7 @@ public struct DirectoryIndex: Sendable {
         return affected
     }
 
+    @discardableResult
     public mutating func removePolicy(_ id: String) -> Set<String> {
         let affected = devicesReached(by: policies[id])
         for group in (policies[id].map { $0.includeGroups.union($0.excludeGroups) } ?? []) {
@@ -242,7 +286,13 @@ public struct DirectoryIndex: Sendable {
         return affected
     }
 
+    public func assignedPolicy(_ id: String) -> AssignedPolicy? { policies[id] }
+
+    /// The devices a policy's include groups reach (before exclusions), directly or nested.
+    public func devices(reachedBy policy: AssignedPolicy?) -> Set<String> { devicesReached(by: policy) }
+
     /// A new scope can change any device.
+    @discardableResult
     public mutating func setScope(_ scope: EnforcementScope) -> Set<String> {
         self.scope = scope
         return Set(devices.keys)
@@ -250,17 +300,30 @@ public struct DirectoryIndex: Sendable {
 
     // MARK: Effective configuration
 
-    /// The device's effective configuration, or why it gets none.
-    public func configuration(of deviceId: String) -> (EffectiveConfiguration, ScopeDecision)? {
+    /// What the device receives: its merged configuration, or, when it is retired or out of
+    /// the enforcement scope, an empty one that says why. `overriding` replaces one policy
+    /// (the impact preview). Nil for an unknown device.
+    public func effectiveConfiguration(of deviceId: String, overriding: AssignedPolicy? = nil) -> EffectiveConfiguration? {
         guard let device = devices[deviceId] else { return nil }
-        let decision = scope.decision(platform: device.platform, tags: device.attributes.tags, managedBy: device.managedBy)
-        guard decision == .managed else { return (EffectiveConfiguration(platform: device.platform.policyPlatform), decision) }
+        let platform = device.platform.policyPlatform
+        if device.isRetired {
+            return EffectiveConfiguration(platform: platform, exclusion: "retired by an administrator")
+        }
+        if case .excluded(let reason) = scope.decision(platform: device.platform, tags: device.attributes.tags, managedBy: device.managedBy) {
+            // Palisade never wrote on such a device: removing "its" files would remove the other channel's.
+            let otherChannel = device.managedBy != .palisade && scope.takeOver[device.platform] != true
+            return EffectiveConfiguration(platform: platform, exclusion: reason, leaveUntouched: otherChannel ? true : nil)
+        }
         let deviceGroups = groups(of: deviceId)
         var candidates: Set<String> = []
         for group in deviceGroups { candidates.formUnion(policiesByGroup[group] ?? []) }
-        let assigned = candidates.compactMap { policies[$0] }
+        var assigned = candidates.compactMap { policies[$0] }
+        if let overriding {
+            assigned.removeAll { $0.policy.id == overriding.policy.id }
+            assigned.append(overriding)
+        }
         let facts = DeviceTargetingFacts(deviceId: deviceId, platform: device.platform, groupIds: deviceGroups)
-        return (resolver.resolve(for: facts, among: assigned), decision)
+        return resolver.resolve(for: facts, among: assigned)
     }
 
     // MARK: Internals
@@ -317,6 +380,16 @@ public struct DirectoryIndex: Sendable {
         var result = DeviceBitset(capacity: deviceOfSlot.count)
         for group in policy.includeGroups { result.formUnion(expandedSlots(of: group)) }
         return devices(in: result)
+    }
+
+    private mutating func recordDynamicMembership(_ device: String, of group: String, joined: Bool) {
+        var delta = dynamicMembershipDeltas[group] ?? MembershipDelta()
+        if joined {
+            if delta.left.remove(device) == nil { delta.joined.insert(device) }
+        } else {
+            if delta.joined.remove(device) == nil { delta.left.insert(device) }
+        }
+        dynamicMembershipDeltas[group] = delta
     }
 
     private mutating func setDirectMembership(_ slot: Int, of group: String, to member: Bool) {
