@@ -188,6 +188,23 @@ enum Migrations {
             """,
             "CREATE INDEX group_nesting_child ON group_nesting (child_id)",
         ]),
+        Migration(version: 5, name: "directory versions and change log (replicas keep their directory engines in step)", statements: [
+            """
+            CREATE TABLE directory_versions (
+                tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+                version BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE directory_changes (
+                tenant_id TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                kind TEXT NOT NULL,
+                entity_id TEXT NOT NULL,
+                PRIMARY KEY (tenant_id, version, kind, entity_id)
+            )
+            """,
+        ]),
     ]
 
     /// Applies every migration newer than the stored version. Runs in one transaction under

@@ -62,15 +62,14 @@ extension PalisadeStore {
     public func recordCheckIn(deviceId: String, tenant: String, inventory: DeviceProtocol.Inventory?, deliveredHash: String?) async throws {
         let now = Timestamp.nowMillis()
         if let inventory, try await inventoryChanged(tenant: tenant, deviceId: deviceId, inventory: inventory) {
-            try await write(tenant: tenant) { sql in
+            try await writeDirectory(tenant: tenant) { sql, directory in
                 try await sql.raw("""
                     UPDATE devices SET name = \(bind: inventory.hostname), os_version = \(bind: inventory.osVersion),
                         agent_version = \(bind: inventory.agentVersion), mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0),
                         agent_tags = \(bind: try encodeJSON(inventory.tags ?? [])), managed_by = \(bind: Self.managementChannel(inventory).rawValue)
                     WHERE id = \(bind: deviceId)
                     """).run()
-                try await Self.reevaluateDynamicGroups(tenant: tenant, device: deviceId, on: sql)
-                return ((), try await recompute(tenant: tenant, devices: [deviceId], on: sql))
+                directory.deviceChanged(deviceId)
             }
         }
         try await backend.write(lockKey: "device:\(deviceId)") { sql in

@@ -76,26 +76,26 @@ extension PalisadeStore {
     /// Retires a device: its agent is refused from then on and it receives nothing. Its group
     /// memberships are kept, so re-enrolling the same hardware restores its assignments.
     public func retireDevice(tenant: String, id: String) async throws {
-        try await write(tenant: tenant) { sql in
+        try await writeDirectory(tenant: tenant) { sql, directory in
             _ = try await Self.device(tenant: tenant, id: id, on: sql)
             try await sql.raw("""
                 UPDATE devices SET enrollment_status = 'retired', retired_at = \(bind: Timestamp.nowMillis())
                 WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)
                 """).run()
-            let changed = try await recompute(tenant: tenant, devices: [id], on: sql)
-            return ((), changed)
+            directory.deviceChanged(id)
         }
     }
 
     /// Sets the admin tags of a device; its dynamic memberships follow at once.
     public func setTags(tenant: String, device id: String, tags: [String]) async throws -> Device {
         let tags = try Self.validatedTags(tags, field: "tags")
-        return try await write(tenant: tenant) { sql in
-            _ = try await Self.device(tenant: tenant, id: id, on: sql)
+        return try await writeDirectory(tenant: tenant) { sql, directory in
+            let device = try await Self.device(tenant: tenant, id: id, on: sql)
             try await sql.raw("UPDATE devices SET tags = \(bind: try encodeJSON(tags)) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").run()
-            try await Self.reevaluateDynamicGroups(tenant: tenant, device: id, on: sql)
-            let changed = try await recompute(tenant: tenant, devices: [id], on: sql)
-            return (try await Self.device(tenant: tenant, id: id, on: sql), changed)
+            directory.deviceChanged(id)
+            var updated = device
+            updated.tags = tags
+            return updated
         }
     }
 
@@ -132,7 +132,7 @@ extension PalisadeStore {
             throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
         }
         let inventory = request.inventory
-        return try await write(tenant: tenant) { sql in
+        return try await writeDirectory(tenant: tenant) { sql, directory in
             // Re-read inside the transaction: uses and revocation may have changed meanwhile.
             guard let token = try await sql.raw("""
                 SELECT id, name, expires_at, max_uses, uses, revoked_at, created_at FROM enrollment_tokens
@@ -175,9 +175,8 @@ extension PalisadeStore {
                     """).run()
             }
             try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(bind: token.id)").run()
-            try await Self.reevaluateDynamicGroups(tenant: tenant, device: deviceId, on: sql)
-            let changed = try await recompute(tenant: tenant, devices: [deviceId], on: sql)
-            return (DeviceProtocol.EnrollResponse(deviceId: deviceId, tenantId: tenant, reenrolled: existing != nil), changed)
+            directory.deviceChanged(deviceId)
+            return DeviceProtocol.EnrollResponse(deviceId: deviceId, tenantId: tenant, reenrolled: existing != nil)
         }
     }
 }

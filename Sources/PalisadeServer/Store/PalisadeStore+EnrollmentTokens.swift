@@ -30,7 +30,6 @@ extension PalisadeStore {
                 INSERT INTO enrollment_tokens (id, tenant_id, name, token_hash, expires_at, max_uses, uses, revoked_at, created_at)
                 VALUES (\(bind: record.id), \(bind: tenant), \(bind: name), \(bind: Digest.sha256Hex(Data(token.utf8))), \(bind: expires), \(bind: maxUses), 0, NULL, \(bind: now))
                 """).run()
-            return ((), [])
         }
         return CreatedEnrollmentToken(record: record, token: token)
     }
@@ -59,7 +58,6 @@ extension PalisadeStore {
                 throw PalisadeError.notFound("enrollment token", id: id)
             }
             try await sql.raw("UPDATE enrollment_tokens SET revoked_at = \(bind: Timestamp.nowMillis()) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id) AND revoked_at IS NULL").run()
-            return ((), [])
         }
     }
 }

@@ -17,7 +17,7 @@ extension PalisadeStore {
         let id = Identifier.make()
         let now = Timestamp.nowMillis()
         let memberIds = Array(Set(members)).sorted()
-        return try await write(tenant: tenant) { sql in
+        return try await writeDirectory(tenant: tenant) { sql, directory in
             if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
                 throw PalisadeError(.conflict, code: "group_exists", message: "a group named \"\(name)\" already exists", details: .object(["field": "name"]))
             }
@@ -27,10 +27,9 @@ extension PalisadeStore {
                 VALUES (\(bind: id), \(bind: tenant), \(bind: name), \(bind: description), \(bind: now))
                 """).run()
             try await Self.insertMembers(memberIds, group: id, tenant: tenant, on: sql)
-            try await Self.nest(Array(Set(nestedGroups)).sorted(), in: id, tenant: tenant, on: sql)
-            let affected = try await Self.expandedDevices(of: [id], tenant: tenant, on: sql)
-            let changed = try await recompute(tenant: tenant, devices: affected, on: sql)
-            return (try await Self.group(tenant: tenant, id: id, on: sql), changed)
+            try await Self.nest(Array(Set(nestedGroups)).sorted(), in: id, directory: directory, on: sql)
+            directory.groupChanged(id)
+            return try await Self.group(tenant: tenant, id: id, on: sql)
         }
     }
 
@@ -74,30 +73,28 @@ extension PalisadeStore {
         guard !ids.isEmpty || !nested.isEmpty else {
             throw PalisadeError.invalid("name at least one device (deviceIds) or group (groupIds)", field: "deviceIds")
         }
-        return try await write(tenant: tenant) { sql in
+        return try await writeDirectory(tenant: tenant) { sql, directory in
             try Self.requireStatic(try await Self.group(tenant: tenant, id: groupId, on: sql))
             try await Self.requireDevices(ids, tenant: tenant, field: "deviceIds", on: sql)
             try await Self.insertMembers(ids, group: groupId, tenant: tenant, on: sql)
-            try await Self.nest(nested, in: groupId, tenant: tenant, on: sql)
-            let affected = Set(ids).union(try await Self.expandedDevices(of: nested, tenant: tenant, on: sql))
-            let changed = try await recompute(tenant: tenant, devices: affected, on: sql)
-            return (try await Self.group(tenant: tenant, id: groupId, on: sql), changed)
+            try await Self.nest(nested, in: groupId, directory: directory, on: sql)
+            directory.groupChanged(groupId)
+            return try await Self.group(tenant: tenant, id: groupId, on: sql)
         }
     }
 
     public func removeMember(tenant: String, group groupId: String, deviceId: String) async throws {
-        try await write(tenant: tenant) { sql in
+        try await writeDirectory(tenant: tenant) { sql, directory in
             try Self.requireStatic(try await Self.group(tenant: tenant, id: groupId, on: sql))
+            directory.groupChanged(groupId)
             if try await sql.raw("SELECT child_id FROM group_nesting WHERE parent_id = \(bind: groupId) AND child_id = \(bind: deviceId)").first() != nil {
-                let affected = try await Self.expandedDevices(of: [deviceId], tenant: tenant, on: sql)
                 try await sql.raw("DELETE FROM group_nesting WHERE parent_id = \(bind: groupId) AND child_id = \(bind: deviceId)").run()
-                return ((), try await recompute(tenant: tenant, devices: affected, on: sql))
+                return
             }
             guard try await sql.raw("SELECT device_id FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").first() != nil else {
                 throw PalisadeError(.notFound, code: "not_found", message: "\(deviceId) is neither a device nor a group in group \(groupId)", details: .object(["memberId": .string(deviceId)]))
             }
             try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").run()
-            return ((), try await recompute(tenant: tenant, devices: [deviceId], on: sql))
         }
     }
 
@@ -116,14 +113,13 @@ extension PalisadeStore {
 
     /// Deletes a group: its members lose what it brought them, and it leaves every assignment.
     public func deleteGroup(tenant: String, id: String) async throws {
-        try await write(tenant: tenant) { sql in
+        try await writeDirectory(tenant: tenant) { sql, directory in
             _ = try await Self.group(tenant: tenant, id: id, on: sql)
-            let members = try await Self.expandedDevices(of: [id], tenant: tenant, on: sql)
             try await sql.raw("DELETE FROM group_nesting WHERE parent_id = \(bind: id) OR child_id = \(bind: id)").run()
             try await sql.raw("DELETE FROM policy_assignments WHERE group_id = \(bind: id)").run()
             try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: id)").run()
             try await sql.raw("DELETE FROM device_groups WHERE id = \(bind: id)").run()
-            return ((), try await recompute(tenant: tenant, devices: Set(members), on: sql))
+            directory.groupChanged(id)
         }
     }
 
@@ -177,10 +173,10 @@ extension PalisadeStore {
     }
 
     func createDynamicGroup(tenant: String, name: String, description: String, rule text: String) async throws -> DeviceGroup {
-        let rule = try Self.parseRule(text)
+        _ = try Self.parseRule(text)
         let id = Identifier.make()
         let now = Timestamp.nowMillis()
-        return try await write(tenant: tenant) { sql in
+        try await writeDirectory(tenant: tenant) { sql, directory in
             if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
                 throw PalisadeError(.conflict, code: "group_exists", message: "a group named \"\(name)\" already exists", details: .object(["field": "name"]))
             }
@@ -188,43 +184,23 @@ extension PalisadeStore {
                 INSERT INTO device_groups (id, tenant_id, name, description, created_at, membership_rule)
                 VALUES (\(bind: id), \(bind: tenant), \(bind: name), \(bind: description), \(bind: now), \(bind: text))
                 """).run()
-            let members = try await Self.allDevices(tenant: tenant, on: sql).filter { rule.evaluate($0.ruleAttributes) }.map(\.id)
-            try await Self.insertMembers(members, group: id, tenant: tenant, on: sql)
-            let changed = try await recompute(tenant: tenant, devices: Set(members), on: sql)
-            return (try await Self.group(tenant: tenant, id: id, on: sql), changed)
+            // The directory engine evaluates the rule and stores the members it selects.
+            directory.groupChanged(id)
         }
+        return try await group(tenant: tenant, id: id)
     }
 
     /// Evaluates a rule without saving anything.
     public func previewRule(tenant: String, rule text: String, sampleSize: Int = 10) async throws -> RulePreview {
         let rule = try Self.parseRule(text)
-        return try await read { sql in
-            let matching = try await Self.allDevices(tenant: tenant, on: sql).filter { rule.evaluate($0.ruleAttributes) }
-            return RulePreview(count: matching.count, sample: Array(matching.prefix(sampleSize)))
-        }
-    }
-
-    static func allDevices(tenant: String, on sql: any SQLDatabase) async throws -> [Device] {
-        try await sql.raw("SELECT \(unsafeRaw: deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) ORDER BY name, id").all().map(device)
-    }
-
-    /// Re-evaluates every dynamic group of the tenant for one device (its attributes changed)
-    /// and updates its memberships. Membership is evaluated in the same transaction as the
-    /// change, so there is no "not yet evaluated" state that could take settings away.
-    static func reevaluateDynamicGroups(tenant: String, device id: String, on sql: any SQLDatabase) async throws {
-        let device = try await Self.device(tenant: tenant, id: id, on: sql)
-        let attributes = device.ruleAttributes
-        let rules = try await sql.raw("SELECT id, membership_rule FROM device_groups WHERE tenant_id = \(bind: tenant) AND membership_rule IS NOT NULL").all()
-        let current = Set(try await sql.raw("SELECT group_id FROM group_members WHERE device_id = \(bind: id)").all().map { try $0.string("group_id") })
-        for row in rules {
-            let groupId = try row.string("id")
-            guard let rule = try? MembershipRuleParser.parse(try row.string("membership_rule")) else { continue }
-            let member = rule.evaluate(attributes)
-            if member && !current.contains(groupId) {
-                try await insertMembers([id], group: groupId, tenant: tenant, on: sql)
-            } else if !member && current.contains(groupId) {
-                try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: id)").run()
-            }
+        return try await withDirectory(tenant: tenant) { sql, index in
+            let matching = index.devices(matching: rule)
+            guard !matching.isEmpty else { return RulePreview(count: 0, sample: []) }
+            let sample = try await sql.raw("""
+                SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: Array(matching.sorted().prefix(sampleSize))))
+                ORDER BY id
+                """).all().map(Self.device)
+            return RulePreview(count: matching.count, sample: sample)
         }
     }
 }
@@ -232,74 +208,23 @@ extension PalisadeStore {
 // MARK: Nested groups
 
 extension PalisadeStore {
-    /// child -> parents, for the whole tenant (group counts are small next to device counts).
-    static func parentsByChild(tenant: String, on sql: any SQLDatabase) async throws -> [String: Set<String>] {
-        var parents: [String: Set<String>] = [:]
-        for row in try await sql.raw("SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = \(bind: tenant)").all() {
-            parents[try row.string("child_id"), default: []].insert(try row.string("parent_id"))
-        }
-        return parents
-    }
-
-    /// The groups and every group that contains one of them, transitively.
-    static func withAncestors(_ groups: Set<String>, parents: [String: Set<String>]) -> Set<String> {
-        var result: Set<String> = []
-        var stack = Array(groups)
-        while let group = stack.popLast() {
-            guard result.insert(group).inserted else { continue }
-            stack.append(contentsOf: parents[group] ?? [])
-        }
-        return result
-    }
-
-    /// Devices in the groups, directly or through nested groups.
-    static func expandedDevices(of groups: [String], tenant: String, on sql: any SQLDatabase) async throws -> Set<String> {
-        var children: [String: [String]] = [:]
-        for row in try await sql.raw("SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = \(bind: tenant)").all() {
-            children[try row.string("parent_id"), default: []].append(try row.string("child_id"))
-        }
-        var all: Set<String> = []
-        var stack = groups
-        while let group = stack.popLast() {
-            guard all.insert(group).inserted else { continue }
-            stack.append(contentsOf: children[group] ?? [])
-        }
-        var devices: Set<String> = []
-        for chunk in all.sorted().chunked() {
-            for row in try await sql.raw("SELECT device_id FROM group_members WHERE group_id IN (\(binds: chunk))").all() {
-                devices.insert(try row.string("device_id"))
-            }
-        }
-        return devices
-    }
-
-    /// Nests `children` in `parent`, refusing unknown groups and cycles.
-    static func nest(_ children: [String], in parent: String, tenant: String, on sql: any SQLDatabase) async throws {
+    /// Nests `children` in `parent`, refusing unknown groups and cycles (checked on the
+    /// directory engine, which the caller's transaction has brought up to date).
+    static func nest(_ children: [String], in parent: String, directory: DirectoryEdit, on sql: any SQLDatabase) async throws {
         guard !children.isEmpty else { return }
-        var found: Set<String> = []
-        for chunk in children.chunked() {
-            for row in try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all() {
-                found.insert(try row.string("id"))
-            }
-        }
-        let missing = children.filter { !found.contains($0) }
+        let missing = children.filter { directory.index.groups[$0] == nil }
         guard missing.isEmpty else {
             throw PalisadeError(.badRequest, code: "unknown_group", message: "groupIds names groups that do not exist: \(missing.joined(separator: ", "))",
                                 details: ["unknown": .array(missing.map(JSONValue.string))])
         }
-        var parents = try await parentsByChild(tenant: tenant, on: sql)
-        for child in children {
-            // A cycle if the parent is the child or is already (transitively) inside it.
-            if child == parent || withAncestors([parent], parents: parents).contains(child) {
-                throw PalisadeError(.badRequest, code: "group_cycle", message: "nesting group \(child) in \(parent) would make a cycle: \(parent) is already inside \(child)",
-                                    details: ["parentId": .string(parent), "childId": .string(child)])
-            }
-            try await sql.raw("""
-                INSERT INTO group_nesting (tenant_id, parent_id, child_id) VALUES (\(bind: tenant), \(bind: parent), \(bind: child))
-                ON CONFLICT (parent_id, child_id) DO NOTHING
-                """).run()
-            parents[child, default: []].insert(parent)
+        if case .cycle(let path)? = directory.index.nestingProblem(Set(children), in: parent) {
+            throw PalisadeError(.badRequest, code: "group_cycle", message: "nesting would make a cycle: \(path.joined(separator: " contains "))",
+                                details: ["parentId": .string(parent), "childId": .string(path[1]), "path": .array(path.map(JSONValue.string))])
         }
+        try await sql.raw(SQLQueryString.insert(
+            "INSERT INTO group_nesting (tenant_id, parent_id, child_id) VALUES ",
+            rows: children.map { "(\(bind: directory.tenant), \(bind: parent), \(bind: $0))" },
+            suffix: " ON CONFLICT (parent_id, child_id) DO NOTHING")).run()
     }
 
     static func withNesting(_ groups: [DeviceGroup], on sql: any SQLDatabase) async throws -> [DeviceGroup] {
@@ -322,11 +247,11 @@ extension PalisadeStore {
     /// Renames a group, changes its description, or (dynamic groups) its rule. A rule change
     /// re-evaluates that group only and recomputes only the devices that enter or leave it.
     public func updateGroup(tenant: String, id: String, name: String?, description: String?, membershipRule: String?) async throws -> DeviceGroup {
-        let rule = try membershipRule.map(Self.parseRule)
+        if let membershipRule { _ = try Self.parseRule(membershipRule) }
         if let name, name.trimmingCharacters(in: .whitespaces).isEmpty || name.count > 200 {
             throw PalisadeError.invalid("name must be 1 to 200 characters", field: "name")
         }
-        return try await write(tenant: tenant) { sql in
+        try await writeDirectory(tenant: tenant) { sql, directory in
             let group = try await Self.group(tenant: tenant, id: id, on: sql)
             if let name = name?.trimmingCharacters(in: .whitespaces), name != group.name {
                 if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
@@ -337,20 +262,15 @@ extension PalisadeStore {
             if let description {
                 try await sql.raw("UPDATE device_groups SET description = \(bind: description) WHERE id = \(bind: id)").run()
             }
-            guard let rule, let text = membershipRule else { return (try await Self.group(tenant: tenant, id: id, on: sql), []) }
+            guard let text = membershipRule else { return }
             guard group.membershipRule != nil else {
                 throw PalisadeError(.badRequest, code: "static_group", message: "group \(id) is static: it has members, not a rule", details: ["groupId": .string(id)])
             }
             try await sql.raw("UPDATE device_groups SET membership_rule = \(bind: text) WHERE id = \(bind: id)").run()
-            let before = Set(try await sql.raw("SELECT device_id FROM group_members WHERE group_id = \(bind: id)").all().map { try $0.string("device_id") })
-            let after = Set(try await Self.allDevices(tenant: tenant, on: sql).filter { rule.evaluate($0.ruleAttributes) }.map(\.id))
-            for device in before.subtracting(after) {
-                try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: id) AND device_id = \(bind: device)").run()
-            }
-            try await Self.insertMembers(after.subtracting(before).sorted(), group: id, tenant: tenant, on: sql)
-            // Only devices that entered or left can change, also through groups nesting this one.
-            let changed = try await recompute(tenant: tenant, devices: before.symmetricDifference(after), on: sql)
-            return (try await Self.group(tenant: tenant, id: id, on: sql), changed)
+            // The engine re-evaluates this group only; only devices that enter or leave it
+            // (also through groups nesting it) are recomputed.
+            directory.groupChanged(id)
         }
+        return try await group(tenant: tenant, id: id)
     }
 }

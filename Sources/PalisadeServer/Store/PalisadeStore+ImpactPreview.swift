@@ -24,21 +24,14 @@ public struct ImpactPreview: Codable, Sendable {
 extension PalisadeStore {
     /// Previews new settings and/or assignments of a policy against the current directory.
     public func previewPolicyChange(tenant: String, policy id: String, settings: [String: JSONValue]?, include: [String]?, exclude: [String]?) async throws -> ImpactPreview {
-        try await read { sql in
+        try await withDirectory(tenant: tenant) { sql, index in
             let current = try await Self.policy(tenant: tenant, id: id, on: sql)
             let newSettings = settings ?? current.settings
             let problems = PolicyValidator(catalog: catalog).problems(platform: current.platform, template: current.template, settings: newSettings)
             guard problems.isEmpty else { throw PalisadeError.invalidSettings(problems) }
             let newInclude = include.map { Set($0) } ?? Set(current.assignments.include)
             let newExclude = exclude.map { Set($0) } ?? Set(current.assignments.exclude)
-            let named = Array(newInclude.union(newExclude)).sorted()
-            var known: Set<String> = []
-            for chunk in named.chunked() {
-                for row in try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all() {
-                    known.insert(try row.string("id"))
-                }
-            }
-            let missing = named.filter { !known.contains($0) }
+            let missing = newInclude.union(newExclude).filter { index.groups[$0] == nil }.sorted()
             guard missing.isEmpty else {
                 throw PalisadeError(.badRequest, code: "unknown_group", message: "assignments name groups that do not exist: \(missing.joined(separator: ", "))",
                                     details: ["unknown": .array(missing.map(JSONValue.string))])
@@ -47,25 +40,23 @@ extension PalisadeStore {
                 policy: PolicySnapshot(id: id, name: current.name, revision: current.revision + 1, platform: current.platform, settings: newSettings),
                 includeGroups: newInclude, excludeGroups: newExclude)
 
-            let devices = try await Self.targetedDevices(policy: id, on: sql)
-                .union(try await Self.expandedDevices(of: Array(newInclude), tenant: tenant, on: sql))
+            // Only devices the policy reaches now or would reach can change.
+            let devices = index.devices(reachedBy: index.assignedPolicy(id)).union(index.devices(reachedBy: override))
             var preview = ImpactPreview(devicesEvaluated: devices.count, devicesChanged: 0, settings: [], newConflicts: [], resolvedConflicts: [])
             var settingCounts: [String: Int] = [:]
             var newConflicts: [String: Int] = [:]
             var resolved: [String: Int] = [:]
-            for chunk in devices.sorted().chunked() {
-                let after = try await effectiveConfigurations(tenant: tenant, devices: chunk, override: override, on: sql)
-                for (deviceId, proposed) in after {
-                    let before = try await Self.effectiveConfiguration(deviceId: deviceId, on: sql) ?? EffectiveConfiguration(platform: proposed.platform)
-                    let oldValues = before.deliveredSettings
-                    let newValues = proposed.deliveredSettings
-                    if oldValues != newValues { preview.devicesChanged += 1 }
-                    for key in Set(oldValues.keys).union(newValues.keys) where oldValues[key] != newValues[key] {
-                        settingCounts[key, default: 0] += 1
-                    }
-                    for key in Set(proposed.conflicts.keys).subtracting(before.conflicts.keys) { newConflicts[key, default: 0] += 1 }
-                    for key in Set(before.conflicts.keys).subtracting(proposed.conflicts.keys) { resolved[key, default: 0] += 1 }
+            for deviceId in devices {
+                guard let before = index.effectiveConfiguration(of: deviceId),
+                      let proposed = index.effectiveConfiguration(of: deviceId, overriding: override) else { continue }
+                let oldValues = before.deliveredSettings
+                let newValues = proposed.deliveredSettings
+                if oldValues != newValues { preview.devicesChanged += 1 }
+                for key in Set(oldValues.keys).union(newValues.keys) where oldValues[key] != newValues[key] {
+                    settingCounts[key, default: 0] += 1
                 }
+                for key in Set(proposed.conflicts.keys).subtracting(before.conflicts.keys) { newConflicts[key, default: 0] += 1 }
+                for key in Set(before.conflicts.keys).subtracting(proposed.conflicts.keys) { resolved[key, default: 0] += 1 }
             }
             func list(_ counts: [String: Int]) -> [ImpactPreview.SettingImpact] {
                 counts.sorted { $0.key < $1.key }.map { .init(settingId: $0.key, devices: $0.value) }

@@ -35,14 +35,15 @@ extension PalisadeStore {
         let id = Identifier.make()
         let now = Timestamp.nowMillis()
         let settingsJSON = try encodeJSON(draft.settings)
-        return try await write(tenant: tenant) { sql in
+        return try await writeDirectory(tenant: tenant) { sql, directory in
             try await sql.raw("""
                 INSERT INTO policies (id, tenant_id, name, description, platform, template, revision, settings, created_at, updated_at)
                 VALUES (\(bind: id), \(bind: tenant), \(bind: draft.name), \(bind: draft.description), \(bind: draft.platform.rawValue),
                     \(bind: draft.template.rawValue), 1, \(bind: settingsJSON), \(bind: now), \(bind: now))
                 """).run()
             try await Self.insertRevision(policy: id, revision: 1, tenant: tenant, draft: draft, settingsJSON: settingsJSON, at: now, on: sql)
-            return (try await Self.policy(tenant: tenant, id: id, on: sql), [])
+            directory.policyChanged(id)
+            return try await Self.policy(tenant: tenant, id: id, on: sql)
         }
     }
 
@@ -52,7 +53,7 @@ extension PalisadeStore {
         let draft = try validate(draft)
         let settingsJSON = try encodeJSON(draft.settings)
         let now = Timestamp.nowMillis()
-        return try await write(tenant: tenant) { sql in
+        return try await writeDirectory(tenant: tenant) { sql, directory in
             let current = try await Self.policy(tenant: tenant, id: id, on: sql)
             guard current.platform == draft.platform else {
                 throw PalisadeError.invalid("platform cannot change (policy is \(current.platform.rawValue), got \(draft.platform.rawValue)); create a new policy", field: "platform")
@@ -67,19 +68,18 @@ extension PalisadeStore {
                 WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)
                 """).run()
             try await Self.insertRevision(policy: id, revision: revision, tenant: tenant, draft: draft, settingsJSON: settingsJSON, at: now, on: sql)
-            let changed = try await recompute(tenant: tenant, devices: try await Self.targetedDevices(policy: id, on: sql), on: sql)
-            return (try await Self.policy(tenant: tenant, id: id, on: sql), changed)
+            directory.policyChanged(id)
+            return try await Self.policy(tenant: tenant, id: id, on: sql)
         }
     }
 
     /// Deletes a policy; the devices it reached lose its settings. Its revisions stay as history.
     public func deletePolicy(tenant: String, id: String) async throws {
-        try await write(tenant: tenant) { sql in
+        try await writeDirectory(tenant: tenant) { sql, directory in
             _ = try await Self.policy(tenant: tenant, id: id, on: sql)
-            let targeted = try await Self.targetedDevices(policy: id, on: sql)
             try await sql.raw("DELETE FROM policy_assignments WHERE policy_id = \(bind: id)").run()
             try await sql.raw("DELETE FROM policies WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").run()
-            return ((), try await recompute(tenant: tenant, devices: targeted, on: sql))
+            directory.policyChanged(id)
         }
     }
 
@@ -90,7 +90,7 @@ extension PalisadeStore {
         guard both.isEmpty else {
             throw PalisadeError.invalid("groups cannot be both included and excluded: \(both.sorted().joined(separator: ", "))", field: "exclude")
         }
-        return try await write(tenant: tenant) { sql in
+        return try await writeDirectory(tenant: tenant) { sql, directory in
             _ = try await Self.policy(tenant: tenant, id: id, on: sql)
             let all = include + exclude
             var found: Set<String> = []
@@ -104,7 +104,6 @@ extension PalisadeStore {
                 throw PalisadeError(.badRequest, code: "unknown_group", message: "assignments name groups that do not exist: \(missing.joined(separator: ", "))",
                                     details: .object(["unknown": .array(missing.map(JSONValue.string))]))
             }
-            var affected = try await Self.targetedDevices(policy: id, on: sql)
             try await sql.raw("DELETE FROM policy_assignments WHERE policy_id = \(bind: id)").run()
             for (groups, mode) in [(include, "include"), (exclude, "exclude")] {
                 for group in groups {
@@ -114,9 +113,8 @@ extension PalisadeStore {
                         """).run()
                 }
             }
-            affected.formUnion(try await Self.expandedDevices(of: include, tenant: tenant, on: sql))
-            let changed = try await recompute(tenant: tenant, devices: affected, on: sql)
-            return (try await Self.policy(tenant: tenant, id: id, on: sql), changed)
+            directory.policyChanged(id)
+            return try await Self.policy(tenant: tenant, id: id, on: sql)
         }
     }
 
@@ -176,9 +174,5 @@ extension PalisadeStore {
             INSERT INTO policy_revisions (policy_id, revision, tenant_id, name, description, settings, created_at)
             VALUES (\(bind: policy), \(bind: revision), \(bind: tenant), \(bind: draft.name), \(bind: draft.description), \(bind: settingsJSON), \(bind: now))
             """).run()
-    }
-
-    static func targetedDevices(policy: String, on sql: any SQLDatabase) async throws -> Set<String> {
-        Set(try await sql.raw("SELECT device_id FROM device_policy_targets WHERE policy_id = \(bind: policy)").all().map { try $0.string("device_id") })
     }
 }

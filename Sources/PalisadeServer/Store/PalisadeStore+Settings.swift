@@ -31,12 +31,11 @@ extension PalisadeStore {
             throw PalisadeError.invalid("scope \"tagged\" needs a tag", field: "tag")
         }
         let validated = scope
-        return try await write(tenant: tenant) { sql in
-            let scope = validated
+        return try await writeDirectory(tenant: tenant) { sql, directory in
             let settings = try await Self.tenantSettings(tenant: tenant, on: sql).1
-            try await Self.saveSettings(tenant: tenant, scope: scope, devices: settings, on: sql)
-            let all = Set(try await sql.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenant)").all().map { try $0.string("id") })
-            return (scope, try await recompute(tenant: tenant, devices: all, on: sql))
+            try await Self.saveSettings(tenant: tenant, scope: validated, devices: settings, on: sql)
+            directory.scopeChanged()
+            return validated
         }
     }
 
@@ -47,7 +46,7 @@ extension PalisadeStore {
         return try await write(tenant: tenant) { sql in
             let scope = try await Self.tenantSettings(tenant: tenant, on: sql).0
             try await Self.saveSettings(tenant: tenant, scope: scope, devices: settings, on: sql)
-            return (settings, [])
+            return settings
         }
     }
 

@@ -4,14 +4,16 @@ import PalisadeCore
 import SQLKit
 
 /// Palisade's data: tenants, tokens, devices, groups, policies, configurations and reports.
-/// Every query is scoped by tenant. Mutations that can change what devices receive recompute
-/// the affected devices' effective configurations in the same transaction, then wake their
-/// long-polls once the transaction has committed.
+/// Every query is scoped by tenant. Mutations that can change what devices receive go through
+/// the tenant's in-memory directory engine, recompute the affected devices' effective
+/// configurations in the same transaction, then wake their long-polls once it has committed.
 public struct PalisadeStore: Sendable {
     public let backend: any DatabaseBackend
     public let catalog: SettingCatalog
     public let notifier: ConfigurationChangeNotifier
     let logger: Logger
+    /// Each tenant's directory engine between writes (see `writeDirectory`).
+    let directories = TenantDirectoryCache()
 
     public init(backend: any DatabaseBackend, catalog: SettingCatalog = .standard, notifier: ConfigurationChangeNotifier = ConfigurationChangeNotifier(), logger: Logger) {
         self.backend = backend
@@ -32,20 +34,11 @@ public struct PalisadeStore: Sendable {
         try await backend.read(body)
     }
 
-    /// A write transaction for one tenant. `body` returns its result and the devices whose
-    /// configuration changed; their long-polls are woken after commit, here and (PostgreSQL)
-    /// on every other replica.
-    func write<T: Sendable>(tenant: String, _ body: @Sendable (any SQLDatabase) async throws -> (T, Set<String>)) async throws -> T {
-        let backend = self.backend
-        let (result, changed) = try await backend.write(lockKey: "tenant:\(tenant)") { sql in
-            let (result, changed) = try await body(sql)
-            try await backend.announceConfigurationChanges(changed, on: sql)
-            return (result, changed)
-        }
-        if !changed.isEmpty {
-            await notifier.notify(changed)
-        }
-        return result
+    /// A write transaction under the tenant's lock for data that no device's configuration
+    /// depends on (enrollment tokens, device settings). Anything else goes through
+    /// `writeDirectory`.
+    func write<T: Sendable>(tenant: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await backend.write(lockKey: "tenant:\(tenant)", body)
     }
 }
 

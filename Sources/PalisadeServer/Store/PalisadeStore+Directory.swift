@@ -1,0 +1,362 @@
+import Foundation
+import Logging
+import PalisadeCore
+import SQLKit
+import Synchronization
+
+/// What one write transaction changed in its tenant's directory. Recorded by the store's
+/// mutations, applied to the index when the transaction finishes (re-reading each entity as
+/// the transaction left it), and logged so that other replicas apply the same changes.
+struct DirectoryChanges: Sendable, Hashable {
+    var devices: Set<String> = []
+    var groups: Set<String> = []
+    var policies: Set<String> = []
+    var scope = false
+
+    var isEmpty: Bool { devices.isEmpty && groups.isEmpty && policies.isEmpty && !scope }
+
+    mutating func formUnion(_ other: DirectoryChanges) {
+        devices.formUnion(other.devices)
+        groups.formUnion(other.groups)
+        policies.formUnion(other.policies)
+        scope = scope || other.scope
+    }
+}
+
+/// A tenant's directory during one write transaction: the engine, caught up with the
+/// database, and what the transaction changed. Mutations say what they touched; the store
+/// does the rest when the transaction finishes.
+struct DirectoryEdit: Sendable {
+    let tenant: String
+    /// Read-only for mutations: the index changes only when the transaction finishes.
+    fileprivate(set) var index: DirectoryIndex
+    fileprivate(set) var version: Int64
+    fileprivate(set) var changes = DirectoryChanges()
+
+    mutating func deviceChanged(_ id: String) { changes.devices.insert(id) }
+    mutating func groupChanged(_ id: String) { changes.groups.insert(id) }
+    mutating func policyChanged(_ id: String) { changes.policies.insert(id) }
+    mutating func scopeChanged() { changes.scope = true }
+
+    fileprivate var entry: TenantDirectoryCache.Entry { .init(version: version, index: index) }
+}
+
+/// Hands the leased index into the transaction and, if the transaction fails before changing
+/// it, back out.
+private final class DirectoryLease: Sendable {
+    private let entry: Mutex<TenantDirectoryCache.Entry?>
+
+    init(_ entry: TenantDirectoryCache.Entry?) { self.entry = Mutex(entry) }
+
+    func take() -> TenantDirectoryCache.Entry? {
+        entry.withLock { entry in
+            let taken = entry
+            entry = nil
+            return taken
+        }
+    }
+
+    func keep(_ kept: TenantDirectoryCache.Entry) { entry.withLock { $0 = kept } }
+}
+
+extension PalisadeStore {
+    /// A write transaction for one tenant that changes what devices may receive. `body`
+    /// records which devices, groups, policies or scope it changed; then, in the same
+    /// transaction, the directory engine re-evaluates memberships for exactly those, the
+    /// affected devices' configurations are recomputed and only the changed ones written,
+    /// and the change is logged for other replicas. Long-polls of devices whose configuration
+    /// changed are woken after commit, here and (PostgreSQL) on every replica.
+    func writeDirectory<T: Sendable>(tenant: String, _ body: @Sendable (any SQLDatabase, inout DirectoryEdit) async throws -> T) async throws -> T {
+        let lease = DirectoryLease(await directories.lease(tenant))
+        let backend = self.backend
+        do {
+            let (result, changed, entry) = try await backend.write(lockKey: "tenant:\(tenant)") { sql in
+                var edit = try await openDirectory(tenant: tenant, cached: lease.take(), on: sql)
+                let result: T
+                do {
+                    result = try await body(sql, &edit)
+                } catch {
+                    // Nothing has touched the index yet: it still matches the database.
+                    lease.keep(edit.entry)
+                    throw error
+                }
+                let changed = try await finish(&edit, on: sql)
+                try await backend.announceConfigurationChanges(changed, on: sql)
+                return (result, changed, edit.entry)
+            }
+            await directories.release(tenant, entry: entry)
+            if !changed.isEmpty { await notifier.notify(changed) }
+            return result
+        } catch {
+            await directories.release(tenant, entry: lease.take())
+            throw error
+        }
+    }
+
+    /// The tenant's directory as committed, for answers that need memberships (previews).
+    /// Holds the tenant's write lock, so it sees a consistent directory; changes nothing.
+    func withDirectory<T: Sendable>(tenant: String, _ body: @Sendable (any SQLDatabase, DirectoryIndex) async throws -> T) async throws -> T {
+        try await writeDirectory(tenant: tenant) { sql, edit in try await body(sql, edit.index) }
+    }
+
+    // MARK: Catching up
+
+    /// The cached index brought up to the database's directory version: by applying the
+    /// logged changes of other replicas, or, without a cache or with a log gap, by loading
+    /// the whole tenant.
+    private func openDirectory(tenant: String, cached: TenantDirectoryCache.Entry?, on sql: any SQLDatabase) async throws -> DirectoryEdit {
+        let version = try await sql.raw("SELECT version FROM directory_versions WHERE tenant_id = \(bind: tenant)").first()?
+            .decode(column: "version", as: Int64.self) ?? 0
+        if var cached, cached.version <= version {
+            if cached.version == version { return DirectoryEdit(tenant: tenant, index: cached.index, version: version) }
+            var changes = DirectoryChanges()
+            var versions: Set<Int64> = []
+            for row in try await sql.raw("""
+                SELECT version, kind, entity_id FROM directory_changes WHERE tenant_id = \(bind: tenant) AND version > \(bind: cached.version)
+                """).all() {
+                versions.insert(try row.decode(column: "version", as: Int64.self))
+                let id = try row.string("entity_id")
+                switch try row.string("kind") {
+                case "device": changes.devices.insert(id)
+                case "group": changes.groups.insert(id)
+                case "policy": changes.policies.insert(id)
+                default: changes.scope = true
+                }
+            }
+            if versions.count == Int(version - cached.version) {
+                _ = try await apply(changes, to: &cached.index, tenant: tenant, on: sql)
+                // Another replica already stored these memberships.
+                _ = cached.index.takeDynamicMembershipDeltas()
+                return DirectoryEdit(tenant: tenant, index: cached.index, version: version)
+            }
+            logger.info("directory log no longer covers the cached version; loading the tenant", metadata: ["tenant": "\(tenant)", "cached": "\(cached.version)", "current": "\(version)"])
+        }
+        let started = ContinuousClock.now
+        let index = try await loadDirectory(tenant: tenant, on: sql)
+        logger.info("loaded directory", metadata: [
+            "tenant": "\(tenant)", "devices": "\(index.devices.count)", "groups": "\(index.groups.count)",
+            "duration": "\(ContinuousClock.now - started)",
+        ])
+        return DirectoryEdit(tenant: tenant, index: index, version: version)
+    }
+
+    /// Builds the engine for a whole tenant from the database. Dynamic groups are evaluated
+    /// from their rules; static groups' members and nesting are read.
+    func loadDirectory(tenant: String, on sql: any SQLDatabase) async throws -> DirectoryIndex {
+        var index = DirectoryIndex(catalog: catalog, scope: try await Self.tenantSettings(tenant: tenant, on: sql).0)
+        let devices = try await sql.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant)").all()
+            .map { try Self.device($0).directoryDevice }
+        let groups = try await Self.groupDefinitions(tenant: tenant, ids: nil, on: sql)
+        let policies = try await Self.assignedPolicies(tenant: tenant, ids: nil, on: sql)
+        do {
+            try index.load(devices: devices, groups: groups.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }, policies: policies.values.sorted { $0.policy.id < $1.policy.id })
+        } catch {
+            throw StoreError.corrupt("the directory of tenant \(tenant) is inconsistent: \(error)")
+        }
+        return index
+    }
+
+    // MARK: Finishing a transaction
+
+    /// Applies the transaction's changes to the index, stores the dynamic memberships that
+    /// moved, recomputes the affected devices, and logs the change. Returns the devices whose
+    /// configuration hash changed.
+    private func finish(_ edit: inout DirectoryEdit, on sql: any SQLDatabase) async throws -> Set<String> {
+        guard !edit.changes.isEmpty else { return [] }
+        let affected = try await apply(edit.changes, to: &edit.index, tenant: edit.tenant, on: sql)
+        try await Self.storeDynamicMemberships(edit.index.takeDynamicMembershipDeltas(), tenant: edit.tenant, on: sql)
+        let changed = try await recompute(tenant: edit.tenant, devices: affected, index: edit.index, on: sql)
+        edit.version += 1
+        try await Self.logDirectoryChanges(edit.changes, version: edit.version, tenant: edit.tenant, on: sql)
+        return changed
+    }
+
+    /// Re-reads each changed entity as the database now holds it and applies it to the index.
+    /// Returns the devices whose effective configuration may have changed.
+    private func apply(_ changes: DirectoryChanges, to index: inout DirectoryIndex, tenant: String, on sql: any SQLDatabase) async throws -> Set<String> {
+        var affected: Set<String> = []
+        for chunk in changes.devices.sorted().chunked() {
+            var found: Set<String> = []
+            for row in try await sql.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all() {
+                let device = try Self.device(row).directoryDevice
+                found.insert(device.id)
+                affected.formUnion(index.upsert(device))
+            }
+            for id in chunk where !found.contains(id) { index.remove(device: id) }
+        }
+        if !changes.groups.isEmpty {
+            let definitions = try await Self.groupDefinitions(tenant: tenant, ids: changes.groups, on: sql)
+            for id in changes.groups.sorted() where definitions[id] == nil && index.groups[id] != nil {
+                affected.formUnion(index.removeGroup(id))
+            }
+            // A new group may nest another new one: define them empty first.
+            for id in definitions.keys.sorted() where index.groups[id] == nil {
+                try index.setGroup(id, .members(devices: [], groups: []))
+            }
+            for (id, group) in definitions.sorted(by: { $0.key < $1.key }) {
+                do {
+                    affected.formUnion(try index.setGroup(id, group))
+                } catch {
+                    throw StoreError.corrupt("group \(id) cannot be applied to the directory: \(error)")
+                }
+            }
+        }
+        if !changes.policies.isEmpty {
+            let policies = try await Self.assignedPolicies(tenant: tenant, ids: changes.policies, on: sql)
+            for id in changes.policies.sorted() {
+                if let policy = policies[id] {
+                    affected.formUnion(index.setPolicy(policy))
+                } else {
+                    affected.formUnion(index.removePolicy(id))
+                }
+            }
+        }
+        if changes.scope {
+            affected.formUnion(index.setScope(try await Self.tenantSettings(tenant: tenant, on: sql).0))
+        }
+        return affected
+    }
+
+    /// Group definitions as the engine takes them: a rule, or members and nested groups.
+    /// `ids` nil reads every group of the tenant.
+    static func groupDefinitions(tenant: String, ids: Set<String>?, on sql: any SQLDatabase) async throws -> [String: DirectoryIndex.Group] {
+        var rows: [any SQLRow] = []
+        if let ids {
+            for chunk in ids.sorted().chunked() {
+                rows += try await sql.raw("SELECT id, membership_rule FROM device_groups WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all()
+            }
+        } else {
+            rows = try await sql.raw("SELECT id, membership_rule FROM device_groups WHERE tenant_id = \(bind: tenant)").all()
+        }
+        var result: [String: DirectoryIndex.Group] = [:]
+        var staticIds: [String] = []
+        for row in rows {
+            let id = try row.string("id")
+            if let text = try row.optionalString("membership_rule") {
+                do {
+                    result[id] = .dynamic(try MembershipRuleParser.parse(text))
+                } catch {
+                    throw StoreError.corrupt("group \(id) has a rule that no longer parses: \(error.description)")
+                }
+            } else {
+                staticIds.append(id)
+            }
+        }
+        var members: [String: Set<String>] = [:]
+        var nested: [String: Set<String>] = [:]
+        func collect(_ membersQuery: SQLQueryString, _ nestingQuery: SQLQueryString) async throws {
+            for row in try await sql.raw(membersQuery).all() { members[try row.string("group_id"), default: []].insert(try row.string("device_id")) }
+            for row in try await sql.raw(nestingQuery).all() { nested[try row.string("parent_id"), default: []].insert(try row.string("child_id")) }
+        }
+        if ids == nil {
+            try await collect("""
+                SELECT m.group_id, m.device_id FROM group_members m JOIN device_groups g ON g.id = m.group_id
+                WHERE g.tenant_id = \(bind: tenant) AND g.membership_rule IS NULL
+                """, "SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = \(bind: tenant)")
+        } else {
+            for chunk in staticIds.chunked() {
+                try await collect("SELECT group_id, device_id FROM group_members WHERE group_id IN (\(binds: chunk))",
+                                  "SELECT parent_id, child_id FROM group_nesting WHERE parent_id IN (\(binds: chunk))")
+            }
+        }
+        for id in staticIds { result[id] = .members(devices: members[id] ?? [], groups: nested[id] ?? []) }
+        return result
+    }
+
+    /// Policies with their assignments, as the engine takes them. `ids` nil reads them all.
+    static func assignedPolicies(tenant: String, ids: Set<String>?, on sql: any SQLDatabase) async throws -> [String: AssignedPolicy] {
+        var policyRows: [any SQLRow] = []
+        var assignmentRows: [any SQLRow] = []
+        if let ids {
+            for chunk in ids.sorted().chunked() {
+                policyRows += try await sql.raw("SELECT id, name, revision, platform, settings FROM policies WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all()
+                assignmentRows += try await sql.raw("SELECT policy_id, group_id, mode FROM policy_assignments WHERE policy_id IN (\(binds: chunk))").all()
+            }
+        } else {
+            policyRows = try await sql.raw("SELECT id, name, revision, platform, settings FROM policies WHERE tenant_id = \(bind: tenant)").all()
+            assignmentRows = try await sql.raw("SELECT policy_id, group_id, mode FROM policy_assignments WHERE tenant_id = \(bind: tenant)").all()
+        }
+        var include: [String: Set<String>] = [:]
+        var exclude: [String: Set<String>] = [:]
+        for row in assignmentRows {
+            let policy = try row.string("policy_id")
+            if try row.string("mode") == "exclude" {
+                exclude[policy, default: []].insert(try row.string("group_id"))
+            } else {
+                include[policy, default: []].insert(try row.string("group_id"))
+            }
+        }
+        var result: [String: AssignedPolicy] = [:]
+        for row in policyRows {
+            let id = try row.string("id")
+            guard let platform = PolicyPlatform(rawValue: try row.string("platform")) else { throw StoreError.corrupt("policy \(id) platform") }
+            let snapshot = PolicySnapshot(id: id, name: try row.string("name"), revision: try row.int("revision"), platform: platform,
+                                          settings: try row.json("settings", as: [String: JSONValue].self))
+            result[id] = AssignedPolicy(policy: snapshot, includeGroups: include[id] ?? [], excludeGroups: exclude[id] ?? [])
+        }
+        return result
+    }
+
+    /// Stores the rule-selected members that joined or left dynamic groups (listing and
+    /// counting members reads them), in batches.
+    static func storeDynamicMemberships(_ deltas: [String: DirectoryIndex.MembershipDelta], tenant: String, on sql: any SQLDatabase) async throws {
+        let now = Timestamp.nowMillis()
+        for (group, delta) in deltas.sorted(by: { $0.key < $1.key }) {
+            for chunk in delta.left.sorted().chunked() {
+                try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: group) AND device_id IN (\(binds: chunk))").run()
+            }
+            for chunk in delta.joined.sorted().chunked() {
+                try await sql.raw(SQLQueryString.insert(
+                    "INSERT INTO group_members (tenant_id, group_id, device_id, added_at) VALUES ",
+                    rows: chunk.map { device in "(\(bind: tenant), \(bind: group), \(bind: device), \(bind: now))" },
+                    suffix: " ON CONFLICT (group_id, device_id) DO NOTHING")).run()
+            }
+        }
+    }
+
+    /// Bumps the tenant's directory version and records what changed in it. The log is kept
+    /// for the last 1,000 versions; a replica further behind loads the tenant again.
+    static func logDirectoryChanges(_ changes: DirectoryChanges, version: Int64, tenant: String, on sql: any SQLDatabase) async throws {
+        try await sql.raw("""
+            INSERT INTO directory_versions (tenant_id, version) VALUES (\(bind: tenant), \(bind: version))
+            ON CONFLICT (tenant_id) DO UPDATE SET version = excluded.version
+            """).run()
+        var entries: [(String, String)] = changes.scope ? [("scope", "")] : []
+        entries += changes.devices.sorted().map { ("device", $0) }
+        entries += changes.groups.sorted().map { ("group", $0) }
+        entries += changes.policies.sorted().map { ("policy", $0) }
+        for chunk in entries.map({ Pair(kind: $0.0, id: $0.1) }).chunked() {
+            try await sql.raw(SQLQueryString.insert(
+                "INSERT INTO directory_changes (tenant_id, version, kind, entity_id) VALUES ",
+                rows: chunk.map { "(\(bind: tenant), \(bind: version), \(bind: $0.kind), \(bind: $0.id))" })).run()
+        }
+        if version % 100 == 0 {
+            try await sql.raw("DELETE FROM directory_changes WHERE tenant_id = \(bind: tenant) AND version <= \(bind: version - 1000)").run()
+        }
+    }
+
+    private struct Pair: Sendable {
+        var kind: String
+        var id: String
+    }
+}
+
+extension Device {
+    /// The device as the directory engine sees it: admin and agent tags together.
+    var directoryDevice: DirectoryIndex.Device {
+        DirectoryIndex.Device(id: id, platform: platform, attributes: ruleAttributes, managedBy: managedBy, isRetired: enrollmentStatus == .retired)
+    }
+}
+
+extension SQLQueryString {
+    /// A multi-row statement: `prefix`, the rows separated by commas, `suffix`.
+    static func insert(_ prefix: String, rows: [SQLQueryString], suffix: String = "") -> SQLQueryString {
+        var query = SQLQueryString(prefix)
+        for (index, row) in rows.enumerated() {
+            if index > 0 { query += SQLQueryString(", ") }
+            query += row
+        }
+        query += SQLQueryString(suffix)
+        return query
+    }
+}
