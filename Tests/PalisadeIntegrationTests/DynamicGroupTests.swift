@@ -60,6 +60,8 @@ import Testing
             let manual = try await server.api(.POST, "/api/v1/groups/\(groupId)/members", ["deviceIds": [.string(mac.deviceId)]])
             #expect(manual.status == 400)
             #expect(manual.errorCode == "dynamic_group")
+            let tenant = try #require(try await server.store.tenants().first?.id)
+            #expect(try await server.store.directoryDrift(tenant: tenant) == [])
         }
     }
 

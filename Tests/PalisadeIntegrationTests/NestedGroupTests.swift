@@ -39,6 +39,7 @@ import Testing
             let cycle = try await server.api(.POST, "/api/v1/groups/\(webGroup)/members", ["groupIds": [.string(servers)]])
             #expect(cycle.status == 400)
             #expect(cycle.errorCode == "group_cycle")
+            #expect(cycle.errorMessage?.contains("\(webGroup) contains \(servers) contains \(webGroup)") == true, "the message names the loop: \(cycle.errorMessage ?? "")")
             let selfNest = try await server.api(.POST, "/api/v1/groups/\(servers)/members", ["groupIds": [.string(servers)]])
             #expect(selfNest.errorCode == "group_cycle")
             let unknown = try await server.api(.POST, "/api/v1/groups/\(servers)/members", ["groupIds": ["nope"]])
@@ -48,6 +49,14 @@ import Testing
             #expect(try await server.api(.DELETE, "/api/v1/groups/\(servers)/members/\(dbGroup)").status == 204)
             try await db.sync()
             #expect(try db.managedFile() == nil)
+
+            // Deleting the excluding group gives web its settings back.
+            #expect(try await server.api(.DELETE, "/api/v1/groups/\(quarantine)").status == 204)
+            try await web.sync()
+            #expect(try web.managedValue("cloudService.enabled") == true)
+            // The refused requests above left nothing half-applied in the in-memory directory.
+            let tenant = try #require(try await server.store.tenants().first?.id)
+            #expect(try await server.store.directoryDrift(tenant: tenant) == [])
         }
     }
 }

@@ -61,4 +61,41 @@ struct ReplicaTests {
             #expect(try agent.managedValue("antivirusEngine.enforcementLevel") == "real_time")
         }
     }
+
+    /// Each replica keeps its own in-memory directory engine; a write on one replica must see
+    /// every change the other made (through the logged directory version), or it would compute
+    /// configurations from a stale directory.
+    @Test func eachReplicasDirectoryFollowsChangesMadeOnTheOther() async throws {
+        try await TestServer.withReplicas(2) { replicas in
+            let (first, second) = (replicas[0], replicas[1])
+            let token = try await first.createEnrollmentToken()
+            let alpha = try await TestAgent.enroll(first, name: "alpha", token: token, tags: ["prod"])
+            let beta = try await TestAgent.enroll(first, name: "beta", token: token)
+            // First replica loads its directory now; the group and policy come from the second.
+            let unrelated = try await first.createGroup("unrelated", members: [beta.deviceId])
+            let group = try #require(try await second.must(.POST, "/api/v1/groups", ["name": "prod", "membershipRule": #"device.tags -contains "prod""#]).objectValue?["id"]?.stringValue)
+            let policy = try await second.createPolicy("AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
+            try await second.assign(policy, include: [group])
+
+            // Tagging beta on the first replica: its engine must know the second's rule and policy.
+            _ = try await first.must(.PATCH, "/api/v1/devices/\(beta.deviceId)", ["tags": ["prod"]])
+            try await beta.sync()
+            #expect(try beta.managedValue("antivirusEngine.enforcementLevel") == "real_time")
+            #expect(try await first.api(.GET, "/api/v1/groups/\(group)")["memberCount"] == 2)
+
+            // A rule change on the second replica takes alpha out; the first replica's preview
+            // and its next write see the new rule.
+            _ = try await second.must(.PUT, "/api/v1/groups/\(group)", ["membershipRule": #"device.name -eq "beta""#])
+            try await alpha.sync()
+            #expect(try alpha.managedFile() == nil)
+            #expect(try await first.api(.POST, "/api/v1/groups/preview", ["membershipRule": #"device.tags -contains "prod""#])["count"] == 2)
+            let preview = try await first.api(.POST, "/api/v1/policies/\(policy)/preview", ["assignments": ["include": [.string(unrelated)], "exclude": []]])
+            #expect(preview["devicesEvaluated"] == 1, "the policy reaches beta through the new rule, and would reach beta through the static group")
+            #expect(preview["devicesChanged"] == 0)
+
+            // Every stored configuration is what a fresh load of the tenant computes.
+            let tenant = try #require(try await first.store.tenants().first?.id)
+            #expect(try await first.store.directoryDrift(tenant: tenant) == [])
+        }
+    }
 }
