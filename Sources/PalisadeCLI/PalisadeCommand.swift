@@ -11,7 +11,7 @@ struct PalisadeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "palisade",
         abstract: "Manage Defender for Endpoint security settings of devices outside any MDM.",
-        subcommands: [Serve.self, TenantCommand.self, AgentCommand.self])
+        subcommands: [Serve.self, TenantCommand.self, DirectoryCommand.self, AgentCommand.self])
 
     /// Logs go to stderr so that stdout carries only what commands print for people and scripts.
     static func main() async {
@@ -101,6 +101,46 @@ struct TenantCommand: AsyncParsableCommand {
             }
             print("Created tenant \"\(credentials.tenant.name)\" (\(credentials.tenant.id)).")
             print("Owner API token (shown once): \(credentials.ownerToken)")
+        }
+    }
+}
+
+struct DirectoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "directory", abstract: "Maintain the directory engine's derived data (memberships, configurations).", subcommands: [Rebuild.self])
+
+    struct Rebuild: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: """
+            Re-derive every dynamic membership and effective configuration from devices, groups and \
+            policies, and store what differs. Needed after importing or restoring data; routine changes never need it. \
+            Safe while servers run: they reload their directory on their next change.
+            """)
+
+        @Option(help: "Only this tenant (its name); default every tenant.")
+        var tenant: String?
+
+        @Option(help: "Data directory of an embedded (SQLite) server.")
+        var dataDir: String?
+
+        @Option(help: "postgres:// URL of a shared store.")
+        var database: String?
+
+        @OptionGroup var logging: LoggingOptions
+
+        func run() async throws {
+            let logger = try logging.makeLogger(label: "palisade.cli")
+            let location = try DatabaseLocation.from(databaseURL: database, dataDirectory: dataDir)
+            let only = tenant
+            try await Database.with(location, logger: logger) { backend in
+                let store = PalisadeStore(backend: backend, logger: logger)
+                try await store.migrate()
+                let tenants = try await store.tenants().filter { only == nil || $0.name == only }
+                guard !tenants.isEmpty else { throw ValidationError("no tenant named \"\(only ?? "")\"") }
+                for tenant in tenants {
+                    let rebuild = try await store.rebuildDirectory(tenant: tenant.id)
+                    print("\(tenant.name): \(rebuild.devices) devices, \(rebuild.groups) groups rebuilt in \(rebuild.duration.formatted(.units(allowed: [.seconds, .milliseconds])))")
+                }
+            }
         }
     }
 }

@@ -29,8 +29,13 @@ public struct DirectoryIndex: Sendable {
     /// Devices that joined or left a dynamic group's rule-selected members, kept until the
     /// caller takes them (the server persists dynamic memberships for listing).
     public struct MembershipDelta: Sendable, Hashable {
-        public var joined: Set<String> = []
-        public var left: Set<String> = []
+        public var joined: Set<String>
+        public var left: Set<String>
+
+        public init(joined: Set<String> = [], left: Set<String> = []) {
+            self.joined = joined
+            self.left = left
+        }
     }
 
     public enum Problem: Error, Sendable, Hashable, CustomStringConvertible {

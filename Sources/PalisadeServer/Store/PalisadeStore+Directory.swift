@@ -12,14 +12,17 @@ struct DirectoryChanges: Sendable, Hashable {
     var groups: Set<String> = []
     var policies: Set<String> = []
     var scope = false
+    /// Everything was re-derived from the database (`rebuildDirectory`): replicas reload.
+    var rebuild = false
 
-    var isEmpty: Bool { devices.isEmpty && groups.isEmpty && policies.isEmpty && !scope }
+    var isEmpty: Bool { devices.isEmpty && groups.isEmpty && policies.isEmpty && !scope && !rebuild }
 
     mutating func formUnion(_ other: DirectoryChanges) {
         devices.formUnion(other.devices)
         groups.formUnion(other.groups)
         policies.formUnion(other.policies)
         scope = scope || other.scope
+        rebuild = rebuild || other.rebuild
     }
 }
 
@@ -37,6 +40,7 @@ struct DirectoryEdit: Sendable {
     mutating func groupChanged(_ id: String) { changes.groups.insert(id) }
     mutating func policyChanged(_ id: String) { changes.policies.insert(id) }
     mutating func scopeChanged() { changes.scope = true }
+    fileprivate mutating func rebuildEverything() { changes.rebuild = true }
 
     fileprivate var entry: TenantDirectoryCache.Entry { .init(version: version, index: index) }
 }
@@ -66,8 +70,9 @@ extension PalisadeStore {
     /// affected devices' configurations are recomputed and only the changed ones written,
     /// and the change is logged for other replicas. Long-polls of devices whose configuration
     /// changed are woken after commit, here and (PostgreSQL) on every replica.
-    func writeDirectory<T: Sendable>(tenant: String, _ body: @Sendable (any SQLDatabase, inout DirectoryEdit) async throws -> T) async throws -> T {
+    func writeDirectory<T: Sendable>(tenant: String, reload: Bool = false, _ body: @Sendable (any SQLDatabase, inout DirectoryEdit) async throws -> T) async throws -> T {
         let lease = DirectoryLease(await directories.lease(tenant))
+        if reload { _ = lease.take() }
         let backend = self.backend
         do {
             let (result, changed, entry) = try await backend.write(lockKey: "tenant:\(tenant)") { sql in
@@ -120,10 +125,11 @@ extension PalisadeStore {
                 case "device": changes.devices.insert(id)
                 case "group": changes.groups.insert(id)
                 case "policy": changes.policies.insert(id)
+                case "rebuild": changes.rebuild = true
                 default: changes.scope = true
                 }
             }
-            if versions.count == Int(version - cached.version) {
+            if versions.count == Int(version - cached.version), !changes.rebuild {
                 _ = try await apply(changes, to: &cached.index, tenant: tenant, on: sql)
                 // Another replica already stored these memberships.
                 _ = cached.index.takeDynamicMembershipDeltas()
@@ -156,6 +162,41 @@ extension PalisadeStore {
         return index
     }
 
+    /// Loads the tenant's directory afresh from the database, stores every dynamic membership
+    /// and every configuration that differs from what it computes, and makes other replicas
+    /// reload too. For a first start on imported data, after a restore, or after an upgrade
+    /// that changes rule or merge semantics; routine changes never need it.
+    public func rebuildDirectory(tenant: String) async throws -> DirectoryRebuild {
+        let started = ContinuousClock.now
+        var summary = try await writeDirectory(tenant: tenant, reload: true) { sql, directory in
+            directory.rebuildEverything()
+            let stored = try await sql.raw("SELECT COUNT(*) AS n FROM device_configurations WHERE tenant_id = \(bind: tenant)").first()?.int("n") ?? 0
+            return DirectoryRebuild(devices: directory.index.devices.count, groups: directory.index.groups.count, storedConfigurationsBefore: stored, duration: .zero)
+        }
+        summary.duration = ContinuousClock.now - started
+        return summary
+    }
+
+    /// Dynamic memberships the database holds that the engine's evaluation disagrees with.
+    static func dynamicMembershipDrift(of index: DirectoryIndex, tenant: String, on sql: any SQLDatabase) async throws -> [String: DirectoryIndex.MembershipDelta] {
+        var stored: [String: Set<String>] = [:]
+        for row in try await sql.raw("""
+            SELECT m.group_id, m.device_id FROM group_members m JOIN device_groups g ON g.id = m.group_id
+            WHERE g.tenant_id = \(bind: tenant) AND g.membership_rule IS NOT NULL
+            """).all() {
+            stored[try row.string("group_id"), default: []].insert(try row.string("device_id"))
+        }
+        var drift: [String: DirectoryIndex.MembershipDelta] = [:]
+        for (id, group) in index.groups {
+            guard case .dynamic = group else { continue }
+            let evaluated = index.expandedMembers(of: id)
+            let held = stored[id] ?? []
+            let delta = DirectoryIndex.MembershipDelta(joined: evaluated.subtracting(held), left: held.subtracting(evaluated))
+            if !delta.joined.isEmpty || !delta.left.isEmpty { drift[id] = delta }
+        }
+        return drift
+    }
+
     /// Devices whose stored configuration differs from what a fresh load of the whole tenant
     /// computes: empty unless incremental maintenance went wrong. For tests and operators.
     public func directoryDrift(tenant: String) async throws -> [String] {
@@ -181,7 +222,11 @@ extension PalisadeStore {
     /// configuration hash changed.
     private func finish(_ edit: inout DirectoryEdit, on sql: any SQLDatabase) async throws -> Set<String> {
         guard !edit.changes.isEmpty else { return [] }
-        let affected = try await apply(edit.changes, to: &edit.index, tenant: edit.tenant, on: sql)
+        var affected = try await apply(edit.changes, to: &edit.index, tenant: edit.tenant, on: sql)
+        if edit.changes.rebuild {
+            affected = Set(edit.index.devices.keys)
+            try await Self.storeDynamicMemberships(try await Self.dynamicMembershipDrift(of: edit.index, tenant: edit.tenant, on: sql), tenant: edit.tenant, on: sql)
+        }
         try await Self.storeDynamicMemberships(edit.index.takeDynamicMembershipDeltas(), tenant: edit.tenant, on: sql)
         let changed = try await recompute(tenant: edit.tenant, devices: affected, index: edit.index, on: sql)
         edit.version += 1
@@ -340,6 +385,7 @@ extension PalisadeStore {
             ON CONFLICT (tenant_id) DO UPDATE SET version = excluded.version
             """).run()
         var entries: [(String, String)] = changes.scope ? [("scope", "")] : []
+        if changes.rebuild { entries.append(("rebuild", "")) }
         entries += changes.devices.sorted().map { ("device", $0) }
         entries += changes.groups.sorted().map { ("group", $0) }
         entries += changes.policies.sorted().map { ("policy", $0) }
@@ -357,6 +403,14 @@ extension PalisadeStore {
         var kind: String
         var id: String
     }
+}
+
+/// What `rebuildDirectory` did.
+public struct DirectoryRebuild: Sendable {
+    public var devices: Int
+    public var groups: Int
+    public var storedConfigurationsBefore: Int
+    public var duration: Duration
 }
 
 extension Device {
