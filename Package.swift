@@ -106,7 +106,12 @@ let package = Package(
         // Benchmarks with figures recorded in BENCHMARKS.md.
         .executableTarget(
             name: "palisade-bench",
-            dependencies: ["PalisadeCore"],
+            dependencies: [
+                "PalisadeCore",
+                "PalisadeServer",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

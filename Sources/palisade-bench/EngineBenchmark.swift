@@ -1,0 +1,70 @@
+import Foundation
+import PalisadeCore
+
+/// The directory engine alone (`PalisadeCore/Directory/DirectoryIndex`), no database: a full
+/// recompute of every device's effective configuration (memberships, merge and hash), a rule
+/// change that moves about 10k devices, and single-device tag changes.
+enum EngineBenchmark {
+    static func run(_ tenant: SyntheticTenant, phases: Bool) throws {
+        let clock = ContinuousClock()
+        let catalog = SettingCatalog.standard
+        let groups = tenant.groups.map { ($0.id, $0.group) }
+
+        // 1. Full recompute: memberships from scratch, then every device's configuration and hash.
+        var index = DirectoryIndex(catalog: catalog)
+        let membershipTime = try clock.measure {
+            try index.load(devices: tenant.devices, groups: groups, policies: tenant.policies)
+        }
+        if phases {
+            var probe = DirectoryIndex(catalog: catalog)
+            let d = clock.measure { for device in tenant.devices { probe.upsert(device) } }
+            let st = try clock.measure { for (id, group) in groups { if case .members = group { try probe.setGroup(id, group) } } }
+            let dy = try clock.measure { for (id, group) in groups { if case .dynamic = group { try probe.setGroup(id, group) } } }
+            let po = clock.measure { for policy in tenant.policies { probe.setPolicy(policy) } }
+            print("phases: devices \(d), static \(st), dynamic \(dy), policies \(po)")
+        }
+        var hashes: [String: String] = [:]
+        var conflicted = 0
+        let configurationTime = clock.measure {
+            for device in tenant.devices {
+                let configuration = index.effectiveConfiguration(of: device.id)!
+                if !configuration.conflicts.isEmpty { conflicted += 1 }
+                hashes[device.id] = configuration.deviceConfiguration.hash
+            }
+        }
+
+        // 2. A rule change that moves about 10k devices, with their recompute.
+        let newRule = try MembershipRuleParser.parse(SyntheticTenant.ruleChange)
+        var moved = 0
+        var changedConfigurations = 0
+        let ruleChangeTime = try clock.measure {
+            let affected = try index.setGroup(tenant.includedDynamicGroup, .dynamic(newRule))
+            moved = affected.count
+            for id in affected {
+                let hash = index.effectiveConfiguration(of: id)!.deviceConfiguration.hash
+                if hashes[id] != hash { changedConfigurations += 1 }
+                hashes[id] = hash
+            }
+        }
+
+        // 3. Tag changes on single devices: membership re-evaluation plus recompute.
+        var rng = SeededRandomNumberGenerator(seed: 7)
+        var tagTimes: [Duration] = []
+        for n in 0..<1000 {
+            var device = tenant.devices[Int.random(in: 0..<tenant.devices.count, using: &rng)]
+            device.attributes.tags.append("tag\(n % 50)")
+            tagTimes.append(clock.measure {
+                for id in index.upsert(device) {
+                    hashes[id] = index.effectiveConfiguration(of: id)!.deviceConfiguration.hash
+                }
+            })
+        }
+
+        print("""
+            engine: \(tenant.devices.count) devices, \(tenant.groups.count) groups (\(tenant.groups.count / 2) dynamic), \(tenant.policies.count) policies
+            full recompute:        \(milliseconds(membershipTime + configurationTime)) (memberships \(milliseconds(membershipTime)), configurations and hashes \(milliseconds(configurationTime)); \(conflicted) devices with conflicts)
+            rule change:           \(milliseconds(ruleChangeTime)) (\(moved) devices moved, \(changedConfigurations) configurations changed)
+            tag change, one device: \(percentiles(tagTimes))
+            """)
+    }
+}

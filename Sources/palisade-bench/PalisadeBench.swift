@@ -1,0 +1,35 @@
+import Foundation
+
+/// `palisade-bench [engine|server] [--devices N] [--groups N] [--policies N] [--database URL]`
+///
+/// Seeded synthetic tenants (see `SyntheticTenant`); figures are recorded in BENCHMARKS.md.
+/// `engine` measures the directory engine alone; `server` measures the same operations
+/// through the store (directory engine, SQL write transaction, batched writes) on a SQLite
+/// file in a temporary directory, or on the PostgreSQL database given with `--database`.
+@main
+struct PalisadeBench {
+    static func main() async throws {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        func option(_ name: String) -> String? {
+            guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+            defer { arguments.removeSubrange(index...index + 1) }
+            return arguments[index + 1]
+        }
+        let deviceCount = option("--devices").flatMap(Int.init) ?? 100_000
+        let groupCount = option("--groups").flatMap(Int.init) ?? 1_000
+        let policyCount = option("--policies").flatMap(Int.init) ?? 200
+        let database = option("--database")
+        let mode = arguments.first ?? "engine"
+
+        let tenant = try SyntheticTenant(devices: deviceCount, groups: groupCount, policies: policyCount)
+        switch mode {
+        case "engine":
+            try EngineBenchmark.run(tenant, phases: ProcessInfo.processInfo.environment["BENCH_PHASES"] != nil)
+        case "server":
+            try await ServerBenchmark.run(tenant, databaseURL: database)
+        default:
+            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine or server\n".utf8))
+            exit(2)
+        }
+    }
+}

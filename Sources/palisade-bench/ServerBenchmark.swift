@@ -1,0 +1,138 @@
+import Foundation
+import Logging
+import PalisadeCore
+import PalisadeServer
+import SQLKit
+
+/// The same operations as the engine benchmark, through the store: the directory engine, the
+/// SQL write transaction, batched writes of memberships and configurations. The tenant's
+/// devices, groups and policies are seeded with plain SQL (enrolling 100k agents one by one
+/// is not what is being measured); everything after that goes through the store's API.
+enum ServerBenchmark {
+    static func run(_ tenant: SyntheticTenant, databaseURL: String?) async throws {
+        var logger = Logger(label: "palisade.bench")
+        logger.logLevel = .warning
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-bench-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let location: DatabaseLocation = databaseURL.map { .postgres(url: $0) } ?? .sqlite(path: directory + "/palisade.sqlite")
+        let clock = ContinuousClock()
+        let log = logger
+
+        try await Database.with(location, logger: logger) { backend in
+            let store = PalisadeStore(backend: backend, logger: log)
+            try await store.migrate()
+            let tenantId = try await store.createTenant(name: "bench-\(UUID().uuidString.prefix(8))").tenant.id
+            let seedTime = try await clock.measure { try await seed(tenant, tenant: tenantId, on: backend) }
+
+            // 1. Full recompute, first time: every dynamic membership and configuration is written.
+            let first = try await store.rebuildDirectory(tenant: tenantId)
+            let memberships = try await backend.read { sql in
+                try await sql.raw("SELECT COUNT(*) AS n FROM group_members").first()!.decode(column: "n", as: Int.self)
+            }
+            // 2. Full recompute again: everything compared, nothing to write.
+            let second = try await store.rebuildDirectory(tenant: tenantId)
+
+            // 3. A replica starting cold: its first change loads the whole tenant.
+            let cold = PalisadeStore(backend: backend, logger: log)
+            let coldTime = try await clock.measure {
+                _ = try await cold.setTags(tenant: tenantId, device: tenant.devices[0].id, tags: ["tag1"])
+            }
+
+            // 4. A rule change that moves about 10k devices.
+            let target = tenant.includedDynamicGroup
+            let before = try await store.group(tenant: tenantId, id: target).memberCount
+            var after = 0
+            let ruleTime = try await clock.measure {
+                after = try await store.updateGroup(tenant: tenantId, id: target, name: nil, description: nil, membershipRule: SyntheticTenant.ruleChange).memberCount
+            }
+
+            // 5. One device's tag change, 300 times on random devices.
+            var rng = SeededRandomNumberGenerator(seed: 7)
+            var tagTimes: [Duration] = []
+            for n in 0..<300 {
+                let device = tenant.devices[Int.random(in: 0..<tenant.devices.count, using: &rng)]
+                let tags = device.attributes.tags + ["tag\(n % 50)"]
+                tagTimes.append(try await clock.measure { _ = try await store.setTags(tenant: tenantId, device: device.id, tags: tags) })
+            }
+
+            // 6. An unchanged check-in: hash lookup and last-seen update (what a long-poll costs the store).
+            var checkInTimes: [Duration] = []
+            for _ in 0..<300 {
+                let device = tenant.devices[Int.random(in: 0..<tenant.devices.count, using: &rng)].id
+                checkInTimes.append(try await clock.measure {
+                    let hash = try await store.configurationHash(deviceId: device)
+                    try await store.recordCheckIn(deviceId: device, tenant: tenantId, inventory: nil, deliveredHash: hash)
+                })
+            }
+
+            // Correctness: what is stored equals a fresh load of the tenant.
+            var drift: [String] = []
+            let driftTime = try await clock.measure { drift = try await store.directoryDrift(tenant: tenantId) }
+
+            print("""
+                server (\(backend.kind.rawValue)): \(tenant.devices.count) devices, \(tenant.groups.count) groups (\(tenant.groups.count / 2) dynamic), \(tenant.policies.count) policies; seeded in \(milliseconds(seedTime))
+                full recompute, first:   \(milliseconds(first.duration)) (\(memberships) memberships and \(tenant.devices.count) configurations written)
+                full recompute, again:   \(milliseconds(second.duration)) (all compared, nothing written)
+                cold replica, 1st change: \(milliseconds(coldTime)) (loads the tenant's directory)
+                rule change:             \(milliseconds(ruleTime)) (group of \(before) devices now holds \(after))
+                tag change, one device:  \(percentiles(tagTimes))
+                unchanged check-in:      \(percentiles(checkInTimes))
+                drift check:             \(milliseconds(driftTime)), \(drift.count) devices differ from a fresh load
+                """)
+            if !drift.isEmpty { throw BenchmarkFailure(message: "stored configurations differ from a fresh load: \(drift.prefix(5))") }
+        }
+    }
+
+    struct BenchmarkFailure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    /// Plain multi-row inserts, 500 rows a statement.
+    static func seed(_ tenant: SyntheticTenant, tenant id: String, on backend: any DatabaseBackend) async throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        @Sendable func insert(_ prefix: String, _ rows: [SQLQueryString], on sql: any SQLDatabase) async throws {
+            for start in stride(from: 0, to: rows.count, by: 500) {
+                var query = SQLQueryString(prefix)
+                for (offset, row) in rows[start..<min(rows.count, start + 500)].enumerated() {
+                    if offset > 0 { query += SQLQueryString(", ") }
+                    query += row
+                }
+                try await sql.raw(query).run()
+            }
+        }
+        try await backend.write(lockKey: "tenant:\(id)") { sql in
+            try await insert("""
+                INSERT INTO devices (id, tenant_id, name, platform, os_version, hardware_id, agent_version, managed_by, mdm_enrolled,
+                    defender_installed, enrollment_status, public_key, tags, agent_tags, enrolled_at, last_check_in_at, retired_at) VALUES
+                """, tenant.devices.map { device in
+                    let tags = "[" + device.attributes.tags.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+                    return """
+                        (\(bind: device.id), \(bind: id), \(bind: device.attributes.name), \(bind: device.platform.rawValue), \(bind: device.attributes.osVersion),
+                        \(bind: "hw-" + device.id), \(bind: device.attributes.agentVersion), 'palisade', 0, 1, 'enrolled', 'bench', '[]', \(bind: tags), \(bind: now), NULL, NULL)
+                        """
+                }, on: sql)
+            try await insert("INSERT INTO device_groups (id, tenant_id, name, description, created_at, membership_rule) VALUES ",
+                             tenant.groups.map { "(\(bind: $0.id), \(bind: id), \(bind: $0.id), '', \(bind: now), \(bind: $0.rule))" }, on: sql)
+            var members: [SQLQueryString] = []
+            var nesting: [SQLQueryString] = []
+            for group in tenant.groups {
+                guard case .members(let devices, let nested) = group.group else { continue }
+                members += devices.sorted().map { "(\(bind: id), \(bind: group.id), \(bind: $0), \(bind: now))" }
+                nesting += nested.sorted().map { "(\(bind: id), \(bind: group.id), \(bind: $0))" }
+            }
+            try await insert("INSERT INTO group_members (tenant_id, group_id, device_id, added_at) VALUES ", members, on: sql)
+            try await insert("INSERT INTO group_nesting (tenant_id, parent_id, child_id) VALUES ", nesting, on: sql)
+            try await insert("INSERT INTO policies (id, tenant_id, name, description, platform, template, revision, settings, created_at, updated_at) VALUES ",
+                             try tenant.policies.map { policy in
+                                 let settings = try CanonicalJSON.string(policy.policy.settings)
+                                 return "(\(bind: policy.policy.id), \(bind: id), \(bind: policy.policy.name), '', \(bind: policy.policy.platform.rawValue), 'antivirus', 1, \(bind: settings), \(bind: now), \(bind: now))"
+                             }, on: sql)
+            try await insert("INSERT INTO policy_assignments (tenant_id, policy_id, group_id, mode) VALUES ", tenant.policies.flatMap { policy in
+                policy.includeGroups.sorted().map { "(\(bind: id), \(bind: policy.policy.id), \(bind: $0), 'include')" as SQLQueryString }
+                    + policy.excludeGroups.sorted().map { "(\(bind: id), \(bind: policy.policy.id), \(bind: $0), 'exclude')" as SQLQueryString }
+            }, on: sql)
+        }
+    }
+}
