@@ -225,7 +225,6 @@ import Testing
         try index.setGroup("pinned", .members(devices: ["c"], groups: []))
         try index.setGroup("everyone", .members(devices: [], groups: ["prod", "pinned"]))
         index.setPolicy(t.policy("p", ["cloudService.enabled": true], include: ["everyone"]))
-        _ = index.takeDynamicMembershipDeltas()
         return index
     }
 
@@ -289,21 +288,17 @@ import Testing
         #expect(index.devices(reachedBy: proposed) == ["c"])
     }
 
-    @Test func dynamicMembershipChangesAreReportedOnceAndNetted() throws {
+    @Test func directMembersAreTheListedOrRuleSelectedDevicesOnly() throws {
         var index = try tenant()
+        #expect(index.directMembers(of: "prod") == ["a", "b"])
+        #expect(index.directMemberCount(of: "prod") == 2)
+        #expect(index.directMembers(of: "everyone").isEmpty, "nested groups' devices are not direct members")
+        #expect(index.expandedMembers(of: "everyone") == ["a", "b", "c"])
         index.upsert(t.device("c", tags: ["prod"]))
-        var deltas = index.takeDynamicMembershipDeltas()
-        #expect(deltas["prod"]?.joined == ["c"])
-        #expect(index.takeDynamicMembershipDeltas().isEmpty, "taken once")
-        // Joining and leaving within one transaction nets out.
-        index.upsert(t.device("c"))
-        index.upsert(t.device("c", tags: ["prod"]))
-        deltas = index.takeDynamicMembershipDeltas()
-        #expect(deltas["prod"].map { $0.joined.isEmpty && $0.left.isEmpty } ?? true)
+        #expect(index.directMembers(of: "prod") == ["a", "b", "c"])
         try index.setGroup("prod", .dynamic(try MembershipRuleParser.parse(#"device.name -eq "a""#)))
-        deltas = index.takeDynamicMembershipDeltas()
-        #expect(deltas["prod"]?.left == ["b", "c"])
-        #expect(deltas["prod"]?.joined.isEmpty == true)
+        #expect(index.directMembers(of: "prod") == ["a"])
+        #expect(index.directMemberCount(of: "nope") == 0)
     }
 
     @Test func nestingProblemsAreNamedBeforeAnythingChanges() throws {

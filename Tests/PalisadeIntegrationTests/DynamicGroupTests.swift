@@ -51,6 +51,13 @@ import Testing
             let changedRule = try await server.api(.PUT, "/api/v1/groups/\(groupId)", ["membershipRule": #"device.platform -eq "linux""#])
             #expect(changedRule.status == 200)
             #expect(changedRule["memberCount"] == 2)
+            // Listing pages through the rule-selected members in id order.
+            let firstPage = try await server.api(.GET, "/api/v1/groups/\(groupId)/members?limit=1")
+            let cursor = try #require(firstPage["nextCursor"]?.stringValue)
+            let secondPage = try await server.api(.GET, "/api/v1/groups/\(groupId)/members?limit=1&cursor=\(cursor)")
+            let listed = [firstPage, secondPage].flatMap { $0["devices"]?.arrayValue ?? [] }.compactMap { $0.objectValue?["id"]?.stringValue }
+            #expect(listed == [tagged.deviceId, plain.deviceId].sorted())
+            #expect(secondPage["nextCursor"] == nil || secondPage["nextCursor"] == .null)
             try await plain.sync()
             #expect(try plain.managedValue("antivirusEngine.enforcementLevel") == "real_time")
             let badRule = try await server.api(.PUT, "/api/v1/groups/\(groupId)", ["membershipRule": "device.platform -eq"])

@@ -47,6 +47,8 @@ struct DeviceBitset: Sendable, Equatable {
         return result
     }
 
+    var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+
     /// Every slot in the set, ascending.
     var slots: [Int] {
         var result: [Int] = []

@@ -26,18 +26,6 @@ public struct DirectoryIndex: Sendable {
         case dynamic(MembershipRule)
     }
 
-    /// Devices that joined or left a dynamic group's rule-selected members, kept until the
-    /// caller takes them (the server persists dynamic memberships for listing).
-    public struct MembershipDelta: Sendable, Hashable {
-        public var joined: Set<String>
-        public var left: Set<String>
-
-        public init(joined: Set<String> = [], left: Set<String> = []) {
-            self.joined = joined
-            self.left = left
-        }
-    }
-
     public enum Problem: Error, Sendable, Hashable, CustomStringConvertible {
         case unknownGroup(String)
         case cycle([String])
@@ -70,7 +58,6 @@ public struct DirectoryIndex: Sendable {
     /// False while `load` builds the index: nothing to report as affected then.
     private var reportsAffected = true
     private var policiesByGroup: [String: Set<String>] = [:]
-    private var dynamicMembershipDeltas: [String: MembershipDelta] = [:]
 
     public init(catalog: SettingCatalog = .standard, scope: EnforcementScope = .everything) {
         self.resolver = EffectiveConfigurationResolver(catalog: catalog)
@@ -111,11 +98,7 @@ public struct DirectoryIndex: Sendable {
         }
         for (groupId, group) in groups {
             guard case .dynamic(let rule) = group, !rule.attributes.isDisjoint(with: changedAttributes) else { continue }
-            let member = rule.evaluate(normalized: lowered)
-            if reportsAffected, directMembers[groupId]?.contains(slot) ?? false != member {
-                recordDynamicMembership(device.id, of: groupId, joined: member)
-            }
-            setDirectMembership(slot, of: groupId, to: member)
+            setDirectMembership(slot, of: groupId, to: rule.evaluate(normalized: lowered))
         }
         return [device.id]
     }
@@ -155,7 +138,6 @@ public struct DirectoryIndex: Sendable {
         if case .members(_, let nested)? = groups[id] {
             for child in nested { parents[child]?.remove(id) }
         }
-        let previousDirect = directMembers[id] ?? DeviceBitset(capacity: 0)
         directMembers[id] = DeviceBitset(capacity: deviceOfSlot.count)
         var group = group
         if case .dynamic(let rule) = group { group = .dynamic(rule.lowercasedOperands()) }
@@ -165,14 +147,7 @@ public struct DirectoryIndex: Sendable {
             for child in nested { parents[child, default: []].insert(id) }
             for device in members { if let slot = slotOfDevice[device] { setDirectMembership(slot, of: id, to: true) } }
         case .dynamic(let rule):
-            let selected = members(matching: rule)
-            if reportsAffected {
-                for slot in previousDirect.symmetricDifference(selected).slots {
-                    guard let device = deviceOfSlot[slot] else { continue }
-                    recordDynamicMembership(device, of: id, joined: selected.contains(slot))
-                }
-            }
-            directMembers[id] = selected
+            directMembers[id] = members(matching: rule)
         }
         guard reportsAffected else { return [] }
         return devices(in: before.symmetricDifference(expandedSlots(of: id)))
@@ -210,7 +185,6 @@ public struct DirectoryIndex: Sendable {
             policies[policy]?.excludeGroups.remove(id)
         }
         policiesByGroup[id] = nil
-        dynamicMembershipDeltas[id] = nil
         return affected
     }
 
@@ -225,10 +199,14 @@ public struct DirectoryIndex: Sendable {
         devices(in: members(matching: rule.lowercasedOperands()))
     }
 
-    /// The dynamic memberships that changed since the last call.
-    public mutating func takeDynamicMembershipDeltas() -> [String: MembershipDelta] {
-        defer { dynamicMembershipDeltas = [:] }
-        return dynamicMembershipDeltas
+    /// The group's own members, not those of nested groups: the devices a static group lists
+    /// (that exist), or those a dynamic group's rule selects. Ascending by id.
+    public func directMembers(of group: String) -> [String] {
+        (directMembers[group]?.slots ?? []).compactMap { deviceOfSlot[$0] }.sorted()
+    }
+
+    public func directMemberCount(of group: String) -> Int {
+        directMembers[group]?.count ?? 0
     }
 
     /// Devices in the group, directly or through nested groups.
@@ -385,16 +363,6 @@ public struct DirectoryIndex: Sendable {
         var result = DeviceBitset(capacity: deviceOfSlot.count)
         for group in policy.includeGroups { result.formUnion(expandedSlots(of: group)) }
         return devices(in: result)
-    }
-
-    private mutating func recordDynamicMembership(_ device: String, of group: String, joined: Bool) {
-        var delta = dynamicMembershipDeltas[group] ?? MembershipDelta()
-        if joined {
-            if delta.left.remove(device) == nil { delta.joined.insert(device) }
-        } else {
-            if delta.joined.remove(device) == nil { delta.left.insert(device) }
-        }
-        dynamicMembershipDeltas[group] = delta
     }
 
     private mutating func setDirectMembership(_ slot: Int, of group: String, to member: Bool) {

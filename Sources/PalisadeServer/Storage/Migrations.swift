@@ -204,6 +204,9 @@ enum Migrations {
                 PRIMARY KEY (tenant_id, version, kind, entity_id)
             )
             """,
+            // Dynamic memberships are derived in memory by the directory engine from now on;
+            // group_members keeps only the devices admins listed in static groups.
+            "DELETE FROM group_members WHERE group_id IN (SELECT id FROM device_groups WHERE membership_rule IS NOT NULL)",
         ]),
     ]
 

@@ -104,6 +104,19 @@ extension PalisadeStore {
         try await writeDirectory(tenant: tenant) { sql, edit in try await body(sql, edit.index) }
     }
 
+    /// The tenant's directory for reads (memberships of dynamic groups live only here). The
+    /// cached index is used as is when it matches the database's directory version (one
+    /// indexed read); otherwise it is caught up under the tenant's lock first.
+    func readDirectory<T: Sendable>(tenant: String, _ body: @Sendable (DirectoryIndex) async throws -> T) async throws -> T {
+        if let cached = await directories.peek(tenant) {
+            let version = try await read { sql in
+                try await sql.raw("SELECT version FROM directory_versions WHERE tenant_id = \(bind: tenant)").first()?.decode(column: "version", as: Int64.self) ?? 0
+            }
+            if cached.version == version { return try await body(cached.index) }
+        }
+        return try await withDirectory(tenant: tenant) { _, index in try await body(index) }
+    }
+
     // MARK: Catching up
 
     /// The cached index brought up to the database's directory version: by applying the
@@ -131,8 +144,6 @@ extension PalisadeStore {
             }
             if versions.count == Int(version - cached.version), !changes.rebuild {
                 _ = try await apply(changes, to: &cached.index, tenant: tenant, on: sql)
-                // Another replica already stored these memberships.
-                _ = cached.index.takeDynamicMembershipDeltas()
                 return DirectoryEdit(tenant: tenant, index: cached.index, version: version)
             }
             logger.info("directory log no longer covers the cached version; loading the tenant", metadata: ["tenant": "\(tenant)", "cached": "\(cached.version)", "current": "\(version)"])
@@ -162,9 +173,8 @@ extension PalisadeStore {
         return index
     }
 
-    /// Loads the tenant's directory afresh from the database, stores every dynamic membership
-    /// and every configuration that differs from what it computes, and makes other replicas
-    /// reload too. For a first start on imported data, after a restore, or after an upgrade
+    /// Loads the tenant's directory afresh from the database, stores every configuration that
+    /// differs from what it computes, and makes other replicas reload too. For a first start on imported data, after a restore, or after an upgrade
     /// that changes rule or merge semantics; routine changes never need it.
     public func rebuildDirectory(tenant: String) async throws -> DirectoryRebuild {
         let started = ContinuousClock.now
@@ -175,26 +185,6 @@ extension PalisadeStore {
         }
         summary.duration = ContinuousClock.now - started
         return summary
-    }
-
-    /// Dynamic memberships the database holds that the engine's evaluation disagrees with.
-    static func dynamicMembershipDrift(of index: DirectoryIndex, tenant: String, on sql: any SQLDatabase) async throws -> [String: DirectoryIndex.MembershipDelta] {
-        var stored: [String: Set<String>] = [:]
-        for row in try await sql.raw("""
-            SELECT m.group_id, m.device_id FROM group_members m JOIN device_groups g ON g.id = m.group_id
-            WHERE g.tenant_id = \(bind: tenant) AND g.membership_rule IS NOT NULL
-            """).all() {
-            stored[try row.string("group_id"), default: []].insert(try row.string("device_id"))
-        }
-        var drift: [String: DirectoryIndex.MembershipDelta] = [:]
-        for (id, group) in index.groups {
-            guard case .dynamic = group else { continue }
-            let evaluated = index.expandedMembers(of: id)
-            let held = stored[id] ?? []
-            let delta = DirectoryIndex.MembershipDelta(joined: evaluated.subtracting(held), left: held.subtracting(evaluated))
-            if !delta.joined.isEmpty || !delta.left.isEmpty { drift[id] = delta }
-        }
-        return drift
     }
 
     /// Devices whose stored configuration differs from what a fresh load of the whole tenant
@@ -217,17 +207,13 @@ extension PalisadeStore {
 
     // MARK: Finishing a transaction
 
-    /// Applies the transaction's changes to the index, stores the dynamic memberships that
-    /// moved, recomputes the affected devices, and logs the change. Returns the devices whose
+    /// Applies the transaction's changes to the index, recomputes the affected devices, and
+    /// logs the change. Returns the devices whose
     /// configuration hash changed.
     private func finish(_ edit: inout DirectoryEdit, on sql: any SQLDatabase) async throws -> Set<String> {
         guard !edit.changes.isEmpty else { return [] }
         var affected = try await apply(edit.changes, to: &edit.index, tenant: edit.tenant, on: sql)
-        if edit.changes.rebuild {
-            affected = Set(edit.index.devices.keys)
-            try await Self.storeDynamicMemberships(try await Self.dynamicMembershipDrift(of: edit.index, tenant: edit.tenant, on: sql), tenant: edit.tenant, on: sql)
-        }
-        try await Self.storeDynamicMemberships(edit.index.takeDynamicMembershipDeltas(), tenant: edit.tenant, on: sql)
+        if edit.changes.rebuild { affected = Set(edit.index.devices.keys) }
         let changed = try await recompute(tenant: edit.tenant, devices: affected, index: edit.index, on: sql)
         edit.version += 1
         try await Self.logDirectoryChanges(edit.changes, version: edit.version, tenant: edit.tenant, on: sql)
@@ -358,23 +344,6 @@ extension PalisadeStore {
             result[id] = AssignedPolicy(policy: snapshot, includeGroups: include[id] ?? [], excludeGroups: exclude[id] ?? [])
         }
         return result
-    }
-
-    /// Stores the rule-selected members that joined or left dynamic groups (listing and
-    /// counting members reads them), in batches.
-    static func storeDynamicMemberships(_ deltas: [String: DirectoryIndex.MembershipDelta], tenant: String, on sql: any SQLDatabase) async throws {
-        let now = Timestamp.nowMillis()
-        for (group, delta) in deltas.sorted(by: { $0.key < $1.key }) {
-            for chunk in delta.left.sorted().chunked() {
-                try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: group) AND device_id IN (\(binds: chunk))").run()
-            }
-            for chunk in delta.joined.sorted().chunked() {
-                try await sql.raw(SQLQueryString.insert(
-                    "INSERT INTO group_members (tenant_id, group_id, device_id, added_at) VALUES ",
-                    rows: chunk.map { device in "(\(bind: tenant), \(bind: group), \(bind: device), \(bind: now))" },
-                    suffix: " ON CONFLICT (group_id, device_id) DO NOTHING")).run()
-            }
-        }
     }
 
     /// Bumps the tenant's directory version and records what changed in it. The log is kept

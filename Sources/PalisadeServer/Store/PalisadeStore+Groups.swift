@@ -17,7 +17,7 @@ extension PalisadeStore {
         let id = Identifier.make()
         let now = Timestamp.nowMillis()
         let memberIds = Array(Set(members)).sorted()
-        return try await writeDirectory(tenant: tenant) { sql, directory in
+        try await writeDirectory(tenant: tenant) { sql, directory in
             if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
                 throw PalisadeError(.conflict, code: "group_exists", message: "a group named \"\(name)\" already exists", details: .object(["field": "name"]))
             }
@@ -29,37 +29,48 @@ extension PalisadeStore {
             try await Self.insertMembers(memberIds, group: id, tenant: tenant, on: sql)
             try await Self.nest(Array(Set(nestedGroups)).sorted(), in: id, directory: directory, on: sql)
             directory.groupChanged(id)
-            return try await Self.group(tenant: tenant, id: id, on: sql)
         }
+        return try await group(tenant: tenant, id: id)
     }
 
-    static let groupSelect = """
-        SELECT g.id, g.name, g.description, g.created_at, g.membership_rule,
-            (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) AS member_count
-        FROM device_groups g
-        """
+    static let groupSelect = "SELECT g.id, g.name, g.description, g.created_at, g.membership_rule FROM device_groups g"
 
+    /// A group row; its member count comes from the directory engine (`withMemberCounts`).
     static func group(_ row: any SQLRow) throws -> DeviceGroup {
         DeviceGroup(id: try row.string("id"), name: try row.string("name"), description: try row.string("description"),
                     membershipRule: try row.optionalString("membership_rule"),
                     nestedGroups: nil,
-                    memberCount: try row.int("member_count"), createdAt: Timestamp.date(try row.millis("created_at")))
+                    memberCount: 0, createdAt: Timestamp.date(try row.millis("created_at")))
     }
 
     public func groups(tenant: String, limit: Int, after cursor: String?) async throws -> Page<DeviceGroup> {
-        try await read { sql in
-            let rows = try await sql.raw("""
-                \(unsafeRaw: Self.groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id > \(bind: cursor ?? "") ORDER BY g.id LIMIT \(bind: limit + 1)
-                """).all()
-            let page = Page(fetched: try rows.map(Self.group), limit: limit, id: \.id)
-            return Page(items: try await Self.withNesting(page.items, on: sql), nextCursor: page.nextCursor)
+        try await readDirectory(tenant: tenant) { index in
+            try await read { sql in
+                let rows = try await sql.raw("""
+                    \(unsafeRaw: Self.groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id > \(bind: cursor ?? "") ORDER BY g.id LIMIT \(bind: limit + 1)
+                    """).all()
+                let page = Page(fetched: try rows.map(Self.group), limit: limit, id: \.id)
+                return Page(items: Self.withMemberCounts(try await Self.withNesting(page.items, on: sql), index), nextCursor: page.nextCursor)
+            }
         }
     }
 
     public func group(tenant: String, id: String) async throws -> DeviceGroup {
-        try await read { sql in try await Self.group(tenant: tenant, id: id, on: sql) }
+        try await readDirectory(tenant: tenant) { index in
+            try await read { sql in Self.withMemberCounts([try await Self.group(tenant: tenant, id: id, on: sql)], index)[0] }
+        }
     }
 
+    /// Member counts are the group's own members: listed devices, or those its rule selects.
+    static func withMemberCounts(_ groups: [DeviceGroup], _ index: DirectoryIndex) -> [DeviceGroup] {
+        groups.map { group in
+            var group = group
+            group.memberCount = index.directMemberCount(of: group.id)
+            return group
+        }
+    }
+
+    /// The group as stored, without its member count: for checks inside write transactions.
     static func group(tenant: String, id: String, on sql: any SQLDatabase) async throws -> DeviceGroup {
         guard let row = try await sql.raw("\(unsafeRaw: groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id = \(bind: id)").first() else {
             throw PalisadeError.notFound("group", id: id)
@@ -73,14 +84,14 @@ extension PalisadeStore {
         guard !ids.isEmpty || !nested.isEmpty else {
             throw PalisadeError.invalid("name at least one device (deviceIds) or group (groupIds)", field: "deviceIds")
         }
-        return try await writeDirectory(tenant: tenant) { sql, directory in
+        try await writeDirectory(tenant: tenant) { sql, directory in
             try Self.requireStatic(try await Self.group(tenant: tenant, id: groupId, on: sql))
             try await Self.requireDevices(ids, tenant: tenant, field: "deviceIds", on: sql)
             try await Self.insertMembers(ids, group: groupId, tenant: tenant, on: sql)
             try await Self.nest(nested, in: groupId, directory: directory, on: sql)
             directory.groupChanged(groupId)
-            return try await Self.group(tenant: tenant, id: groupId, on: sql)
         }
+        return try await group(tenant: tenant, id: groupId)
     }
 
     public func removeMember(tenant: String, group groupId: String, deviceId: String) async throws {
@@ -98,16 +109,18 @@ extension PalisadeStore {
         }
     }
 
+    /// The group's own members (listed, or selected by its rule), by id.
     public func members(tenant: String, group groupId: String, limit: Int, after cursor: String?) async throws -> Page<Device> {
-        try await read { sql in
-            _ = try await Self.group(tenant: tenant, id: groupId, on: sql)
-            let rows = try await sql.raw("""
-                SELECT \(unsafeRaw: Self.deviceColumns.split(separator: ",").map { "d." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", "))
-                FROM group_members m JOIN devices d ON d.id = m.device_id
-                WHERE m.group_id = \(bind: groupId) AND d.tenant_id = \(bind: tenant) AND d.id > \(bind: cursor ?? "")
-                ORDER BY d.id LIMIT \(bind: limit + 1)
-                """).all()
-            return Page(fetched: try rows.map(Self.device), limit: limit, id: \.id)
+        try await readDirectory(tenant: tenant) { index in
+            try await read { sql in
+                _ = try await Self.group(tenant: tenant, id: groupId, on: sql)
+                let ids = index.directMembers(of: groupId).filter { $0 > cursor ?? "" }.prefix(limit + 1)
+                guard !ids.isEmpty else { return Page(items: [], nextCursor: nil) }
+                let rows = try await sql.raw("""
+                    SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: Array(ids))) ORDER BY id
+                    """).all()
+                return Page(fetched: try rows.map(Self.device), limit: limit, id: \.id)
+            }
         }
     }
 

@@ -26,6 +26,9 @@ actor TenantDirectoryCache {
         return entries.removeValue(forKey: tenant)
     }
 
+    /// The cached entry, when no write holds it, without leasing it (reads).
+    func peek(_ tenant: String) -> Entry? { entries[tenant] }
+
     /// Ends a lease; `entry` is the index as of the committed transaction, or nil to drop it.
     func release(_ tenant: String, entry: Entry?) {
         entries[tenant] = entry
