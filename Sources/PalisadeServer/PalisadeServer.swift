@@ -19,6 +19,9 @@ public enum PalisadeServerRunner {
                 try announce(credentials, dataDirectory: configuration.dataDirectory)
             }
             let app = buildApplication(store: store, configuration: configuration, logger: logger)
+            // Load every tenant's directory while the server starts, not on the first request.
+            let warmUp = Task { await store.warmDirectories() }
+            defer { warmUp.cancel() }
             try await app.runService()
         }
     }

@@ -98,15 +98,10 @@ extension PalisadeStore {
         }
     }
 
-    /// The tenant's directory as committed, for answers that need memberships (previews).
-    /// Holds the tenant's write lock, so it sees a consistent directory; changes nothing.
-    func withDirectory<T: Sendable>(tenant: String, _ body: @Sendable (any SQLDatabase, DirectoryIndex) async throws -> T) async throws -> T {
-        try await writeDirectory(tenant: tenant) { sql, edit in try await body(sql, edit.index) }
-    }
-
-    /// The tenant's directory for reads (memberships of dynamic groups live only here). The
-    /// cached index is used as is when it matches the database's directory version (one
-    /// indexed read); otherwise it is caught up under the tenant's lock first.
+    /// The tenant's directory as committed, for reads (memberships of dynamic groups live only
+    /// here; previews). The cached index is used as is when it matches the database's
+    /// directory version (one indexed read); otherwise it is first caught up under the
+    /// tenant's lock. `body` runs without any lock: a long preview blocks no write.
     func readDirectory<T: Sendable>(tenant: String, _ body: @Sendable (DirectoryIndex) async throws -> T) async throws -> T {
         if let cached = await directories.peek(tenant) {
             let version = try await read { sql in
@@ -114,7 +109,20 @@ extension PalisadeStore {
             }
             if cached.version == version { return try await body(cached.index) }
         }
-        return try await withDirectory(tenant: tenant) { _, index in try await body(index) }
+        let current = try await writeDirectory(tenant: tenant) { _, edit in edit.index }
+        return try await body(current)
+    }
+
+    /// Loads every tenant's directory engine; a failure is logged and left to the first request.
+    public func warmDirectories() async {
+        do {
+            for tenant in try await tenants() {
+                guard !Task.isCancelled else { return }
+                try await readDirectory(tenant: tenant.id) { _ in }
+            }
+        } catch {
+            logger.warning("could not load the directories at start; they load on first use", metadata: ["error": "\(error)"])
+        }
     }
 
     // MARK: Catching up

@@ -206,13 +206,13 @@ extension PalisadeStore {
     /// Evaluates a rule without saving anything.
     public func previewRule(tenant: String, rule text: String, sampleSize: Int = 10) async throws -> RulePreview {
         let rule = try Self.parseRule(text)
-        return try await withDirectory(tenant: tenant) { sql, index in
+        return try await readDirectory(tenant: tenant) { index in
             let matching = index.devices(matching: rule)
             guard !matching.isEmpty else { return RulePreview(count: 0, sample: []) }
-            let sample = try await sql.raw("""
+            let sample = try await read { sql in try await sql.raw("""
                 SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: Array(matching.sorted().prefix(sampleSize))))
                 ORDER BY id
-                """).all().map(Self.device)
+                """).all().map(Self.device) }
             return RulePreview(count: matching.count, sample: sample)
         }
     }

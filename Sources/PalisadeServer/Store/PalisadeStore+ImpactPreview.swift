@@ -24,8 +24,8 @@ public struct ImpactPreview: Codable, Sendable {
 extension PalisadeStore {
     /// Previews new settings and/or assignments of a policy against the current directory.
     public func previewPolicyChange(tenant: String, policy id: String, settings: [String: JSONValue]?, include: [String]?, exclude: [String]?) async throws -> ImpactPreview {
-        try await withDirectory(tenant: tenant) { sql, index in
-            let current = try await Self.policy(tenant: tenant, id: id, on: sql)
+        try await readDirectory(tenant: tenant) { index in
+            let current = try await read { sql in try await Self.policy(tenant: tenant, id: id, on: sql) }
             let newSettings = settings ?? current.settings
             let problems = PolicyValidator(catalog: catalog).problems(platform: current.platform, template: current.template, settings: newSettings)
             guard problems.isEmpty else { throw PalisadeError.invalidSettings(problems) }
