@@ -207,6 +207,9 @@ enum Migrations {
             // Dynamic memberships are derived in memory by the directory engine from now on;
             // group_members keeps only the devices admins listed in static groups.
             "DELETE FROM group_members WHERE group_id IN (SELECT id FROM device_groups WHERE membership_rule IS NOT NULL)",
+            // A recompute compares digests of the effective configuration (provenance included)
+            // instead of reading every stored document back.
+            "ALTER TABLE device_configurations ADD COLUMN effective_digest TEXT",
         ]),
     ]
 

@@ -222,7 +222,7 @@ extension PalisadeStore {
         guard !edit.changes.isEmpty else { return [] }
         var affected = try await apply(edit.changes, to: &edit.index, tenant: edit.tenant, on: sql)
         if edit.changes.rebuild { affected = Set(edit.index.devices.keys) }
-        let changed = try await recompute(tenant: edit.tenant, devices: affected, index: edit.index, on: sql)
+        let changed = try await recompute(tenant: edit.tenant, devices: affected, index: edit.index, verifyingDocuments: edit.changes.rebuild, on: sql)
         edit.version += 1
         try await Self.logDirectoryChanges(edit.changes, version: edit.version, tenant: edit.tenant, on: sql)
         return changed

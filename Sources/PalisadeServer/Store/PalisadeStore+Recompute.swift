@@ -7,6 +7,8 @@ struct ComputedConfiguration: Sendable {
     var deviceId: String
     var hash: String
     var effectiveJSON: String
+    /// SHA-256 of `effectiveJSON`: what a recompute compares.
+    var effectiveDigest: String
     var policies: [PolicyReference]
 }
 
@@ -14,28 +16,31 @@ extension PalisadeStore {
     /// Recomputes the effective configuration of the given devices from the directory engine,
     /// stores those whose configuration or provenance changed (in batches), and returns the
     /// devices whose delivered configuration changed. Runs inside the caller's write
-    /// transaction; never on the check-in path.
-    func recompute(tenant: String, devices: Set<String>, index: DirectoryIndex, on sql: any SQLDatabase) async throws -> Set<String> {
+    /// transaction; never on the check-in path. Stored documents are compared by digest;
+    /// `verifyingDocuments` compares the documents themselves (a rebuild trusts nothing).
+    func recompute(tenant: String, devices: Set<String>, index: DirectoryIndex, verifyingDocuments: Bool = false, on sql: any SQLDatabase) async throws -> Set<String> {
         guard !devices.isEmpty else { return [] }
         let computed = try await Self.configurations(of: devices.sorted(), in: index)
         var changed: Set<String> = []
         let now = Timestamp.nowMillis()
         for chunk in computed.chunked() {
-            var existing: [String: (hash: String, effective: String)] = [:]
-            for row in try await sql.raw("SELECT device_id, configuration_hash, effective FROM device_configurations WHERE device_id IN (\(binds: chunk.map(\.deviceId)))").all() {
-                existing[try row.string("device_id")] = (try row.string("configuration_hash"), try row.string("effective"))
+            var existing: [String: (hash: String, digest: String?)] = [:]
+            let stored: SQLQueryString = verifyingDocuments ? "effective" : "effective_digest"
+            for row in try await sql.raw("SELECT device_id, configuration_hash, \(stored) AS stored FROM device_configurations WHERE device_id IN (\(binds: chunk.map(\.deviceId)))").all() {
+                let value = try row.optionalString("stored")
+                existing[try row.string("device_id")] = (try row.string("configuration_hash"), verifyingDocuments ? value.map { Digest.sha256Hex(Data($0.utf8)) } : value)
             }
-            let writes = chunk.filter { existing[$0.deviceId]?.effective != $0.effectiveJSON }
+            let writes = chunk.filter { existing[$0.deviceId]?.digest != $0.effectiveDigest }
             guard !writes.isEmpty else { continue }
             for configuration in writes where existing[configuration.deviceId]?.hash != configuration.hash {
                 changed.insert(configuration.deviceId)
             }
             try await sql.raw(SQLQueryString.insert(
-                "INSERT INTO device_configurations (device_id, tenant_id, configuration_hash, effective, computed_at, delivered_hash, delivered_at) VALUES ",
-                rows: writes.map { "(\(bind: $0.deviceId), \(bind: tenant), \(bind: $0.hash), \(bind: $0.effectiveJSON), \(bind: now), NULL, NULL)" },
+                "INSERT INTO device_configurations (device_id, tenant_id, configuration_hash, effective, effective_digest, computed_at, delivered_hash, delivered_at) VALUES ",
+                rows: writes.map { "(\(bind: $0.deviceId), \(bind: tenant), \(bind: $0.hash), \(bind: $0.effectiveJSON), \(bind: $0.effectiveDigest), \(bind: now), NULL, NULL)" },
                 suffix: """
                      ON CONFLICT (device_id) DO UPDATE SET configuration_hash = excluded.configuration_hash,
-                        effective = excluded.effective, computed_at = excluded.computed_at
+                        effective = excluded.effective, effective_digest = excluded.effective_digest, computed_at = excluded.computed_at
                     """)).run()
             try await sql.raw("DELETE FROM device_policy_targets WHERE device_id IN (\(binds: writes.map(\.deviceId)))").run()
             let targets = writes.flatMap { configuration in configuration.policies.map { (configuration.deviceId, $0) } }
@@ -60,8 +65,9 @@ extension PalisadeStore {
         @Sendable func compute(_ slice: ArraySlice<String>) throws -> [ComputedConfiguration] {
             try slice.compactMap { id in
                 guard let configuration = index.effectiveConfiguration(of: id) else { return nil }
-                return ComputedConfiguration(deviceId: id, hash: configuration.deviceConfiguration.hash,
-                                             effectiveJSON: try encodeJSON(configuration), policies: configuration.policies)
+                let json = try encodeJSON(configuration)
+                return ComputedConfiguration(deviceId: id, hash: configuration.deviceConfiguration.hash, effectiveJSON: json,
+                                             effectiveDigest: Digest.sha256Hex(Data(json.utf8)), policies: configuration.policies)
             }
         }
         let workers = min(ProcessInfo.processInfo.activeProcessorCount, ids.count / 1_000)
