@@ -12,12 +12,15 @@ enum ServerBenchmark {
     static func run(_ tenant: SyntheticTenant, databaseURL: String?) async throws {
         var logger = Logger(label: "palisade.bench")
         logger.logLevel = .warning
+        // BENCH_LOG=debug prints the store's phase timings (the database driver stays quiet).
+        var storeLogger = logger
+        storeLogger.logLevel = ProcessInfo.processInfo.environment["BENCH_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("palisade-bench-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let location: DatabaseLocation = databaseURL.map { .postgres(url: $0) } ?? .sqlite(path: directory + "/palisade.sqlite")
         let clock = ContinuousClock()
-        let log = logger
+        let log = storeLogger
 
         try await Database.with(location, logger: logger) { backend in
             let store = PalisadeStore(backend: backend, logger: log)

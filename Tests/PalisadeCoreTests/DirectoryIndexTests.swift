@@ -301,6 +301,23 @@ import Testing
         #expect(index.directMemberCount(of: "nope") == 0)
     }
 
+    @Test func theDirectJSONWriterProducesTheCanonicalDocument() throws {
+        var index = try tenant()
+        index.setPolicy(t.policy("q", ["cloudService.enabled": false, "exclusionSettings.exclusions": .array([.object(["$type": "excludedPath", "path": "/tmp/\"x\"\n"])])], include: ["prod"]))
+        var mdm = EnforcementScope.everything
+        mdm.platforms[.windows] = false
+        index.upsert(t.device("w", .windows))
+        index.upsert(t.device("m", managedBy: .mdm))
+        index.setScope(mdm)
+        for id in ["a", "c", "w", "m"] {
+            let configuration = try #require(index.effectiveConfiguration(of: id))
+            #expect(configuration.canonicalJSON == (try CanonicalJSON.string(configuration)), "\(id)")
+            #expect(try CanonicalJSON.decode(EffectiveConfiguration.self, from: configuration.canonicalJSON) == configuration)
+        }
+        #expect(index.effectiveConfiguration(of: "a")?.conflicts.isEmpty == false, "the sample includes a conflict")
+        #expect(index.effectiveConfiguration(of: "m")?.leaveUntouched == true, "and a device left alone")
+    }
+
     @Test func nestingProblemsAreNamedBeforeAnythingChanges() throws {
         let index = try tenant()
         #expect(index.nestingProblem(["everyone"], in: "pinned") == .cycle(["pinned", "everyone", "pinned"]))

@@ -205,7 +205,7 @@ extension PalisadeStore {
                 stored[try row.string("device_id")] = try row.string("effective")
             }
             var drifted: [String] = []
-            for configuration in try await Self.configurations(of: index.devices.keys.sorted(), in: index)
+            for configuration in await Self.configurations(of: index.devices.keys.sorted(), in: index)
             where stored[configuration.deviceId] != configuration.effectiveJSON {
                 drifted.append(configuration.deviceId)
             }
@@ -220,11 +220,18 @@ extension PalisadeStore {
     /// configuration hash changed.
     private func finish(_ edit: inout DirectoryEdit, on sql: any SQLDatabase) async throws -> Set<String> {
         guard !edit.changes.isEmpty else { return [] }
+        let started = ContinuousClock.now
         var affected = try await apply(edit.changes, to: &edit.index, tenant: edit.tenant, on: sql)
         if edit.changes.rebuild { affected = Set(edit.index.devices.keys) }
+        let applied = ContinuousClock.now
         let changed = try await recompute(tenant: edit.tenant, devices: affected, index: edit.index, verifyingDocuments: edit.changes.rebuild, on: sql)
+        let recomputed = ContinuousClock.now
         edit.version += 1
         try await Self.logDirectoryChanges(edit.changes, version: edit.version, tenant: edit.tenant, on: sql)
+        logger.debug("directory change", metadata: [
+            "tenant": "\(edit.tenant)", "version": "\(edit.version)", "affected": "\(affected.count)", "changed": "\(changed.count)",
+            "apply": "\(applied - started)", "recompute": "\(recomputed - applied)", "log": "\(ContinuousClock.now - recomputed)",
+        ])
         return changed
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PalisadeCore
 import SQLKit
 
@@ -20,7 +21,9 @@ extension PalisadeStore {
     /// `verifyingDocuments` compares the documents themselves (a rebuild trusts nothing).
     func recompute(tenant: String, devices: Set<String>, index: DirectoryIndex, verifyingDocuments: Bool = false, on sql: any SQLDatabase) async throws -> Set<String> {
         guard !devices.isEmpty else { return [] }
-        let computed = try await Self.configurations(of: devices.sorted(), in: index)
+        let started = ContinuousClock.now
+        let computed = await Self.configurations(of: devices.sorted(), in: index)
+        logger.debug("configurations computed", metadata: ["devices": "\(computed.count)", "duration": "\(ContinuousClock.now - started)"])
         var changed: Set<String> = []
         let now = Timestamp.nowMillis()
         for chunk in computed.chunked() {
@@ -59,27 +62,37 @@ extension PalisadeStore {
         var revision: Int
     }
 
-    /// Merges, hashes and encodes the devices' configurations, spread over the machine's
-    /// cores when there are many (the engine is a value: each task reads its own copy).
-    static func configurations(of ids: [String], in index: DirectoryIndex) async throws -> [ComputedConfiguration] {
-        @Sendable func compute(_ slice: ArraySlice<String>) throws -> [ComputedConfiguration] {
-            try slice.compactMap { id in
-                guard let configuration = index.effectiveConfiguration(of: id) else { return nil }
-                let json = try encodeJSON(configuration)
-                return ComputedConfiguration(deviceId: id, hash: configuration.deviceConfiguration.hash, effectiveJSON: json,
-                                             effectiveDigest: Digest.sha256Hex(Data(json.utf8)), policies: configuration.policies)
+    /// Merges, hashes and encodes the devices' configurations, once per distinct input, spread
+    /// over the machine's cores when there are many (the engine is a value: each task reads
+    /// its own copy).
+    static func configurations(of ids: [String], in index: DirectoryIndex) async -> [ComputedConfiguration] {
+        @Sendable func compute(_ slice: ArraySlice<String>) -> [ComputedConfiguration] {
+            // Devices reached by the same policies through the same groups share one result.
+            var computed: [DirectoryIndex.ConfigurationInputs: ComputedConfiguration] = [:]
+            return slice.compactMap { id in
+                guard let inputs = index.configurationInputs(of: id) else { return nil }
+                if var shared = computed[inputs] {
+                    shared.deviceId = id
+                    return shared
+                }
+                let configuration = index.effectiveConfiguration(for: inputs)
+                let json = configuration.canonicalJSON
+                let result = ComputedConfiguration(deviceId: id, hash: configuration.deviceConfiguration.hash, effectiveJSON: json,
+                                                   effectiveDigest: Digest.sha256Hex(Data(json.utf8)), policies: configuration.policies)
+                computed[inputs] = result
+                return result
             }
         }
         let workers = min(ProcessInfo.processInfo.activeProcessorCount, ids.count / 1_000)
-        guard workers > 1 else { return try compute(ids[...]) }
+        guard workers > 1 else { return compute(ids[...]) }
         let size = (ids.count + workers - 1) / workers
-        return try await withThrowingTaskGroup(of: (Int, [ComputedConfiguration]).self) { group in
+        return await withTaskGroup(of: (Int, [ComputedConfiguration]).self) { group in
             for worker in 0..<workers {
                 let slice = ids[(worker * size)..<min(ids.count, (worker + 1) * size)]
-                group.addTask { (worker, try compute(slice)) }
+                group.addTask { (worker, compute(slice)) }
             }
             var parts: [[ComputedConfiguration]] = Array(repeating: [], count: workers)
-            for try await (worker, part) in group { parts[worker] = part }
+            for await (worker, part) in group { parts[worker] = part }
             return parts.flatMap { $0 }
         }
     }
