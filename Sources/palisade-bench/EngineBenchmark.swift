@@ -28,8 +28,8 @@ enum EngineBenchmark {
         let configurationTime = clock.measure {
             // As the server does: devices with the same inputs share one merge and hash.
             var computed: [DirectoryIndex.ConfigurationInputs: (hash: String, conflicted: Bool)] = [:]
-            for device in tenant.devices {
-                let inputs = index.configurationInputs(of: device.id)!
+            for (device, inputs) in zip(tenant.devices, index.configurationInputs(of: tenant.devices.map(\.id))) {
+                let inputs = inputs!
                 let result = computed[inputs] ?? {
                     let configuration = index.effectiveConfiguration(for: inputs)
                     let result = (configuration.deviceConfiguration.hash, !configuration.conflicts.isEmpty)
@@ -41,6 +41,12 @@ enum EngineBenchmark {
             }
         }
         if phases {
+            let memberships = clock.measure { for device in tenant.devices { _ = index.groups(of: device.id) } }
+            var inputs: [DirectoryIndex.ConfigurationInputs] = []
+            let targeting = clock.measure { for device in tenant.devices { inputs.append(index.configurationInputs(of: device.id)!) } }
+            let distinct = Set(inputs)
+            let merging = clock.measure { for input in distinct { _ = index.effectiveConfiguration(for: input).deviceConfiguration.hash } }
+            print("configuration phases: groups of each device \(memberships), inputs (groups + targeting) \(targeting), \(distinct.count) distinct inputs merged and hashed \(merging)")
             var documents: Set<String> = []
             let encoding = clock.measure { for device in tenant.devices { documents.insert(index.effectiveConfiguration(of: device.id)!.canonicalJSON) } }
             print("stored documents: \(documents.count) distinct, configurations and encoding \(encoding); \(Set(hashes.values).count) distinct delivered hashes")
@@ -53,8 +59,11 @@ enum EngineBenchmark {
         let ruleChangeTime = try clock.measure {
             let affected = try index.setGroup(tenant.includedDynamicGroup, .dynamic(newRule))
             moved = affected.count
-            for id in affected {
-                let hash = index.effectiveConfiguration(of: id)!.deviceConfiguration.hash
+            var computed: [DirectoryIndex.ConfigurationInputs: String] = [:]
+            let ids = Array(affected)
+            for (id, inputs) in zip(ids, index.configurationInputs(of: ids)) {
+                let hash = computed[inputs!] ?? index.effectiveConfiguration(for: inputs!).deviceConfiguration.hash
+                computed[inputs!] = hash
                 if hashes[id] != hash { changedConfigurations += 1 }
                 hashes[id] = hash
             }

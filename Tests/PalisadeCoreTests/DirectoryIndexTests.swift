@@ -318,6 +318,25 @@ import Testing
         #expect(index.effectiveConfiguration(of: "m")?.leaveUntouched == true, "and a device left alone")
     }
 
+    @Test func batchInputsEqualPerDeviceInputs() throws {
+        var index = DirectoryIndex()
+        let ids = (0..<300).map { "d\($0)" }
+        for (n, id) in ids.enumerated() { index.upsert(t.device(id, n % 3 == 0 ? .windows : .linux, tags: n % 4 == 0 ? ["prod"] : [])) }
+        try index.setGroup("prod", .dynamic(try MembershipRuleParser.parse(#"device.tags -contains "prod""#)))
+        try index.setGroup("some", .members(devices: Set(ids.prefix(120)), groups: []))
+        try index.setGroup("outer", .members(devices: ["d299"], groups: ["some"]))
+        try index.setGroup("blocked", .members(devices: ["d0", "d8"], groups: []))
+        index.setPolicy(t.policy("p", ["cloudService.enabled": true], include: ["prod", "outer"], exclude: ["blocked"]))
+        index.setPolicy(t.policy("w", ["Defender/AllowRealtimeMonitoring": 1], platform: .windows, include: ["outer"]))
+        let batch = index.configurationInputs(of: ids + ["unknown"])
+        #expect(batch.count == 301)
+        #expect(batch.last! == nil)
+        for (id, inputs) in zip(ids, batch) { #expect(inputs == index.configurationInputs(of: id), "\(id)") }
+        #expect(batch[4]?.policies.map(\.id) == ["p"], "in prod and in some (nested in outer)")
+        #expect(batch[4]?.policies.first?.groupIds == ["outer", "prod"])
+        #expect(batch[8]?.policies.isEmpty == true, "excluded")
+    }
+
     @Test func nestingProblemsAreNamedBeforeAnythingChanges() throws {
         let index = try tenant()
         #expect(index.nestingProblem(["everyone"], in: "pinned") == .cycle(["pinned", "everyone", "pinned"]))

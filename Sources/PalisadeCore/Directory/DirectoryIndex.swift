@@ -234,8 +234,13 @@ public struct DirectoryIndex: Sendable {
     /// in another.
     public func groups(of device: String) -> Set<String> {
         guard let slot = slotOfDevice[device] else { return [] }
+        return withAncestors(directMembers.compactMap { $0.value.contains(slot) ? $0.key : nil })
+    }
+
+    /// The groups and every static group that contains one of them, transitively.
+    private func withAncestors(_ groups: [String]) -> Set<String> {
         var result: Set<String> = []
-        var stack = directMembers.compactMap { $0.value.contains(slot) ? $0.key : nil }
+        var stack = groups
         while let group = stack.popLast() {
             guard result.insert(group).inserted else { continue }
             stack.append(contentsOf: parents[group] ?? [])
@@ -296,6 +301,27 @@ public struct DirectoryIndex: Sendable {
     }
 
     public func configurationInputs(of deviceId: String, overriding: AssignedPolicy? = nil) -> ConfigurationInputs? {
+        configurationInputs(of: deviceId, directGroups: nil, overriding: overriding)
+    }
+
+    /// Inputs for many devices at once: memberships are read group by group, one pass over
+    /// each group's bit set, instead of testing every group for every device.
+    public func configurationInputs(of ids: [String]) -> [ConfigurationInputs?] {
+        guard ids.count > 64 else { return ids.map { configurationInputs(of: $0) } }
+        var wanted = DeviceBitset(capacity: deviceOfSlot.count)
+        for id in ids { if let slot = slotOfDevice[id] { wanted.insert(slot) } }
+        var directGroups = [[String]](repeating: [], count: deviceOfSlot.count)
+        for (group, members) in directMembers {
+            var selected = members
+            selected.formIntersection(wanted)
+            for slot in selected.slots { directGroups[slot].append(group) }
+        }
+        return ids.map { id in
+            configurationInputs(of: id, directGroups: slotOfDevice[id].map { directGroups[$0] } ?? [], overriding: nil)
+        }
+    }
+
+    private func configurationInputs(of deviceId: String, directGroups: [String]?, overriding: AssignedPolicy?) -> ConfigurationInputs? {
         guard let device = devices[deviceId] else { return nil }
         let platform = device.platform.policyPlatform
         if device.isRetired {
@@ -306,7 +332,7 @@ public struct DirectoryIndex: Sendable {
             let otherChannel = device.managedBy != .palisade && scope.takeOver[device.platform] != true
             return ConfigurationInputs(platform: platform, exclusion: reason, leaveUntouched: otherChannel ? true : nil, policies: [])
         }
-        let deviceGroups = groups(of: deviceId)
+        let deviceGroups = directGroups.map(withAncestors) ?? groups(of: deviceId)
         var candidates: Set<String> = []
         for group in deviceGroups { candidates.formUnion(policiesByGroup[group] ?? []) }
         var assigned = candidates.compactMap { policies[$0] }

@@ -76,7 +76,7 @@ extension PalisadeStore {
         let backend = self.backend
         do {
             let (result, changed, entry) = try await backend.write(lockKey: "tenant:\(tenant)") { sql in
-                var edit = try await openDirectory(tenant: tenant, cached: lease.take(), on: sql)
+                var edit = try await openDirectory(tenant: tenant, lease: lease, on: sql)
                 let result: T
                 do {
                     result = try await body(sql, &edit)
@@ -130,10 +130,11 @@ extension PalisadeStore {
     /// The cached index brought up to the database's directory version: by applying the
     /// logged changes of other replicas, or, without a cache or with a log gap, by loading
     /// the whole tenant.
-    private func openDirectory(tenant: String, cached: TenantDirectoryCache.Entry?, on sql: any SQLDatabase) async throws -> DirectoryEdit {
+    private func openDirectory(tenant: String, lease: DirectoryLease, on sql: any SQLDatabase) async throws -> DirectoryEdit {
         let version = try await sql.raw("SELECT version FROM directory_versions WHERE tenant_id = \(bind: tenant)").first()?
             .decode(column: "version", as: Int64.self) ?? 0
-        if var cached, cached.version <= version {
+        // Taken out of the lease, the index has one owner: catching up mutates it in place.
+        if var cached = lease.take(), cached.version <= version {
             if cached.version == version { return DirectoryEdit(tenant: tenant, index: cached.index, version: version) }
             var changes = DirectoryChanges()
             var versions: Set<Int64> = []

@@ -69,8 +69,8 @@ extension PalisadeStore {
         @Sendable func compute(_ slice: ArraySlice<String>) -> [ComputedConfiguration] {
             // Devices reached by the same policies through the same groups share one result.
             var computed: [DirectoryIndex.ConfigurationInputs: ComputedConfiguration] = [:]
-            return slice.compactMap { id in
-                guard let inputs = index.configurationInputs(of: id) else { return nil }
+            return zip(slice, index.configurationInputs(of: Array(slice))).compactMap { id, inputs in
+                guard let inputs else { return nil }
                 if var shared = computed[inputs] {
                     shared.deviceId = id
                     return shared
