@@ -26,7 +26,11 @@ extension PalisadeStore {
         logger.debug("configurations computed", metadata: ["devices": "\(computed.count)", "duration": "\(ContinuousClock.now - started)"])
         var changed: Set<String> = []
         let now = Timestamp.nowMillis()
+        var comparing = Duration.zero
+        var written = 0
+        let storing = ContinuousClock.now
         for chunk in computed.chunked() {
+            let comparingChunk = ContinuousClock.now
             var existing: [String: (hash: String, digest: String?)] = [:]
             let stored: SQLQueryString = verifyingDocuments ? "effective" : "effective_digest"
             for row in try await sql.raw("SELECT device_id, configuration_hash, \(stored) AS stored FROM device_configurations WHERE device_id IN (\(binds: chunk.map(\.deviceId)))").all() {
@@ -34,7 +38,9 @@ extension PalisadeStore {
                 existing[try row.string("device_id")] = (try row.string("configuration_hash"), verifyingDocuments ? value.map { Digest.sha256Hex(Data($0.utf8)) } : value)
             }
             let writes = chunk.filter { existing[$0.deviceId]?.digest != $0.effectiveDigest }
+            comparing += ContinuousClock.now - comparingChunk
             guard !writes.isEmpty else { continue }
+            written += writes.count
             for configuration in writes where existing[configuration.deviceId]?.hash != configuration.hash {
                 changed.insert(configuration.deviceId)
             }
@@ -45,21 +51,43 @@ extension PalisadeStore {
                      ON CONFLICT (device_id) DO UPDATE SET configuration_hash = excluded.configuration_hash,
                         effective = excluded.effective, effective_digest = excluded.effective_digest, computed_at = excluded.computed_at
                     """)).run()
-            try await sql.raw("DELETE FROM device_policy_targets WHERE device_id IN (\(binds: writes.map(\.deviceId)))").run()
-            let targets = writes.flatMap { configuration in configuration.policies.map { (configuration.deviceId, $0) } }
-            for batch in targets.map({ PolicyTarget(deviceId: $0.0, policyId: $0.1.id, revision: $0.1.revision) }).chunked() {
-                try await sql.raw(SQLQueryString.insert(
-                    "INSERT INTO device_policy_targets (tenant_id, policy_id, device_id, revision) VALUES ",
-                    rows: batch.map { "(\(bind: tenant), \(bind: $0.policyId), \(bind: $0.deviceId), \(bind: $0.revision))" })).run()
-            }
+            try await Self.storeTargets(of: writes, tenant: tenant, on: sql)
         }
+        logger.debug("configurations stored", metadata: [
+            "compared": "\(computed.count)", "written": "\(written)", "comparing": "\(comparing)", "writing": "\(ContinuousClock.now - storing - comparing)",
+        ])
         return changed
     }
 
-    private struct PolicyTarget: Sendable {
+    private struct PolicyTarget: Sendable, Hashable {
         var deviceId: String
         var policyId: String
         var revision: Int
+    }
+
+    /// Brings `device_policy_targets` (which policies, at which revision, reach each device:
+    /// policy reports read it) in line with the configurations, touching only rows that differ:
+    /// a device that joins one group usually gains one policy, not ten.
+    private static func storeTargets(of configurations: [ComputedConfiguration], tenant: String, on sql: any SQLDatabase) async throws {
+        var wanted: Set<PolicyTarget> = []
+        for configuration in configurations {
+            for policy in configuration.policies { wanted.insert(PolicyTarget(deviceId: configuration.deviceId, policyId: policy.id, revision: policy.revision)) }
+        }
+        var stored: Set<PolicyTarget> = []
+        for row in try await sql.raw("SELECT device_id, policy_id, revision FROM device_policy_targets WHERE device_id IN (\(binds: configurations.map(\.deviceId)))").all() {
+            stored.insert(PolicyTarget(deviceId: try row.string("device_id"), policyId: try row.string("policy_id"), revision: try row.int("revision")))
+        }
+        for batch in stored.subtracting(wanted).sorted(by: { ($0.deviceId, $0.policyId) < ($1.deviceId, $1.policyId) }).chunked() {
+            let query = SQLQueryString.insert("DELETE FROM device_policy_targets WHERE (policy_id, device_id) IN (VALUES ",
+                                              rows: batch.map { "(\(bind: $0.policyId), \(bind: $0.deviceId))" }, suffix: ")")
+            try await sql.raw(query).run()
+        }
+        for batch in wanted.subtracting(stored).sorted(by: { ($0.deviceId, $0.policyId) < ($1.deviceId, $1.policyId) }).chunked() {
+            try await sql.raw(SQLQueryString.insert(
+                "INSERT INTO device_policy_targets (tenant_id, policy_id, device_id, revision) VALUES ",
+                rows: batch.map { "(\(bind: tenant), \(bind: $0.policyId), \(bind: $0.deviceId), \(bind: $0.revision))" },
+                suffix: " ON CONFLICT (policy_id, device_id) DO UPDATE SET revision = excluded.revision")).run()
+        }
     }
 
     /// Merges, hashes and encodes the devices' configurations, once per distinct input, spread
