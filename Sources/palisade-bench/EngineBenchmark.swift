@@ -49,7 +49,8 @@ enum EngineBenchmark {
             print("configuration phases: groups of each device \(memberships), inputs (groups + targeting) \(targeting), \(distinct.count) distinct inputs merged and hashed \(merging)")
             var documents: Set<String> = []
             let encoding = clock.measure { for device in tenant.devices { documents.insert(index.effectiveConfiguration(of: device.id)!.canonicalJSON) } }
-            print("stored documents: \(documents.count) distinct, configurations and encoding \(encoding); \(Set(hashes.values).count) distinct delivered hashes")
+            let averageBytes = documents.reduce(0) { $0 + $1.utf8.count } / max(documents.count, 1)
+            print("stored documents: \(documents.count) distinct, \(averageBytes) bytes on average, configurations and encoding \(encoding); \(Set(hashes.values).count) distinct delivered hashes")
         }
 
         // 2. A rule change that moves about 10k devices, with their recompute.

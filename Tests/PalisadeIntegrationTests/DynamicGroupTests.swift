@@ -72,6 +72,24 @@ import Testing
         }
     }
 
+    /// Rules read `lastCheckInAt` as a UTC day; the first check-in of a day re-evaluates the device.
+    @Test(arguments: StoreEngine.available)
+    func lastCheckInDayRulesFollowCheckIns(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let token = try await server.createEnrollmentToken()
+            let agent = try await TestAgent.enroll(server, name: "web-01", token: token)
+            let today = String(Date().ISO8601Format().prefix(10))
+            let group = try #require(try await server.must(.POST, "/api/v1/groups", ["name": "seen today", "membershipRule": .string(#"device.lastCheckInAt -eq "\#(today)""#)]).objectValue)
+            #expect(group["memberCount"] == 0, "enrolled, never checked in")
+            let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
+            try await server.assign(policy, include: [try #require(group["id"]?.stringValue)])
+            try await agent.sync()
+            #expect(try await server.api(.GET, "/api/v1/groups/\(try #require(group["id"]?.stringValue))")["memberCount"] == 1)
+            try await agent.sync()
+            #expect(try agent.managedValue("cloudService.enabled") == true, "the check-in made it a member; the next one delivers")
+        }
+    }
+
     @Test(arguments: StoreEngine.available)
     func badRulesAndTagsAreRefusedWithWhereAndWhat(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in

@@ -93,6 +93,23 @@ struct ReplicaTests {
             #expect(preview["devicesEvaluated"] == 1, "the policy reaches beta through the new rule, and would reach beta through the static group")
             #expect(preview["devicesChanged"] == 0)
 
+            // Nesting reversed in two commits on the second replica: the first replica, catching up
+            // both at once, must not mistake the intermediate states for a cycle.
+            let x = try await second.createGroup("x", members: [alpha.deviceId])
+            let y = try #require(try await second.must(.POST, "/api/v1/groups", ["name": "y", "groups": [.string(x)]]).objectValue?["id"]?.stringValue)
+            #expect(try await first.api(.GET, "/api/v1/groups/\(y)")["memberCount"] == 0)
+            #expect(try await second.api(.DELETE, "/api/v1/groups/\(y)/members/\(x)").status == 204)
+            _ = try await second.must(.POST, "/api/v1/groups/\(x)/members", ["groupIds": [.string(y)]])
+            _ = try await first.must(.PATCH, "/api/v1/devices/\(alpha.deviceId)", ["tags": ["after"]])
+            let nested = try await first.api(.GET, "/api/v1/groups/\(x)")
+            #expect(nested["nestedGroups"] == [.string(y)])
+            // And back: groups are applied in id order, so one of the two rounds meets the trap.
+            #expect(try await second.api(.DELETE, "/api/v1/groups/\(x)/members/\(y)").status == 204)
+            _ = try await second.must(.POST, "/api/v1/groups/\(y)/members", ["groupIds": [.string(x)]])
+            _ = try await first.must(.PATCH, "/api/v1/devices/\(alpha.deviceId)", ["tags": ["again"]])
+            #expect(try await first.api(.GET, "/api/v1/groups/\(y)")["nestedGroups"] == [.string(x)])
+            #expect(try await first.api(.GET, "/api/v1/groups/\(y)")["memberCount"] == 0)
+
             // Every stored configuration is what a fresh load of the tenant computes.
             let tenant = try #require(try await first.store.tenants().first?.id)
             #expect(try await first.store.directoryDrift(tenant: tenant) == [])

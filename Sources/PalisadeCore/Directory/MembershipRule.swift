@@ -85,6 +85,8 @@ public struct DeviceAttributes: Sendable, Hashable {
     public var managementType: String
     public var agentVersion: String
     public var enrolledAt: String
+    /// The UTC day of the last check-in (`2026-11-26`): rules see the day, so a device's
+    /// memberships are re-evaluated once a day when it checks in, not on every check-in.
     public var lastCheckInAt: String
 
     public init(platform: String, osVersion: String = "", name: String = "", tags: [String] = [], managementType: String = "palisade",

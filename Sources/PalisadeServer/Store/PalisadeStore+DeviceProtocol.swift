@@ -57,18 +57,25 @@ extension PalisadeStore {
     }
 
     /// Notes a check-in: last seen time and which hash was delivered. An inventory that changed
-    /// what rules can read (name, OS or agent version, agent tags) updates the device and its
-    /// dynamic memberships under the tenant's write lock; otherwise only the device row is touched.
+    /// what rules can read (name, OS or agent version, agent tags), or the first check-in of a
+    /// new day (rules read `lastCheckInAt` as a day), goes through the directory under the
+    /// tenant's write lock; otherwise only the device row is touched.
     public func recordCheckIn(deviceId: String, tenant: String, inventory: DeviceProtocol.Inventory?, deliveredHash: String?) async throws {
         let now = Timestamp.nowMillis()
-        if let inventory, try await inventoryChanged(tenant: tenant, deviceId: deviceId, inventory: inventory) {
+        let device = try await read { sql in try await Self.device(tenant: tenant, id: deviceId, on: sql) }
+        let newDay = device.lastCheckInAt.map(Device.ruleDay) != Device.ruleDay(Timestamp.date(now))
+        let changedInventory = inventory.flatMap { Self.inventoryChanged(device, $0) ? $0 : nil }
+        if changedInventory != nil || newDay {
             try await writeDirectory(tenant: tenant) { sql, directory in
-                try await sql.raw("""
-                    UPDATE devices SET name = \(bind: inventory.hostname), os_version = \(bind: inventory.osVersion),
-                        agent_version = \(bind: inventory.agentVersion), mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0),
-                        agent_tags = \(bind: try encodeJSON(inventory.tags ?? [])), managed_by = \(bind: Self.managementChannel(inventory).rawValue)
-                    WHERE id = \(bind: deviceId)
-                    """).run()
+                if let inventory = changedInventory {
+                    try await sql.raw("""
+                        UPDATE devices SET name = \(bind: inventory.hostname), os_version = \(bind: inventory.osVersion),
+                            agent_version = \(bind: inventory.agentVersion), mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0),
+                            agent_tags = \(bind: try encodeJSON(inventory.tags ?? [])), managed_by = \(bind: Self.managementChannel(inventory).rawValue)
+                        WHERE id = \(bind: deviceId)
+                        """).run()
+                }
+                try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
                 directory.deviceChanged(deviceId)
             }
         }
@@ -83,10 +90,8 @@ extension PalisadeStore {
         }
     }
 
-    func inventoryChanged(tenant: String, deviceId: String, inventory: DeviceProtocol.Inventory) async throws -> Bool {
-        // The bare record: the check-in path needs no scope decoration.
-        let device = try await read { sql in try await Self.device(tenant: tenant, id: deviceId, on: sql) }
-        return device.name != inventory.hostname || device.osVersion != inventory.osVersion || device.agentVersion != inventory.agentVersion
+    static func inventoryChanged(_ device: Device, _ inventory: DeviceProtocol.Inventory) -> Bool {
+        device.name != inventory.hostname || device.osVersion != inventory.osVersion || device.agentVersion != inventory.agentVersion
             || device.mdmEnrolled != inventory.mdmEnrolled || device.agentTags != (inventory.tags ?? [])
             || device.managedBy != Self.managementChannel(inventory)
     }

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import PalisadeCore
+import NIOConcurrencyHelpers
 import SQLKit
-import Synchronization
 
 /// What one write transaction changed in its tenant's directory. Recorded by the store's
 /// mutations, applied to the index when the transaction finishes (re-reading each entity as
@@ -48,19 +48,19 @@ struct DirectoryEdit: Sendable {
 /// Hands the leased index into the transaction and, if the transaction fails before changing
 /// it, back out.
 private final class DirectoryLease: Sendable {
-    private let entry: Mutex<TenantDirectoryCache.Entry?>
+    private let entry: NIOLockedValueBox<TenantDirectoryCache.Entry?>
 
-    init(_ entry: TenantDirectoryCache.Entry?) { self.entry = Mutex(entry) }
+    init(_ entry: TenantDirectoryCache.Entry?) { self.entry = NIOLockedValueBox(entry) }
 
     func take() -> TenantDirectoryCache.Entry? {
-        entry.withLock { entry in
+        entry.withLockedValue { entry in
             let taken = entry
             entry = nil
             return taken
         }
     }
 
-    func keep(_ kept: TenantDirectoryCache.Entry) { entry.withLock { $0 = kept } }
+    func keep(_ kept: TenantDirectoryCache.Entry) { entry.withLockedValue { $0 = kept } }
 }
 
 extension PalisadeStore {
@@ -75,8 +75,11 @@ extension PalisadeStore {
         if reload { _ = lease.take() }
         let backend = self.backend
         do {
+            let started = ContinuousClock.now
             let (result, changed, entry) = try await backend.write(lockKey: "tenant:\(tenant)") { sql in
+                let locked = ContinuousClock.now
                 var edit = try await openDirectory(tenant: tenant, lease: lease, on: sql)
+                let opened = ContinuousClock.now
                 let result: T
                 do {
                     result = try await body(sql, &edit)
@@ -85,10 +88,15 @@ extension PalisadeStore {
                     lease.keep(edit.entry)
                     throw error
                 }
+                let body = ContinuousClock.now
                 let changed = try await finish(&edit, on: sql)
                 try await backend.announceConfigurationChanges(changed, on: sql)
+                logger.debug("directory transaction", metadata: [
+                    "lock": "\(locked - started)", "open": "\(opened - locked)", "body": "\(body - opened)", "finish": "\(ContinuousClock.now - body)",
+                ])
                 return (result, changed, edit.entry)
             }
+            logger.debug("directory transaction committed", metadata: ["total": "\(ContinuousClock.now - started)"])
             await directories.release(tenant, entry: entry)
             if !changed.isEmpty { await notifier.notify(changed) }
             return result
@@ -103,7 +111,7 @@ extension PalisadeStore {
     /// directory version (one indexed read); otherwise it is first caught up under the
     /// tenant's lock. `body` runs without any lock: a long preview blocks no write.
     func readDirectory<T: Sendable>(tenant: String, _ body: @Sendable (DirectoryIndex) async throws -> T) async throws -> T {
-        if let cached = await directories.peek(tenant) {
+        if let cached = await directories.committed(tenant) {
             let version = try await read { sql in
                 try await sql.raw("SELECT version FROM directory_versions WHERE tenant_id = \(bind: tenant)").first()?.decode(column: "version", as: Int64.self) ?? 0
             }
@@ -115,13 +123,20 @@ extension PalisadeStore {
 
     /// Loads every tenant's directory engine; a failure is logged and left to the first request.
     public func warmDirectories() async {
+        let tenants: [Tenant]
         do {
-            for tenant in try await tenants() {
-                guard !Task.isCancelled else { return }
-                try await readDirectory(tenant: tenant.id) { _ in }
-            }
+            tenants = try await self.tenants()
         } catch {
-            logger.warning("could not load the directories at start; they load on first use", metadata: ["error": "\(error)"])
+            logger.warning("could not list tenants at start; directories load on first use", metadata: ["error": "\(error)"])
+            return
+        }
+        for tenant in tenants {
+            guard !Task.isCancelled else { return }
+            do {
+                try await readDirectory(tenant: tenant.id) { _ in }
+            } catch {
+                logger.warning("could not load a tenant's directory at start; it loads on first use", metadata: ["tenant": "\(tenant.id)", "error": "\(error)"])
+            }
         }
     }
 
@@ -152,8 +167,14 @@ extension PalisadeStore {
                 }
             }
             if versions.count == Int(version - cached.version), !changes.rebuild {
-                _ = try await apply(changes, to: &cached.index, tenant: tenant, on: sql)
-                return DirectoryEdit(tenant: tenant, index: cached.index, version: version)
+                do {
+                    _ = try await apply(changes, to: &cached.index, tenant: tenant, on: sql)
+                    return DirectoryEdit(tenant: tenant, index: cached.index, version: version)
+                } catch StoreError.corrupt(let problem) {
+                    // Several versions applied as one can pass through a state no single commit
+                    // had (e.g. nesting reversed in two steps reads as a cycle): load instead.
+                    logger.info("catching up the directory failed; loading the tenant", metadata: ["tenant": "\(tenant)", "problem": "\(problem)"])
+                }
             }
             logger.info("directory log no longer covers the cached version; loading the tenant", metadata: ["tenant": "\(tenant)", "cached": "\(cached.version)", "current": "\(version)"])
         }

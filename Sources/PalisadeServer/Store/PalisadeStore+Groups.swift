@@ -209,9 +209,12 @@ extension PalisadeStore {
         return try await readDirectory(tenant: tenant) { index in
             let matching = index.devices(matching: rule)
             guard !matching.isEmpty else { return RulePreview(count: 0, sample: []) }
+            // The first devices by name, as a device list shows them.
+            let first = matching.map { ($0, index.devices[$0]?.attributes.name ?? "") }
+                .sorted { ($0.1, $0.0) < ($1.1, $1.0) }.prefix(sampleSize).map(\.0)
             let sample = try await read { sql in try await sql.raw("""
-                SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: Array(matching.sorted().prefix(sampleSize))))
-                ORDER BY id
+                SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: first))
+                ORDER BY name, id
                 """).all().map(Self.device) }
             return RulePreview(count: matching.count, sample: sample)
         }

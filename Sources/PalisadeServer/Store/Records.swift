@@ -71,7 +71,12 @@ public struct Device: Codable, Sendable, Hashable {
     var ruleAttributes: DeviceAttributes {
         DeviceAttributes(
             platform: platform.rawValue, osVersion: osVersion, name: name, tags: tags + agentTags, managementType: managedBy.rawValue,
-            agentVersion: agentVersion, enrolledAt: enrolledAt.ISO8601Format(), lastCheckInAt: lastCheckInAt?.ISO8601Format() ?? "")
+            agentVersion: agentVersion, enrolledAt: enrolledAt.ISO8601Format(), lastCheckInAt: lastCheckInAt.map(Self.ruleDay) ?? "")
+    }
+
+    /// The UTC day rules see for a time, e.g. 2026-11-26.
+    static func ruleDay(_ date: Date) -> String {
+        String(date.ISO8601Format().prefix(10))
     }
 }
 
