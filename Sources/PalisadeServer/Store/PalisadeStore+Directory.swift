@@ -176,7 +176,8 @@ extension PalisadeStore {
                     logger.info("catching up the directory failed; loading the tenant", metadata: ["tenant": "\(tenant)", "problem": "\(problem)"])
                 }
             }
-            logger.info("directory log no longer covers the cached version; loading the tenant", metadata: ["tenant": "\(tenant)", "cached": "\(cached.version)", "current": "\(version)"])
+            logger.info(changes.rebuild ? "the directory was rebuilt; loading the tenant" : "directory log no longer covers the cached version; loading the tenant",
+                        metadata: ["tenant": "\(tenant)", "cached": "\(cached.version)", "current": "\(version)"])
         }
         let started = ContinuousClock.now
         let index = try await loadDirectory(tenant: tenant, on: sql)
