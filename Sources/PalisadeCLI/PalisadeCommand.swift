@@ -43,6 +43,28 @@ struct LoggingOptions: ParsableArguments {
     }
 }
 
+/// Where an administrative command finds the store, and opening it.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "Data directory of an embedded (SQLite) server.")
+    var dataDir: String?
+
+    @Option(help: "postgres:// URL of a shared store.")
+    var database: String?
+
+    @OptionGroup var logging: LoggingOptions
+
+    /// Opens and migrates the store, runs `body`, closes the store.
+    func withStore<T: Sendable>(_ body: @Sendable (PalisadeStore) async throws -> T) async throws -> T {
+        let logger = try logging.makeLogger(label: "palisade.cli")
+        let location = try DatabaseLocation.from(databaseURL: database, dataDirectory: dataDir)
+        return try await Database.with(location, logger: logger) { backend in
+            let store = PalisadeStore(backend: backend, logger: logger)
+            try await store.migrate()
+            return try await body(store)
+        }
+    }
+}
+
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the control plane (admin API and device protocol).")
 
@@ -82,23 +104,11 @@ struct TenantCommand: AsyncParsableCommand {
         @Argument(help: "The tenant's name.")
         var name: String
 
-        @Option(help: "Data directory of an embedded (SQLite) server.")
-        var dataDir: String?
-
-        @Option(help: "postgres:// URL of a shared store.")
-        var database: String?
-
-        @OptionGroup var logging: LoggingOptions
+        @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            let logger = try logging.makeLogger(label: "palisade.cli")
-            let location = try DatabaseLocation.from(databaseURL: database, dataDirectory: dataDir)
             let name = self.name
-            let credentials = try await Database.with(location, logger: logger) { backend in
-                let store = PalisadeStore(backend: backend, logger: logger)
-                try await store.migrate()
-                return try await store.createTenant(name: name)
-            }
+            let credentials = try await store.withStore { store in try await store.createTenant(name: name) }
             print("Created tenant \"\(credentials.tenant.name)\" (\(credentials.tenant.id)).")
             print("Owner API token (shown once): \(credentials.ownerToken)")
         }
@@ -107,33 +117,23 @@ struct TenantCommand: AsyncParsableCommand {
 
 struct DirectoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "directory", abstract: "Maintain the directory engine's derived data (memberships, configurations).", subcommands: [Rebuild.self])
+        commandName: "directory", abstract: "Maintain what the directory engine derives (effective configurations).", subcommands: [Rebuild.self])
 
     struct Rebuild: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: """
-            Re-derive every dynamic membership and effective configuration from devices, groups and \
-            policies, and store what differs. Needed after importing or restoring data; routine changes never need it. \
+            Re-derive every device's effective configuration from devices, groups and policies, \
+            and store what differs. Needed after importing or restoring data; routine changes never need it. \
             Safe while servers run: they reload their directory on their next change.
             """)
 
         @Option(help: "Only this tenant (its name); default every tenant.")
         var tenant: String?
 
-        @Option(help: "Data directory of an embedded (SQLite) server.")
-        var dataDir: String?
-
-        @Option(help: "postgres:// URL of a shared store.")
-        var database: String?
-
-        @OptionGroup var logging: LoggingOptions
+        @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            let logger = try logging.makeLogger(label: "palisade.cli")
-            let location = try DatabaseLocation.from(databaseURL: database, dataDirectory: dataDir)
             let only = tenant
-            try await Database.with(location, logger: logger) { backend in
-                let store = PalisadeStore(backend: backend, logger: logger)
-                try await store.migrate()
+            try await store.withStore { store in
                 let tenants = try await store.tenants().filter { only == nil || $0.name == only }
                 guard !tenants.isEmpty else { throw ValidationError("no tenant named \"\(only ?? "")\"") }
                 for tenant in tenants {

@@ -107,12 +107,7 @@ enum ServerBenchmark {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         @Sendable func insert(_ prefix: String, _ rows: [SQLQueryString], on sql: any SQLDatabase) async throws {
             for start in stride(from: 0, to: rows.count, by: 500) {
-                var query = SQLQueryString(prefix)
-                for (offset, row) in rows[start..<min(rows.count, start + 500)].enumerated() {
-                    if offset > 0 { query += SQLQueryString(", ") }
-                    query += row
-                }
-                try await sql.raw(query).run()
+                try await sql.raw(.insert(prefix, rows: Array(rows[start..<min(rows.count, start + 500)]))).run()
             }
         }
         try await backend.write(lockKey: "tenant:\(id)") { sql in

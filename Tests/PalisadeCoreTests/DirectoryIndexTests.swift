@@ -335,6 +335,10 @@ import Testing
         #expect(batch[4]?.policies.map(\.id) == ["p"], "in prod and in some (nested in outer)")
         #expect(batch[4]?.policies.first?.groupIds == ["outer", "prod"])
         #expect(batch[8]?.policies.isEmpty == true, "excluded")
+        let proposed = t.policy("p", ["cloudService.enabled": false], include: ["some"])
+        for (id, inputs) in zip(ids, index.configurationInputs(of: ids, overriding: proposed)) {
+            #expect(inputs == index.configurationInputs(of: id, overriding: proposed), "\(id) with the proposed policy")
+        }
     }
 
     @Test func nestingProblemsAreNamedBeforeAnythingChanges() throws {

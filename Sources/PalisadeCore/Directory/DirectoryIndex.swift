@@ -306,8 +306,8 @@ public struct DirectoryIndex: Sendable {
 
     /// Inputs for many devices at once: memberships are read group by group, one pass over
     /// each group's bit set, instead of testing every group for every device.
-    public func configurationInputs(of ids: [String]) -> [ConfigurationInputs?] {
-        guard ids.count > 64 else { return ids.map { configurationInputs(of: $0) } }
+    public func configurationInputs(of ids: [String], overriding: AssignedPolicy? = nil) -> [ConfigurationInputs?] {
+        guard ids.count > 64 else { return ids.map { configurationInputs(of: $0, overriding: overriding) } }
         var wanted = DeviceBitset(capacity: deviceOfSlot.count)
         for id in ids { if let slot = slotOfDevice[id] { wanted.insert(slot) } }
         var directGroups = [[String]](repeating: [], count: deviceOfSlot.count)
@@ -317,7 +317,7 @@ public struct DirectoryIndex: Sendable {
             for slot in selected.slots { directGroups[slot].append(group) }
         }
         return ids.map { id in
-            configurationInputs(of: id, directGroups: slotOfDevice[id].map { directGroups[$0] } ?? [], overriding: nil)
+            configurationInputs(of: id, directGroups: slotOfDevice[id].map { directGroups[$0] } ?? [], overriding: overriding)
         }
     }
 

@@ -65,7 +65,8 @@ extension PalisadeStore {
         let device = try await read { sql in try await Self.device(tenant: tenant, id: deviceId, on: sql) }
         let newDay = device.lastCheckInAt.map(Device.ruleDay) != Device.ruleDay(Timestamp.date(now))
         let changedInventory = inventory.flatMap { Self.inventoryChanged(device, $0) ? $0 : nil }
-        if changedInventory != nil || newDay {
+        let throughDirectory = changedInventory != nil || newDay
+        if throughDirectory {
             try await writeDirectory(tenant: tenant) { sql, directory in
                 if let inventory = changedInventory {
                     try await sql.raw("""
@@ -79,8 +80,11 @@ extension PalisadeStore {
                 directory.deviceChanged(deviceId)
             }
         }
+        guard !throughDirectory || deliveredHash != nil else { return }
         try await backend.write(lockKey: "device:\(deviceId)") { sql in
-            try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
+            if !throughDirectory {
+                try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
+            }
             if let deliveredHash {
                 try await sql.raw("""
                     UPDATE device_configurations SET delivered_hash = \(bind: deliveredHash), delivered_at = \(bind: now)

@@ -16,14 +16,6 @@ struct DirectoryChanges: Sendable, Hashable {
     var rebuild = false
 
     var isEmpty: Bool { devices.isEmpty && groups.isEmpty && policies.isEmpty && !scope && !rebuild }
-
-    mutating func formUnion(_ other: DirectoryChanges) {
-        devices.formUnion(other.devices)
-        groups.formUnion(other.groups)
-        policies.formUnion(other.policies)
-        scope = scope || other.scope
-        rebuild = rebuild || other.rebuild
-    }
 }
 
 /// A tenant's directory during one write transaction: the engine, caught up with the
@@ -111,11 +103,9 @@ extension PalisadeStore {
     /// directory version (one indexed read); otherwise it is first caught up under the
     /// tenant's lock. `body` runs without any lock: a long preview blocks no write.
     func readDirectory<T: Sendable>(tenant: String, _ body: @Sendable (DirectoryIndex) async throws -> T) async throws -> T {
-        if let cached = await directories.committed(tenant) {
-            let version = try await read { sql in
-                try await sql.raw("SELECT version FROM directory_versions WHERE tenant_id = \(bind: tenant)").first()?.decode(column: "version", as: Int64.self) ?? 0
-            }
-            if cached.version == version { return try await body(cached.index) }
+        if let cached = await directories.committed(tenant),
+           try await read({ sql in try await Self.directoryVersion(tenant: tenant, on: sql) }) == cached.version {
+            return try await body(cached.index)
         }
         let current = try await writeDirectory(tenant: tenant) { _, edit in edit.index }
         return try await body(current)
@@ -142,12 +132,16 @@ extension PalisadeStore {
 
     // MARK: Catching up
 
+    /// The tenant's directory version as committed (0 before its first change).
+    static func directoryVersion(tenant: String, on sql: any SQLDatabase) async throws -> Int64 {
+        try await sql.raw("SELECT version FROM directory_versions WHERE tenant_id = \(bind: tenant)").first()?.decode(column: "version", as: Int64.self) ?? 0
+    }
+
     /// The cached index brought up to the database's directory version: by applying the
     /// logged changes of other replicas, or, without a cache or with a log gap, by loading
     /// the whole tenant.
     private func openDirectory(tenant: String, lease: DirectoryLease, on sql: any SQLDatabase) async throws -> DirectoryEdit {
-        let version = try await sql.raw("SELECT version FROM directory_versions WHERE tenant_id = \(bind: tenant)").first()?
-            .decode(column: "version", as: Int64.self) ?? 0
+        let version = try await Self.directoryVersion(tenant: tenant, on: sql)
         // Taken out of the lease, the index has one owner: catching up mutates it in place.
         if var cached = lease.take(), cached.version <= version {
             if cached.version == version { return DirectoryEdit(tenant: tenant, index: cached.index, version: version) }
@@ -205,14 +199,14 @@ extension PalisadeStore {
     }
 
     /// Loads the tenant's directory afresh from the database, stores every configuration that
-    /// differs from what it computes, and makes other replicas reload too. For a first start on imported data, after a restore, or after an upgrade
-    /// that changes rule or merge semantics; routine changes never need it.
+    /// differs from what it computes, and makes other replicas reload too. For a first start
+    /// on imported data, after a restore, or after an upgrade that changes rule or merge
+    /// semantics; routine changes never need it.
     public func rebuildDirectory(tenant: String) async throws -> DirectoryRebuild {
         let started = ContinuousClock.now
-        var summary = try await writeDirectory(tenant: tenant, reload: true) { sql, directory in
+        var summary = try await writeDirectory(tenant: tenant, reload: true) { _, directory in
             directory.rebuildEverything()
-            let stored = try await sql.raw("SELECT COUNT(*) AS n FROM device_configurations WHERE tenant_id = \(bind: tenant)").first()?.int("n") ?? 0
-            return DirectoryRebuild(devices: directory.index.devices.count, groups: directory.index.groups.count, storedConfigurationsBefore: stored, duration: .zero)
+            return DirectoryRebuild(devices: directory.index.devices.count, groups: directory.index.groups.count, duration: .zero)
         }
         summary.duration = ContinuousClock.now - started
         return summary
@@ -239,8 +233,7 @@ extension PalisadeStore {
     // MARK: Finishing a transaction
 
     /// Applies the transaction's changes to the index, recomputes the affected devices, and
-    /// logs the change. Returns the devices whose
-    /// configuration hash changed.
+    /// logs the change. Returns the devices whose configuration hash changed.
     private func finish(_ edit: inout DirectoryEdit, on sql: any SQLDatabase) async throws -> Set<String> {
         guard !edit.changes.isEmpty else { return [] }
         let started = ContinuousClock.now
@@ -391,12 +384,12 @@ extension PalisadeStore {
             INSERT INTO directory_versions (tenant_id, version) VALUES (\(bind: tenant), \(bind: version))
             ON CONFLICT (tenant_id) DO UPDATE SET version = excluded.version
             """).run()
-        var entries: [(String, String)] = changes.scope ? [("scope", "")] : []
-        if changes.rebuild { entries.append(("rebuild", "")) }
-        entries += changes.devices.sorted().map { ("device", $0) }
-        entries += changes.groups.sorted().map { ("group", $0) }
-        entries += changes.policies.sorted().map { ("policy", $0) }
-        for chunk in entries.map({ Pair(kind: $0.0, id: $0.1) }).chunked() {
+        var entries: [LogEntry] = changes.scope ? [LogEntry(kind: "scope", id: "")] : []
+        if changes.rebuild { entries.append(LogEntry(kind: "rebuild", id: "")) }
+        entries += changes.devices.sorted().map { LogEntry(kind: "device", id: $0) }
+        entries += changes.groups.sorted().map { LogEntry(kind: "group", id: $0) }
+        entries += changes.policies.sorted().map { LogEntry(kind: "policy", id: $0) }
+        for chunk in entries.chunked() {
             try await sql.raw(SQLQueryString.insert(
                 "INSERT INTO directory_changes (tenant_id, version, kind, entity_id) VALUES ",
                 rows: chunk.map { "(\(bind: tenant), \(bind: version), \(bind: $0.kind), \(bind: $0.id))" })).run()
@@ -406,7 +399,7 @@ extension PalisadeStore {
         }
     }
 
-    private struct Pair: Sendable {
+    private struct LogEntry: Sendable {
         var kind: String
         var id: String
     }
@@ -416,7 +409,6 @@ extension PalisadeStore {
 public struct DirectoryRebuild: Sendable {
     public var devices: Int
     public var groups: Int
-    public var storedConfigurationsBefore: Int
     public var duration: Duration
 }
 
@@ -429,7 +421,7 @@ extension Device {
 
 extension SQLQueryString {
     /// A multi-row statement: `prefix`, the rows separated by commas, `suffix`.
-    static func insert(_ prefix: String, rows: [SQLQueryString], suffix: String = "") -> SQLQueryString {
+    public static func insert(_ prefix: String, rows: [SQLQueryString], suffix: String = "") -> SQLQueryString {
         var query = SQLQueryString(prefix)
         for (index, row) in rows.enumerated() {
             if index > 0 { query += SQLQueryString(", ") }

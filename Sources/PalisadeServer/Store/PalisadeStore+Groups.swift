@@ -197,7 +197,7 @@ extension PalisadeStore {
                 INSERT INTO device_groups (id, tenant_id, name, description, created_at, membership_rule)
                 VALUES (\(bind: id), \(bind: tenant), \(bind: name), \(bind: description), \(bind: now), \(bind: text))
                 """).run()
-            // The directory engine evaluates the rule and stores the members it selects.
+            // The directory engine evaluates the rule; its members live there, not in group_members.
             directory.groupChanged(id)
         }
         return try await group(tenant: tenant, id: id)

@@ -46,9 +46,11 @@ extension PalisadeStore {
             var settingCounts: [String: Int] = [:]
             var newConflicts: [String: Int] = [:]
             var resolved: [String: Int] = [:]
-            for deviceId in devices {
-                guard let before = index.effectiveConfiguration(of: deviceId),
-                      let proposed = index.effectiveConfiguration(of: deviceId, overriding: override) else { continue }
+            let ids = Array(devices)
+            for (current, changed) in zip(index.configurationInputs(of: ids), index.configurationInputs(of: ids, overriding: override)) {
+                guard let current, let changed else { continue }
+                let before = index.effectiveConfiguration(for: current)
+                let proposed = index.effectiveConfiguration(for: changed, overriding: override)
                 let oldValues = before.deliveredSettings
                 let newValues = proposed.deliveredSettings
                 if oldValues != newValues { preview.devicesChanged += 1 }
