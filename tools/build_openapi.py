@@ -59,7 +59,7 @@ paths = {
    "put": {"operationId": "updatePolicy", "summary": "Replace name, description and settings as a new revision (platform and template are fixed)", "parameters": [idp], "requestBody": body(ref("PolicyRequest")), "responses": {"200": resp("The policy at its new revision", ref("Policy")), **errs("400", "401", "404", "413")}},
    "delete": {"operationId": "deletePolicy", "summary": "Delete a policy; its settings leave every device", "parameters": [idp], "responses": {"204": resp("Deleted"), **errs("401", "404")}}},
  "/api/v1/policies/{id}/assignments": {"put": {"operationId": "setAssignments", "summary": "Replace the include and exclude groups (exclude wins)", "parameters": [idp], "requestBody": body(ref("Assignments")), "responses": {"200": resp("The policy", ref("Policy")), **errs("400", "401", "404", "413")}}},
- "/api/v1/policies/{id}/report": {"get": {"operationId": "policyReport", "summary": "Per-device state of a policy", "parameters": [idp], "responses": {"200": resp("The report", ref("PolicyReport")), **errs("401", "404")}}},
+ "/api/v1/policies/{id}/report": {"get": {"operationId": "policyReport", "summary": "Per-device state of a policy: the summary counts every targeted device, the devices come one page at a time by name", "parameters": [idp, *paging], "responses": {"200": resp("The report", ref("PolicyReport")), **errs("400", "401", "404")}}},
  "/api/v1/templates": {"get": {"operationId": "listTemplates", "summary": "Policy templates with their setting counts per platform", "responses": {"200": resp("Templates", {"type": "object", "required": ["templates"], "properties": {"templates": {"type": "array", "items": ref("Template")}}}), **errs("401")}}},
  "/api/v1/catalog": {"get": {"operationId": "listCatalog", "summary": "Settings of the catalog, optionally for one platform and template", "parameters": [
      {"name": "platform", "in": "query", "schema": {"type": "string", "enum": ["linux", "macos", "windows"]}},
@@ -110,7 +110,8 @@ schemas = {
    "assignments": {"type": "object", "required": ["include", "exclude"], "properties": {"include": {"type": "array", "items": str_}, "exclude": {"type": "array", "items": str_}}}, "createdAt": dt, "updatedAt": dt}},
  "PolicyReport": {"type": "object", "required": ["policyId", "revision", "summary", "devices"], "properties": {"policyId": str_, "revision": {"type": "integer"},
    "summary": {"type": "object", "required": ["succeeded", "error", "conflict", "pending", "notApplicable"], "properties": {k: {"type": "integer"} for k in ["succeeded", "error", "conflict", "pending", "notApplicable"]}},
-   "devices": {"type": "array", "items": {"type": "object", "required": ["deviceId", "deviceName", "state", "revision", "stale"], "properties": {"deviceId": str_, "deviceName": str_, "state": state, "revision": {"type": "integer"}, "lastReportAt": dt, "stale": {"type": "boolean"}}}}}},
+   "devices": {"type": "array", "items": {"type": "object", "required": ["deviceId", "deviceName", "state", "revision", "stale"], "properties": {"deviceId": str_, "deviceName": str_, "state": state, "revision": {"type": "integer"}, "lastReportAt": dt, "stale": {"type": "boolean"}}}},
+   "nextCursor": {"type": "string", "description": "Pass as ?cursor= for the next page; absent on the last page."}}},
  "SettingStatus": {"type": "object", "required": ["settingId", "state", "policies"], "properties": {"settingId": str_, "value": {}, "state": state, "detail": str_, "policies": {"type": "array", "items": policyref},
    "competingValues": {"type": "array", "items": {"type": "object", "required": ["value", "policies"], "properties": {"value": {}, "policies": {"type": "array", "items": policyref}}}}}},
  "Inventory": inventory,

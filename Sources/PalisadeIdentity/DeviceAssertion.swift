@@ -91,9 +91,23 @@ public enum AssertionCheck: Sendable, Equatable {
 /// Checks a device assertion against the device's stored public key and the request.
 /// Replay (the `jti` seen before) is the server's to check, as it needs storage.
 public enum DeviceAssertionVerifier {
+    /// Every check, the body's hash included.
     public static func check(
         token: String, publicKeyPEM: String, deviceId: String,
         method: String, path: String, body: some DataProtocol, now: Date = Date()
+    ) async -> AssertionCheck {
+        let check = await check(token: token, publicKeyPEM: publicKeyPEM, deviceId: deviceId, method: method, path: path, now: now)
+        if case .valid(let assertion) = check, !bodyMatches(assertion, body: body) {
+            return .invalid(reason: "the request body does not match the signed body hash")
+        }
+        return check
+    }
+
+    /// Signature, device, audience and lifetime: everything but the body, which a server
+    /// reads only once the rest holds.
+    public static func check(
+        token: String, publicKeyPEM: String, deviceId: String,
+        method: String, path: String, now: Date
     ) async -> AssertionCheck {
         let keys = JWTKeyCollection()
         do {
@@ -127,10 +141,11 @@ public enum DeviceAssertionVerifier {
         if expires - issued > DeviceProtocol.maximumAssertionLifetimeSeconds {
             return .invalid(reason: "the assertion lives longer than \(DeviceProtocol.maximumAssertionLifetimeSeconds) s")
         }
-        if assertion.bh != Digest.sha256Hex(body) {
-            return .invalid(reason: "the request body does not match the signed body hash")
-        }
         return .valid(assertion)
+    }
+
+    public static func bodyMatches(_ assertion: DeviceAssertion, body: some DataProtocol) -> Bool {
+        assertion.bh == Digest.sha256Hex(body)
     }
 }
 

@@ -48,11 +48,11 @@ struct CatalogController {
         let platform = try request.uri.queryParameters["platform"].map { try Self.parse(PolicyPlatform.self, String($0), field: "platform") }
         let matches = catalog.definitions.filter { $0.id == id && (platform.map($0.platforms.contains) ?? true) }
         guard !matches.isEmpty else {
-            throw PalisadeError(.notFound, code: "not_found", message: "no setting \(id)\(platform.map { " for \($0.rawValue)" } ?? "") in the catalog", details: ["settingId": .string(id)])
+            throw PalisadeError(.notFound, code: .notFound, message: "no setting \(id)\(platform.map { " for \($0.rawValue)" } ?? "") in the catalog", details: ["settingId": .string(id)])
         }
         guard matches.count == 1 else {
             let platforms = matches.flatMap(\.platforms).map(\.rawValue).sorted()
-            throw PalisadeError(.badRequest, code: "ambiguous_setting", message: "\(id) is defined differently for \(platforms.joined(separator: ", ")); add ?platform=",
+            throw PalisadeError(.badRequest, code: .ambiguousSetting, message: "\(id) is defined differently for \(platforms.joined(separator: ", ")); add ?platform=",
                                 details: ["platforms": .array(platforms.map(JSONValue.string))])
         }
         return try JSONBody.response(SettingDefinitionView(matches[0]))

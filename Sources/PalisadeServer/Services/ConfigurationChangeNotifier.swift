@@ -29,18 +29,30 @@ public actor ConfigurationChangeNotifier: Service {
 
     private var subscribers: [String: [UUID: AsyncStream<Void>.Continuation]] = [:]
     private var isShuttingDown = false
-    private var broadcast: (@Sendable (Set<String>) async -> Void)?
 
     public init() {}
 
-    /// Changes made here are also handed to `broadcast` (PostgreSQL NOTIFY for other replicas).
-    public func setBroadcast(_ broadcast: @escaping @Sendable (Set<String>) async -> Void) {
-        self.broadcast = broadcast
-    }
-
     public var subscriberCount: Int { subscribers.values.reduce(0) { $0 + $1.count } }
 
-    public func subscribe(_ deviceId: String) -> Subscription {
+    /// Runs `body` with a subscription to the device's changes (nil unless `subscribing`),
+    /// and releases it on every path out: a return, an error, or a cancelled request.
+    public nonisolated func withSubscription<T: Sendable>(
+        to deviceId: String, if subscribing: Bool = true,
+        _ body: @Sendable (Subscription?) async throws -> T
+    ) async throws -> T {
+        guard subscribing else { return try await body(nil) }
+        let subscription = await subscribe(deviceId)
+        do {
+            let result = try await body(subscription)
+            await unsubscribe(subscription)
+            return result
+        } catch {
+            await unsubscribe(subscription)
+            throw error
+        }
+    }
+
+    func subscribe(_ deviceId: String) -> Subscription {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = UUID()
         if isShuttingDown {
@@ -51,23 +63,16 @@ public actor ConfigurationChangeNotifier: Service {
         return Subscription(id: id, deviceId: deviceId, stream: stream)
     }
 
-    public func unsubscribe(_ subscription: Subscription) {
+    func unsubscribe(_ subscription: Subscription) {
         subscribers[subscription.deviceId]?.removeValue(forKey: subscription.id)?.finish()
         if subscribers[subscription.deviceId]?.isEmpty == true {
             subscribers.removeValue(forKey: subscription.deviceId)
         }
     }
 
-    /// Wakes local waiters of these devices and tells other replicas.
-    public func notify(_ deviceIds: Set<String>) async {
-        wakeLocal(deviceIds)
-        if let broadcast {
-            await broadcast(deviceIds)
-        }
-    }
-
-    /// Wakes local waiters only (for changes that came from another replica).
-    public func wakeLocal(_ deviceIds: Set<String>) {
+    /// Wakes this replica's waiters of these devices (other replicas hear of the change
+    /// through the database: `DatabaseBackend.announceConfigurationChanges`).
+    public func notify(_ deviceIds: Set<String>) {
         for id in deviceIds {
             for continuation in subscribers[id]?.values ?? [:].values {
                 continuation.yield()

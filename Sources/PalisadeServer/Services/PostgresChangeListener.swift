@@ -3,7 +3,9 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// Listens for configuration changes committed by any replica (PostgreSQL LISTEN) and wakes
-/// this replica's long-polling check-ins. Reconnects with backoff if the connection drops.
+/// this replica's long-polling check-ins. Whenever the listening connection ends, it waits
+/// before reconnecting (longer after each failure in a row), so that a database that is
+/// down or refusing connections is not hammered in a loop.
 public struct PostgresChangeListener: Service {
     let backend: PostgresBackend
     let notifier: ConfigurationChangeNotifier
@@ -15,6 +17,12 @@ public struct PostgresChangeListener: Service {
         self.logger = logger
     }
 
+    /// The wait before the next attempt after `failures` failures in a row: 200 ms doubling up
+    /// to 10 s; 200 ms after a listen that ended without an error.
+    static func reconnectDelay(afterFailures failures: Int) -> Duration {
+        .milliseconds(min(200 * (1 << min(failures, 6)), 10_000))
+    }
+
     public func run() async throws {
         var failures = 0
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
@@ -24,18 +32,24 @@ public struct PostgresChangeListener: Service {
                         try await connection.listen(on: PostgresBackend.changeChannel) { notifications in
                             for try await notification in notifications {
                                 let ids = Set(notification.payload.split(separator: ",").map(String.init))
-                                await notifier.wakeLocal(ids)
+                                await notifier.notify(ids)
                             }
                         }
                     }
                 }
                 failures = 0
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                logger.info("change listener's connection ended; reconnecting")
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
                 failures += 1
-                logger.warning("change listener lost its connection; reconnecting", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(min(200 * (1 << min(failures, 6)), 10_000)))
+                logger.warning("change listener lost its connection; reconnecting", metadata: ["error": "\(error)", "failures": "\(failures)"])
             }
+            try? await gracefulShutdownOrSleep(Self.reconnectDelay(afterFailures: failures))
         }
+    }
+
+    private func gracefulShutdownOrSleep(_ delay: Duration) async throws {
+        try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
     }
 }

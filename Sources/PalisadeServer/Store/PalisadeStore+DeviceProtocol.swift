@@ -31,8 +31,9 @@ extension PalisadeStore {
     /// Records an assertion's id; false when it was seen before (a replay). Expired ids of the
     /// device are purged on the way, so the table stays small.
     public func recordAssertion(deviceId: String, jti: String, expiresAt: Int64) async throws -> Bool {
-        try await backend.write(lockKey: "device:\(deviceId)") { sql in
-            try await sql.raw("DELETE FROM device_assertion_nonces WHERE device_id = \(bind: deviceId) AND expires_at < \(bind: Timestamp.nowMillis())").run()
+        let now = clock.nowMillis
+        return try await backend.write(lockKey: "device:\(deviceId)") { sql in
+            try await sql.raw("DELETE FROM device_assertion_nonces WHERE device_id = \(bind: deviceId) AND expires_at < \(bind: now)").run()
             let inserted = try await sql.raw("""
                 INSERT INTO device_assertion_nonces (device_id, jti, expires_at) VALUES (\(bind: deviceId), \(bind: jti), \(bind: expiresAt))
                 ON CONFLICT (device_id, jti) DO NOTHING RETURNING jti
@@ -61,10 +62,10 @@ extension PalisadeStore {
     /// new day (rules read `lastCheckInAt` as a day), goes through the directory under the
     /// tenant's write lock; otherwise only the device row is touched.
     public func recordCheckIn(deviceId: String, tenant: String, inventory: DeviceProtocol.Inventory?, deliveredHash: String?) async throws {
-        let now = Timestamp.nowMillis()
+        let now = clock.nowMillis
         let device = try await read { sql in try await Self.device(tenant: tenant, id: deviceId, on: sql) }
         let newDay = device.lastCheckInAt.map(Device.ruleDay) != Device.ruleDay(Timestamp.date(now))
-        let changedInventory = inventory.flatMap { Self.inventoryChanged(device, $0) ? $0 : nil }
+        let changedInventory = inventory.flatMap { $0.facts != device.inventoryFacts ? $0 : nil }
         let throughDirectory = changedInventory != nil || newDay
         if throughDirectory {
             try await writeDirectory(tenant: tenant) { sql, directory in
@@ -72,7 +73,7 @@ extension PalisadeStore {
                     try await sql.raw("""
                         UPDATE devices SET name = \(bind: inventory.hostname), os_version = \(bind: inventory.osVersion),
                             agent_version = \(bind: inventory.agentVersion), mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0),
-                            agent_tags = \(bind: try encodeJSON(inventory.tags ?? [])), managed_by = \(bind: Self.managementChannel(inventory).rawValue)
+                            agent_tags = \(bind: try encodeJSON(inventory.tags ?? [])), managed_by = \(bind: inventory.managementChannel.rawValue)
                         WHERE id = \(bind: deviceId)
                         """).run()
                 }
@@ -94,12 +95,6 @@ extension PalisadeStore {
         }
     }
 
-    static func inventoryChanged(_ device: Device, _ inventory: DeviceProtocol.Inventory) -> Bool {
-        device.name != inventory.hostname || device.osVersion != inventory.osVersion || device.agentVersion != inventory.agentVersion
-            || device.mdmEnrolled != inventory.mdmEnrolled || device.agentTags != (inventory.tags ?? [])
-            || device.managedBy != Self.managementChannel(inventory)
-    }
-
     /// Stores a status report. Idempotent: the same report again changes nothing. A report
     /// about a configuration that is no longer current is kept only if no report about the
     /// current one exists; it never settles the pending state of the current one.
@@ -107,7 +102,7 @@ extension PalisadeStore {
         var results: [String: DeviceProtocol.SettingResult] = [:]
         for result in report.results { results[result.settingId] = result }
         let resultsJSON = try encodeJSON(results)
-        let now = Timestamp.nowMillis()
+        let now = clock.nowMillis
         return try await backend.write(lockKey: "device:\(deviceId)") { sql in
             let currentHash = try await sql.raw("SELECT configuration_hash FROM device_configurations WHERE device_id = \(bind: deviceId)").first()?.string("configuration_hash")
             let isCurrent = currentHash == report.configurationHash

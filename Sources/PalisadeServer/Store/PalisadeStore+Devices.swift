@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import PalisadeCore
 import SQLKit
 
@@ -31,26 +32,26 @@ extension PalisadeStore {
     }
 
     public func devices(tenant: String, limit: Int, after cursor: String?) async throws -> Page<Device> {
-        try await read { sql in
+        try await readSnapshot { sql in
             let rows = try await sql.raw("""
                 SELECT \(unsafeRaw: Self.deviceColumns) FROM devices
                 WHERE tenant_id = \(bind: tenant) AND id > \(bind: cursor ?? "") ORDER BY id LIMIT \(bind: limit + 1)
                 """).all()
             let page = Page(fetched: try rows.map(Self.device), limit: limit, id: \.id)
-            return Page(items: try await Self.withManagementState(page.items, tenant: tenant, on: sql), nextCursor: page.nextCursor)
+            return Page(items: try await Self.withManagementState(page.items, tenant: tenant, now: clock.now, on: sql), nextCursor: page.nextCursor)
         }
     }
 
     public func device(tenant: String, id: String) async throws -> Device {
-        try await read { sql in
-            try await Self.withManagementState([try await Self.device(tenant: tenant, id: id, on: sql)], tenant: tenant, on: sql)[0]
+        try await readSnapshot { sql in
+            try await Self.withManagementState([try await Self.device(tenant: tenant, id: id, on: sql)], tenant: tenant, now: clock.now, on: sql)[0]
         }
     }
 
     /// Fills in whether each device is managed under the tenant's scope, and whether it is stale.
-    static func withManagementState(_ devices: [Device], tenant: String, on sql: any SQLDatabase) async throws -> [Device] {
+    static func withManagementState(_ devices: [Device], tenant: String, now: Date, on sql: any SQLDatabase) async throws -> [Device] {
         let (scope, settings) = try await tenantSettings(tenant: tenant, on: sql)
-        let staleBefore = Date().addingTimeInterval(-Double(settings.staleAfterDays) * 86_400)
+        let staleBefore = now.addingTimeInterval(-Double(settings.staleAfterDays) * 86_400)
         return devices.map { device in
             var device = device
             if device.enrollmentStatus == .retired {
@@ -76,10 +77,11 @@ extension PalisadeStore {
     /// Retires a device: its agent is refused from then on and it receives nothing. Its group
     /// memberships are kept, so re-enrolling the same hardware restores its assignments.
     public func retireDevice(tenant: String, id: String) async throws {
+        let now = clock.nowMillis
         try await writeDirectory(tenant: tenant) { sql, directory in
             _ = try await Self.device(tenant: tenant, id: id, on: sql)
             try await sql.raw("""
-                UPDATE devices SET enrollment_status = 'retired', retired_at = \(bind: Timestamp.nowMillis())
+                UPDATE devices SET enrollment_status = 'retired', retired_at = \(bind: now)
                 WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)
                 """).run()
             directory.deviceChanged(id)
@@ -88,7 +90,7 @@ extension PalisadeStore {
 
     /// Sets the admin tags of a device; its dynamic memberships follow at once.
     public func setTags(tenant: String, device id: String, tags: [String]) async throws -> Device {
-        let tags = try Self.validatedTags(tags, field: "tags")
+        let tags = try InputRules.tags(tags, field: "tags")
         return try await writeDirectory(tenant: tenant) { sql, directory in
             let device = try await Self.device(tenant: tenant, id: id, on: sql)
             try await sql.raw("UPDATE devices SET tags = \(bind: try encodeJSON(tags)) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").run()
@@ -97,26 +99,6 @@ extension PalisadeStore {
             updated.tags = tags
             return updated
         }
-    }
-
-    /// Who manages Defender's settings, from what the agent found: an MDM's profile or policy
-    /// on macOS and Windows, a managed file Palisade did not write on Linux.
-    static func managementChannel(_ inventory: DeviceProtocol.Inventory) -> ManagementChannel {
-        guard inventory.defenderManagedElsewhere == true else { return .palisade }
-        return inventory.platform == .linux ? .other : .mdm
-    }
-
-    static func validatedTags(_ tags: [String], field: String) throws -> [String] {
-        guard tags.count <= 50 else { throw PalisadeError.invalid("\(field) holds at most 50 tags, got \(tags.count)", field: field) }
-        var result: [String] = []
-        for (index, tag) in tags.enumerated() {
-            let trimmed = tag.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard (1...100).contains(trimmed.count) else {
-                throw PalisadeError.invalid("\(field)[\(index)] must be 1 to 100 characters", field: "\(field)[\(index)]")
-            }
-            if !result.contains(where: { $0.lowercased() == trimmed.lowercased() }) { result.append(trimmed) }
-        }
-        return result
     }
 
     // MARK: Enrollment
@@ -129,7 +111,7 @@ extension PalisadeStore {
             try await sql.raw("SELECT tenant_id FROM enrollment_tokens WHERE token_hash = \(bind: tokenHash)").first()?.string("tenant_id")
         }
         guard let tenant = tokenTenant else {
-            throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
+            throw PalisadeError(.unauthorized, code: .enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
         }
         let inventory = request.inventory
         return try await writeDirectory(tenant: tenant) { sql, directory in
@@ -138,19 +120,19 @@ extension PalisadeStore {
                 SELECT id, name, expires_at, max_uses, uses, revoked_at, created_at FROM enrollment_tokens
                 WHERE token_hash = \(bind: tokenHash)
                 """).first().map(Self.enrollmentToken) else {
-                throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
+                throw PalisadeError(.unauthorized, code: .enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
             }
             if token.revokedAt != nil {
-                throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenInvalid, message: "the enrollment token \"\(token.name)\" was revoked")
+                throw PalisadeError(.unauthorized, code: .enrollmentTokenInvalid, message: "the enrollment token \"\(token.name)\" was revoked")
             }
-            if token.expiresAt < Date() {
-                throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenExpired, message: "the enrollment token \"\(token.name)\" expired at \(token.expiresAt.ISO8601Format())")
+            if token.expiresAt < clock.now {
+                throw PalisadeError(.unauthorized, code: .enrollmentTokenExpired, message: "the enrollment token \"\(token.name)\" expired at \(token.expiresAt.ISO8601Format())")
             }
             if let maxUses = token.maxUses, token.uses >= maxUses {
-                throw PalisadeError(.unauthorized, code: DeviceProtocol.ErrorCode.enrollmentTokenExhausted, message: "the enrollment token \"\(token.name)\" has been used \(token.uses) of \(maxUses) times")
+                throw PalisadeError(.unauthorized, code: .enrollmentTokenExhausted, message: "the enrollment token \"\(token.name)\" has been used \(token.uses) of \(maxUses) times")
             }
-            let now = Timestamp.nowMillis()
-            let managedBy = Self.managementChannel(inventory)
+            let now = clock.nowMillis
+            let managedBy = inventory.managementChannel
             let defenderInstalled: Int? = inventory.defenderInstalled.map { $0 ? 1 : 0 }
             let agentTags = try encodeJSON(inventory.tags ?? [])
             let existing = try await sql.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenant) AND hardware_id = \(bind: inventory.hardwareId)").first()?.string("id")

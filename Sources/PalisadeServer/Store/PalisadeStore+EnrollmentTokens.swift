@@ -12,16 +12,14 @@ extension PalisadeStore {
     static let maximumEnrollmentTokenUses = 1_000_000
 
     public func createEnrollmentToken(tenant: String, name: String, expiresInHours: Int, maxUses: Int?) async throws -> CreatedEnrollmentToken {
-        guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 200 else {
-            throw PalisadeError.invalid("name must be 1 to 200 characters", field: "name")
-        }
+        let name = try InputRules.name(name)
         guard (1...Self.maximumEnrollmentTokenHours).contains(expiresInHours) else {
             throw PalisadeError.invalid("expiresInHours must be from 1 to \(Self.maximumEnrollmentTokenHours), got \(expiresInHours)", field: "expiresInHours")
         }
         if let maxUses, !(1...Self.maximumEnrollmentTokenUses).contains(maxUses) {
             throw PalisadeError.invalid("maxUses must be from 1 to \(Self.maximumEnrollmentTokenUses), got \(maxUses)", field: "maxUses")
         }
-        let now = Timestamp.nowMillis()
+        let now = clock.nowMillis
         let expires = now + Int64(expiresInHours) * 3_600_000
         let token = Identifier.secret(prefix: "pet_")
         let record = EnrollmentToken(id: Identifier.make(), name: name, expiresAt: Timestamp.date(expires), maxUses: maxUses, uses: 0, revokedAt: nil, createdAt: Timestamp.date(now))
@@ -53,11 +51,12 @@ extension PalisadeStore {
     }
 
     public func revokeEnrollmentToken(tenant: String, id: String) async throws {
+        let now = clock.nowMillis
         try await write(tenant: tenant) { sql in
             guard try await sql.raw("SELECT id FROM enrollment_tokens WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() != nil else {
                 throw PalisadeError.notFound("enrollment token", id: id)
             }
-            try await sql.raw("UPDATE enrollment_tokens SET revoked_at = \(bind: Timestamp.nowMillis()) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id) AND revoked_at IS NULL").run()
+            try await sql.raw("UPDATE enrollment_tokens SET revoked_at = \(bind: now) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id) AND revoked_at IS NULL").run()
         }
     }
 }

@@ -1,13 +1,11 @@
 import Foundation
+import HTTPTypes
 import PalisadeCore
 import SQLKit
 
 extension PalisadeStore {
     public func createGroup(tenant: String, name: String, description: String, members: [String], membershipRule: String? = nil, nestedGroups: [String] = []) async throws -> DeviceGroup {
-        let name = name.trimmingCharacters(in: .whitespaces)
-        guard !name.isEmpty, name.count <= 200 else {
-            throw PalisadeError.invalid("name must be 1 to 200 characters", field: "name")
-        }
+        let name = try InputRules.name(name)
         if let membershipRule {
             guard members.isEmpty, nestedGroups.isEmpty else {
                 throw PalisadeError.invalid("a dynamic group takes no members: its rule selects them", field: "members")
@@ -15,18 +13,16 @@ extension PalisadeStore {
             return try await createDynamicGroup(tenant: tenant, name: name, description: description, rule: membershipRule)
         }
         let id = Identifier.make()
-        let now = Timestamp.nowMillis()
+        let now = clock.nowMillis
         let memberIds = Array(Set(members)).sorted()
         try await writeDirectory(tenant: tenant) { sql, directory in
-            if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
-                throw PalisadeError(.conflict, code: "group_exists", message: "a group named \"\(name)\" already exists", details: .object(["field": "name"]))
-            }
+            try await Self.requireUniqueGroupName(name, tenant: tenant, on: sql)
             try await Self.requireDevices(memberIds, tenant: tenant, field: "members", on: sql)
             try await sql.raw("""
                 INSERT INTO device_groups (id, tenant_id, name, description, created_at)
                 VALUES (\(bind: id), \(bind: tenant), \(bind: name), \(bind: description), \(bind: now))
                 """).run()
-            try await Self.insertMembers(memberIds, group: id, tenant: tenant, on: sql)
+            try await Self.insertMembers(memberIds, group: id, tenant: tenant, at: now, on: sql)
             try await Self.nest(Array(Set(nestedGroups)).sorted(), in: id, directory: directory, on: sql)
             directory.groupChanged(id)
         }
@@ -45,7 +41,7 @@ extension PalisadeStore {
 
     public func groups(tenant: String, limit: Int, after cursor: String?) async throws -> Page<DeviceGroup> {
         try await readDirectory(tenant: tenant) { index in
-            try await read { sql in
+            try await readSnapshot { sql in
                 let rows = try await sql.raw("""
                     \(unsafeRaw: Self.groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id > \(bind: cursor ?? "") ORDER BY g.id LIMIT \(bind: limit + 1)
                     """).all()
@@ -57,7 +53,7 @@ extension PalisadeStore {
 
     public func group(tenant: String, id: String) async throws -> DeviceGroup {
         try await readDirectory(tenant: tenant) { index in
-            try await read { sql in Self.withMemberCounts([try await Self.group(tenant: tenant, id: id, on: sql)], index)[0] }
+            try await readSnapshot { sql in Self.withMemberCounts([try await Self.group(tenant: tenant, id: id, on: sql)], index)[0] }
         }
     }
 
@@ -84,10 +80,11 @@ extension PalisadeStore {
         guard !ids.isEmpty || !nested.isEmpty else {
             throw PalisadeError.invalid("name at least one device (deviceIds) or group (groupIds)", field: "deviceIds")
         }
+        let now = clock.nowMillis
         try await writeDirectory(tenant: tenant) { sql, directory in
             try Self.requireStatic(try await Self.group(tenant: tenant, id: groupId, on: sql))
             try await Self.requireDevices(ids, tenant: tenant, field: "deviceIds", on: sql)
-            try await Self.insertMembers(ids, group: groupId, tenant: tenant, on: sql)
+            try await Self.insertMembers(ids, group: groupId, tenant: tenant, at: now, on: sql)
             try await Self.nest(nested, in: groupId, directory: directory, on: sql)
             directory.groupChanged(groupId)
         }
@@ -103,7 +100,7 @@ extension PalisadeStore {
                 return
             }
             guard try await sql.raw("SELECT device_id FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").first() != nil else {
-                throw PalisadeError(.notFound, code: "not_found", message: "\(deviceId) is neither a device nor a group in group \(groupId)", details: .object(["memberId": .string(deviceId)]))
+                throw PalisadeError(.notFound, code: .notFound, message: "\(deviceId) is neither a device nor a group in group \(groupId)", details: .object(["memberId": .string(deviceId)]))
             }
             try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").run()
         }
@@ -112,7 +109,7 @@ extension PalisadeStore {
     /// The group's own members (listed, or selected by its rule), by id.
     public func members(tenant: String, group groupId: String, limit: Int, after cursor: String?) async throws -> Page<Device> {
         try await readDirectory(tenant: tenant) { index in
-            try await read { sql in
+            try await readSnapshot { sql in
                 _ = try await Self.group(tenant: tenant, id: groupId, on: sql)
                 let ids = index.directMembers(of: groupId).filter { $0 > cursor ?? "" }.prefix(limit + 1)
                 guard !ids.isEmpty else { return Page(items: [], nextCursor: nil) }
@@ -136,13 +133,19 @@ extension PalisadeStore {
         }
     }
 
-    static func insertMembers(_ ids: [String], group: String, tenant: String, on sql: any SQLDatabase) async throws {
-        let now = Timestamp.nowMillis()
-        for id in ids {
-            try await sql.raw("""
-                INSERT INTO group_members (tenant_id, group_id, device_id, added_at) VALUES (\(bind: tenant), \(bind: group), \(bind: id), \(bind: now))
-                ON CONFLICT (group_id, device_id) DO NOTHING
-                """).run()
+    /// Lists devices in a static group, in batches; devices already listed stay as they are.
+    static func insertMembers(_ ids: [String], group: String, tenant: String, at now: Int64, on sql: any SQLDatabase) async throws {
+        for chunk in ids.chunked() {
+            try await sql.raw(SQLQueryString.insert(
+                "INSERT INTO group_members (tenant_id, group_id, device_id, added_at) VALUES ",
+                rows: chunk.map { "(\(bind: tenant), \(bind: group), \(bind: $0), \(bind: now))" },
+                suffix: " ON CONFLICT (group_id, device_id) DO NOTHING")).run()
+        }
+    }
+
+    static func requireUniqueGroupName(_ name: String, tenant: String, on sql: any SQLDatabase) async throws {
+        if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
+            throw PalisadeError.groupExists(name)
         }
     }
 
@@ -155,7 +158,7 @@ extension PalisadeStore {
         }
         let missing = ids.filter { !found.contains($0) }
         guard missing.isEmpty else {
-            throw PalisadeError(.badRequest, code: "unknown_device", message: "\(field) names devices that do not exist: \(missing.joined(separator: ", "))",
+            throw PalisadeError(.badRequest, code: .unknownDevice, message: "\(field) names devices that do not exist: \(missing.joined(separator: ", "))",
                                 details: .object(["field": .string(field), "unknown": .array(missing.map(JSONValue.string))]))
         }
     }
@@ -174,25 +177,23 @@ extension PalisadeStore {
         do {
             return try MembershipRuleParser.parse(text)
         } catch {
-            throw PalisadeError(.badRequest, code: "invalid_rule", message: "membershipRule \(error.description)",
+            throw PalisadeError(.badRequest, code: .invalidRule, message: "membershipRule \(error.description)",
                                 details: ["field": "membershipRule", "position": .integer(Int64(error.position)), "expected": .string(error.expected), "found": .string(error.found)])
         }
     }
 
     static func requireStatic(_ group: DeviceGroup) throws {
         if group.membershipRule != nil {
-            throw PalisadeError(.badRequest, code: "dynamic_group", message: "group \(group.id) is dynamic: its rule selects its members", details: ["groupId": .string(group.id)])
+            throw PalisadeError(.badRequest, code: .dynamicGroup, message: "group \(group.id) is dynamic: its rule selects its members", details: ["groupId": .string(group.id)])
         }
     }
 
     func createDynamicGroup(tenant: String, name: String, description: String, rule text: String) async throws -> DeviceGroup {
         _ = try Self.parseRule(text)
         let id = Identifier.make()
-        let now = Timestamp.nowMillis()
+        let now = clock.nowMillis
         try await writeDirectory(tenant: tenant) { sql, directory in
-            if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
-                throw PalisadeError(.conflict, code: "group_exists", message: "a group named \"\(name)\" already exists", details: .object(["field": "name"]))
-            }
+            try await Self.requireUniqueGroupName(name, tenant: tenant, on: sql)
             try await sql.raw("""
                 INSERT INTO device_groups (id, tenant_id, name, description, created_at, membership_rule)
                 VALUES (\(bind: id), \(bind: tenant), \(bind: name), \(bind: description), \(bind: now), \(bind: text))
@@ -229,12 +230,9 @@ extension PalisadeStore {
     static func nest(_ children: [String], in parent: String, directory: DirectoryEdit, on sql: any SQLDatabase) async throws {
         guard !children.isEmpty else { return }
         let missing = children.filter { directory.index.groups[$0] == nil }
-        guard missing.isEmpty else {
-            throw PalisadeError(.badRequest, code: "unknown_group", message: "groupIds names groups that do not exist: \(missing.joined(separator: ", "))",
-                                details: ["unknown": .array(missing.map(JSONValue.string))])
-        }
+        guard missing.isEmpty else { throw PalisadeError.unknownGroups(missing, field: "groupIds") }
         if case .cycle(let path)? = directory.index.nestingProblem(Set(children), in: parent) {
-            throw PalisadeError(.badRequest, code: "group_cycle", message: "nesting would make a cycle: \(path.joined(separator: " contains "))",
+            throw PalisadeError(.badRequest, code: .groupCycle, message: "nesting would make a cycle: \(path.joined(separator: " contains "))",
                                 details: ["parentId": .string(parent), "childId": .string(path[1]), "path": .array(path.map(JSONValue.string))])
         }
         try await sql.raw(SQLQueryString.insert(
@@ -264,15 +262,11 @@ extension PalisadeStore {
     /// re-evaluates that group only and recomputes only the devices that enter or leave it.
     public func updateGroup(tenant: String, id: String, name: String?, description: String?, membershipRule: String?) async throws -> DeviceGroup {
         if let membershipRule { _ = try Self.parseRule(membershipRule) }
-        if let name, name.trimmingCharacters(in: .whitespaces).isEmpty || name.count > 200 {
-            throw PalisadeError.invalid("name must be 1 to 200 characters", field: "name")
-        }
+        let name = try name.map { try InputRules.name($0) }
         try await writeDirectory(tenant: tenant) { sql, directory in
             let group = try await Self.group(tenant: tenant, id: id, on: sql)
-            if let name = name?.trimmingCharacters(in: .whitespaces), name != group.name {
-                if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
-                    throw PalisadeError(.conflict, code: "group_exists", message: "a group named \"\(name)\" already exists", details: .object(["field": "name"]))
-                }
+            if let name, name != group.name {
+                try await Self.requireUniqueGroupName(name, tenant: tenant, on: sql)
                 try await sql.raw("UPDATE device_groups SET name = \(bind: name) WHERE id = \(bind: id)").run()
             }
             if let description {
@@ -280,7 +274,7 @@ extension PalisadeStore {
             }
             guard let text = membershipRule else { return }
             guard group.membershipRule != nil else {
-                throw PalisadeError(.badRequest, code: "static_group", message: "group \(id) is static: it has members, not a rule", details: ["groupId": .string(id)])
+                throw PalisadeError(.badRequest, code: .staticGroup, message: "group \(id) is static: it has members, not a rule", details: ["groupId": .string(id)])
             }
             try await sql.raw("UPDATE device_groups SET membership_rule = \(bind: text) WHERE id = \(bind: id)").run()
             // The engine re-evaluates this group only; only devices that enter or leave it

@@ -21,10 +21,7 @@ extension PalisadeStore {
 
     func validate(_ draft: PolicyDraft) throws -> PolicyDraft {
         var draft = draft
-        draft.name = draft.name.trimmingCharacters(in: .whitespaces)
-        guard !draft.name.isEmpty, draft.name.count <= 200 else {
-            throw PalisadeError.invalid("name must be 1 to 200 characters", field: "name")
-        }
+        draft.name = try InputRules.name(draft.name)
         let problems = PolicyValidator(catalog: catalog).problems(platform: draft.platform, template: draft.template, settings: draft.settings)
         guard problems.isEmpty else { throw PalisadeError.invalidSettings(problems) }
         return draft
@@ -33,7 +30,7 @@ extension PalisadeStore {
     public func createPolicy(tenant: String, _ draft: PolicyDraft) async throws -> Policy {
         let draft = try validate(draft)
         let id = Identifier.make()
-        let now = Timestamp.nowMillis()
+        let now = clock.nowMillis
         let settingsJSON = try encodeJSON(draft.settings)
         return try await writeDirectory(tenant: tenant) { sql, directory in
             try await sql.raw("""
@@ -52,7 +49,7 @@ extension PalisadeStore {
     public func updatePolicy(tenant: String, id: String, _ draft: PolicyDraft) async throws -> Policy {
         let draft = try validate(draft)
         let settingsJSON = try encodeJSON(draft.settings)
-        let now = Timestamp.nowMillis()
+        let now = clock.nowMillis
         return try await writeDirectory(tenant: tenant) { sql, directory in
             let current = try await Self.policy(tenant: tenant, id: id, on: sql)
             guard current.platform == draft.platform else {
@@ -100,18 +97,13 @@ extension PalisadeStore {
                 }
             }
             let missing = all.filter { !found.contains($0) }
-            guard missing.isEmpty else {
-                throw PalisadeError(.badRequest, code: "unknown_group", message: "assignments name groups that do not exist: \(missing.joined(separator: ", "))",
-                                    details: .object(["unknown": .array(missing.map(JSONValue.string))]))
-            }
+            guard missing.isEmpty else { throw PalisadeError.unknownGroups(missing, field: "assignments") }
             try await sql.raw("DELETE FROM policy_assignments WHERE policy_id = \(bind: id)").run()
-            for (groups, mode) in [(include, "include"), (exclude, "exclude")] {
-                for group in groups {
-                    try await sql.raw("""
-                        INSERT INTO policy_assignments (tenant_id, policy_id, group_id, mode)
-                        VALUES (\(bind: tenant), \(bind: id), \(bind: group), \(bind: mode))
-                        """).run()
-                }
+            let rows = include.map { ($0, "include") } + exclude.map { ($0, "exclude") }
+            for chunk in rows.chunked() {
+                try await sql.raw(SQLQueryString.insert(
+                    "INSERT INTO policy_assignments (tenant_id, policy_id, group_id, mode) VALUES ",
+                    rows: chunk.map { "(\(bind: tenant), \(bind: id), \(bind: $0.0), \(bind: $0.1))" })).run()
             }
             directory.policyChanged(id)
             return try await Self.policy(tenant: tenant, id: id, on: sql)
@@ -119,22 +111,21 @@ extension PalisadeStore {
     }
 
     public func policies(tenant: String, limit: Int, after cursor: String?) async throws -> Page<Policy> {
-        try await read { sql in
+        try await readSnapshot { sql in
             let rows = try await sql.raw("""
                 SELECT \(unsafeRaw: Self.policyColumns) FROM policies
                 WHERE tenant_id = \(bind: tenant) AND id > \(bind: cursor ?? "") ORDER BY id LIMIT \(bind: limit + 1)
                 """).all()
-            var items: [Policy] = []
-            for row in rows.prefix(limit) {
-                items.append(try await Self.policy(row, on: sql))
-            }
             // The row past the limit only says that another page follows.
+            let page = Array(rows.prefix(limit))
+            let assignments = try await Self.assignments(of: try page.map { try $0.string("id") }, on: sql)
+            let items = try page.map { try Self.policy($0, assignments: assignments[try $0.string("id")] ?? PolicyAssignments(include: [], exclude: [])) }
             return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
         }
     }
 
     public func policy(tenant: String, id: String) async throws -> Policy {
-        try await read { sql in try await Self.policy(tenant: tenant, id: id, on: sql) }
+        try await readSnapshot { sql in try await Self.policy(tenant: tenant, id: id, on: sql) }
     }
 
     static let policyColumns = "id, name, description, platform, template, revision, settings, created_at, updated_at"
@@ -143,20 +134,28 @@ extension PalisadeStore {
         guard let row = try await sql.raw("SELECT \(unsafeRaw: policyColumns) FROM policies WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() else {
             throw PalisadeError.notFound("policy", id: id)
         }
-        return try await policy(row, on: sql)
+        return try policy(row, assignments: try await assignments(of: [id], on: sql)[id] ?? PolicyAssignments(include: [], exclude: []))
     }
 
-    static func policy(_ row: any SQLRow, on sql: any SQLDatabase) async throws -> Policy {
-        let id = try row.string("id")
-        var include: [String] = []
-        var exclude: [String] = []
-        for assignment in try await sql.raw("SELECT group_id, mode FROM policy_assignments WHERE policy_id = \(bind: id) ORDER BY group_id").all() {
-            if try assignment.string("mode") == "exclude" {
-                exclude.append(try assignment.string("group_id"))
-            } else {
-                include.append(try assignment.string("group_id"))
+    /// The assignments of these policies, in one query per 500 policies.
+    static func assignments(of ids: [String], on sql: any SQLDatabase) async throws -> [String: PolicyAssignments] {
+        var result: [String: PolicyAssignments] = [:]
+        for chunk in ids.chunked() {
+            for row in try await sql.raw("SELECT policy_id, group_id, mode FROM policy_assignments WHERE policy_id IN (\(binds: chunk)) ORDER BY group_id").all() {
+                let policy = try row.string("policy_id")
+                let group = try row.string("group_id")
+                if try row.string("mode") == "exclude" {
+                    result[policy, default: PolicyAssignments(include: [], exclude: [])].exclude.append(group)
+                } else {
+                    result[policy, default: PolicyAssignments(include: [], exclude: [])].include.append(group)
+                }
             }
         }
+        return result
+    }
+
+    static func policy(_ row: any SQLRow, assignments: PolicyAssignments) throws -> Policy {
+        let id = try row.string("id")
         guard let platform = PolicyPlatform(rawValue: try row.string("platform")),
               let template = PolicyTemplate(rawValue: try row.string("template")) else {
             throw StoreError.corrupt("policy \(id) has an unknown platform or template")
@@ -165,7 +164,7 @@ extension PalisadeStore {
             id: id, name: try row.string("name"), description: try row.string("description"),
             platform: platform, template: template, revision: try row.int("revision"),
             settings: try row.json("settings", as: [String: JSONValue].self),
-            assignments: PolicyAssignments(include: include, exclude: exclude),
+            assignments: assignments,
             createdAt: Timestamp.date(try row.millis("created_at")), updatedAt: Timestamp.date(try row.millis("updated_at")))
     }
 

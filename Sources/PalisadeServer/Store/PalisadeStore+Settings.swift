@@ -22,11 +22,7 @@ extension PalisadeStore {
     /// leave the scope get an empty configuration, devices that enter it get theirs.
     public func setEnforcement(tenant: String, _ scope: EnforcementScope) async throws -> EnforcementScope {
         var scope = scope
-        if let tag = scope.tag {
-            let trimmed = tag.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard (1...100).contains(trimmed.count) else { throw PalisadeError.invalid("tag must be 1 to 100 characters besides spaces", field: "tag") }
-            scope.tag = trimmed
-        }
+        if let tag = scope.tag { scope.tag = try InputRules.scopeTag(tag) }
         if scope.scope == .tagged, scope.tag == nil {
             throw PalisadeError.invalid("scope \"tagged\" needs a tag", field: "tag")
         }

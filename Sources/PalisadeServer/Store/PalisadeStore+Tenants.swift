@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import PalisadeCore
 import SQLKit
 
@@ -16,21 +17,18 @@ public struct AuthenticatedTenant: Sendable {
 
 extension PalisadeStore {
     public func createTenant(name: String) async throws -> TenantCredentials {
-        let trimmed = name.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty, trimmed.count <= 100 else {
-            throw PalisadeError.invalid("tenant name must be 1 to 100 characters", field: "name")
-        }
+        let trimmed = try InputRules.name(name, maximumLength: 100)
+        let now = clock.nowMillis
         return try await backend.write(lockKey: "tenants") { sql in
-            try await Self.insertTenant(named: trimmed, on: sql)
+            try await Self.insertTenant(named: trimmed, at: now, on: sql)
         }
     }
 
-    static func insertTenant(named name: String, on sql: any SQLDatabase) async throws -> TenantCredentials {
+    static func insertTenant(named name: String, at now: Int64, on sql: any SQLDatabase) async throws -> TenantCredentials {
         let existing = try await sql.raw("SELECT id FROM tenants WHERE name = \(bind: name)").first()
         if existing != nil {
-            throw PalisadeError(.conflict, code: "tenant_exists", message: "a tenant named \"\(name)\" already exists")
+            throw PalisadeError(.conflict, code: .tenantExists, message: "a tenant named \"\(name)\" already exists")
         }
-        let now = Timestamp.nowMillis()
         let tenant = Tenant(id: Identifier.make(), name: name, createdAt: Timestamp.date(now))
         let token = Identifier.secret(prefix: "pat_")
         try await sql.raw("INSERT INTO tenants (id, name, created_at) VALUES (\(bind: tenant.id), \(bind: name), \(bind: now))").run()
@@ -44,10 +42,11 @@ extension PalisadeStore {
     /// On first start with an empty store: creates the `default` tenant and returns its owner
     /// credentials; nil when tenants exist already. Safe when several replicas start together.
     public func bootstrapIfEmpty() async throws -> TenantCredentials? {
-        try await backend.write(lockKey: "tenants") { sql in
+        let now = clock.nowMillis
+        return try await backend.write(lockKey: "tenants") { sql in
             let count = try await sql.raw("SELECT COUNT(*) AS n FROM tenants").first()?.int("n") ?? 0
             guard count == 0 else { return nil }
-            return try await Self.insertTenant(named: "default", on: sql)
+            return try await Self.insertTenant(named: "default", at: now, on: sql)
         }
     }
 

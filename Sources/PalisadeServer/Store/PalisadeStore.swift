@@ -11,14 +11,18 @@ public struct PalisadeStore: Sendable {
     public let backend: any DatabaseBackend
     public let catalog: SettingCatalog
     public let notifier: ConfigurationChangeNotifier
+    /// Every time the store writes or decides on (expiry, stale devices, the day rules see).
+    public let clock: any WallClock
     let logger: Logger
     /// Each tenant's directory engine between writes (see `writeDirectory`).
     let directories = TenantDirectoryCache()
 
-    public init(backend: any DatabaseBackend, catalog: SettingCatalog = .standard, notifier: ConfigurationChangeNotifier = ConfigurationChangeNotifier(), logger: Logger) {
+    public init(backend: any DatabaseBackend, catalog: SettingCatalog = .standard, notifier: ConfigurationChangeNotifier = ConfigurationChangeNotifier(),
+                clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.backend = backend
         self.catalog = catalog
         self.notifier = notifier
+        self.clock = clock
         self.logger = logger
     }
 
@@ -30,8 +34,15 @@ public struct PalisadeStore: Sendable {
         try await Migrations.apply(on: backend, logger: logger)
     }
 
+    /// One statement, or several that need not agree with each other.
     func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await backend.read(body)
+    }
+
+    /// Several statements that must see one committed state (reports, listings that read
+    /// more than one table, the drift check).
+    func readSnapshot<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await backend.readSnapshot(body)
     }
 
     /// A write transaction under the tenant's lock for data that no device's configuration
@@ -39,31 +50,6 @@ public struct PalisadeStore: Sendable {
     /// `writeDirectory`.
     func write<T: Sendable>(tenant: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await backend.write(lockKey: "tenant:\(tenant)", body)
-    }
-}
-
-extension SQLRow {
-    func string(_ column: String) throws -> String { try decode(column: column, as: String.self) }
-    func optionalString(_ column: String) throws -> String? { try decode(column: column, as: String?.self) }
-    func int(_ column: String) throws -> Int { try decode(column: column, as: Int.self) }
-    func optionalInt(_ column: String) throws -> Int? { try decode(column: column, as: Int?.self) }
-    func millis(_ column: String) throws -> Int64 { try decode(column: column, as: Int64.self) }
-    func optionalMillis(_ column: String) throws -> Int64? { try decode(column: column, as: Int64?.self) }
-
-    func json<T: Decodable>(_ column: String, as type: T.Type) throws -> T {
-        let text = try string(column)
-        do {
-            return try CanonicalJSON.decode(type, from: text)
-        } catch {
-            throw StoreError.corrupt("column \(column): \(error)")
-        }
-    }
-}
-
-extension Array where Element: Sendable {
-    /// Splits long IN lists so that no statement exceeds the engines' parameter limits.
-    func chunked(_ size: Int = 500) -> [[Element]] {
-        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }
 

@@ -2,8 +2,8 @@ import Foundation
 import PalisadeCore
 
 /// Milliseconds since 1970: how every time is stored, identically on both engines.
+/// The current time comes from the store's `WallClock`.
 enum Timestamp {
-    static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
     static func optionalDate(_ millis: Int64?) -> Date? { millis.map(date) }
 }
@@ -72,6 +72,11 @@ public struct Device: Codable, Sendable, Hashable {
         DeviceAttributes(
             platform: platform.rawValue, osVersion: osVersion, name: name, tags: tags + agentTags, managementType: managedBy.rawValue,
             agentVersion: agentVersion, enrolledAt: enrolledAt.ISO8601Format(), lastCheckInAt: lastCheckInAt.map(Self.ruleDay) ?? "")
+    }
+
+    /// What the device's agent last reported, as compared with a new inventory.
+    var inventoryFacts: InventoryFacts {
+        InventoryFacts(hostname: name, osVersion: osVersion, agentVersion: agentVersion, mdmEnrolled: mdmEnrolled, agentTags: agentTags, managedBy: managedBy)
     }
 
     /// The UTC day rules see for a time, e.g. 2026-11-26.

@@ -6,15 +6,16 @@ import SQLKit
 import SQLiteKit
 
 /// The embedded default: one SQLite file in WAL mode, one writer connection behind a lock,
-/// and separate reader connections (WAL lets readers run beside the writer).
+/// and separate reader connections (WAL lets readers run beside the writer). Each read leases
+/// a reader for itself, so that a snapshot transaction never mixes with another read.
 public final class SQLiteBackend: DatabaseBackend {
     public let kind = DatabaseKind.sqlite
     private let writer: SQLiteConnection
-    private let readers: [SQLiteConnection]
+    private let readers: ConnectionPool<SQLiteConnection>
+    private let allReaders: [SQLiteConnection]
     private let writeLock = AsyncLock()
-    private let nextReader = NIOLockedCounter()
 
-    public static func open(path: String, readers readerCount: Int = 2, logger: Logger) async throws -> SQLiteBackend {
+    public static func open(path: String, readers readerCount: Int = 4, logger: Logger) async throws -> SQLiteBackend {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let writer = try await openConnection(path: path, logger: logger)
@@ -38,12 +39,28 @@ public final class SQLiteBackend: DatabaseBackend {
 
     private init(writer: SQLiteConnection, readers: [SQLiteConnection]) {
         self.writer = writer
-        self.readers = readers
+        self.readers = ConnectionPool(readers)
+        self.allReaders = readers
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let reader = readers[nextReader.next() % readers.count]
-        return try await body(reader.sql())
+        try await readers.withConnection { reader in try await body(reader.sql()) }
+    }
+
+    public func readSnapshot<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await readers.withConnection { reader in
+            let sql = reader.sql()
+            // A deferred transaction in WAL mode reads one snapshot from its first statement on.
+            try await sql.raw("BEGIN").run()
+            do {
+                let result = try await body(sql)
+                try await sql.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await sql.raw("ROLLBACK").run()
+                throw error
+            }
+        }
     }
 
     public func write<T: Sendable>(lockKey: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
@@ -61,23 +78,10 @@ public final class SQLiteBackend: DatabaseBackend {
         }
     }
 
-
     public func announceConfigurationChanges(_ deviceIds: Set<String>, on sql: any SQLDatabase) async throws {}
 
     public func close() async throws {
-        for reader in readers { try await reader.close() }
+        for reader in allReaders { try await reader.close() }
         try await writer.close()
-    }
-}
-
-/// A thread-safe round-robin counter.
-final class NIOLockedCounter: Sendable {
-    private let value = NIOLockedValueBox(0)
-
-    func next() -> Int {
-        value.withLockedValue { counter in
-            counter &+= 1
-            return counter & Int.max
-        }
     }
 }

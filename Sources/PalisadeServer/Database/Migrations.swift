@@ -1,3 +1,4 @@
+import PalisadeCore
 import Logging
 import SQLKit
 
@@ -231,7 +232,7 @@ enum Migrations {
                 for statement in migration.statements {
                     try await sql.raw(SQLQueryString(statement)).run()
                 }
-                try await sql.raw("INSERT INTO palisade_migrations (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: Timestamp.nowMillis()))").run()
+                try await sql.raw("INSERT INTO palisade_migrations (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: SystemWallClock().nowMillis))").run()
                 newlyApplied.append(migration.version)
             }
             return newlyApplied

@@ -3,16 +3,6 @@ import Logging
 import PalisadeCore
 import SQLKit
 
-/// One device's recomputed configuration, ready to store.
-struct ComputedConfiguration: Sendable {
-    var deviceId: String
-    var hash: String
-    var effectiveJSON: String
-    /// SHA-256 of `effectiveJSON`: what a recompute compares.
-    var effectiveDigest: String
-    var policies: [PolicyReference]
-}
-
 extension PalisadeStore {
     /// Recomputes the effective configuration of the given devices from the directory engine,
     /// stores those whose configuration or provenance changed (in batches), and returns the
@@ -22,10 +12,10 @@ extension PalisadeStore {
     func recompute(tenant: String, devices: Set<String>, index: DirectoryIndex, verifyingDocuments: Bool = false, on sql: any SQLDatabase) async throws -> Set<String> {
         guard !devices.isEmpty else { return [] }
         let started = ContinuousClock.now
-        let computed = await Self.configurations(of: devices.sorted(), in: index)
+        let computed = await index.computedConfigurations(of: devices.sorted(), workers: Self.computeWorkers)
         logger.debug("configurations computed", metadata: ["devices": "\(computed.count)", "duration": "\(ContinuousClock.now - started)"])
         var changed: Set<String> = []
-        let now = Timestamp.nowMillis()
+        let now = clock.nowMillis
         var comparing = Duration.zero
         var written = 0
         let storing = ContinuousClock.now
@@ -90,38 +80,6 @@ extension PalisadeStore {
         }
     }
 
-    /// Merges, hashes and encodes the devices' configurations, once per distinct input, spread
-    /// over the machine's cores when there are many (the engine is a value: each task reads
-    /// its own copy).
-    static func configurations(of ids: [String], in index: DirectoryIndex) async -> [ComputedConfiguration] {
-        @Sendable func compute(_ slice: ArraySlice<String>) -> [ComputedConfiguration] {
-            // Devices reached by the same policies through the same groups share one result.
-            var computed: [DirectoryIndex.ConfigurationInputs: ComputedConfiguration] = [:]
-            return zip(slice, index.configurationInputs(of: Array(slice))).compactMap { id, inputs in
-                guard let inputs else { return nil }
-                if var shared = computed[inputs] {
-                    shared.deviceId = id
-                    return shared
-                }
-                let configuration = index.effectiveConfiguration(for: inputs)
-                let json = configuration.canonicalJSON
-                let result = ComputedConfiguration(deviceId: id, hash: configuration.deviceConfiguration.hash, effectiveJSON: json,
-                                                   effectiveDigest: Digest.sha256Hex(Data(json.utf8)), policies: configuration.policies)
-                computed[inputs] = result
-                return result
-            }
-        }
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, ids.count / 1_000)
-        guard workers > 1 else { return compute(ids[...]) }
-        let size = (ids.count + workers - 1) / workers
-        return await withTaskGroup(of: (Int, [ComputedConfiguration]).self) { group in
-            for worker in 0..<workers {
-                let slice = ids[(worker * size)..<min(ids.count, (worker + 1) * size)]
-                group.addTask { (worker, compute(slice)) }
-            }
-            var parts: [[ComputedConfiguration]] = Array(repeating: [], count: workers)
-            for await (worker, part) in group { parts[worker] = part }
-            return parts.flatMap { $0 }
-        }
-    }
+    /// Configurations are computed on every core when many devices change at once.
+    static var computeWorkers: Int { ProcessInfo.processInfo.activeProcessorCount }
 }

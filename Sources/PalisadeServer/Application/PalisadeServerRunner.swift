@@ -18,11 +18,7 @@ public enum PalisadeServerRunner {
             if let credentials = try await store.bootstrapIfEmpty() {
                 try announce(credentials, dataDirectory: configuration.dataDirectory)
             }
-            let app = buildApplication(store: store, configuration: configuration, logger: logger)
-            // Load every tenant's directory while the server starts, not on the first request.
-            let warmUp = Task { await store.warmDirectories() }
-            defer { warmUp.cancel() }
-            try await app.runService()
+            try await buildApplication(store: store, configuration: configuration, logger: logger).runService()
         }
     }
 

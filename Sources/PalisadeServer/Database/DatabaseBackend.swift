@@ -14,8 +14,11 @@ public enum DatabaseKind: String, Sendable {
 public protocol DatabaseBackend: Sendable {
     var kind: DatabaseKind { get }
 
-    /// Runs `body` outside any transaction, for reads.
+    /// Runs `body` outside any transaction, on a connection of its own, for reads.
     func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+
+    /// Runs `body` in a read-only transaction: every statement sees the same committed state.
+    func readSnapshot<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
 
     /// Runs `body` in a transaction holding the write lock of `lockKey` (a tenant id, or a
     /// global key). Rolled back when `body` throws.

@@ -21,7 +21,7 @@ public struct ServerConfiguration: Sendable {
 }
 
 /// The routes: health and the OpenAPI document without authentication, the admin API behind
-/// a bearer token, the device protocol behind device assertions.
+/// a bearer token (one controller per resource), the device protocol behind device assertions.
 public func buildRouter(store: PalisadeStore) -> Router<PalisadeRequestContext> {
     let router = Router(context: PalisadeRequestContext.self)
     let routes = RouteTable()
@@ -31,9 +31,13 @@ public func buildRouter(store: PalisadeStore) -> Router<PalisadeRequestContext> 
     api.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
     }
-    let authenticated = api.group().add(middleware: TenantAuthenticationMiddleware(store: store))
-    AdminAPIController(store: store).addRoutes(to: authenticated)
-    CatalogController(catalog: store.catalog).addRoutes(to: authenticated)
+    let admin = api.group().add(middleware: AdminTokenMiddleware(store: store))
+    EnrollmentTokenController(store: store).addRoutes(to: admin)
+    DeviceController(store: store).addRoutes(to: admin)
+    GroupController(store: store).addRoutes(to: admin)
+    PolicyController(store: store).addRoutes(to: admin)
+    TenantSettingsController(store: store).addRoutes(to: admin)
+    CatalogController(catalog: store.catalog).addRoutes(to: admin)
     DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"))
     routes.set(router.routes.map { (path: "\($0.path)", method: $0.method.rawValue) })
     return router
@@ -53,10 +57,10 @@ public func buildApplication(
         logger: logger)
 }
 
-/// Background services beside the HTTP server: the long-poll notifier, and on PostgreSQL the
-/// listener that hears other replicas' changes.
+/// Background services beside the HTTP server: the long-poll notifier, the directory warm-up,
+/// and on PostgreSQL the listener that hears other replicas' changes.
 func services(for store: PalisadeStore, logger: Logger) -> [any Service] {
-    var services: [any Service] = [store.notifier]
+    var services: [any Service] = [store.notifier, DirectoryWarmUp(store: store)]
     if let postgres = store.backend as? PostgresBackend {
         services.append(PostgresChangeListener(backend: postgres, notifier: store.notifier, logger: logger))
     }

@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PalisadeCore
+import PalisadeIdentity
+
+/// Device protocol authentication after enrollment: every request carries a single-use ES256
+/// assertion signed by the device key, bound to method, path and body hash. The header, the
+/// device and the signature are checked before the body is read, so an unauthenticated caller
+/// cannot make the server buffer a megabyte; then the body's hash and the assertion's single
+/// use. The verified device reaches the handler in the context, with the body it signed.
+struct DeviceAssertionMiddleware: RouterMiddleware {
+    typealias Context = PalisadeRequestContext
+    let store: PalisadeStore
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let scheme = DeviceProtocol.assertionScheme + " "
+        guard let header = request.headers[.authorization], header.hasPrefix(scheme) else {
+            throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "send a device assertion as Authorization: \(scheme)<jwt>")
+        }
+        let token = String(header.dropFirst(scheme.count))
+        guard let deviceId = DeviceAssertionVerifier.claimedDeviceId(in: token) else {
+            throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "the device assertion is not a readable JWT")
+        }
+        guard let device = try await store.deviceCredentials(deviceId: deviceId) else {
+            throw PalisadeError(.unauthorized, code: .deviceUnknown, message: "device \(deviceId) is not enrolled here; enroll again")
+        }
+        let check = await DeviceAssertionVerifier.check(
+            token: token, publicKeyPEM: device.publicKeyPEM, deviceId: deviceId,
+            method: request.method.rawValue, path: request.uri.path, now: store.clock.now)
+        guard case .valid(let assertion) = check else {
+            if case .invalid(let reason) = check {
+                throw PalisadeError(.unauthorized, code: .assertionInvalid, message: reason)
+            }
+            throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "invalid assertion")
+        }
+        guard device.status == .enrolled else {
+            throw PalisadeError(.forbidden, code: .deviceRetired, message: "device \(deviceId) was retired by an administrator; enroll again with a new token to manage it")
+        }
+        let body = try await JSONBody.collect(request, context: context)
+        guard DeviceAssertionVerifier.bodyMatches(assertion, body: body.readableBytesView) else {
+            throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "the request body does not match the signed body hash")
+        }
+        let expiresAt = Int64(assertion.expiresAt.timeIntervalSince1970 * 1000) + DeviceProtocol.allowedClockSkewSeconds * 1000
+        guard try await store.recordAssertion(deviceId: deviceId, jti: assertion.assertionId, expiresAt: expiresAt) else {
+            throw PalisadeError(.unauthorized, code: .assertionReplayed, message: "this assertion was already used; each request needs a fresh one")
+        }
+        var request = request
+        request.body = .init(buffer: body)
+        var context = context
+        context.device = device
+        context.logger[metadataKey: "device"] = .string(deviceId)
+        return try await next(request, context)
+    }
+}

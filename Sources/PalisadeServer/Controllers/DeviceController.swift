@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+import PalisadeCore
+
+/// Devices: `/api/v1/devices`: listing, tags, retirement, and why a device has its values.
+struct DeviceController {
+    typealias Context = PalisadeRequestContext
+    let store: PalisadeStore
+
+    func addRoutes(to group: RouterGroup<Context>) {
+        group.get("devices", use: list)
+        group.get("devices/:id", use: get)
+        group.delete("devices/:id", use: retire)
+        group.patch("devices/:id", use: update)
+        group.get("devices/:id/settings", use: settings)
+        group.get("devices/:id/effective", use: effectiveConfiguration)
+    }
+
+    struct UpdateDeviceBody: Decodable {
+        var tags: [String]?
+    }
+
+    @Sendable func list(_ request: Request, context: Context) async throws -> Response {
+        let page = try PageRequest(request)
+        return try await store.devices(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "devices")
+    }
+
+    @Sendable func get(_ request: Request, context: Context) async throws -> Response {
+        try JSONBody.response(try await store.device(tenant: try context.requireTenant(), id: try context.parameters.require("id")))
+    }
+
+    @Sendable func retire(_ request: Request, context: Context) async throws -> Response {
+        try await store.retireDevice(tenant: try context.requireTenant(), id: try context.parameters.require("id"))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func update(_ request: Request, context: Context) async throws -> Response {
+        let tenant = try context.requireTenant()
+        let id = try context.parameters.require("id")
+        _ = try await store.device(tenant: tenant, id: id)
+        let body = try await JSONBody.decode(UpdateDeviceBody.self, from: request, context: context)
+        guard let tags = body.tags else {
+            return try JSONBody.response(try await store.device(tenant: tenant, id: id))
+        }
+        return try JSONBody.response(try await store.setTags(tenant: tenant, device: id, tags: tags))
+    }
+
+    @Sendable func effectiveConfiguration(_ request: Request, context: Context) async throws -> Response {
+        try JSONBody.response(try await store.provenance(tenant: try context.requireTenant(), device: try context.parameters.require("id")))
+    }
+
+    @Sendable func settings(_ request: Request, context: Context) async throws -> Response {
+        let statuses = try await store.deviceSettings(tenant: try context.requireTenant(), device: try context.parameters.require("id"))
+        return try JSONBody.response(statuses)
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import PalisadeCore
+
+/// Enrollment tokens: `/api/v1/enrollment-tokens`. The secret is shown once, at creation.
+struct EnrollmentTokenController {
+    typealias Context = PalisadeRequestContext
+    let store: PalisadeStore
+
+    func addRoutes(to group: RouterGroup<Context>) {
+        group.post("enrollment-tokens", use: create)
+        group.get("enrollment-tokens", use: list)
+        group.delete("enrollment-tokens/:id", use: revoke)
+    }
+
+    struct CreateEnrollmentTokenBody: Decodable {
+        var name: String
+        var expiresInHours: Int
+        var maxUses: Int?
+    }
+
+    struct CreatedEnrollmentTokenBody: Encodable {
+        var id: String
+        var name: String
+        var token: String
+        var expiresAt: Date
+        var maxUses: Int?
+    }
+
+    @Sendable func create(_ request: Request, context: Context) async throws -> Response {
+        let body = try await JSONBody.decode(CreateEnrollmentTokenBody.self, from: request, context: context)
+        let created = try await store.createEnrollmentToken(tenant: try context.requireTenant(), name: body.name, expiresInHours: body.expiresInHours, maxUses: body.maxUses)
+        return try JSONBody.response(CreatedEnrollmentTokenBody(id: created.record.id, name: created.record.name, token: created.token, expiresAt: created.record.expiresAt, maxUses: created.record.maxUses), status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: Context) async throws -> Response {
+        let page = try PageRequest(request)
+        return try await store.enrollmentTokens(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "enrollmentTokens")
+    }
+
+    @Sendable func revoke(_ request: Request, context: Context) async throws -> Response {
+        try await store.revokeEnrollmentToken(tenant: try context.requireTenant(), id: try context.parameters.require("id"))
+        return Response(status: .noContent)
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Hummingbird
+import PalisadeCore
+
+/// Groups: `/api/v1/groups`: static, nested and dynamic groups, members, rule previews.
+struct GroupController {
+    typealias Context = PalisadeRequestContext
+    let store: PalisadeStore
+
+    func addRoutes(to group: RouterGroup<Context>) {
+        group.post("groups", use: create)
+        group.post("groups/preview", use: preview)
+        group.get("groups", use: list)
+        group.get("groups/:id", use: get)
+        group.put("groups/:id", use: update)
+        group.delete("groups/:id", use: delete)
+        group.get("groups/:id/members", use: listMembers)
+        group.post("groups/:id/members", use: addMembers)
+        group.delete("groups/:id/members/:deviceId", use: removeMember)
+    }
+
+    struct CreateGroupBody: Decodable {
+        var name: String
+        var description: String?
+        var members: [String]?
+        var membershipRule: String?
+        /// Groups nested in a static group.
+        var groups: [String]?
+    }
+
+    struct PreviewBody: Decodable {
+        var membershipRule: String
+    }
+
+    struct AddMembersBody: Decodable {
+        var deviceIds: [String]?
+        var groupIds: [String]?
+    }
+
+    @Sendable func create(_ request: Request, context: Context) async throws -> Response {
+        let body = try await JSONBody.decode(CreateGroupBody.self, from: request, context: context)
+        let group = try await store.createGroup(tenant: try context.requireTenant(), name: body.name, description: body.description ?? "",
+                                                members: body.members ?? [], membershipRule: body.membershipRule, nestedGroups: body.groups ?? [])
+        return try JSONBody.response(group, status: .created)
+    }
+
+    struct UpdateGroupBody: Decodable {
+        var name: String?
+        var description: String?
+        var membershipRule: String?
+    }
+
+    @Sendable func update(_ request: Request, context: Context) async throws -> Response {
+        let tenant = try context.requireTenant()
+        let id = try context.parameters.require("id")
+        _ = try await store.group(tenant: tenant, id: id)
+        let body = try await JSONBody.decode(UpdateGroupBody.self, from: request, context: context)
+        return try JSONBody.response(try await store.updateGroup(tenant: tenant, id: id, name: body.name, description: body.description, membershipRule: body.membershipRule))
+    }
+
+    @Sendable func preview(_ request: Request, context: Context) async throws -> Response {
+        let body = try await JSONBody.decode(PreviewBody.self, from: request, context: context)
+        return try JSONBody.response(try await store.previewRule(tenant: try context.requireTenant(), rule: body.membershipRule))
+    }
+
+    @Sendable func list(_ request: Request, context: Context) async throws -> Response {
+        let page = try PageRequest(request)
+        return try await store.groups(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "groups")
+    }
+
+    @Sendable func get(_ request: Request, context: Context) async throws -> Response {
+        try JSONBody.response(try await store.group(tenant: try context.requireTenant(), id: try context.parameters.require("id")))
+    }
+
+    @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
+        try await store.deleteGroup(tenant: try context.requireTenant(), id: try context.parameters.require("id"))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func listMembers(_ request: Request, context: Context) async throws -> Response {
+        let page = try PageRequest(request)
+        return try await store.members(tenant: try context.requireTenant(), group: try context.parameters.require("id"), limit: page.limit, after: page.cursor).response(named: "devices")
+    }
+
+    @Sendable func addMembers(_ request: Request, context: Context) async throws -> Response {
+        let body = try await JSONBody.decode(AddMembersBody.self, from: request, context: context)
+        let group = try await store.addMembers(tenant: try context.requireTenant(), group: try context.parameters.require("id"),
+                                               deviceIds: body.deviceIds ?? [], groupIds: body.groupIds ?? [])
+        return try JSONBody.response(group)
+    }
+
+    @Sendable func removeMember(_ request: Request, context: Context) async throws -> Response {
+        try await store.removeMember(tenant: try context.requireTenant(), group: try context.parameters.require("id"), deviceId: try context.parameters.require("deviceId"))
+        return Response(status: .noContent)
+    }
+}
