@@ -31,11 +31,14 @@ public struct PalisadeAgent: Sendable {
     public let httpClient: HTTPClient
     public let logger: Logger
     public var options: Options
+    /// The time the agent signs its assertions with and records in its state.
+    public let clock: any WallClock
 
-    public init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options = .init(), logger: Logger) {
+    public init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options = .init(), clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.state = state
         self.httpClient = httpClient
         self.options = options
+        self.clock = clock
         self.logger = logger
     }
 
@@ -59,7 +62,7 @@ public struct PalisadeAgent: Sendable {
         let response = try await client.enroll(.init(enrollmentToken: token, publicKey: keyPair.publicKeyPEM, inventory: inventory))
         let enrollment = AgentStateDirectory.Enrollment(
             serverURL: serverURL, deviceId: response.deviceId, tenantId: response.tenantId, platform: inventory.platform,
-            hostname: inventory.hostname, hardwareId: inventory.hardwareId, root: probe.root.path, enrolledAt: Date(), tags: probe.tags)
+            hostname: inventory.hostname, hardwareId: inventory.hardwareId, root: probe.root.path, enrolledAt: clock.now, tags: probe.tags)
         try state.save(enrollment)
         try state.save(AgentStateDirectory.Health.initial)
         logger.info("enrolled", metadata: ["device": "\(response.deviceId)", "reenrolled": "\(response.reenrolled)"])
@@ -90,7 +93,7 @@ public struct PalisadeAgent: Sendable {
         return Session(
             enrollment: enrollment,
             client: DeviceProtocolClient(serverURL: enrollment.serverURL, httpClient: httpClient),
-            signer: try await DeviceAssertionSigner(deviceId: enrollment.deviceId, privateKeyPEM: pem),
+            signer: try await DeviceAssertionSigner(deviceId: enrollment.deviceId, privateKeyPEM: pem, clock: clock),
             enforcer: enforcer,
             probe: DeviceInventoryProbe(root: root, platform: enrollment.platform, hostname: enrollment.hostname, hardwareId: enrollment.hardwareId, tags: enrollment.tags ?? []))
     }
@@ -137,7 +140,7 @@ public struct PalisadeAgent: Sendable {
             throw error
         }
         var health = try state.health()
-        health.lastCheckInAt = Date()
+        health.lastCheckInAt = clock.now
         health.consecutiveFailures = 0
         health.lastError = nil
         try state.save(health)
@@ -157,7 +160,7 @@ public struct PalisadeAgent: Sendable {
             ? DeviceProtocol.StatusReport(configurationHash: configuration.hash, results: [],
                                           detail: configuration.reason ?? "another channel manages Defender's settings; nothing was written")
             : try await NIOThreadPool.singleton.runIfActive { enforcer.apply(configuration) }
-        let applied = AgentStateDirectory.AppliedConfiguration(hash: configuration.hash, configuration: configuration, report: report, appliedAt: Date())
+        let applied = AgentStateDirectory.AppliedConfiguration(hash: configuration.hash, configuration: configuration, report: report, appliedAt: clock.now)
         try state.save(applied)
         try state.savePendingReport(report)
         logger.info("applied configuration", metadata: ["hash": "\(applied.hash)", "settings": "\(configuration.settings.count)"])
@@ -180,13 +183,13 @@ public struct PalisadeAgent: Sendable {
     /// back off exponentially with jitter; the last good configuration stays applied.
     public func run() async throws {
         var failures = 0
-        let clock = ContinuousClock()
+        let monotonic = ContinuousClock()
         while !Task.isCancelled {
             do {
-                let started = clock.now
+                let started = monotonic.now
                 _ = try await runCycle(waitSeconds: options.waitSeconds)
                 failures = 0
-                let elapsed = clock.now - started
+                let elapsed = monotonic.now - started
                 if elapsed < options.minimumInterval {
                     try await Task.sleep(for: options.minimumInterval - elapsed)
                 }
@@ -194,7 +197,7 @@ public struct PalisadeAgent: Sendable {
                 failures += 1
                 var health = try state.health()
                 health.lastError = error.description
-                health.lastErrorAt = Date()
+                health.lastErrorAt = clock.now
                 health.consecutiveFailures = failures
                 try state.save(health)
                 let delay = Self.backoff(failures: failures, base: options.backoffBase, maximum: options.backoffMaximum)

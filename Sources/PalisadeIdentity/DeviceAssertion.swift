@@ -60,15 +60,18 @@ public struct DeviceKeyPair: Sendable {
 public struct DeviceAssertionSigner: Sendable {
     public let deviceId: String
     private let keys: JWTKeyCollection
+    private let clock: any WallClock
     public var lifetimeSeconds: Int64 = 60
 
-    public init(deviceId: String, privateKeyPEM: String) async throws {
+    public init(deviceId: String, privateKeyPEM: String, clock: any WallClock = SystemWallClock()) async throws {
         self.deviceId = deviceId
+        self.clock = clock
         self.keys = JWTKeyCollection()
         await keys.add(ecdsa: try ES256PrivateKey(pem: privateKeyPEM))
     }
 
-    public func assertion(method: String, path: String, body: some DataProtocol, now: Date = Date()) async throws -> String {
+    public func assertion(method: String, path: String, body: some DataProtocol, now: Date? = nil) async throws -> String {
+        let now = now ?? clock.now
         let payload = DeviceAssertion(
             iss: .init(value: deviceId), sub: .init(value: deviceId),
             aud: .init(value: DeviceProtocol.AssertionClaim.audience(method: method, path: path)),

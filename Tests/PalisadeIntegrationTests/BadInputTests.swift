@@ -189,6 +189,17 @@ import Testing
 
             let none = try await deviceRequest(server, "/device/v1/check-in", body: body, authorization: nil)
             #expect(none.status == 401)
+
+            // The header, the device and the signature are judged before the body is read: an
+            // unauthenticated 2 MB body is a 401, not a 413 after buffering a megabyte.
+            let large = Array(repeating: UInt8(ascii: " "), count: 2 << 20)
+            let anonymous = try await deviceRequest(server, "/device/v1/check-in", body: large, authorization: nil)
+            #expect(anonymous.status == 401)
+            let forged = try await deviceRequest(server, "/device/v1/check-in", body: large, authorization: try await stranger.authorizationHeader(method: "POST", path: "/device/v1/check-in", body: large))
+            #expect(forged.status == 401)
+            #expect(forged.errorMessage?.contains("signature") == true)
+            let signed = try await deviceRequest(server, "/device/v1/check-in", body: large, authorization: try await signer.authorizationHeader(method: "POST", path: "/device/v1/check-in", body: large))
+            #expect(signed.status == 413, "a verified device still cannot send more than the limit")
         }
     }
 

@@ -72,21 +72,34 @@ import Testing
         }
     }
 
-    /// Rules read `lastCheckInAt` as a UTC day; the first check-in of a day re-evaluates the device.
+    /// Rules read `lastCheckInAt` as a UTC day; the first check-in of a day re-evaluates the
+    /// device. The test's clock starts a minute before midnight UTC and crosses it.
     @Test(arguments: StoreEngine.available)
     func lastCheckInDayRulesFollowCheckIns(engine: StoreEngine) async throws {
-        try await TestServer.with(engine) { server in
+        let clock = ManualClock(try Date("2026-03-01T23:59:00Z", strategy: .iso8601))
+        try await TestServer.with(engine, clock: clock) { server in
             let token = try await server.createEnrollmentToken()
             let agent = try await TestAgent.enroll(server, name: "web-01", token: token)
-            let today = String(Date().ISO8601Format().prefix(10))
-            let group = try #require(try await server.must(.POST, "/api/v1/groups", ["name": "seen today", "membershipRule": .string(#"device.lastCheckInAt -eq "\#(today)""#)]).objectValue)
+            let group = try #require(try await server.must(.POST, "/api/v1/groups", ["name": "seen on the 2nd", "membershipRule": #"device.lastCheckInAt -eq "2026-03-02""#]).objectValue)
+            let groupId = try #require(group["id"]?.stringValue)
             #expect(group["memberCount"] == 0, "enrolled, never checked in")
             let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
-            try await server.assign(policy, include: [try #require(group["id"]?.stringValue)])
+            try await server.assign(policy, include: [groupId])
             try await agent.sync()
-            #expect(try await server.api(.GET, "/api/v1/groups/\(try #require(group["id"]?.stringValue))")["memberCount"] == 1)
+            #expect(try await server.api(.GET, "/api/v1/groups/\(groupId)")["memberCount"] == 0, "checked in on the 1st")
+            #expect(try agent.managedValue("cloudService.enabled") == nil)
+
+            clock.advance(by: 120)
             try await agent.sync()
-            #expect(try agent.managedValue("cloudService.enabled") == true, "the check-in made it a member; the next one delivers")
+            #expect(try await server.api(.GET, "/api/v1/groups/\(groupId)")["memberCount"] == 1, "the first check-in of the 2nd made it a member")
+            try await agent.sync()
+            #expect(try agent.managedValue("cloudService.enabled") == true, "the next check-in delivers")
+
+            clock.advance(by: 86_400)
+            try await agent.sync()
+            #expect(try await server.api(.GET, "/api/v1/groups/\(groupId)")["memberCount"] == 0, "on the 3rd it leaves")
+            try await agent.sync()
+            #expect(try agent.managedValue("cloudService.enabled") == nil, "and loses what the group brought")
         }
     }
 

@@ -18,7 +18,7 @@ struct TestAgent: Sendable {
 
     static func enroll(_ server: TestServer, name: String, token: String, platform: DevicePlatform = .linux, tags: [String] = []) async throws -> TestAgent {
         let base = server.directory + "/agents/\(name)"
-        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: Self.httpClient, options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50), minimumInterval: .milliseconds(50)), logger: TestServer.logger)
+        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: Self.httpClient, options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50), minimumInterval: .milliseconds(50)), clock: server.store.clock, logger: TestServer.logger)
         let probe = DeviceInventoryProbe(root: EnforcementRoot(base + "/root"), platform: platform, hostname: name, hardwareId: "hw-\(name)", tags: tags)
         let enrollment = try await agent.enroll(serverURL: server.baseURL, token: token, probe: probe)
         return TestAgent(agent: agent, root: base + "/root", deviceId: enrollment.deviceId)

@@ -44,7 +44,7 @@ struct TestServer: Sendable {
     }
 
     /// Starts a server, runs `body`, stops the server.
-    static func with<T: Sendable>(_ engine: StoreEngine, _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
+    static func with<T: Sendable>(_ engine: StoreEngine, clock: any WallClock = SystemWallClock(), _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let location: DatabaseLocation = switch engine {
@@ -52,7 +52,7 @@ struct TestServer: Sendable {
         case .postgres: .postgres(url: try await createPostgresDatabase())
         }
         return try await Database.with(location, logger: logger) { backend in
-            let store = PalisadeStore(backend: backend, logger: logger)
+            let store = PalisadeStore(backend: backend, clock: clock, logger: logger)
             try await store.migrate()
             let credentials = try #require(try await store.bootstrapIfEmpty())
             return try await serve(store, adminToken: credentials.ownerToken, directory: directory, body)
