@@ -5,18 +5,15 @@ import FoundationXML
 import PalisadeCore
 
 /// Windows settings: every registry-valued policy of `WindowsDefender.admx` (titles and
-/// descriptions from the `.adml`), named by Policy CSP name where `WINDOWS.md` gives one, plus
-/// the Windows Firewall settings and rules and the Advanced Threat Protection values that
-/// `WINDOWS.md` lists.
+/// descriptions from the `.adml`), named by Policy CSP name where `reference/windows-settings.json`
+/// gives one, plus the Windows Firewall settings and rules and the Advanced Threat Protection
+/// values that it lists.
 struct AdmxCatalogSource {
     let admx: Data
     let adml: Data
-    let windowsMarkdown: String
+    let reference: WindowsReference
 
     static let hklm = "HKLM\\"
-    static let defenderKey = "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender"
-    static let firewallKey = "HKLM\\SOFTWARE\\Policies\\Microsoft\\WindowsFirewall"
-    static let atpKey = "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Advanced Threat Protection"
 
     /// One ADMX policy, read from the XML.
     struct AdmxPolicy {
@@ -41,24 +38,15 @@ struct AdmxCatalogSource {
         }
     }
 
-    /// A CSP name from WINDOWS.md and the registry value it lands on.
-    struct CSPMapping {
-        var name: String
-        var relativePath: String
-        var inverted: Bool
-        var values: String
-    }
-
     func definitions() throws -> [SettingDefinition] {
         let strings = try Self.strings(adml)
         let policies = try Self.policies(admx, strings: strings)
-        let mappings = cspMappings()
         var result: [SettingDefinition] = []
         for policy in policies {
-            result.append(try definition(for: policy, mappings: mappings))
+            result.append(try definition(for: policy))
         }
-        result += firewallDefinitions()
-        result += atpDefinitions()
+        result += try firewallDefinitions()
+        result += try atpDefinitions()
         return result
     }
 
@@ -144,71 +132,24 @@ struct AdmxCatalogSource {
         }
     }
 
-    // MARK: WINDOWS.md
-
-    /// Rows of the CSP table: `| Name[ / Name...] | values | \`Path\ValueName\` [, \`\Other\`] (inverted) |`.
-    func cspMappings() -> [CSPMapping] {
-        var result: [CSPMapping] = []
-        var inCSPTable = false
-        for line in windowsMarkdown.split(separator: "\n") {
-            if line.hasPrefix("| CSP name") { inCSPTable = true; continue }
-            if inCSPTable && !line.hasPrefix("|") { inCSPTable = false }
-            guard inCSPTable, !line.hasPrefix("|---") else { continue }
-            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard cells.count >= 4 else { continue }
-            let names = cells[1].split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }.map { $0.replacingOccurrences(of: " (Defender CSP)", with: "") }
-            let paths = SchemaCatalogSource.backticked(cells[3])
-            guard let first = paths.first else { continue }
-            let parent = first.split(separator: "\\").dropLast().joined(separator: "\\")
-            for (index, name) in names.enumerated() where index < paths.count {
-                var path = paths[index]
-                if path.hasPrefix("\\") { path = parent + path }
-                result.append(CSPMapping(name: name, relativePath: path, inverted: cells[3].contains("(inverted)"), values: cells[2]))
-            }
-        }
-        return result
-    }
-
-    /// The ASR rule GUIDs and their names.
-    func asrRules() -> [EnumOption] {
-        windowsMarkdown.split(separator: "\n").compactMap { line -> EnumOption? in
-            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard cells.count == 2, cells[1].count == 36, cells[1].filter({ $0 == "-" }).count == 4 else { return nil }
-            return EnumOption(cells[1], cells[0])
-        }
-    }
-
-    /// "(1 low, 2 moderate, ...)" groups of the ThreatSeverityDefaultAction row.
-    func threatActionOptions() -> (severities: [EnumOption], actions: [EnumOption]) {
-        guard let row = windowsMarkdown.split(separator: "\n").first(where: { $0.hasPrefix("| ThreatSeverityDefaultAction") }) else { return ([], []) }
-        let groups = row.split(separator: "(").dropFirst().map { $0.split(separator: ")").first.map(String.init) ?? "" }
-        func options(_ text: String) -> [EnumOption] {
-            text.split(separator: ",").compactMap { part in
-                let words = part.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 1)
-                guard words.count == 2, Int(words[0]) != nil else { return nil }
-                return EnumOption(String(words[0]), String(words[1]))
-            }
-        }
-        return (groups.count > 0 ? options(groups[0]) : [], groups.count > 1 ? options(groups[1]) : [])
-    }
-
     // MARK: Policy -> setting
 
-    func definition(for policy: AdmxPolicy, mappings: [CSPMapping]) throws -> SettingDefinition {
+    func definition(for policy: AdmxPolicy) throws -> SettingDefinition {
+        let defenderKey = reference.defenderCSP.registryRoot
         let key = Self.fullKey(policy.key)
-        let relativeKey = key.hasPrefix(Self.defenderKey) ? String(key.dropFirst(Self.defenderKey.count)).trimmingCharacters(in: CharacterSet(charactersIn: "\\")) : key
+        let relativeKey = key.hasPrefix(defenderKey) ? String(key.dropFirst(defenderKey.count)).trimmingCharacters(in: CharacterSet(charactersIn: "\\")) : key
         // The value the setting is about: the policy's own, or its single element's.
         let element = policy.elements.first
         let dataKey = element?.key.map(Self.fullKey) ?? key
         let dataValueName = element?.valueName ?? policy.valueName
-        let relativeDataKey = dataKey.hasPrefix(Self.defenderKey) ? String(dataKey.dropFirst(Self.defenderKey.count)).trimmingCharacters(in: CharacterSet(charactersIn: "\\")) : dataKey
-        let mapping = mappings.first { mapping in
+        let relativeDataKey = dataKey.hasPrefix(defenderKey) ? String(dataKey.dropFirst(defenderKey.count)).trimmingCharacters(in: CharacterSet(charactersIn: "\\")) : dataKey
+        let mapping = reference.defenderCSP.settings.first { mapping in
             let candidates = [
                 [relativeKey, dataValueName ?? ""].filter { !$0.isEmpty }.joined(separator: "\\"),
                 [relativeKey, policy.valueName ?? ""].filter { !$0.isEmpty }.joined(separator: "\\"),
                 relativeDataKey,
             ]
-            return candidates.contains { $0.lowercased() == mapping.relativePath.lowercased() }
+            return candidates.contains { $0.lowercased() == mapping.registryPath.lowercased() }
         }
         let id = mapping.map { "Defender/\($0.name)" } ?? "ADMX_MicrosoftDefenderAntivirus/\(policy.name)"
         let template = Self.template(forCategory: policy.category)
@@ -268,14 +209,15 @@ struct AdmxCatalogSource {
     /// Lists that map a key to a value (ASR rule -> mode, threat -> action) are keyed maps; the
     /// other lists are sets of strings, each a value whose data is "0".
     func listType(policy: AdmxPolicy) -> (SettingValueType, RegistryEncoding) {
-        let (severities, actions) = threatActionOptions()
-        let actionType = SettingValueType.integerEnumeration(actions)
+        let threats = reference.threatDefaultActions
+        let actionType = SettingValueType.integerEnumeration(threats.actions.map(\.enumOption))
         switch policy.name {
         case "ExploitGuard_ASR_Rules":
-            let modes = [EnumOption("0", "off"), EnumOption("1", "block"), EnumOption("2", "audit"), EnumOption("6", "warn")]
-            return (.keyedMap(keys: asrRules(), value: .integerEnumeration(modes)), .valuePerKey)
+            let asr = reference.attackSurfaceReduction
+            let rules = asr.rules.map { EnumOption($0.guid, $0.name) }
+            return (.keyedMap(keys: rules, value: .integerEnumeration(asr.modes.map(\.enumOption))), .valuePerKey)
         case "Threats_ThreatSeverityDefaultAction":
-            return (.keyedMap(keys: severities, value: actionType), .valuePerKey)
+            return (.keyedMap(keys: threats.severities.map(\.enumOption), value: actionType), .valuePerKey)
         case "Threats_ThreatIdDefaultAction":
             return (.keyedMap(keys: nil, value: actionType), .valuePerKey)
         default:
@@ -283,67 +225,35 @@ struct AdmxCatalogSource {
         }
     }
 
-    // MARK: Firewall and ATP (WINDOWS.md)
+    // MARK: Firewall and ATP
 
-    func firewallDefinitions() -> [SettingDefinition] {
-        let profiles = [("DomainProfile", "DomainProfile"), ("PrivateProfile", "StandardProfile"), ("PublicProfile", "PublicProfile")]
-        var rows: [(name: String, type: String, value: String)] = []
-        var inTable = false
-        for line in windowsMarkdown.split(separator: "\n") {
-            if line.hasPrefix("| setting (per profile)") { inTable = true; continue }
-            if inTable && !line.hasPrefix("|") { inTable = false }
-            guard inTable, !line.hasPrefix("|---") else { continue }
-            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard cells.count >= 4 else { continue }
-            let names = cells[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let types = cells[2].split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            let values = SchemaCatalogSource.backticked(cells[3])
-            for (index, name) in names.enumerated() where index < values.count {
-                rows.append((name, index < types.count ? types[index] : types.last ?? "", values[index]))
-            }
-        }
+    func firewallDefinitions() throws -> [SettingDefinition] {
+        let firewall = reference.firewall
         var result: [SettingDefinition] = []
-        for (cspProfile, registryProfile) in profiles {
-            for row in rows {
-                let parts = row.value.split(separator: "\\")
-                let key = Self.firewallKey + "\\" + registryProfile + (parts.count > 1 ? "\\" + parts.dropLast().joined(separator: "\\") : "")
-                let valueName = String(parts.last ?? "")
-                let type: SettingValueType
-                let encoding: RegistryEncoding
-                if row.type.hasPrefix("bool") {
-                    (type, encoding) = (.boolean, .boolean(whenTrue: 1, whenFalse: 0))
-                } else if row.type.hasPrefix("0 allow, 1 block") {
-                    (type, encoding) = (.integerEnumeration([EnumOption("0", "allow"), EnumOption("1", "block")]), .dword)
-                } else if row.type.hasPrefix("integer") {
-                    (type, encoding) = (.integer(minimum: 1, maximum: 32767), .dword)
-                } else {
-                    (type, encoding) = (.string(minLength: 1), .string)
-                }
+        for profile in firewall.profiles {
+            for setting in firewall.profileSettings {
+                let key = [firewall.registryKey, profile.registry, setting.registrySubkey].compactMap { $0 }.joined(separator: "\\")
                 result.append(SettingDefinition(
-                    id: "Firewall/MdmStore/\(cspProfile)/\(row.name)", platforms: [.windows], template: .firewall,
-                    title: "\(row.name) (\(cspProfile))", description: "Windows Firewall \(cspProfile): \(row.name) (\(row.type)).",
-                    type: type, registry: RegistryTarget(key: key, valueName: valueName, encoding: encoding)))
+                    id: "Firewall/MdmStore/\(profile.csp)/\(setting.name)", platforms: [.windows], template: .firewall,
+                    title: "\(setting.name) (\(profile.csp))", description: "Windows Firewall \(profile.csp): \(setting.name) (\(setting.valuesText)).",
+                    type: try setting.type.settingValueType(),
+                    registry: RegistryTarget(key: key, valueName: setting.valueName, encoding: try setting.type.registryEncoding())))
             }
         }
         result.append(SettingDefinition(
             id: "Firewall/MdmStore/FirewallRules", platforms: [.windows], template: .firewallRules,
             title: "Firewall rules", description: "Windows Firewall rules, keyed by name: mergeable across policies; one name with two definitions is a conflict.",
             type: .objectList(FirewallRuleFormat.schema),
-            registry: RegistryTarget(key: Self.firewallKey + "\\FirewallRules", valueName: nil, encoding: .firewallRules)))
+            registry: RegistryTarget(key: firewall.registryKey + "\\" + firewall.rulesSubkey, valueName: nil, encoding: .firewallRules)))
         return result
     }
 
-    func atpDefinitions() -> [SettingDefinition] {
-        [
-            SettingDefinition(id: "ATP/ForceDefenderPassiveMode", platforms: [.windows], template: .edr, title: "Force passive mode",
-                              description: "Run Microsoft Defender Antivirus in passive mode (1 = passive).", type: .boolean,
-                              registry: RegistryTarget(key: Self.atpKey, valueName: "ForceDefenderPassiveMode", encoding: .boolean(whenTrue: 1, whenFalse: 0))),
-            SettingDefinition(id: "ATP/AllowSampleCollection", platforms: [.windows], template: .edr, title: "EDR sample sharing",
-                              description: "Allow sample collection for EDR (default on).", type: .boolean, defaultValue: true,
-                              registry: RegistryTarget(key: Self.atpKey, valueName: "AllowSampleCollection", encoding: .boolean(whenTrue: 1, whenFalse: 0))),
-            SettingDefinition(id: "ATP/DeviceTagging/Group", platforms: [.windows], template: .edr, title: "Device tag",
-                              description: "Device tag shown in the Defender portal.", type: .string(minLength: 1),
-                              registry: RegistryTarget(key: Self.atpKey + "\\DeviceTagging", valueName: "Group", encoding: .string)),
-        ]
+    func atpDefinitions() throws -> [SettingDefinition] {
+        try reference.advancedThreatProtection.map { setting in
+            SettingDefinition(
+                id: setting.id, platforms: [.windows], template: .edr, title: setting.title, description: setting.description,
+                type: try setting.type.settingValueType(), defaultValue: setting.default,
+                registry: RegistryTarget(key: setting.registryKey, valueName: setting.valueName, encoding: try setting.type.registryEncoding()))
+        }
     }
 }

@@ -2,25 +2,25 @@ import Foundation
 import PalisadeCore
 
 /// macOS and Linux settings from Microsoft's managed-preferences schema
-/// (`com.microsoft.wdav.schema.json`) and the Linux-only keys of `LINUX.md`.
+/// (`com.microsoft.wdav.schema.json`) and the Linux keys of `reference/linux-keys.json`.
 struct SchemaCatalogSource {
     let schema: JSONValue
-    let linuxMarkdown: String
+    let linuxKeys: [LinuxKeysReference.LinuxKey]
 
     /// Schema keys that Defender on Linux does not read, with the reason: they are offered for
     /// macOS only, and the coverage test accepts them for Linux only because they are listed here.
     static let notReadOnLinux: [(prefix: String, reason: String)] = [
-        ("userInterface.", "no user interface settings on Linux (LINUX.md)"),
-        ("tamperProtection.", "tamper protection is not configured through the managed file on Linux (LINUX.md)"),
-        ("cloudService.definitionUpdateDue", "not read on Linux (LINUX.md)"),
+        ("userInterface.", "no user interface settings on Linux (Linux preferences reference)"),
+        ("tamperProtection.", "tamper protection is not configured through the managed file on Linux (Linux preferences reference)"),
+        ("cloudService.definitionUpdateDue", "not read on Linux (Linux preferences reference)"),
         ("deviceControl.", "device control is a macOS feature"),
         ("dlp.", "endpoint DLP is a macOS feature"),
         ("features.dataLossPrevention", "endpoint DLP is a macOS feature"),
-        ("features.behaviorMonitoring", "Linux uses antivirusEngine.behaviorMonitoring (LINUX.md)"),
+        ("features.behaviorMonitoring", "Linux uses antivirusEngine.behaviorMonitoring (linux-keys.json)"),
         ("features.scheduledScan", "scheduled scans on Linux are set up with cron, not the managed file"),
         ("scheduledScan.", "scheduled scans on Linux are set up with cron, not the managed file"),
-        ("antivirusEngine.enableRealTimeProtection", "Linux uses antivirusEngine.enforcementLevel (LINUX.md)"),
-        ("antivirusEngine.passiveMode", "Linux uses antivirusEngine.enforcementLevel (LINUX.md)"),
+        ("antivirusEngine.enableRealTimeProtection", "Linux uses antivirusEngine.enforcementLevel (linux-keys.json)"),
+        ("antivirusEngine.passiveMode", "Linux uses antivirusEngine.enforcementLevel (linux-keys.json)"),
         ("networkProtection.disable", "network protection parsers are macOS settings"),
         ("networkProtection.enableSetWarnToBlock", "a macOS setting"),
     ]
@@ -43,12 +43,20 @@ struct SchemaCatalogSource {
                 type: try Self.type(of: property, id: id),
                 defaultValue: Self.defaultValue(property)))
         }
-        for linux in try linuxOnlyDefinitions() {
-            if let index = result.firstIndex(where: { $0.id == linux.id }) {
+        for linux in linuxKeys {
+            if let index = result.firstIndex(where: { $0.id == linux.key }) {
                 // A key the schema knows: the schema is the contract; make sure Linux has it.
+                guard linux.type == nil else {
+                    throw GeneratorError.unsupported("linux-keys.json: \(linux.key) is in the schema, which gives its type; drop the row's type")
+                }
                 result[index].platforms.insert(.linux)
             } else {
-                result.append(linux)
+                guard let type = linux.type, let description = linux.description else {
+                    throw GeneratorError.unsupported("linux-keys.json: \(linux.key) is not in the schema; give its type and description")
+                }
+                result.append(SettingDefinition(
+                    id: linux.key, platforms: [.linux], template: Self.template(for: linux.key), title: linux.key,
+                    description: description, type: try type.settingValueType()))
             }
         }
         return result
@@ -145,68 +153,6 @@ struct SchemaCatalogSource {
             fields[index].required = true
         }
         return ObjectSchema(fields: fields, discriminator: discriminator, requiredByDiscriminator: requiredBy)
-    }
-
-    /// Rows of the LINUX.md table: `| \`key\` | type and allowed values | default |`.
-    func linuxOnlyDefinitions() throws -> [SettingDefinition] {
-        var result: [SettingDefinition] = []
-        for line in linuxMarkdown.split(separator: "\n") where line.hasPrefix("| `") {
-            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard cells.count >= 4 else { continue }
-            let key = cells[1].replacingOccurrences(of: "`", with: "")
-            let typeText = cells[2]
-            let tokens = Self.backticked(typeText)
-            if key.hasSuffix(".*") {
-                // One enabled/disabled setting per listed name.
-                let base = String(key.dropLast(2))
-                let values = tokens.filter { $0 == "enabled" || $0 == "disabled" }
-                for name in tokens where name != "enabled" && name != "disabled" {
-                    result.append(linuxDefinition("\(base).\(name)", type: .enumeration(values), typeText: typeText))
-                }
-            } else if key.hasSuffix("[]") {
-                let id = String(key.dropLast(2))
-                result.append(linuxDefinition(id, type: try linuxListType(id: id, typeText: typeText), typeText: typeText))
-            } else if typeText.hasPrefix("array") {
-                result.append(linuxDefinition(key, type: .stringList, typeText: typeText))
-            } else if typeText.hasPrefix("string") {
-                result.append(linuxDefinition(key, type: .string(minLength: 0), typeText: typeText))
-            } else if !tokens.isEmpty {
-                result.append(linuxDefinition(key, type: .enumeration(tokens), typeText: typeText))
-            } else {
-                throw GeneratorError.unsupported("LINUX.md row \(key): cannot read its type \"\(typeText)\"")
-            }
-        }
-        return result
-    }
-
-    func linuxDefinition(_ id: String, type: SettingValueType, typeText: String) -> SettingDefinition {
-        SettingDefinition(id: id, platforms: [.linux], template: Self.template(for: id), title: id,
-                          description: typeText.replacingOccurrences(of: "`", with: ""), type: type)
-    }
-
-    /// `antivirusEngine.exclusions[]` and `exclusionSettings.exclusions[]` share the schema's
-    /// exclusion items; the latter adds `scopes`. `edr.tags[]` has key/value items.
-    func linuxListType(id: String, typeText: String) throws -> SettingValueType {
-        if typeText.contains("excludedPath") {
-            guard let items = schema.objectValue?["properties"]?.objectValue?["antivirusEngine"]?.objectValue?["properties"]?.objectValue?["exclusions"]?.objectValue?["items"]?.objectValue else {
-                throw GeneratorError.unsupported("schema has no antivirusEngine.exclusions items")
-            }
-            var itemSchema = try Self.objectSchema(items, id: id)
-            if typeText.contains("scopes") {
-                let scopes = Self.backticked(typeText).filter { ["epp", "global"].contains($0) }
-                itemSchema.fields.append(.init("scopes", .stringList))
-                _ = scopes
-            }
-            return .objectList(itemSchema)
-        }
-        if typeText.contains("\"key\"") {
-            return .objectList(ObjectSchema(fields: [.init("key", .enumeration(["GROUP"]), required: true), .init("value", .string(minLength: 1), required: true)]))
-        }
-        return .stringList
-    }
-
-    static func backticked(_ text: String) -> [String] {
-        text.split(separator: "`", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
     }
 }
 

@@ -1,7 +1,8 @@
 import Foundation
 import PalisadeCatalogGenerator
 
-/// Regenerates `Sources/PalisadeCore/Catalog/GeneratedCatalog.swift` from the vendor contracts.
+/// Regenerates `Sources/PalisadeCore/Catalog/GeneratedCatalog.swift` from the repository's
+/// `contracts/` (vendor files and reference tables).
 /// Usage: swift run generate-catalog [CONTRACTS_DIR] [OUTPUT]
 @main
 struct GenerateCatalog {
@@ -9,7 +10,7 @@ struct GenerateCatalog {
         let arguments = CommandLine.arguments.dropFirst()
         let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let contracts = arguments.first.map { URL(fileURLWithPath: $0) }
-            ?? packageRoot.deletingLastPathComponent().appendingPathComponent("shared/contracts/defender")
+            ?? packageRoot.appendingPathComponent("contracts")
         let output = arguments.dropFirst().first.map { URL(fileURLWithPath: $0) }
             ?? packageRoot.appendingPathComponent("Sources/PalisadeCore/Catalog/GeneratedCatalog.swift")
         let source = try CatalogGenerator.swiftSource(contractsDirectory: contracts)

@@ -3,13 +3,19 @@ import PalisadeCatalogGenerator
 import PalisadeCore
 import Testing
 
-/// Where CI lays the vendor contracts: `shared/` beside the checkout.
+/// The repository's `contracts/`: vendor files in `vendor/`, reference tables in `reference/`.
 enum Contracts {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let directory = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/contracts/defender")
+    static let directory = packageRoot.appendingPathComponent("contracts")
 
-    static func text(_ name: String) throws -> String {
-        try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+    static func text(_ path: String) throws -> String {
+        try String(contentsOf: directory.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    /// A reference table read as plain JSON, independently of the generator's types.
+    static func reference(_ name: String) throws -> [String: JSONValue] {
+        let value = try JSONDecoder().decode(JSONValue.self, from: Data(try text("reference/" + name).utf8))
+        return try #require(value.objectValue)
     }
 }
 
@@ -21,7 +27,7 @@ enum Contracts {
     }
 
     @Test func everySchemaPropertyIsInTheCatalogOrExcludedWithAReason() throws {
-        let schema = try JSONDecoder().decode(JSONValue.self, from: Data(try Contracts.text("com.microsoft.wdav.schema.json").utf8))
+        let schema = try JSONDecoder().decode(JSONValue.self, from: Data(try Contracts.text("vendor/com.microsoft.wdav.schema.json").utf8))
         func leaves(_ node: JSONValue, _ prefix: String) -> [String] {
             (node.objectValue?["properties"]?.objectValue ?? [:]).flatMap { name, property -> [String] in
                 let isObject = property.objectValue?["properties"] != nil && property.objectValue?["type"] != "array"
@@ -43,20 +49,17 @@ enum Contracts {
         }
     }
 
-    @Test func everyLinuxOnlyKeyOfTheReferenceIsOffered() throws {
+    @Test func everyLinuxKeyOfTheReferenceIsOffered() throws {
         let catalog = SettingCatalog.standard
-        for line in try Contracts.text("LINUX.md").split(separator: "\n") where line.hasPrefix("| `") {
-            let key = line.split(separator: "`")[1].replacingOccurrences(of: "[]", with: "")
-            if key.hasSuffix(".*") {
-                #expect(catalog.definitions(platform: .linux).contains { $0.id.hasPrefix(String(key.dropLast())) }, "\(key) missing")
-            } else {
-                #expect(catalog.definition(key, platform: .linux) != nil, "LINUX.md key \(key) missing for Linux")
-            }
+        let keys = try #require(try Contracts.reference("linux-keys.json")["keys"]?.arrayValue).compactMap { $0.objectValue?["key"]?.stringValue }
+        #expect(keys.count >= 20)
+        for key in keys {
+            #expect(catalog.definition(key, platform: .linux) != nil, "linux-keys.json key \(key) missing for Linux")
         }
     }
 
     @Test func everyRegistryValuedADMXPolicyIsInTheCatalog() throws {
-        let admx = try Contracts.text("WindowsDefender.admx")
+        let admx = try Contracts.text("vendor/WindowsDefender.admx")
         // An independent, plain-text reading of the ADMX: every <policy ... key="..." [valueName="..."]>.
         let policies = admx.components(separatedBy: "<policy ").dropFirst().map { chunk -> (name: String, key: String) in
             let head = chunk.prefix { $0 != ">" }
@@ -81,29 +84,33 @@ enum Contracts {
 
     @Test func everyCSPNameAndFirewallSettingOfWindowsReferenceIsOffered() throws {
         let catalog = SettingCatalog.standard
-        var names: [String] = []
-        var inTable = false
-        for line in try Contracts.text("WINDOWS.md").split(separator: "\n") {
-            if line.hasPrefix("| CSP name") { inTable = true; continue }
-            if !line.hasPrefix("|") { inTable = false }
-            guard inTable, !line.hasPrefix("|---") else { continue }
-            let cell = line.split(separator: "|")[0].replacingOccurrences(of: "(Defender CSP)", with: "")
-            names += cell.split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }
+        let reference = try Contracts.reference("windows-settings.json")
+        func rows(_ section: String, _ field: String) -> [[String: JSONValue]] {
+            reference[section]?.objectValue?[field]?.arrayValue?.compactMap(\.objectValue) ?? []
         }
+        let names = rows("defenderCSP", "settings").compactMap { $0["name"]?.stringValue }
         #expect(names.count >= 30)
         for name in names {
             #expect(catalog.definition("Defender/\(name)", platform: .windows) != nil, "CSP Defender/\(name) missing")
         }
-        for profile in ["DomainProfile", "PrivateProfile", "PublicProfile"] {
-            for setting in ["EnableFirewall", "DefaultInboundAction", "DefaultOutboundAction", "DisableInboundNotifications", "AllowLocalPolicyMerge", "AllowLocalIpsecPolicyMerge", "LogFilePath", "LogMaxFileSize", "EnableLogDroppedPackets", "EnableLogSuccessConnections"] {
+        let profiles = rows("firewall", "profiles").compactMap { $0["csp"]?.stringValue }
+        let settings = rows("firewall", "profileSettings").compactMap { $0["name"]?.stringValue }
+        #expect(profiles == ["DomainProfile", "PrivateProfile", "PublicProfile"])
+        #expect(settings.count >= 10)
+        for profile in profiles {
+            for setting in settings {
                 #expect(catalog.definition("Firewall/MdmStore/\(profile)/\(setting)", platform: .windows) != nil, "\(profile)/\(setting) missing")
             }
         }
         #expect(catalog.definition("Firewall/MdmStore/FirewallRules", platform: .windows)?.merge == .keyedUnion)
         #expect(catalog.definition("Defender/AttackSurfaceReductionRules", platform: .windows)?.merge == .keyedUnion)
         #expect(catalog.definition("Defender/ExcludedPaths", platform: .windows)?.merge == .union)
-        for id in ["ATP/ForceDefenderPassiveMode", "ATP/AllowSampleCollection", "ATP/DeviceTagging/Group"] {
-            #expect(catalog.definition(id, platform: .windows)?.template == .edr)
+        let atp = reference["advancedThreatProtection"]?.arrayValue?.compactMap(\.objectValue) ?? []
+        #expect(atp.count >= 3)
+        for row in atp {
+            let definition = catalog.definition(row["id"]?.stringValue ?? "", platform: .windows)
+            #expect(definition?.template == .edr, "ATP setting \(row["id"] ?? .null) missing")
+            #expect(definition?.registry?.key == row["registryKey"]?.stringValue && definition?.registry?.valueName == row["valueName"]?.stringValue)
         }
     }
 
