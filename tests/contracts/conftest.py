@@ -1,10 +1,12 @@
+import json
 import pathlib
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-# CI lays a copy of shared/ beside the checkout.
-SHARED = ROOT.parent / "shared"
+# The repository's own copies: vendor files and the reference tables written for Palisade.
+VENDOR = ROOT / "contracts" / "vendor"
+REFERENCE = ROOT / "contracts" / "reference"
 
 
 def pytest_addoption(parser):
@@ -22,6 +24,21 @@ def artifacts_dir(request):
 
 @pytest.fixture(scope="session")
 def wdav_schema_path():
-    path = SHARED / "contracts" / "defender" / "com.microsoft.wdav.schema.json"
+    path = VENDOR / "com.microsoft.wdav.schema.json"
     assert path.exists(), f"vendor schema not found at {path}"
     return path
+
+
+@pytest.fixture(scope="session")
+def admx_path():
+    path = VENDOR / "WindowsDefender.admx"
+    assert path.exists(), f"vendor ADMX not found at {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def windows_reference():
+    """contracts/reference/windows-settings.json: CSP names, ASR rules, firewall and ATP values."""
+    path = REFERENCE / "windows-settings.json"
+    assert path.exists(), f"Windows reference table not found at {path}"
+    return json.loads(path.read_text())

@@ -1,8 +1,8 @@
 """Every Windows setting's registry output (key, value name, type, data) checked against the
-vendor's ADMX, read here independently of the Swift generator, and against WINDOWS.md for the
-CSP Allow*/Disable* inversions, firewall and ATP values."""
+vendor's ADMX, read here independently of the Swift generator, and against the reference table
+contracts/reference/windows-settings.json for the CSP Allow*/Disable* inversions, ASR rules,
+firewall and ATP values."""
 import json
-import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -24,10 +24,9 @@ def golden(artifacts_dir):
 
 
 @pytest.fixture(scope="session")
-def admx_values(wdav_schema_path):
+def admx_values(admx_path):
     """(key lower, value name lower) -> what the ADMX allows there."""
-    admx = wdav_schema_path.parent / "WindowsDefender.admx"
-    root = ET.parse(admx).getroot()
+    root = ET.parse(admx_path).getroot()
     allowed = {}
     lists = {}
     for policy in root.iter(f"{{{NS['p']}}}policy"):
@@ -61,11 +60,19 @@ def admx_values(wdav_schema_path):
 
 
 @pytest.fixture(scope="session")
-def windows_md(wdav_schema_path):
-    return (wdav_schema_path.parent / "WINDOWS.md").read_text()
+def firewall_values(windows_reference):
+    """Registry value paths below a firewall profile key: "Logging\\LogFileSize", "EnableFirewall"."""
+    settings = windows_reference["firewall"]["profileSettings"]
+    return {"\\".join(filter(None, (s.get("registrySubkey"), s["valueName"]))) for s in settings}
 
 
-def test_every_registry_value_is_where_the_admx_or_windows_md_puts_it(golden, admx_values, windows_md):
+@pytest.fixture(scope="session")
+def atp_values(windows_reference):
+    """(key lower, value name lower) of the Advanced Threat Protection values."""
+    return {(row["registryKey"].lower(), row["valueName"].lower()) for row in windows_reference["advancedThreatProtection"]}
+
+
+def test_every_registry_value_is_where_the_admx_or_the_reference_puts_it(golden, admx_values, firewall_values, atp_values):
     allowed, lists = admx_values
     checked = 0
     problems = []
@@ -90,24 +97,23 @@ def test_every_registry_value_is_where_the_admx_or_windows_md_puts_it(golden, ad
                 if profile == "FirewallRules":
                     assert data.startswith("v2.30|") and data.endswith("|") and f"Name={name}|" in data, data
                 else:
-                    assert f"`{name}`" in windows_md or f"\\{name}`" in windows_md, f"firewall value {name} not in WINDOWS.md"
+                    below_profile = "\\".join(key.split("\\")[6:] + [name])
+                    assert below_profile in firewall_values, f"firewall value {below_profile} not in windows-settings.json"
                 checked += 1
             elif key.startswith(HKLM + "SOFTWARE\\Policies\\Microsoft\\Windows Advanced Threat Protection"):
-                assert name in windows_md, f"ATP value {name} not in WINDOWS.md"
+                assert place in atp_values, f"ATP value {key}\\{name} not in windows-settings.json"
                 checked += 1
             else:
-                problems.append(f"{row['settingId']}: {key}\\{name} is in neither the ADMX nor WINDOWS.md")
+                problems.append(f"{row['settingId']}: {key}\\{name} is in neither the ADMX nor windows-settings.json")
     assert not problems, "\n".join(problems[:40])
     assert checked >= 300
 
 
-def test_csp_allow_settings_are_inverted_disable_values(golden, windows_md):
-    inverted = {}
-    for line in windows_md.splitlines():
-        match = re.match(r"\| (Allow\w+) \|.*`([^`]+)` \(inverted\)", line)
-        if match:
-            inverted[match.group(1)] = match.group(2).split("\\")[-1]
+def test_csp_allow_settings_are_inverted_disable_values(golden, windows_reference):
+    inverted = {row["name"]: row["registryPath"].split("\\")[-1]
+                for row in windows_reference["defenderCSP"]["settings"] if row["inverted"]}
     assert len(inverted) >= 8
+    assert all(name.startswith("Allow") for name in inverted), sorted(inverted)
     rows = {(row["settingId"], json.dumps(row["value"])): row for row in golden}
     for csp, value_name in inverted.items():
         for allowed, data in ((True, 0), (False, 1)):
@@ -116,8 +122,8 @@ def test_csp_allow_settings_are_inverted_disable_values(golden, windows_md):
             assert written and written[0]["data"] == data, f"Defender/{csp}={allowed} must write {value_name}={data}, wrote {row['registry']}"
 
 
-def test_asr_rules_use_the_rule_guids_of_windows_md(golden, windows_md):
-    guids = set(re.findall(r"\| ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}) \|", windows_md))
+def test_asr_rules_use_the_rule_guids_of_the_reference(golden, windows_reference):
+    guids = {rule["guid"] for rule in windows_reference["attackSurfaceReduction"]["rules"]}
     assert len(guids) >= 19
     rows = [row for row in golden if row["settingId"] == "Defender/AttackSurfaceReductionRules"]
     assert rows
