@@ -1,4 +1,5 @@
-/// Where a Windows setting lands in the registry, as the ADMX (or WINDOWS.md) defines it.
+/// Where a Windows setting lands in the registry, as the ADMX (or the reference table
+/// `windows-settings.json`) defines it.
 public struct RegistryTarget: Sendable, Hashable, Codable {
     /// Full key, e.g. `HKLM\SOFTWARE\Policies\Microsoft\Windows Defender\Real-Time Protection`.
     public var key: String

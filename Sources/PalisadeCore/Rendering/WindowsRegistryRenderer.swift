@@ -29,8 +29,8 @@ public enum RegistryOperation: Sendable, Hashable, Codable {
     case delete(RegistryValueLocation)
 }
 
-/// Renders a Windows configuration as registry values, exactly as the ADMX (or WINDOWS.md)
-/// places them, and reads values back into settings.
+/// Renders a Windows configuration as registry values, exactly as the ADMX (or the reference
+/// table `windows-settings.json`) places them, and reads values back into settings.
 public struct WindowsRegistryRenderer: Sendable {
     public let catalog: SettingCatalog
 
