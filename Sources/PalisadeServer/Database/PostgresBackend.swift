@@ -52,16 +52,7 @@ public final class PostgresBackend: DatabaseBackend {
 
     public func readSnapshot<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            let sql = connection.sql()
-            try await sql.raw("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").run()
-            do {
-                let result = try await body(sql)
-                try await sql.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await sql.raw("ROLLBACK").run()
-                throw error
-            }
+            try await connection.sql().transaction("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", body)
         }
     }
 

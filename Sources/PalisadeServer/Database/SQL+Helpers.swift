@@ -19,6 +19,21 @@ extension SQLRow {
     }
 }
 
+extension SQLDatabase {
+    /// Runs `body` between `begin` and COMMIT on this connection; rolls back when it throws.
+    func transaction<T: Sendable>(_ begin: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await raw(SQLQueryString(begin)).run()
+        do {
+            let result = try await body(self)
+            try await raw("COMMIT").run()
+            return result
+        } catch {
+            try? await raw("ROLLBACK").run()
+            throw error
+        }
+    }
+}
+
 extension Array where Element: Sendable {
     /// Splits long IN lists so that no statement exceeds the engines' parameter limits.
     func chunked(_ size: Int = 500) -> [[Element]] {

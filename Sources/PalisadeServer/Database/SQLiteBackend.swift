@@ -48,34 +48,12 @@ public final class SQLiteBackend: DatabaseBackend {
     }
 
     public func readSnapshot<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await readers.withConnection { reader in
-            let sql = reader.sql()
-            // A deferred transaction in WAL mode reads one snapshot from its first statement on.
-            try await sql.raw("BEGIN").run()
-            do {
-                let result = try await body(sql)
-                try await sql.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await sql.raw("ROLLBACK").run()
-                throw error
-            }
-        }
+        // A deferred transaction in WAL mode reads one snapshot from its first statement on.
+        try await readers.withConnection { reader in try await reader.sql().transaction("BEGIN", body) }
     }
 
     public func write<T: Sendable>(lockKey: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await writeLock.withLock {
-            let sql = self.writer.sql()
-            try await sql.raw("BEGIN IMMEDIATE").run()
-            do {
-                let result = try await body(sql)
-                try await sql.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await sql.raw("ROLLBACK").run()
-                throw error
-            }
-        }
+        try await writeLock.withLock { try await self.writer.sql().transaction("BEGIN IMMEDIATE", body) }
     }
 
     public func announceConfigurationChanges(_ deviceIds: Set<String>, on sql: any SQLDatabase) async throws {}
