@@ -16,6 +16,9 @@ paging = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimu
 def listof(name, item):
     return {"type": "object", "required": [name], "properties": {name: {"type": "array", "items": ref(item)}, "nextCursor": {"type": "string", "description": "Pass as ?cursor= for the next page; absent on the last page."}}}
 dev_sec = [{"deviceAssertion": []}]
+str_ = {"type": "string"}
+dt = {"type": "string", "format": "date-time"}
+role = {"type": "string", "enum": ["administrator", "endpointSecurityManager", "readOnlyOperator", "helpDeskOperator"]}
 paths = {
  "/api/v1/health": {"get": {"operationId": "health", "summary": "Liveness", "security": [], "responses": {"200": resp("Up", {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}})}}},
  "/api/v1/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "security": [], "responses": {"200": resp("The OpenAPI document", {"type": "object"})}}},
@@ -73,10 +76,32 @@ paths = {
    "requestBody": body({"type": "object", "properties": {"settings": {"type": ["object", "null"], "additionalProperties": True}, "assignments": {"oneOf": [ref("Assignments"), {"type": "null"}]}}}),
    "responses": {"200": resp("Impact", ref("ImpactPreview")), **errs("400", "401", "404", "413")}}},
  "/device/v1/enroll": {"post": {"operationId": "enroll", "summary": "Enroll a device with an enrollment token and its public key", "security": [], "tags": ["device"], "requestBody": body(ref("EnrollRequest")), "responses": {"201": resp("Enrolled", ref("EnrollResponse")), **errs("400", "401", "413")}}},
+ "/api/v1/session": {
+   "post": {"operationId": "signIn", "summary": "Sign in: sets an HttpOnly, Secure, SameSite=Strict session cookie and answers the CSRF token that changes made with the cookie carry in X-CSRF-Token", "security": [], "requestBody": body({"type": "object", "required": ["email", "password"], "properties": {"email": str_, "password": str_}}),
+     "responses": {"200": resp("Signed in", ref("Session")), "429": resp("Too many failed sign-ins from this address, or the account is locked (Retry-After says for how long)", ref("Error")), **errs("400", "401", "413")}},
+   "get": {"operationId": "currentSession", "summary": "Who is signed in (or which token is used), with the role", "responses": {"200": resp("The caller", ref("Session")), **errs("401")}},
+   "delete": {"operationId": "signOut", "summary": "Sign out: the session ends on the server", "responses": {"204": resp("Signed out"), **errs("401")}}},
+ "/api/v1/api-tokens": {
+   "post": {"operationId": "createAPIToken", "summary": "Create an API token with a role (the secret is shown once)", "requestBody": body({"type": "object", "required": ["name", "role"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"}, "role": role, "expiresInDays": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650}}}),
+     "responses": {"201": resp("Created", {"type": "object", "required": ["token", "apiToken"], "properties": {"token": str_, "apiToken": ref("APIToken")}}), **errs("400", "401", "413")}},
+   "get": {"operationId": "listAPITokens", "summary": "List API tokens (without secrets)", "parameters": paging, "responses": {"200": resp("Tokens", listof("apiTokens", "APIToken")), **errs("400", "401")}}},
+ "/api/v1/api-tokens/{id}": {"delete": {"operationId": "revokeAPIToken", "summary": "Revoke an API token: its next request gets 401", "parameters": [idp], "responses": {"204": resp("Revoked"), **errs("401", "404")}}},
+ "/api/v1/users": {
+   "post": {"operationId": "createUser", "summary": "Create a user who signs in to the admin center", "requestBody": body({"type": "object", "required": ["email", "displayName", "role", "password"], "properties": {"email": str_, "displayName": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"}, "role": role, "password": {"type": "string", "minLength": 12}}}),
+     "responses": {"201": resp("Created", ref("User")), "409": resp("Email taken", ref("Error")), **errs("400", "401", "413")}},
+   "get": {"operationId": "listUsers", "summary": "List users", "parameters": paging, "responses": {"200": resp("Users", listof("users", "User")), **errs("400", "401")}}},
+ "/api/v1/users/{id}": {
+   "get": {"operationId": "getUser", "summary": "Get a user", "parameters": [idp], "responses": {"200": resp("The user", ref("User")), **errs("401", "404")}},
+   "patch": {"operationId": "updateUser", "summary": "Change a user's name, role or password (a new role or password ends the user's sessions)", "parameters": [idp], "requestBody": body({"type": "object", "properties": {"displayName": {"type": ["string", "null"]}, "role": {"oneOf": [role, {"type": "null"}]}, "password": {"type": ["string", "null"]}}}),
+     "responses": {"200": resp("The user", ref("User")), **errs("400", "401", "404", "413")}},
+   "delete": {"operationId": "deleteUser", "summary": "Delete a user and end their sessions", "parameters": [idp], "responses": {"204": resp("Deleted"), **errs("401", "404")}}},
+ "/api/v1/audit": {"get": {"operationId": "listAuditEvents", "summary": "The audit log, newest first (append-only: no route edits or deletes entries)", "parameters": paging + [
+     {"name": "actor", "in": "query", "schema": str_, "description": "actor id or name"}, {"name": "action", "in": "query", "schema": str_, "description": "e.g. policy.update"},
+     {"name": "targetId", "in": "query", "schema": str_}, {"name": "since", "in": "query", "schema": dt}, {"name": "until", "in": "query", "schema": dt}],
+   "responses": {"200": resp("Entries", listof("events", "AuditEvent")), **errs("400", "401")}}},
  "/device/v1/check-in": {"post": {"operationId": "checkIn", "summary": "Compare configuration hashes; long-polls up to waitSeconds", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("CheckInRequest")), "responses": {"200": resp("Unchanged, or the new configuration", ref("CheckInResponse")), "403": resp("Device retired (code device_retired)", ref("Error")), **errs("400", "401", "413")}}},
  "/device/v1/reports": {"post": {"operationId": "report", "summary": "Report per-setting results for a configuration hash (idempotent)", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("StatusReport")), "responses": {"200": resp("Stored", ref("StatusReportResponse")), "403": resp("Device retired", ref("Error")), **errs("400", "401", "413")}}},
 }
-str_ = {"type": "string"}
 dt = {"type": "string", "format": "date-time"}
 state = {"type": "string", "enum": ["succeeded", "error", "conflict", "pending", "notApplicable"]}
 policyref = {"type": "object", "required": ["id", "name", "revision"], "properties": {"id": str_, "name": str_, "revision": {"type": "integer"}, "groupIds": {"type": "array", "items": str_}}}
@@ -85,6 +110,12 @@ inventory = {"type": "object", "required": ["hostname", "platform", "osVersion",
   "osVersion": {"type": "string", "maxLength": 200}, "hardwareId": {"type": "string", "minLength": 1, "maxLength": 256}, "agentVersion": {"type": "string", "maxLength": 100},
   "mdmEnrolled": {"type": "boolean"}, "defenderManagedElsewhere": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"}, "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 100}}}}
 schemas = {
+ "Session": {"type": "object", "required": ["principal", "role"], "properties": {"principal": str_, "role": role, "user": ref("User"), "csrfToken": str_, "expiresAt": dt}},
+ "User": {"type": "object", "required": ["id", "email", "displayName", "role", "createdAt", "updatedAt"], "properties": {"id": str_, "email": str_, "displayName": str_, "role": role, "createdAt": dt, "updatedAt": dt, "lockedUntil": dt}},
+ "APIToken": {"type": "object", "required": ["id", "name", "role", "createdAt", "createdBy"], "properties": {"id": str_, "name": str_, "role": role, "createdAt": dt, "createdBy": str_, "expiresAt": dt, "lastUsedAt": dt, "revokedAt": dt}},
+ "AuditEvent": {"type": "object", "required": ["id", "at", "actor", "action", "target"], "properties": {"id": str_, "at": dt,
+   "actor": {"type": "object", "required": ["type", "id", "name"], "properties": {"type": {"type": "string", "enum": ["user", "apiToken", "device", "system"]}, "id": str_, "name": str_, "sourceAddress": str_}},
+   "action": str_, "target": {"type": "object", "required": ["type", "id", "name"], "properties": {"type": str_, "id": str_, "name": str_}}, "oldValue": {}, "newValue": {}}},
  "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": str_, "message": str_, "details": {}}}}},
  "EnrollmentTokenRequest": {"type": "object", "required": ["name", "expiresInHours"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "expiresInHours": {"type": "integer", "minimum": 1, "maximum": 8760}, "maxUses": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000000}}},
  "CreatedEnrollmentToken": {"type": "object", "required": ["id", "name", "token", "expiresAt"], "properties": {"id": str_, "name": str_, "token": str_, "expiresAt": dt, "maxUses": {"type": "integer"}}},
@@ -140,6 +171,12 @@ schemas = {
  "StatusReport": {"type": "object", "required": ["configurationHash", "results"], "properties": {"configurationHash": str_, "detail": str_, "results": {"type": "array", "maxItems": 1000, "items": {"type": "object", "required": ["settingId", "state"], "properties": {"settingId": {"type": "string", "minLength": 1}, "state": {"type": "string", "enum": ["succeeded", "error", "notApplicable"]}, "detail": str_}}}}},
  "StatusReportResponse": {"type": "object", "required": ["current"], "properties": {"current": {"type": "boolean"}}},
 }
+# Every admin operation can be refused with 403 when the caller's role lacks its permission
+# (docs/PERMISSIONS.md), or when a session-cookie change lacks its CSRF token.
+for path, operations in paths.items():
+    for method, operation in operations.items():
+        if path.startswith("/api/v1/") and operation.get("security") != []:
+            operation["responses"]["403"] = resp("The caller's role lacks the permission this operation needs (code forbidden), or a change made with a session cookie lacks its CSRF token", ref("Error"))
 doc = {"openapi": "3.1.0",
  "info": {"title": "Palisade API", "version": "1.0.0", "description": "Admin REST API (/api/v1, bearer token per tenant) and device protocol (/device/v1, signed device assertions; see docs/PROTOCOL.md). Every error answers {\"error\": {\"code\", \"message\", \"details\"}}."},
  "servers": [{"url": "http://127.0.0.1:8080"}],

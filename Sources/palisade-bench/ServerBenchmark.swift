@@ -26,6 +26,7 @@ enum ServerBenchmark {
             let store = PalisadeStore(backend: backend, logger: log)
             try await store.migrate()
             let tenantId = try await store.createTenant(name: "bench-\(UUID().uuidString.prefix(8))").tenant.id
+            let bench = AuditActor.system("palisade-bench")
             let seedTime = try await clock.measure { try await seed(tenant, tenant: tenantId, on: backend) }
 
             // 1. Full recompute, first time: every dynamic membership and configuration is written.
@@ -36,13 +37,13 @@ enum ServerBenchmark {
             // 2b. Full recompute without reloading: a scope change recomputes every device.
             var windowsOff = EnforcementScope.everything
             windowsOff.platforms[.windows] = false
-            let scopeOffTime = try await clock.measure { _ = try await store.setEnforcement(tenant: tenantId, windowsOff) }
-            let scopeOnTime = try await clock.measure { _ = try await store.setEnforcement(tenant: tenantId, .everything) }
+            let scopeOffTime = try await clock.measure { _ = try await store.setEnforcement(tenant: tenantId, by: bench, windowsOff) }
+            let scopeOnTime = try await clock.measure { _ = try await store.setEnforcement(tenant: tenantId, by: bench, .everything) }
 
             // 3. A replica starting cold: its first change loads the whole tenant.
             let cold = PalisadeStore(backend: backend, logger: log)
             let coldTime = try await clock.measure {
-                _ = try await cold.setTags(tenant: tenantId, device: tenant.devices[0].id, tags: ["tag1"])
+                _ = try await cold.setTags(tenant: tenantId, by: bench, device: tenant.devices[0].id, tags: ["tag1"])
             }
 
             // 4. A rule change that moves about 10k devices.
@@ -50,7 +51,7 @@ enum ServerBenchmark {
             let before = try await store.group(tenant: tenantId, id: target).memberCount
             var after = 0
             let ruleTime = try await clock.measure {
-                after = try await store.updateGroup(tenant: tenantId, id: target, name: nil, description: nil, membershipRule: SyntheticTenant.ruleChange).memberCount
+                after = try await store.updateGroup(tenant: tenantId, by: bench, id: target, name: nil, description: nil, membershipRule: SyntheticTenant.ruleChange).memberCount
             }
 
             // 5. One device's tag change, 300 times on random devices.
@@ -59,7 +60,7 @@ enum ServerBenchmark {
             for n in 0..<300 {
                 let device = tenant.devices[Int.random(in: 0..<tenant.devices.count, using: &rng)]
                 let tags = device.attributes.tags + ["tag\(n % 50)"]
-                tagTimes.append(try await clock.measure { _ = try await store.setTags(tenant: tenantId, device: device.id, tags: tags) })
+                tagTimes.append(try await clock.measure { _ = try await store.setTags(tenant: tenantId, by: bench, device: device.id, tags: tags) })
             }
 
             // 6. Check-ins with nothing new: hash lookup and last-seen update (what a long-poll

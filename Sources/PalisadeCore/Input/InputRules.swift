@@ -54,7 +54,7 @@ public enum InputRules {
     }
 
     /// White space (and, if asked, line breaks) cut from both ends.
-    static func trimmed(_ text: String, newlines: Bool) -> String {
+    public static func trimmed(_ text: String, newlines: Bool) -> String {
         func isCut(_ character: Character) -> Bool { character.isWhitespace && (newlines || !character.isNewline) }
         guard let first = text.firstIndex(where: { !isCut($0) }), let last = text.lastIndex(where: { !isCut($0) }) else { return "" }
         return String(text[first...last])

@@ -8,11 +8,11 @@ struct CatalogController {
     typealias Context = PalisadeRequestContext
     let catalog: SettingCatalog
 
-    func addRoutes(to group: RouterGroup<Context>) {
-        group.get("templates", use: templates)
-        group.get("catalog", use: settings)
+    func addRoutes(to routes: AdminRoutes) {
+        routes.get("templates", .readCatalog, use: templates)
+        routes.get("catalog", .readCatalog, use: settings)
         // Windows ids contain slashes (`Defender/AllowRealtimeMonitoring`): take the rest of the path.
-        group.get("catalog/settings/**", use: setting)
+        routes.get("catalog/settings/**", .readCatalog, use: setting)
     }
 
     struct TemplateView: Encodable {

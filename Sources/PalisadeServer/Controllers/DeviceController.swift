@@ -7,13 +7,13 @@ struct DeviceController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
 
-    func addRoutes(to group: RouterGroup<Context>) {
-        group.get("devices", use: list)
-        group.get("devices/:id", use: get)
-        group.delete("devices/:id", use: retire)
-        group.patch("devices/:id", use: update)
-        group.get("devices/:id/settings", use: settings)
-        group.get("devices/:id/effective", use: effectiveConfiguration)
+    func addRoutes(to routes: AdminRoutes) {
+        routes.get("devices", .readDevices, use: list)
+        routes.get("devices/:id", .readDevices, use: get)
+        routes.delete("devices/:id", .retireDevices, use: retire)
+        routes.patch("devices/:id", .manageDeviceTags, use: update)
+        routes.get("devices/:id/settings", .readReports, use: settings)
+        routes.get("devices/:id/effective", .readDevices, use: effectiveConfiguration)
     }
 
     struct UpdateDeviceBody: Decodable {
@@ -30,7 +30,7 @@ struct DeviceController {
     }
 
     @Sendable func retire(_ request: Request, context: Context) async throws -> Response {
-        try await store.retireDevice(tenant: try context.requireTenant(), id: try context.parameters.require("id"))
+        try await store.retireDevice(tenant: try context.requireTenant(), by: try context.actor(), id: try context.parameters.require("id"))
         return Response(status: .noContent)
     }
 
@@ -42,7 +42,7 @@ struct DeviceController {
         guard let tags = body.tags else {
             return try JSONBody.response(try await store.device(tenant: tenant, id: id))
         }
-        return try JSONBody.response(try await store.setTags(tenant: tenant, device: id, tags: tags))
+        return try JSONBody.response(try await store.setTags(tenant: tenant, by: try context.actor(), device: id, tags: tags))
     }
 
     @Sendable func effectiveConfiguration(_ request: Request, context: Context) async throws -> Response {

@@ -11,7 +11,10 @@ struct DeviceProtocolController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
 
-    func addRoutes(to group: RouterGroup<Context>) {
+    /// Device routes answer to a device's own proof (an enrollment token, then its key), not
+    /// to roles.
+    func addRoutes(to group: RouterGroup<Context>, access: RouteAccess, prefix: String) {
+        for path in ["enroll", "check-in", "reports"] { access.record(method: "POST", path: prefix + "/" + path, .publicRoute) }
         group.post("enroll", use: enroll)
         let authenticated = group.group().add(middleware: DeviceAssertionMiddleware(store: store))
         authenticated.post("check-in", use: checkIn)
@@ -24,7 +27,7 @@ struct DeviceProtocolController {
             throw PalisadeError(.badRequest, code: .invalidPublicKey, message: "publicKey must be a PEM P-256 public key", details: ["field": "publicKey"])
         }
         try body.inventory.validated(field: "inventory")
-        let response = try await store.enroll(body)
+        let response = try await store.enroll(body, sourceAddress: context.sourceAddress)
         context.logger.info("device enrolled", metadata: ["device": "\(response.deviceId)", "reenrolled": "\(response.reenrolled)"])
         return try JSONBody.response(response, status: .created)
     }

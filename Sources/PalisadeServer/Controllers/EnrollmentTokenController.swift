@@ -7,10 +7,10 @@ struct EnrollmentTokenController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
 
-    func addRoutes(to group: RouterGroup<Context>) {
-        group.post("enrollment-tokens", use: create)
-        group.get("enrollment-tokens", use: list)
-        group.delete("enrollment-tokens/:id", use: revoke)
+    func addRoutes(to routes: AdminRoutes) {
+        routes.post("enrollment-tokens", .manageEnrollmentTokens, use: create)
+        routes.get("enrollment-tokens", .readEnrollmentTokens, use: list)
+        routes.delete("enrollment-tokens/:id", .manageEnrollmentTokens, use: revoke)
     }
 
     struct CreateEnrollmentTokenBody: Decodable {
@@ -29,7 +29,7 @@ struct EnrollmentTokenController {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(CreateEnrollmentTokenBody.self, from: request, context: context)
-        let created = try await store.createEnrollmentToken(tenant: try context.requireTenant(), name: body.name, expiresInHours: body.expiresInHours, maxUses: body.maxUses)
+        let created = try await store.createEnrollmentToken(tenant: try context.requireTenant(), by: try context.actor(), name: body.name, expiresInHours: body.expiresInHours, maxUses: body.maxUses)
         return try JSONBody.response(CreatedEnrollmentTokenBody(id: created.record.id, name: created.record.name, token: created.token, expiresAt: created.record.expiresAt, maxUses: created.record.maxUses), status: .created)
     }
 
@@ -39,7 +39,7 @@ struct EnrollmentTokenController {
     }
 
     @Sendable func revoke(_ request: Request, context: Context) async throws -> Response {
-        try await store.revokeEnrollmentToken(tenant: try context.requireTenant(), id: try context.parameters.require("id"))
+        try await store.revokeEnrollmentToken(tenant: try context.requireTenant(), by: try context.actor(), id: try context.parameters.require("id"))
         return Response(status: .noContent)
     }
 }

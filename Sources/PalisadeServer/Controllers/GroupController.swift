@@ -7,16 +7,16 @@ struct GroupController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
 
-    func addRoutes(to group: RouterGroup<Context>) {
-        group.post("groups", use: create)
-        group.post("groups/preview", use: preview)
-        group.get("groups", use: list)
-        group.get("groups/:id", use: get)
-        group.put("groups/:id", use: update)
-        group.delete("groups/:id", use: delete)
-        group.get("groups/:id/members", use: listMembers)
-        group.post("groups/:id/members", use: addMembers)
-        group.delete("groups/:id/members/:deviceId", use: removeMember)
+    func addRoutes(to routes: AdminRoutes) {
+        routes.post("groups", .manageGroups, use: create)
+        routes.post("groups/preview", .readGroups, use: preview)
+        routes.get("groups", .readGroups, use: list)
+        routes.get("groups/:id", .readGroups, use: get)
+        routes.put("groups/:id", .manageGroups, use: update)
+        routes.delete("groups/:id", .manageGroups, use: delete)
+        routes.get("groups/:id/members", .readGroups, use: listMembers)
+        routes.post("groups/:id/members", .manageGroups, use: addMembers)
+        routes.delete("groups/:id/members/:deviceId", .manageGroups, use: removeMember)
     }
 
     struct CreateGroupBody: Decodable {
@@ -39,7 +39,7 @@ struct GroupController {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(CreateGroupBody.self, from: request, context: context)
-        let group = try await store.createGroup(tenant: try context.requireTenant(), name: body.name, description: body.description ?? "",
+        let group = try await store.createGroup(tenant: try context.requireTenant(), by: try context.actor(), name: body.name, description: body.description ?? "",
                                                 members: body.members ?? [], membershipRule: body.membershipRule, nestedGroups: body.groups ?? [])
         return try JSONBody.response(group, status: .created)
     }
@@ -55,7 +55,7 @@ struct GroupController {
         let id = try context.parameters.require("id")
         _ = try await store.group(tenant: tenant, id: id)
         let body = try await JSONBody.decode(UpdateGroupBody.self, from: request, context: context)
-        return try JSONBody.response(try await store.updateGroup(tenant: tenant, id: id, name: body.name, description: body.description, membershipRule: body.membershipRule))
+        return try JSONBody.response(try await store.updateGroup(tenant: tenant, by: try context.actor(), id: id, name: body.name, description: body.description, membershipRule: body.membershipRule))
     }
 
     @Sendable func preview(_ request: Request, context: Context) async throws -> Response {
@@ -73,7 +73,7 @@ struct GroupController {
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
-        try await store.deleteGroup(tenant: try context.requireTenant(), id: try context.parameters.require("id"))
+        try await store.deleteGroup(tenant: try context.requireTenant(), by: try context.actor(), id: try context.parameters.require("id"))
         return Response(status: .noContent)
     }
 
@@ -84,13 +84,13 @@ struct GroupController {
 
     @Sendable func addMembers(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(AddMembersBody.self, from: request, context: context)
-        let group = try await store.addMembers(tenant: try context.requireTenant(), group: try context.parameters.require("id"),
+        let group = try await store.addMembers(tenant: try context.requireTenant(), by: try context.actor(), group: try context.parameters.require("id"),
                                                deviceIds: body.deviceIds ?? [], groupIds: body.groupIds ?? [])
         return try JSONBody.response(group)
     }
 
     @Sendable func removeMember(_ request: Request, context: Context) async throws -> Response {
-        try await store.removeMember(tenant: try context.requireTenant(), group: try context.parameters.require("id"), deviceId: try context.parameters.require("deviceId"))
+        try await store.removeMember(tenant: try context.requireTenant(), by: try context.actor(), group: try context.parameters.require("id"), deviceId: try context.parameters.require("deviceId"))
         return Response(status: .noContent)
     }
 }

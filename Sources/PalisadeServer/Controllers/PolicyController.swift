@@ -7,15 +7,15 @@ struct PolicyController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
 
-    func addRoutes(to group: RouterGroup<Context>) {
-        group.post("policies", use: create)
-        group.get("policies", use: list)
-        group.get("policies/:id", use: get)
-        group.put("policies/:id", use: update)
-        group.delete("policies/:id", use: delete)
-        group.put("policies/:id/assignments", use: setAssignments)
-        group.get("policies/:id/report", use: report)
-        group.post("policies/:id/preview", use: preview)
+    func addRoutes(to routes: AdminRoutes) {
+        routes.post("policies", .managePolicies, use: create)
+        routes.get("policies", .readPolicies, use: list)
+        routes.get("policies/:id", .readPolicies, use: get)
+        routes.put("policies/:id", .managePolicies, use: update)
+        routes.delete("policies/:id", .managePolicies, use: delete)
+        routes.put("policies/:id/assignments", .managePolicies, use: setAssignments)
+        routes.get("policies/:id/report", .readReports, use: report)
+        routes.post("policies/:id/preview", .readPolicies, use: preview)
     }
 
     struct PolicyBody: Decodable {
@@ -37,7 +37,7 @@ struct PolicyController {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(PolicyBody.self, from: request, context: context)
-        return try JSONBody.response(try await store.createPolicy(tenant: try context.requireTenant(), body.draft), status: .created)
+        return try JSONBody.response(try await store.createPolicy(tenant: try context.requireTenant(), by: try context.actor(), body.draft), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
@@ -55,11 +55,11 @@ struct PolicyController {
         // An unknown policy answers 404 before the body is judged.
         _ = try await store.policy(tenant: tenant, id: id)
         let body = try await JSONBody.decode(PolicyBody.self, from: request, context: context)
-        return try JSONBody.response(try await store.updatePolicy(tenant: tenant, id: id, body.draft))
+        return try JSONBody.response(try await store.updatePolicy(tenant: tenant, by: try context.actor(), id: id, body.draft))
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
-        try await store.deletePolicy(tenant: try context.requireTenant(), id: try context.parameters.require("id"))
+        try await store.deletePolicy(tenant: try context.requireTenant(), by: try context.actor(), id: try context.parameters.require("id"))
         return Response(status: .noContent)
     }
 
@@ -68,7 +68,7 @@ struct PolicyController {
         let id = try context.parameters.require("id")
         _ = try await store.policy(tenant: tenant, id: id)
         let body = try await JSONBody.decode(AssignmentsBody.self, from: request, context: context)
-        return try JSONBody.response(try await store.setAssignments(tenant: tenant, policy: id, include: body.include ?? [], exclude: body.exclude ?? []))
+        return try JSONBody.response(try await store.setAssignments(tenant: tenant, by: try context.actor(), policy: id, include: body.include ?? [], exclude: body.exclude ?? []))
     }
 
     struct PreviewPolicyBody: Decodable {

@@ -7,11 +7,11 @@ struct TenantSettingsController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
 
-    func addRoutes(to group: RouterGroup<Context>) {
-        group.get("settings/enforcement", use: getEnforcement)
-        group.put("settings/enforcement", use: putEnforcement)
-        group.get("settings/devices", use: getDeviceSettings)
-        group.put("settings/devices", use: putDeviceSettings)
+    func addRoutes(to routes: AdminRoutes) {
+        routes.get("settings/enforcement", .readSettings, use: getEnforcement)
+        routes.put("settings/enforcement", .manageSettings, use: putEnforcement)
+        routes.get("settings/devices", .readSettings, use: getDeviceSettings)
+        routes.put("settings/devices", .manageSettings, use: putDeviceSettings)
     }
 
     struct EnforcementBody: Codable {
@@ -52,7 +52,7 @@ struct TenantSettingsController {
 
     @Sendable func putEnforcement(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(EnforcementBody.self, from: request, context: context)
-        return try JSONBody.response(EnforcementBody(try await store.setEnforcement(tenant: try context.requireTenant(), try body.scopeValue())))
+        return try JSONBody.response(EnforcementBody(try await store.setEnforcement(tenant: try context.requireTenant(), by: try context.actor(), try body.scopeValue())))
     }
 
     @Sendable func getDeviceSettings(_ request: Request, context: Context) async throws -> Response {
@@ -61,6 +61,6 @@ struct TenantSettingsController {
 
     @Sendable func putDeviceSettings(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(DeviceSettings.self, from: request, context: context)
-        return try JSONBody.response(try await store.setDeviceSettings(tenant: try context.requireTenant(), body))
+        return try JSONBody.response(try await store.setDeviceSettings(tenant: try context.requireTenant(), by: try context.actor(), body))
     }
 }

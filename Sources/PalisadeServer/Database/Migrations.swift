@@ -212,6 +212,59 @@ enum Migrations {
             // instead of reading every stored document back.
             "ALTER TABLE device_configurations ADD COLUMN effective_digest TEXT",
         ]),
+        Migration(version: 6, name: "people, roles, API tokens with expiry, sessions, audit log", statements: [
+            "ALTER TABLE api_tokens ADD COLUMN expires_at BIGINT",
+            "ALTER TABLE api_tokens ADD COLUMN revoked_at BIGINT",
+            "ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT",
+            "ALTER TABLE api_tokens ADD COLUMN created_by TEXT NOT NULL DEFAULT ''",
+            "UPDATE api_tokens SET role = 'administrator' WHERE role = 'owner'",
+            "CREATE INDEX api_tokens_tenant ON api_tokens (tenant_id, id)",
+            """
+            CREATE TABLE users (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                email TEXT NOT NULL UNIQUE,
+                display_name TEXT NOT NULL,
+                role TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                failed_sign_ins BIGINT NOT NULL,
+                locked_until BIGINT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX users_tenant ON users (tenant_id, id)",
+            """
+            CREATE TABLE sessions (
+                id_hash TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL REFERENCES users(id),
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                csrf_token TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                last_seen_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX sessions_user ON sessions (user_id)",
+            """
+            CREATE TABLE audit_events (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                at BIGINT NOT NULL,
+                actor_type TEXT NOT NULL,
+                actor_id TEXT NOT NULL,
+                actor_name TEXT NOT NULL,
+                source_address TEXT,
+                action TEXT NOT NULL,
+                target_type TEXT NOT NULL,
+                target_id TEXT NOT NULL,
+                target_name TEXT NOT NULL,
+                old_value TEXT,
+                new_value TEXT
+            )
+            """,
+            "CREATE INDEX audit_events_tenant_at ON audit_events (tenant_id, at, id)",
+        ]),
     ]
 
     /// Applies every migration newer than the stored version. Runs in one transaction under

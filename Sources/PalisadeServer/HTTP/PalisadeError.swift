@@ -19,12 +19,21 @@ public struct PalisadeError: HTTPResponseError, Sendable, CustomStringConvertibl
         public static let notFound = Code(rawValue: "not_found")
         public static let methodNotAllowed = Code(rawValue: "method_not_allowed")
         public static let unauthorized = Code(rawValue: "unauthorized")
+        public static let forbidden = Code(rawValue: "forbidden")
+        public static let tokenExpired = Code(rawValue: "token_expired")
+        public static let tokenRevoked = Code(rawValue: "token_revoked")
+        public static let sessionExpired = Code(rawValue: "session_expired")
+        public static let csrfTokenInvalid = Code(rawValue: "csrf_token_invalid")
+        public static let invalidCredentials = Code(rawValue: "invalid_credentials")
+        public static let accountLocked = Code(rawValue: "account_locked")
+        public static let tooManyRequests = Code(rawValue: "too_many_requests")
         public static let internalError = Code(rawValue: "internal_error")
         /// Any other status Hummingbird itself answers with.
         public static func http(_ status: HTTPResponse.Status) -> Code { Code(rawValue: "http_\(status.code)") }
 
         // Admin API
         public static let tenantExists = Code(rawValue: "tenant_exists")
+        public static let userExists = Code(rawValue: "user_exists")
         public static let invalidSettings = Code(rawValue: "invalid_settings")
         public static let ambiguousSetting = Code(rawValue: "ambiguous_setting")
         public static let groupExists = Code(rawValue: "group_exists")

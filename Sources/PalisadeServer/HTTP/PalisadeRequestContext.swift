@@ -2,27 +2,47 @@ import Hummingbird
 import NIOCore
 import PalisadeCore
 
-/// Per-request state: the core storage, and who is calling once a middleware has checked it.
+/// Per-request state: the core storage, where the request came from, and who is calling once
+/// a middleware has checked it.
 public struct PalisadeRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// Set by `AdminTokenMiddleware` on admin routes.
-    public var tenant: AuthenticatedTenant?
+    /// The peer's address (the proxy's, behind a proxy), for the audit log and rate limits.
+    public let sourceAddress: String?
+    /// Set by `AdminAuthenticationMiddleware` on admin routes: an API token or a signed-in person.
+    public var principal: Principal?
     /// Set by `DeviceAssertionMiddleware` on device routes after enrollment.
     public var device: DeviceCredentials?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.sourceAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// Request bodies larger than this answer 413.
     public var maxUploadSize: Int { 1024 * 1024 }
 
-    /// The authenticated tenant id; only reachable behind `AdminTokenMiddleware`.
-    func requireTenant() throws -> String {
-        guard let tenant else {
-            throw PalisadeError(.unauthorized, code: .unauthorized, message: "missing or unknown API token")
+    /// The authenticated caller; only reachable behind the admin authentication middleware.
+    func requirePrincipal() throws -> Principal {
+        guard let principal else {
+            throw PalisadeError(.unauthorized, code: .unauthorized, message: "sign in, or send an API token as Authorization: Bearer <token>")
         }
-        return tenant.tenantId
+        return principal
+    }
+
+    /// The caller's tenant id.
+    func requireTenant() throws -> String { try requirePrincipal().tenantId }
+
+    /// Who is acting, for the audit log.
+    func actor() throws -> AuditActor { try requirePrincipal().actor(from: sourceAddress) }
+
+    /// Refuses with 403 naming the permission unless the caller's role has it.
+    func require(_ permission: Permission) throws {
+        let principal = try requirePrincipal()
+        guard principal.role.allows(permission) else {
+            throw PalisadeError(.forbidden, code: .forbidden,
+                                message: "this needs the permission \(permission.rawValue), which the role \(principal.role.rawValue) does not have",
+                                details: ["permission": .string(permission.rawValue), "role": .string(principal.role.rawValue)])
+        }
     }
 
     /// The device whose assertion `DeviceAssertionMiddleware` verified.

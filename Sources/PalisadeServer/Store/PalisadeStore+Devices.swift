@@ -76,27 +76,33 @@ extension PalisadeStore {
 
     /// Retires a device: its agent is refused from then on and it receives nothing. Its group
     /// memberships are kept, so re-enrolling the same hardware restores its assignments.
-    public func retireDevice(tenant: String, id: String) async throws {
+    public func retireDevice(tenant: String, by actor: AuditActor, id: String) async throws {
         let now = clock.nowMillis
         try await writeDirectory(tenant: tenant) { sql, directory in
-            _ = try await Self.device(tenant: tenant, id: id, on: sql)
+            let old = try await Self.device(tenant: tenant, id: id, on: sql)
             try await sql.raw("""
                 UPDATE devices SET enrollment_status = 'retired', retired_at = \(bind: now)
                 WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)
                 """).run()
             directory.deviceChanged(id)
+            var new = old
+            new.enrollmentStatus = .retired
+            try await Self.audit(.deviceRetire, by: actor, tenant: tenant, target: ("device", id, old.name), old: old, new: new, at: now, on: sql)
         }
     }
 
     /// Sets the admin tags of a device; its dynamic memberships follow at once.
-    public func setTags(tenant: String, device id: String, tags: [String]) async throws -> Device {
+    public func setTags(tenant: String, by actor: AuditActor, device id: String, tags: [String]) async throws -> Device {
         let tags = try InputRules.tags(tags, field: "tags")
+        let now = clock.nowMillis
         return try await writeDirectory(tenant: tenant) { sql, directory in
             let device = try await Self.device(tenant: tenant, id: id, on: sql)
             try await sql.raw("UPDATE devices SET tags = \(bind: try encodeJSON(tags)) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").run()
             directory.deviceChanged(id)
             var updated = device
             updated.tags = tags
+            try await Self.audit(.deviceTags, by: actor, tenant: tenant, target: ("device", id, device.name),
+                                 old: ["tags": device.tags], new: ["tags": tags], at: now, on: sql)
             return updated
         }
     }
@@ -105,7 +111,7 @@ extension PalisadeStore {
 
     /// Enrolls a device with an enrollment token. The same hardware id in the same tenant
     /// reuses its device record (and so keeps its memberships).
-    public func enroll(_ request: DeviceProtocol.EnrollRequest) async throws -> DeviceProtocol.EnrollResponse {
+    public func enroll(_ request: DeviceProtocol.EnrollRequest, sourceAddress: String? = nil) async throws -> DeviceProtocol.EnrollResponse {
         let tokenHash = Digest.sha256Hex(Data(request.enrollmentToken.utf8))
         let tokenTenant = try await read { sql in
             try await sql.raw("SELECT tenant_id FROM enrollment_tokens WHERE token_hash = \(bind: tokenHash)").first()?.string("tenant_id")
@@ -158,6 +164,14 @@ extension PalisadeStore {
             }
             try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(bind: token.id)").run()
             directory.deviceChanged(deviceId)
+            let enrolled: [String: JSONValue] = [
+                "hostname": .string(inventory.hostname), "platform": .string(inventory.platform.rawValue), "hardwareId": .string(inventory.hardwareId),
+                "enrollmentToken": .object(["id": .string(token.id), "name": .string(token.name)]),
+                "publicKeySHA256": .string(Digest.sha256Hex(Data(request.publicKey.utf8))),
+            ]
+            try await Self.audit(existing == nil ? .deviceEnroll : .deviceReenroll,
+                                 by: AuditActor(type: .device, id: deviceId, name: inventory.hostname, sourceAddress: sourceAddress),
+                                 tenant: tenant, target: ("device", deviceId, inventory.hostname), new: enrolled, at: now, on: sql)
             return DeviceProtocol.EnrollResponse(deviceId: deviceId, tenantId: tenant, reenrolled: existing != nil)
         }
     }

@@ -11,7 +11,7 @@ extension PalisadeStore {
     static let maximumEnrollmentTokenHours = 24 * 365
     static let maximumEnrollmentTokenUses = 1_000_000
 
-    public func createEnrollmentToken(tenant: String, name: String, expiresInHours: Int, maxUses: Int?) async throws -> CreatedEnrollmentToken {
+    public func createEnrollmentToken(tenant: String, by actor: AuditActor, name: String, expiresInHours: Int, maxUses: Int?) async throws -> CreatedEnrollmentToken {
         let name = try InputRules.name(name)
         guard (1...Self.maximumEnrollmentTokenHours).contains(expiresInHours) else {
             throw PalisadeError.invalid("expiresInHours must be from 1 to \(Self.maximumEnrollmentTokenHours), got \(expiresInHours)", field: "expiresInHours")
@@ -28,6 +28,7 @@ extension PalisadeStore {
                 INSERT INTO enrollment_tokens (id, tenant_id, name, token_hash, expires_at, max_uses, uses, revoked_at, created_at)
                 VALUES (\(bind: record.id), \(bind: tenant), \(bind: name), \(bind: Digest.sha256Hex(Data(token.utf8))), \(bind: expires), \(bind: maxUses), 0, NULL, \(bind: now))
                 """).run()
+            try await Self.audit(.enrollmentTokenCreate, by: actor, tenant: tenant, target: ("enrollmentToken", record.id, name), new: record, at: now, on: sql)
         }
         return CreatedEnrollmentToken(record: record, token: token)
     }
@@ -50,13 +51,19 @@ extension PalisadeStore {
             createdAt: Timestamp.date(try row.millis("created_at")))
     }
 
-    public func revokeEnrollmentToken(tenant: String, id: String) async throws {
+    public func revokeEnrollmentToken(tenant: String, by actor: AuditActor, id: String) async throws {
         let now = clock.nowMillis
         try await write(tenant: tenant) { sql in
-            guard try await sql.raw("SELECT id FROM enrollment_tokens WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() != nil else {
+            guard let old = try await sql.raw("""
+                SELECT id, name, expires_at, max_uses, uses, revoked_at, created_at FROM enrollment_tokens WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)
+                """).first().map(Self.enrollmentToken) else {
                 throw PalisadeError.notFound("enrollment token", id: id)
             }
-            try await sql.raw("UPDATE enrollment_tokens SET revoked_at = \(bind: now) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id) AND revoked_at IS NULL").run()
+            guard old.revokedAt == nil else { return }
+            try await sql.raw("UPDATE enrollment_tokens SET revoked_at = \(bind: now) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").run()
+            var new = old
+            new.revokedAt = Timestamp.date(now)
+            try await Self.audit(.enrollmentTokenRevoke, by: actor, tenant: tenant, target: ("enrollmentToken", id, old.name), old: old, new: new, at: now, on: sql)
         }
     }
 }

@@ -4,13 +4,13 @@ import PalisadeCore
 import SQLKit
 
 extension PalisadeStore {
-    public func createGroup(tenant: String, name: String, description: String, members: [String], membershipRule: String? = nil, nestedGroups: [String] = []) async throws -> DeviceGroup {
+    public func createGroup(tenant: String, by actor: AuditActor, name: String, description: String, members: [String], membershipRule: String? = nil, nestedGroups: [String] = []) async throws -> DeviceGroup {
         let name = try InputRules.name(name)
         if let membershipRule {
             guard members.isEmpty, nestedGroups.isEmpty else {
                 throw PalisadeError.invalid("a dynamic group takes no members: its rule selects them", field: "members")
             }
-            return try await createDynamicGroup(tenant: tenant, name: name, description: description, rule: membershipRule)
+            return try await createDynamicGroup(tenant: tenant, by: actor, name: name, description: description, rule: membershipRule)
         }
         let id = Identifier.make()
         let now = clock.nowMillis
@@ -25,6 +25,9 @@ extension PalisadeStore {
             try await Self.insertMembers(memberIds, group: id, tenant: tenant, at: now, on: sql)
             try await Self.nest(Array(Set(nestedGroups)).sorted(), in: id, directory: directory, on: sql)
             directory.groupChanged(id)
+            let created = try await Self.group(tenant: tenant, id: id, on: sql)
+            struct Created: Encodable, Sendable { var group: DeviceGroup; var members: [String] }
+            try await Self.audit(.groupCreate, by: actor, tenant: tenant, target: ("group", id, name), new: Created(group: created, members: memberIds), at: now, on: sql)
         }
         return try await group(tenant: tenant, id: id)
     }
@@ -74,7 +77,7 @@ extension PalisadeStore {
         return try await withNesting([try group(row)], on: sql)[0]
     }
 
-    public func addMembers(tenant: String, group groupId: String, deviceIds: [String], groupIds: [String] = []) async throws -> DeviceGroup {
+    public func addMembers(tenant: String, by actor: AuditActor, group groupId: String, deviceIds: [String], groupIds: [String] = []) async throws -> DeviceGroup {
         let ids = Array(Set(deviceIds)).sorted()
         let nested = Array(Set(groupIds)).sorted()
         guard !ids.isEmpty || !nested.isEmpty else {
@@ -82,27 +85,36 @@ extension PalisadeStore {
         }
         let now = clock.nowMillis
         try await writeDirectory(tenant: tenant) { sql, directory in
-            try Self.requireStatic(try await Self.group(tenant: tenant, id: groupId, on: sql))
+            let group = try await Self.group(tenant: tenant, id: groupId, on: sql)
+            try Self.requireStatic(group)
             try await Self.requireDevices(ids, tenant: tenant, field: "deviceIds", on: sql)
             try await Self.insertMembers(ids, group: groupId, tenant: tenant, at: now, on: sql)
             try await Self.nest(nested, in: groupId, directory: directory, on: sql)
             directory.groupChanged(groupId)
+            try await Self.audit(.groupAddMembers, by: actor, tenant: tenant, target: ("group", groupId, group.name),
+                                 old: ["nestedGroups": group.nestedGroups ?? []], new: ["deviceIds": ids, "groupIds": nested], at: now, on: sql)
         }
         return try await group(tenant: tenant, id: groupId)
     }
 
-    public func removeMember(tenant: String, group groupId: String, deviceId: String) async throws {
+    public func removeMember(tenant: String, by actor: AuditActor, group groupId: String, deviceId: String) async throws {
+        let now = clock.nowMillis
         try await writeDirectory(tenant: tenant) { sql, directory in
-            try Self.requireStatic(try await Self.group(tenant: tenant, id: groupId, on: sql))
+            let group = try await Self.group(tenant: tenant, id: groupId, on: sql)
+            try Self.requireStatic(group)
             directory.groupChanged(groupId)
             if try await sql.raw("SELECT child_id FROM group_nesting WHERE parent_id = \(bind: groupId) AND child_id = \(bind: deviceId)").first() != nil {
                 try await sql.raw("DELETE FROM group_nesting WHERE parent_id = \(bind: groupId) AND child_id = \(bind: deviceId)").run()
+                try await Self.audit(.groupRemoveMember, by: actor, tenant: tenant, target: ("group", groupId, group.name),
+                                     old: ["groupId": deviceId], at: now, on: sql)
                 return
             }
             guard try await sql.raw("SELECT device_id FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").first() != nil else {
                 throw PalisadeError(.notFound, code: .notFound, message: "\(deviceId) is neither a device nor a group in group \(groupId)", details: .object(["memberId": .string(deviceId)]))
             }
             try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").run()
+            try await Self.audit(.groupRemoveMember, by: actor, tenant: tenant, target: ("group", groupId, group.name),
+                                 old: ["deviceId": deviceId], at: now, on: sql)
         }
     }
 
@@ -122,9 +134,11 @@ extension PalisadeStore {
     }
 
     /// Deletes a group: its members lose what it brought them, and it leaves every assignment.
-    public func deleteGroup(tenant: String, id: String) async throws {
+    public func deleteGroup(tenant: String, by actor: AuditActor, id: String) async throws {
+        let now = clock.nowMillis
         try await writeDirectory(tenant: tenant) { sql, directory in
-            _ = try await Self.group(tenant: tenant, id: id, on: sql)
+            let old = try await Self.group(tenant: tenant, id: id, on: sql)
+            try await Self.audit(.groupDelete, by: actor, tenant: tenant, target: ("group", id, old.name), old: old, at: now, on: sql)
             try await sql.raw("DELETE FROM group_nesting WHERE parent_id = \(bind: id) OR child_id = \(bind: id)").run()
             try await sql.raw("DELETE FROM policy_assignments WHERE group_id = \(bind: id)").run()
             try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: id)").run()
@@ -188,7 +202,7 @@ extension PalisadeStore {
         }
     }
 
-    func createDynamicGroup(tenant: String, name: String, description: String, rule text: String) async throws -> DeviceGroup {
+    func createDynamicGroup(tenant: String, by actor: AuditActor, name: String, description: String, rule text: String) async throws -> DeviceGroup {
         _ = try Self.parseRule(text)
         let id = Identifier.make()
         let now = clock.nowMillis
@@ -200,6 +214,8 @@ extension PalisadeStore {
                 """).run()
             // The directory engine evaluates the rule; its members live there, not in group_members.
             directory.groupChanged(id)
+            try await Self.audit(.groupCreate, by: actor, tenant: tenant, target: ("group", id, name),
+                                 new: try await Self.group(tenant: tenant, id: id, on: sql), at: now, on: sql)
         }
         return try await group(tenant: tenant, id: id)
     }
@@ -260,11 +276,15 @@ extension PalisadeStore {
 extension PalisadeStore {
     /// Renames a group, changes its description, or (dynamic groups) its rule. A rule change
     /// re-evaluates that group only and recomputes only the devices that enter or leave it.
-    public func updateGroup(tenant: String, id: String, name: String?, description: String?, membershipRule: String?) async throws -> DeviceGroup {
+    public func updateGroup(tenant: String, by actor: AuditActor, id: String, name: String?, description: String?, membershipRule: String?) async throws -> DeviceGroup {
         if let membershipRule { _ = try Self.parseRule(membershipRule) }
         let name = try name.map { try InputRules.name($0) }
+        let now = clock.nowMillis
         try await writeDirectory(tenant: tenant) { sql, directory in
             let group = try await Self.group(tenant: tenant, id: id, on: sql)
+            if membershipRule != nil, group.membershipRule == nil {
+                throw PalisadeError(.badRequest, code: .staticGroup, message: "group \(id) is static: it has members, not a rule", details: ["groupId": .string(id)])
+            }
             if let name, name != group.name {
                 try await Self.requireUniqueGroupName(name, tenant: tenant, on: sql)
                 try await sql.raw("UPDATE device_groups SET name = \(bind: name) WHERE id = \(bind: id)").run()
@@ -272,14 +292,14 @@ extension PalisadeStore {
             if let description {
                 try await sql.raw("UPDATE device_groups SET description = \(bind: description) WHERE id = \(bind: id)").run()
             }
-            guard let text = membershipRule else { return }
-            guard group.membershipRule != nil else {
-                throw PalisadeError(.badRequest, code: .staticGroup, message: "group \(id) is static: it has members, not a rule", details: ["groupId": .string(id)])
+            if let text = membershipRule {
+                try await sql.raw("UPDATE device_groups SET membership_rule = \(bind: text) WHERE id = \(bind: id)").run()
+                // The engine re-evaluates this group only; only devices that enter or leave it
+                // (also through groups nesting it) are recomputed.
+                directory.groupChanged(id)
             }
-            try await sql.raw("UPDATE device_groups SET membership_rule = \(bind: text) WHERE id = \(bind: id)").run()
-            // The engine re-evaluates this group only; only devices that enter or leave it
-            // (also through groups nesting it) are recomputed.
-            directory.groupChanged(id)
+            try await Self.audit(.groupUpdate, by: actor, tenant: tenant, target: ("group", id, name ?? group.name),
+                                 old: group, new: try await Self.group(tenant: tenant, id: id, on: sql), at: now, on: sql)
         }
         return try await group(tenant: tenant, id: id)
     }

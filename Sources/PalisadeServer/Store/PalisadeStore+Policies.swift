@@ -27,7 +27,7 @@ extension PalisadeStore {
         return draft
     }
 
-    public func createPolicy(tenant: String, _ draft: PolicyDraft) async throws -> Policy {
+    public func createPolicy(tenant: String, by actor: AuditActor, _ draft: PolicyDraft) async throws -> Policy {
         let draft = try validate(draft)
         let id = Identifier.make()
         let now = clock.nowMillis
@@ -40,13 +40,15 @@ extension PalisadeStore {
                 """).run()
             try await Self.insertRevision(policy: id, revision: 1, tenant: tenant, draft: draft, settingsJSON: settingsJSON, at: now, on: sql)
             directory.policyChanged(id)
-            return try await Self.policy(tenant: tenant, id: id, on: sql)
+            let created = try await Self.policy(tenant: tenant, id: id, on: sql)
+            try await Self.audit(.policyCreate, by: actor, tenant: tenant, target: ("policy", id, created.name), new: created, at: now, on: sql)
+            return created
         }
     }
 
     /// Replaces a policy's name, description and settings as a new revision. Platform and
     /// template are fixed at creation.
-    public func updatePolicy(tenant: String, id: String, _ draft: PolicyDraft) async throws -> Policy {
+    public func updatePolicy(tenant: String, by actor: AuditActor, id: String, _ draft: PolicyDraft) async throws -> Policy {
         let draft = try validate(draft)
         let settingsJSON = try encodeJSON(draft.settings)
         let now = clock.nowMillis
@@ -66,29 +68,34 @@ extension PalisadeStore {
                 """).run()
             try await Self.insertRevision(policy: id, revision: revision, tenant: tenant, draft: draft, settingsJSON: settingsJSON, at: now, on: sql)
             directory.policyChanged(id)
-            return try await Self.policy(tenant: tenant, id: id, on: sql)
+            let updated = try await Self.policy(tenant: tenant, id: id, on: sql)
+            try await Self.audit(.policyUpdate, by: actor, tenant: tenant, target: ("policy", id, updated.name), old: current, new: updated, at: now, on: sql)
+            return updated
         }
     }
 
     /// Deletes a policy; the devices it reached lose its settings. Its revisions stay as history.
-    public func deletePolicy(tenant: String, id: String) async throws {
+    public func deletePolicy(tenant: String, by actor: AuditActor, id: String) async throws {
+        let now = clock.nowMillis
         try await writeDirectory(tenant: tenant) { sql, directory in
-            _ = try await Self.policy(tenant: tenant, id: id, on: sql)
+            let old = try await Self.policy(tenant: tenant, id: id, on: sql)
+            try await Self.audit(.policyDelete, by: actor, tenant: tenant, target: ("policy", id, old.name), old: old, at: now, on: sql)
             try await sql.raw("DELETE FROM policy_assignments WHERE policy_id = \(bind: id)").run()
             try await sql.raw("DELETE FROM policies WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").run()
             directory.policyChanged(id)
         }
     }
 
-    public func setAssignments(tenant: String, policy id: String, include: [String], exclude: [String]) async throws -> Policy {
+    public func setAssignments(tenant: String, by actor: AuditActor, policy id: String, include: [String], exclude: [String]) async throws -> Policy {
         let include = Array(Set(include)).sorted()
         let exclude = Array(Set(exclude)).sorted()
         let both = Set(include).intersection(exclude)
         guard both.isEmpty else {
             throw PalisadeError.invalid("groups cannot be both included and excluded: \(both.sorted().joined(separator: ", "))", field: "exclude")
         }
+        let now = clock.nowMillis
         return try await writeDirectory(tenant: tenant) { sql, directory in
-            _ = try await Self.policy(tenant: tenant, id: id, on: sql)
+            let old = try await Self.policy(tenant: tenant, id: id, on: sql)
             let all = include + exclude
             var found: Set<String> = []
             for chunk in all.chunked() {
@@ -106,7 +113,10 @@ extension PalisadeStore {
                     rows: chunk.map { "(\(bind: tenant), \(bind: id), \(bind: $0.0), \(bind: $0.1))" })).run()
             }
             directory.policyChanged(id)
-            return try await Self.policy(tenant: tenant, id: id, on: sql)
+            let updated = try await Self.policy(tenant: tenant, id: id, on: sql)
+            try await Self.audit(.policyAssign, by: actor, tenant: tenant, target: ("policy", id, old.name),
+                                 old: old.assignments, new: updated.assignments, at: now, on: sql)
+            return updated
         }
     }
 

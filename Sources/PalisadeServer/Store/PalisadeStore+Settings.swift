@@ -20,28 +20,34 @@ extension PalisadeStore {
 
     /// Stores the enforcement scope and recomputes every device of the tenant: devices that
     /// leave the scope get an empty configuration, devices that enter it get theirs.
-    public func setEnforcement(tenant: String, _ scope: EnforcementScope) async throws -> EnforcementScope {
+    public func setEnforcement(tenant: String, by actor: AuditActor, _ scope: EnforcementScope) async throws -> EnforcementScope {
         var scope = scope
         if let tag = scope.tag { scope.tag = try InputRules.scopeTag(tag) }
         if scope.scope == .tagged, scope.tag == nil {
             throw PalisadeError.invalid("scope \"tagged\" needs a tag", field: "tag")
         }
         let validated = scope
+        let now = clock.nowMillis
         return try await writeDirectory(tenant: tenant) { sql, directory in
-            let settings = try await Self.tenantSettings(tenant: tenant, on: sql).1
+            let (old, settings) = try await Self.tenantSettings(tenant: tenant, on: sql)
             try await Self.saveSettings(tenant: tenant, scope: validated, devices: settings, on: sql)
             directory.scopeChanged()
+            try await Self.audit(.settingsEnforcement, by: actor, tenant: tenant, target: ("tenantSettings", tenant, "enforcement"),
+                                 old: old, new: validated, at: now, on: sql)
             return validated
         }
     }
 
-    public func setDeviceSettings(tenant: String, _ settings: DeviceSettings) async throws -> DeviceSettings {
+    public func setDeviceSettings(tenant: String, by actor: AuditActor, _ settings: DeviceSettings) async throws -> DeviceSettings {
         guard (1...3650).contains(settings.staleAfterDays) else {
             throw PalisadeError.invalid("staleAfterDays must be from 1 to 3650, got \(settings.staleAfterDays)", field: "staleAfterDays")
         }
+        let now = clock.nowMillis
         return try await write(tenant: tenant) { sql in
-            let scope = try await Self.tenantSettings(tenant: tenant, on: sql).0
+            let (scope, old) = try await Self.tenantSettings(tenant: tenant, on: sql)
             try await Self.saveSettings(tenant: tenant, scope: scope, devices: settings, on: sql)
+            try await Self.audit(.settingsDevices, by: actor, tenant: tenant, target: ("tenantSettings", tenant, "devices"),
+                                 old: old, new: settings, at: now, on: sql)
             return settings
         }
     }

@@ -9,12 +9,6 @@ public struct TenantCredentials: Sendable {
     public var ownerToken: String
 }
 
-public struct AuthenticatedTenant: Sendable {
-    public var tenantId: String
-    public var tokenId: String
-    public var role: String
-}
-
 extension PalisadeStore {
     public func createTenant(name: String) async throws -> TenantCredentials {
         let trimmed = try InputRules.name(name, maximumLength: 100)
@@ -32,10 +26,15 @@ extension PalisadeStore {
         let tenant = Tenant(id: Identifier.make(), name: name, createdAt: Timestamp.date(now))
         let token = Identifier.secret(prefix: "pat_")
         try await sql.raw("INSERT INTO tenants (id, name, created_at) VALUES (\(bind: tenant.id), \(bind: name), \(bind: now))").run()
+        let tokenId = Identifier.make()
         try await sql.raw("""
             INSERT INTO api_tokens (id, tenant_id, name, role, token_hash, created_at)
-            VALUES (\(bind: Identifier.make()), \(bind: tenant.id), 'owner', 'owner', \(bind: Digest.sha256Hex(Data(token.utf8))), \(bind: now))
+            VALUES (\(bind: tokenId), \(bind: tenant.id), 'owner', 'administrator', \(bind: Digest.sha256Hex(Data(token.utf8))), \(bind: now))
             """).run()
+        let actor = AuditActor.system("palisade")
+        try await audit(.tenantCreate, by: actor, tenant: tenant.id, target: ("tenant", tenant.id, name), new: tenant, at: now, on: sql)
+        try await audit(.apiTokenCreate, by: actor, tenant: tenant.id, target: ("apiToken", tokenId, "owner"),
+                        new: ["name": "owner", "role": JSONValue.string(Role.administrator.rawValue)], at: now, on: sql)
         return TenantCredentials(tenant: tenant, ownerToken: token)
     }
 
@@ -58,14 +57,11 @@ extension PalisadeStore {
         }
     }
 
-    /// The tenant an admin API token belongs to, or nil for an unknown token.
-    public func authenticate(apiToken: String) async throws -> AuthenticatedTenant? {
-        let hash = Digest.sha256Hex(Data(apiToken.utf8))
-        return try await read { sql in
-            guard let row = try await sql.raw("SELECT id, tenant_id, role FROM api_tokens WHERE token_hash = \(bind: hash)").first() else {
-                return nil
-            }
-            return AuthenticatedTenant(tenantId: try row.string("tenant_id"), tokenId: try row.string("id"), role: try row.string("role"))
+    /// The tenant of that name (the CLI names tenants, not ids).
+    public func tenant(named name: String) async throws -> Tenant {
+        guard let tenant = try await tenants().first(where: { $0.name == name }) else {
+            throw PalisadeError(.notFound, code: .notFound, message: "no tenant is named \"\(name)\"")
         }
+        return tenant
     }
 }
