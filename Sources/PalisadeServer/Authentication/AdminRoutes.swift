@@ -85,3 +85,45 @@ struct AdminRoutes {
         on(.delete, path, permission, use: handler)
     }
 }
+
+extension RouteAccess {
+    /// `docs/PERMISSIONS.md`: every route with what it asks, and which roles have it. A test
+    /// keeps the committed file equal to this.
+    public func markdown() -> String {
+        let roles = Role.allCases
+        var lines = [
+            "# Permissions",
+            "",
+            "Generated from the route table by `PermissionTests` (run `PALISADE_UPDATE_DOCS=1 swift test --filter PermissionTests` after changing a route).",
+            "Every admin route declares the one permission it needs beside its path (`AdminRoutes`); the check runs before the",
+            "handler, for API tokens and signed-in people alike, and a refusal is `403 forbidden` naming the permission.",
+            "A route registered without a declaration fails `PermissionTests`.",
+            "",
+            "## Roles",
+            "",
+            "| permission | " + roles.map(\.rawValue).joined(separator: " | ") + " |",
+            "|---|" + roles.map { _ in "---|" }.joined(),
+        ]
+        for permission in Permission.allCases {
+            lines.append("| `\(permission.rawValue)` | " + roles.map { $0.allows(permission) ? "yes" : "" }.joined(separator: " | ") + " |")
+        }
+        lines += ["", "## Routes", "", "| route | needs | " + roles.map(\.rawValue).joined(separator: " | ") + " |", "|---|---|" + roles.map { _ in "---|" }.joined()]
+        for (route, requirement) in all.sorted(by: { $0.key.split(separator: " ").reversed().joined(separator: " ") < $1.key.split(separator: " ").reversed().joined(separator: " ") }) {
+            let needs: String
+            let allowed: [Bool]
+            switch requirement {
+            case .publicRoute:
+                needs = route.contains("/device/") ? "a device's own proof" : "nothing (public)"
+                allowed = roles.map { _ in true }
+            case .authenticated:
+                needs = "any signed-in caller"
+                allowed = roles.map { _ in true }
+            case .permission(let permission):
+                needs = "`\(permission.rawValue)`"
+                allowed = roles.map { $0.allows(permission) }
+            }
+            lines.append("| `\(route)` | \(needs) | " + allowed.map { $0 ? "yes" : "" }.joined(separator: " | ") + " |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -114,16 +114,20 @@ struct TestServer: Sendable {
     struct APIResponse: Sendable {
         let status: Int
         let body: JSONValue
+        var headers: HTTPHeaders = [:]
 
         subscript(key: String) -> JSONValue? { body.objectValue?[key] }
         var errorCode: String? { body.objectValue?["error"]?.objectValue?["code"]?.stringValue }
         var errorMessage: String? { body.objectValue?["error"]?.objectValue?["message"]?.stringValue }
     }
 
-    func api(_ method: HTTPMethod, _ path: String, _ body: JSONValue = .null, token: String? = nil, rawBody: [UInt8]? = nil) async throws -> APIResponse {
+    /// An admin API request with the owner token, another `token`, or (`headers` naming a
+    /// cookie, `token: ""`) no token at all.
+    func api(_ method: HTTPMethod, _ path: String, _ body: JSONValue = .null, token: String? = nil, headers: [String: String] = [:], rawBody: [UInt8]? = nil) async throws -> APIResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(token ?? adminToken)")
+        if token != "" { request.headers.add(name: "Authorization", value: "Bearer \(token ?? adminToken)") }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let rawBody {
             request.body = .bytes(ByteBuffer(bytes: rawBody))
         } else if body != .null {
@@ -134,7 +138,7 @@ struct TestServer: Sendable {
         let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
         let data = Data(bytes.readableBytesView)
         let json = data.isEmpty ? JSONValue.null : (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .string(String(decoding: data, as: UTF8.self))
-        return APIResponse(status: Int(response.status.code), body: json)
+        return APIResponse(status: Int(response.status.code), body: json, headers: response.headers)
     }
 
     /// POST/PUT that must succeed; returns the body.
