@@ -124,10 +124,12 @@ public enum DeviceAssertionVerifier {
         } catch {
             return .invalid(reason: "the assertion's signature does not verify with the device key")
         }
-        let nowSeconds = Int64(now.timeIntervalSince1970)
-        let issued = Int64(assertion.iat.value.timeIntervalSince1970)
-        let expires = Int64(assertion.exp.value.timeIntervalSince1970)
-        let skew = DeviceProtocol.allowedClockSkewSeconds
+        // Milliseconds, as the server keeps used assertion ids until expiry plus skew: an id is
+        // accepted only while it is still remembered.
+        let nowMillis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
+        let issued = Int64((assertion.iat.value.timeIntervalSince1970 * 1000).rounded(.down))
+        let expires = Int64((assertion.exp.value.timeIntervalSince1970 * 1000).rounded(.down))
+        let skew = DeviceProtocol.allowedClockSkewSeconds * 1000
         if assertion.sub.value != deviceId || assertion.iss.value != deviceId {
             return .invalid(reason: "the assertion is for device \(assertion.sub.value), not \(deviceId)")
         }
@@ -135,13 +137,13 @@ public enum DeviceAssertionVerifier {
         if !assertion.aud.value.contains(audience) {
             return .invalid(reason: "the assertion is for \(assertion.aud.value.joined(separator: ", ")), not \(audience)")
         }
-        if expires < nowSeconds - skew {
+        if expires + skew < nowMillis {
             return .invalid(reason: "the assertion expired at \(assertion.exp.value.ISO8601Format())")
         }
-        if issued > nowSeconds + skew {
+        if issued > nowMillis + skew {
             return .invalid(reason: "the assertion was issued in the future (check the device clock)")
         }
-        if expires - issued > DeviceProtocol.maximumAssertionLifetimeSeconds {
+        if expires - issued > DeviceProtocol.maximumAssertionLifetimeSeconds * 1000 {
             return .invalid(reason: "the assertion lives longer than \(DeviceProtocol.maximumAssertionLifetimeSeconds) s")
         }
         return .valid(assertion)

@@ -27,6 +27,11 @@ public struct SettingProblem: Sendable, Hashable, Codable {
 }
 
 public enum SettingValidator {
+    /// Bounds on any list and any string, whatever the schema says: a policy is data that
+    /// every targeted device downloads and every recompute merges.
+    public static let maximumListItems = 1_000
+    public static let maximumStringLength = 4_096
+
     /// Checks `value` against `definition`; returns every problem found (empty when valid).
     public static func problems(in value: JSONValue, for definition: SettingDefinition) -> [SettingProblem] {
         var problems: [SettingProblem] = []
@@ -37,6 +42,15 @@ public enum SettingValidator {
     static func check(_ value: JSONValue, type: SettingValueType, path: String, settingId: String, into problems: inout [SettingProblem]) {
         func fail(_ expected: String? = nil) {
             problems.append(.init(kind: .invalidValue, settingId: settingId, path: path, expected: expected ?? type.expectation, given: given(value)))
+        }
+        if let string = value.stringValue, string.count > maximumStringLength {
+            return fail("at most \(maximumStringLength) characters")
+        }
+        if let items = value.arrayValue, items.count > maximumListItems {
+            return problems.append(.init(kind: .invalidValue, settingId: settingId, path: path, expected: "at most \(maximumListItems) items", given: "\(items.count) items"))
+        }
+        if let object = value.objectValue, object.count > maximumListItems {
+            return problems.append(.init(kind: .invalidValue, settingId: settingId, path: path, expected: "at most \(maximumListItems) entries", given: "\(object.count) entries"))
         }
         switch type {
         case .boolean:

@@ -59,20 +59,18 @@ public enum RuleOperand: Sendable, Hashable {
     case pattern(RulePattern)
 }
 
-/// A regular expression checked when the rule is parsed.
+/// A regular expression checked when the rule is parsed, matched in linear time
+/// (`LinearPattern`): no rule can hold a tenant's write with catastrophic backtracking.
 public struct RulePattern: Sendable, Hashable {
     public let source: String
+    let pattern: LinearPattern
 
-    init?(_ source: String) {
-        guard (try? Regex(source)) != nil else { return nil }
+    init(_ source: String) throws(LinearPattern.SyntaxError) {
+        self.pattern = try LinearPattern(source)
         self.source = source
     }
 
-    func matches(_ text: String) -> Bool {
-        // Compiled per use: Regex is not Sendable; rules are evaluated off the hot path.
-        guard let regex = try? Regex(source).ignoresCase() else { return false }
-        return (try? regex.firstMatch(in: text)) != nil
-    }
+    func matches(_ text: String) -> Bool { pattern.matches(text) }
 }
 
 /// The attributes a rule can read, as strings (times in ISO 8601, UTC).

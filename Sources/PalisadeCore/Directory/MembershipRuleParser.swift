@@ -187,10 +187,11 @@ public enum MembershipRuleParser {
             case .match, .notMatch:
                 let position = peek?.position ?? end
                 let source = try string()
-                guard let pattern = RulePattern(source) else {
-                    throw RuleParseError(position: position, expected: "a valid regular expression", found: "\"\(source)\"")
+                do {
+                    return .comparison(attribute, op, .pattern(try RulePattern(source)))
+                } catch {
+                    throw RuleParseError(position: position, expected: "a valid regular expression (\(error))", found: "\"\(source)\"")
                 }
-                return .comparison(attribute, op, .pattern(pattern))
             default:
                 return .comparison(attribute, op, .string(try string()))
             }

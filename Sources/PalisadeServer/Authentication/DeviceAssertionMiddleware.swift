@@ -42,7 +42,7 @@ struct DeviceAssertionMiddleware: RouterMiddleware {
         guard DeviceAssertionVerifier.bodyMatches(assertion, body: body.readableBytesView) else {
             throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "the request body does not match the signed body hash")
         }
-        let expiresAt = Int64(assertion.expiresAt.timeIntervalSince1970 * 1000) + DeviceProtocol.allowedClockSkewSeconds * 1000
+        let expiresAt = Int64((assertion.expiresAt.timeIntervalSince1970 * 1000).rounded(.down)) + DeviceProtocol.allowedClockSkewSeconds * 1000
         guard try await store.recordAssertion(deviceId: deviceId, jti: assertion.assertionId, expiresAt: expiresAt) else {
             throw PalisadeError(.unauthorized, code: .assertionReplayed, message: "this assertion was already used; each request needs a fresh one")
         }

@@ -10,6 +10,20 @@ import PalisadeIdentity
 struct DeviceProtocolController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
+    /// Enrollment attempts per source address, and check-ins and reports per device: a
+    /// misbehaving or hostile agent is answered 429 with Retry-After instead of load.
+    let enrollments: RateLimiter
+    let deviceRequests: RateLimiter
+
+    init(store: PalisadeStore) {
+        self.store = store
+        enrollments = RateLimiter(limit: 120, window: .seconds(60), clock: store.clock)
+        deviceRequests = RateLimiter(limit: 120, window: .seconds(60), clock: store.clock)
+    }
+
+    /// Reports name at most this much text per result and overall.
+    static let maximumResultDetail = 1_024
+    static let maximumReportDetail = 4_096
 
     /// Device routes answer to a device's own proof (an enrollment token, then its key), not
     /// to roles.
@@ -22,6 +36,8 @@ struct DeviceProtocolController {
     }
 
     @Sendable func enroll(_ request: Request, context: Context) async throws -> Response {
+        let source = context.sourceAddress ?? "unknown"
+        try enrollments.consume("enroll:\(source)", what: "enrollment attempts from \(source)")
         let body = try await JSONBody.decode(DeviceProtocol.EnrollRequest.self, from: request, context: context)
         guard DeviceKeyPair.isValidPublicKey(body.publicKey) else {
             throw PalisadeError(.badRequest, code: .invalidPublicKey, message: "publicKey must be a PEM P-256 public key", details: ["field": "publicKey"])
@@ -34,6 +50,7 @@ struct DeviceProtocolController {
 
     @Sendable func checkIn(_ request: Request, context: Context) async throws -> Response {
         let device = try context.requireDevice()
+        try deviceRequests.consume(device.deviceId, what: "requests from device \(device.deviceId)")
         let body = try await JSONBody.decode(DeviceProtocol.CheckInRequest.self, from: request, context: context)
         try body.inventory?.validated(field: "inventory")
         let wait = min(max(body.waitSeconds ?? 0, 0), DeviceProtocol.maximumWaitSeconds)
@@ -59,9 +76,16 @@ struct DeviceProtocolController {
 
     @Sendable func report(_ request: Request, context: Context) async throws -> Response {
         let device = try context.requireDevice()
+        try deviceRequests.consume(device.deviceId, what: "requests from device \(device.deviceId)")
         let body = try await JSONBody.decode(DeviceProtocol.StatusReport.self, from: request, context: context)
         guard body.results.count <= 1_000 else {
             throw PalisadeError.invalid("a report holds at most 1000 results, got \(body.results.count)", field: "results")
+        }
+        if let detail = body.detail, detail.count > Self.maximumReportDetail {
+            throw PalisadeError.invalid("detail holds at most \(Self.maximumReportDetail) characters, got \(detail.count)", field: "detail")
+        }
+        if let index = body.results.firstIndex(where: { ($0.detail?.count ?? 0) > Self.maximumResultDetail }) {
+            throw PalisadeError.invalid("results[\(index)].detail holds at most \(Self.maximumResultDetail) characters", field: "results[\(index)].detail")
         }
         if let index = body.results.firstIndex(where: { $0.settingId.isEmpty }) {
             throw PalisadeError.invalid("results[\(index)].settingId is empty", field: "results[\(index)].settingId")

@@ -52,13 +52,16 @@ public actor ConfigurationChangeNotifier: Service {
         }
     }
 
+    /// One long-poll per device: a new one releases those still waiting (they answer at once),
+    /// so a device, or someone holding its key, cannot pile up held connections.
     func subscribe(_ deviceId: String) -> Subscription {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = UUID()
         if isShuttingDown {
             continuation.finish()
         } else {
-            subscribers[deviceId, default: [:]][id] = continuation
+            for older in subscribers.removeValue(forKey: deviceId)?.values ?? [:].values { older.finish() }
+            subscribers[deviceId] = [id: continuation]
         }
         return Subscription(id: id, deviceId: deviceId, stream: stream)
     }

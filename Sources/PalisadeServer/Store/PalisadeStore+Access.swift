@@ -190,8 +190,9 @@ extension PalisadeStore {
     }
 
     /// bcrypt off the cooperative pool: a hash takes a quarter of a second by design.
-    static func hashPassword(_ password: String) async throws -> String {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: 12) }
+    func hashPassword(_ password: String) async throws -> String {
+        let cost = passwordHashCost
+        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
     }
 
     static func verifyPassword(_ password: String, hash: String) async throws -> Bool {
@@ -201,7 +202,7 @@ extension PalisadeStore {
     public func createUser(tenant: String, by actor: AuditActor, email: String, displayName: String, role: Role, password: String) async throws -> User {
         let email = try Self.validatedEmail(email)
         let displayName = try InputRules.name(displayName, field: "displayName")
-        let hash = try await Self.hashPassword(try Self.validatedPassword(password))
+        let hash = try await hashPassword(try Self.validatedPassword(password))
         let now = clock.nowMillis
         let user = User(id: Identifier.make(), email: email, displayName: displayName, role: role, createdAt: Timestamp.date(now), updatedAt: Timestamp.date(now), lockedUntil: nil)
         try await write(tenant: tenant) { sql in
@@ -242,7 +243,7 @@ extension PalisadeStore {
     public func updateUser(tenant: String, by actor: AuditActor, id: String, displayName: String?, role: Role?, password: String?) async throws -> User {
         let displayName = try displayName.map { try InputRules.name($0, field: "displayName") }
         var newHash: String?
-        if let password { newHash = try await Self.hashPassword(try Self.validatedPassword(password)) }
+        if let password { newHash = try await hashPassword(try Self.validatedPassword(password)) }
         let hash = newHash
         let now = clock.nowMillis
         return try await write(tenant: tenant) { sql in
@@ -294,7 +295,8 @@ extension PalisadeStore {
         }
         let refusal = PalisadeError(.unauthorized, code: .invalidCredentials, message: "the email or the password is not right")
         guard let row else {
-            _ = try await Self.verifyPassword(password, hash: Self.timingDummyHash)
+            // The dummy hash is made (once) and checked on the thread pool, like a real one.
+            _ = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: Self.timingDummyHash) }
             throw refusal
         }
         let user = try Self.user(row)

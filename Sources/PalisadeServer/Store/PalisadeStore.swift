@@ -13,16 +13,19 @@ public struct PalisadeStore: Sendable {
     public let notifier: ConfigurationChangeNotifier
     /// Every time the store writes or decides on (expiry, stale devices, the day rules see).
     public let clock: any WallClock
+    /// bcrypt's cost for new password hashes (12: about a quarter of a second each).
+    public let passwordHashCost: UInt8
     let logger: Logger
     /// Each tenant's directory engine between writes (see `writeDirectory`).
     let directories = TenantDirectoryCache()
 
     public init(backend: any DatabaseBackend, catalog: SettingCatalog = .standard, notifier: ConfigurationChangeNotifier = ConfigurationChangeNotifier(),
-                clock: any WallClock = SystemWallClock(), logger: Logger) {
+                clock: any WallClock = SystemWallClock(), passwordHashCost: UInt8 = 12, logger: Logger) {
         self.backend = backend
         self.catalog = catalog
         self.notifier = notifier
         self.clock = clock
+        self.passwordHashCost = passwordHashCost
         self.logger = logger
     }
 

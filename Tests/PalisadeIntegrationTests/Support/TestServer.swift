@@ -52,7 +52,8 @@ struct TestServer: Sendable {
         case .postgres: .postgres(url: try await createPostgresDatabase())
         }
         return try await Database.with(location, logger: logger) { backend in
-            let store = PalisadeStore(backend: backend, clock: clock, logger: logger)
+            // bcrypt at its lowest cost: the suite signs in often on two cores.
+            let store = PalisadeStore(backend: backend, clock: clock, passwordHashCost: 4, logger: logger)
             try await store.migrate()
             let credentials = try #require(try await store.bootstrapIfEmpty())
             return try await serve(store, adminToken: credentials.ownerToken, directory: directory, body)

@@ -1,0 +1,61 @@
+import Foundation
+import PalisadeCore
+import PalisadeServer
+import Testing
+
+/// No request of one tenant can hold the server's writes, and no device can pile up work.
+@Suite struct BoundedWorkTests {
+    /// `^(a+)+$` against a run of `a` and a `!` takes a backtracking engine minutes while it
+    /// holds the tenant's write; rules match in linear time, so the rule is answered at once
+    /// and another tenant's agent keeps checking in meanwhile.
+    @Test(arguments: StoreEngine.available)
+    func aPathologicalRuleIsAnsweredQuicklyWhileAnotherTenantChecksIn(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let victimName = String(repeating: "a", count: 60) + "!"
+            _ = try await TestAgent.enroll(server, name: victimName, token: try await server.createEnrollmentToken())
+            _ = try await TestAgent.enroll(server, name: String(repeating: "a", count: 60), token: try await server.createEnrollmentToken())
+            let other = try await server.store.createTenant(name: "other")
+            let otherToken = try #require(try await server.api(.POST, "/api/v1/enrollment-tokens", ["name": "o", "expiresInHours": 1], token: other.ownerToken)["token"]?.stringValue)
+            let otherAgent = try await TestAgent.enroll(server, name: "other-01", token: otherToken)
+
+            let clock = ContinuousClock()
+            async let ruleTime: (Duration, TestServer.APIResponse) = {
+                let started = clock.now
+                let response = try await server.api(.POST, "/api/v1/groups", ["name": "evil", "membershipRule": #"device.name -match "^(a+)+$""#])
+                return (clock.now - started, response)
+            }()
+            var checkIns: [Duration] = []
+            for _ in 0..<5 { checkIns.append(try await clock.measure { try await otherAgent.sync() }) }
+            let (elapsed, response) = try await ruleTime
+            #expect(response.status == 201)
+            #expect(response["memberCount"] == 1, "only the name of a's alone matches")
+            // Alone, the rule takes about 0.2 s and a check-in a few milliseconds (debug build);
+            // the bound leaves room for the rest of the suite sharing two cores. A backtracking
+            // engine takes minutes here.
+            #expect(elapsed < .seconds(3), "the rule took \(elapsed)")
+            #expect(checkIns.allSatisfy { $0 < .seconds(3) }, "the other tenant's check-ins took \(checkIns)")
+
+            let refused = try await server.api(.POST, "/api/v1/groups/preview", ["membershipRule": #"device.name -match "(a)\1""#])
+            #expect(refused.status == 400)
+            #expect(refused.errorMessage?.contains("backreferences") == true)
+        }
+    }
+
+    /// A second long-poll of the same device releases the first: one held connection per device.
+    @Test func oneLongPollPerDevice() async throws {
+        let notifier = ConfigurationChangeNotifier()
+        async let first: Bool = notifier.withSubscription(to: "d1") { subscription in await subscription!.next(timeout: .seconds(30)) }
+        for _ in 0..<100 where await notifier.subscriberCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        let started = ContinuousClock.now
+        try await notifier.withSubscription(to: "d1") { _ in
+            #expect(await notifier.subscriberCount == 1)
+        }
+        #expect(try await first == false, "the first long-poll was released, not woken by a change")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(await notifier.subscriberCount == 0, "every path out releases its subscription")
+        await #expect(throws: CancellationError.self) {
+            try await notifier.withSubscription(to: "d2") { _ in throw CancellationError() }
+        }
+        #expect(await notifier.subscriberCount == 0)
+    }
+}
