@@ -14,7 +14,7 @@ import Testing
             let token = try await server.createEnrollmentToken()
             let prod = try await TestAgent.enroll(server, name: "web-01", token: token, tags: ["prod"])
             let other = try await TestAgent.enroll(server, name: "web-02", token: token)
-            let group = try #require(try await server.must(.POST, "/api/v1/groups", ["name": "prod", "membershipRule": #"device.tags -contains "prod""#]).objectValue?["id"]?.stringValue)
+            let group = try #require(try await server.must(.POST, "/api/v1/groups", ["name": "prod", "membershipRule": #"device.agentTags -contains "prod" -or device.tags -contains "prod""#]).objectValue?["id"]?.stringValue)
             let pinned = try await server.createGroup("pinned", members: [other.deviceId])
             let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
             try await server.assign(policy, include: [group, pinned])

@@ -15,7 +15,8 @@ import Testing
             let plain = try await TestAgent.enroll(server, name: "web-02", token: token)
             let mac = try await TestAgent.enroll(server, name: "mac-01", token: token, platform: .macos)
 
-            let rule = #"device.platform -eq "linux" -and device.tags -contains "prod""#
+            // Agent-reported tags are their own attribute; admin tags are device.tags.
+            let rule = #"device.platform -eq "linux" -and (device.agentTags -contains "prod" -or device.tags -contains "prod")"#
             let preview = try await server.api(.POST, "/api/v1/groups/preview", ["membershipRule": .string(rule)])
             #expect(preview["count"] == 1)
             #expect(preview["sample"]?.arrayValue?.first?.objectValue?["id"]?.stringValue == tagged.deviceId)
@@ -28,7 +29,9 @@ import Testing
             let policy = try await server.createPolicy("Prod AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
             try await server.assign(policy, include: [groupId])
             for agent in [tagged, plain, mac] { try await agent.sync() }
-            #expect(try tagged.managedValue("antivirusEngine.enforcementLevel") == "real_time", "agent-reported tag counts")
+            #expect(try tagged.managedValue("antivirusEngine.enforcementLevel") == "real_time", "the agent-reported tag counts where the rule reads it")
+            let adminOnly = try await server.api(.POST, "/api/v1/groups/preview", ["membershipRule": #"device.tags -contains "prod""#])
+            #expect(adminOnly["count"] == 0, "device.tags is what admins set, not what agents claim")
             #expect(try plain.managedFile() == nil)
 
             // An admin tag brings the second device in at once; removing it takes it out.

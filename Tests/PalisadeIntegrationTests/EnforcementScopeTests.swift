@@ -11,8 +11,10 @@ import Testing
     func devicesOutOfScopeGetNothingAndSayWhy(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in
             let token = try await server.createEnrollmentToken()
-            let pilot = try await TestAgent.enroll(server, name: "pilot-01", token: token, tags: ["pilot"])
-            let other = try await TestAgent.enroll(server, name: "web-02", token: token)
+            let pilot = try await TestAgent.enroll(server, name: "pilot-01", token: token)
+            // An agent claiming the pilot tag is not in the pilot: only admin tags decide scope.
+            let other = try await TestAgent.enroll(server, name: "web-02", token: token, tags: ["pilot"])
+            _ = try await server.must(.PATCH, "/api/v1/devices/\(pilot.deviceId)", ["tags": ["pilot"]])
             let group = try await server.createGroup("all", members: [pilot.deviceId, other.deviceId])
             let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
             try await server.assign(policy, include: [group])

@@ -12,7 +12,7 @@ import Testing
             let web = try await TestAgent.enroll(server, name: "web-01", token: token)
             let db = try await TestAgent.enroll(server, name: "db-01", token: token, tags: ["db"])
             let webGroup = try await server.createGroup("web", members: [web.deviceId])
-            let dbGroup = try #require(try await server.must(.POST, "/api/v1/groups", ["name": "db", "membershipRule": #"device.tags -contains "db""#]).objectValue?["id"]?.stringValue)
+            let dbGroup = try #require(try await server.must(.POST, "/api/v1/groups", ["name": "db", "membershipRule": #"device.agentTags -contains "db""#]).objectValue?["id"]?.stringValue)
             let servers = try #require(try await server.must(.POST, "/api/v1/groups", ["name": "servers", "groups": [.string(webGroup)]]).objectValue?["id"]?.stringValue)
             let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
             let quarantine = try await server.createGroup("quarantine", members: [])

@@ -73,7 +73,7 @@ struct ReplicaTests {
             let beta = try await TestAgent.enroll(first, name: "beta", token: token)
             // First replica loads its directory now; the group and policy come from the second.
             let unrelated = try await first.createGroup("unrelated", members: [beta.deviceId])
-            let group = try #require(try await second.must(.POST, "/api/v1/groups", ["name": "prod", "membershipRule": #"device.tags -contains "prod""#]).objectValue?["id"]?.stringValue)
+            let group = try #require(try await second.must(.POST, "/api/v1/groups", ["name": "prod", "membershipRule": #"device.agentTags -contains "prod" -or device.tags -contains "prod""#]).objectValue?["id"]?.stringValue)
             let policy = try await second.createPolicy("AV", settings: ["antivirusEngine.enforcementLevel": "real_time"])
             try await second.assign(policy, include: [group])
 
@@ -88,7 +88,7 @@ struct ReplicaTests {
             _ = try await second.must(.PUT, "/api/v1/groups/\(group)", ["membershipRule": #"device.name -eq "beta""#])
             try await alpha.sync()
             #expect(try alpha.managedFile() == nil)
-            #expect(try await first.api(.POST, "/api/v1/groups/preview", ["membershipRule": #"device.tags -contains "prod""#])["count"] == 2)
+            #expect(try await first.api(.POST, "/api/v1/groups/preview", ["membershipRule": #"device.agentTags -contains "prod" -or device.tags -contains "prod""#])["count"] == 2)
             let preview = try await first.api(.POST, "/api/v1/policies/\(policy)/preview", ["assignments": ["include": [.string(unrelated)], "exclude": []]])
             #expect(preview["devicesEvaluated"] == 1, "the policy reaches beta through the new rule, and would reach beta through the static group")
             #expect(preview["devicesChanged"] == 0)

@@ -399,12 +399,12 @@ public struct DirectoryIndex: Sendable {
             var positive = DeviceBitset(capacity: deviceOfSlot.count)
             let values = postings[attribute] ?? [:]
             switch (op.positive, operand) {
-            case (.eq, .string(let target)), (.contains, .string(let target)) where attribute == .tags || op.positive == .eq:
+            case (.eq, .string(let target)), (.contains, .string(let target)) where attribute.isList || op.positive == .eq:
                 for slot in values[target] ?? [] { positive.insert(slot) }
             case (.in, .list(let targets)):
                 for target in targets { for slot in values[target] ?? [] { positive.insert(slot) } }
             default:
-                for (value, slots) in values where MembershipRule.holds(value, op.positive, operand, isList: attribute == .tags) {
+                for (value, slots) in values where MembershipRule.holds(value, op.positive, operand, isList: attribute.isList) {
                     for slot in slots { positive.insert(slot) }
                 }
             }
@@ -449,7 +449,7 @@ public struct DirectoryIndex: Sendable {
     static func lowercased(_ attributes: DeviceAttributes) -> DeviceAttributes {
         DeviceAttributes(
             platform: attributes.platform.lowercased(), osVersion: attributes.osVersion.lowercased(), name: attributes.name.lowercased(),
-            tags: attributes.tags.map { $0.lowercased() }, managementType: attributes.managementType.lowercased(),
+            tags: attributes.tags.map { $0.lowercased() }, agentTags: attributes.agentTags.map { $0.lowercased() }, managementType: attributes.managementType.lowercased(),
             agentVersion: attributes.agentVersion.lowercased(), enrolledAt: attributes.enrolledAt.lowercased(),
             lastCheckInAt: attributes.lastCheckInAt.lowercased())
     }

@@ -19,10 +19,16 @@ public enum DeviceAttribute: String, Sendable, Hashable, CaseIterable {
     case osVersion
     case name
     case tags
+    /// Tags the agent reports from the device's own configuration: a rule may read them, but
+    /// they are the device's claim, kept apart from what admins set and never deciding scope.
+    case agentTags
     case managementType
     case agentVersion
     case enrolledAt
     case lastCheckInAt
+
+    /// Holds several values: `-contains` and `-eq` test each.
+    public var isList: Bool { self == .tags || self == .agentTags }
 }
 
 public enum RuleOperator: String, Sendable, Hashable, CaseIterable {
@@ -78,8 +84,10 @@ public struct DeviceAttributes: Sendable, Hashable {
     public var platform: String
     public var osVersion: String
     public var name: String
-    /// Admin tags and the tags the agent reports, together.
+    /// Tags admins set.
     public var tags: [String]
+    /// Tags the agent reports.
+    public var agentTags: [String]
     public var managementType: String
     public var agentVersion: String
     public var enrolledAt: String
@@ -87,12 +95,13 @@ public struct DeviceAttributes: Sendable, Hashable {
     /// memberships are re-evaluated once a day when it checks in, not on every check-in.
     public var lastCheckInAt: String
 
-    public init(platform: String, osVersion: String = "", name: String = "", tags: [String] = [], managementType: String = "palisade",
+    public init(platform: String, osVersion: String = "", name: String = "", tags: [String] = [], agentTags: [String] = [], managementType: String = "palisade",
                 agentVersion: String = "", enrolledAt: String = "", lastCheckInAt: String = "") {
         self.platform = platform
         self.osVersion = osVersion
         self.name = name
         self.tags = tags
+        self.agentTags = agentTags
         self.managementType = managementType
         self.agentVersion = agentVersion
         self.enrolledAt = enrolledAt
@@ -106,6 +115,7 @@ public struct DeviceAttributes: Sendable, Hashable {
         case .osVersion: osVersion
         case .name: name
         case .tags: tags.first ?? ""
+        case .agentTags: agentTags.first ?? ""
         case .managementType: managementType
         case .agentVersion: agentVersion
         case .enrolledAt: enrolledAt
@@ -119,6 +129,7 @@ public struct DeviceAttributes: Sendable, Hashable {
         case .osVersion: [osVersion]
         case .name: [name]
         case .tags: tags
+        case .agentTags: agentTags
         case .managementType: [managementType]
         case .agentVersion: [agentVersion]
         case .enrolledAt: [enrolledAt]
@@ -139,8 +150,8 @@ extension MembershipRule {
         case .and(let left, let right): left.evaluate(normalized: device) && right.evaluate(normalized: device)
         case .or(let left, let right): left.evaluate(normalized: device) || right.evaluate(normalized: device)
         case .not(let inner): !inner.evaluate(normalized: device)
-        case .comparison(.tags, let op, let operand):
-            Self.compare(device.tags, op, operand, isList: true)
+        case .comparison(let attribute, let op, let operand) where attribute.isList:
+            Self.compare(device.values(of: attribute), op, operand, isList: true)
         case .comparison(let attribute, let op, let operand):
             // Scalar attributes: no array per comparison.
             Self.holds(device.scalar(attribute), op.positive, operand, isList: false) != op.isNegated

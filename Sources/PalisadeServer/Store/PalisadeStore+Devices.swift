@@ -57,7 +57,7 @@ extension PalisadeStore {
             if device.enrollmentStatus == .retired {
                 device.management = ManagementState(state: .excluded, reason: "retired by an administrator")
             } else {
-                switch scope.decision(platform: device.platform, tags: device.tags + device.agentTags, managedBy: device.managedBy) {
+                switch scope.decision(platform: device.platform, tags: device.tags, managedBy: device.managedBy) {
                 case .managed: device.management = ManagementState(state: .managed, reason: nil)
                 case .excluded(let reason): device.management = ManagementState(state: .excluded, reason: reason)
                 }

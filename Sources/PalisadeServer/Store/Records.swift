@@ -67,10 +67,10 @@ public struct Device: Codable, Sendable, Hashable {
     /// assignments are kept; only an admin's explicit action removes a device.
     public var stale: Bool?
 
-    /// What membership rules read: admin and agent tags together.
+    /// What membership rules read: admin tags and agent tags as separate attributes.
     var ruleAttributes: DeviceAttributes {
         DeviceAttributes(
-            platform: platform.rawValue, osVersion: osVersion, name: name, tags: tags + agentTags, managementType: managedBy.rawValue,
+            platform: platform.rawValue, osVersion: osVersion, name: name, tags: tags, agentTags: agentTags, managementType: managedBy.rawValue,
             agentVersion: agentVersion, enrolledAt: enrolledAt.ISO8601Format(), lastCheckInAt: lastCheckInAt.map(Self.ruleDay) ?? "")
     }
 
