@@ -126,13 +126,89 @@ import Testing
     func reenrollingTheSameHardwareReusesTheDeviceAndItsMemberships(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in
             let (first, _, _) = try await TestAgent.enrolledWithPolicy(server, name: "alpha", settings: ["cloudService.enabled": true])
-            // A reinstall: new state directory and key, same hardware id, another token.
+            // A reinstall in a re-imaging wave: new state directory and key, same hardware id, a
+            // token made for re-enrollment.
             try FileManager.default.removeItem(atPath: server.directory + "/agents/alpha")
-            let second = try await TestAgent.enroll(server, name: "alpha", token: try await server.createEnrollmentToken())
+            let second = try await TestAgent.enroll(server, name: "alpha", token: try await server.createEnrollmentToken(allowReenrollment: true))
             #expect(second.deviceId == first.deviceId)
             #expect(try await server.count("devices") == 1)
             try await second.sync()
             #expect(try second.managedValue("cloudService.enabled") == true)
+        }
+    }
+}
+
+/// Device identity: holding an enrollment token is not enough to take over a device.
+@Suite struct DeviceIdentityTests {
+    @Test(arguments: StoreEngine.available)
+    func aTakeOverAttemptWaitsForApprovalWhileTheRealAgentKeepsWorking(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let (real, _, policy) = try await TestAgent.enrolledWithPolicy(server, name: "alpha", settings: ["cloudService.enabled": true])
+            try await real.sync()
+            // Someone else, with a valid token, claims the same hardware id with another key.
+            let intruderBase = server.directory + "/intruder"
+            let intruder = PalisadeAgent(state: AgentStateDirectory(path: intruderBase + "/state"), httpClient: TestAgent.httpClient,
+                                         options: .init(waitSeconds: 0), clock: server.store.clock, logger: TestServer.logger)
+            let enrollment = try await intruder.enroll(serverURL: server.baseURL, token: try await server.createEnrollmentToken(),
+                                                       probe: DeviceInventoryProbe(root: EnforcementRoot(intruderBase + "/root"), platform: .linux, hostname: "evil", hardwareId: "hw-alpha"))
+            #expect(enrollment.deviceId == real.deviceId, "the request names the existing device")
+            let device = try await server.must(.GET, "/api/v1/devices/\(real.deviceId)")
+            #expect(device.objectValue?["pendingReenrollment"]?.objectValue?["sourceAddress"] == "127.0.0.1")
+            #expect(device.objectValue?["name"] == "alpha", "nothing about the device changed")
+            await #expect(throws: AgentError.server(status: 403, code: "reenrollment_pending",
+                                                    message: "this device's new key waits for an administrator to approve the re-enrollment of device \(real.deviceId)")) {
+                try await intruder.runCycle(waitSeconds: 0)
+            }
+
+            // The real agent goes on receiving changes.
+            _ = try await server.must(.PUT, "/api/v1/policies/\(policy)", ["name": "AV", "platform": "linux", "template": "antivirus", "settings": ["cloudService.enabled": false]])
+            try await real.sync()
+            #expect(try real.managedValue("cloudService.enabled") == false)
+            let audit = try await server.must(.GET, "/api/v1/audit?action=device.reenrollmentPending")
+            let entry = try #require(audit.objectValue?["events"]?.arrayValue?.first?.objectValue)
+            #expect(entry["target"]?.objectValue?["id"]?.stringValue == real.deviceId)
+            #expect(entry["actor"]?.objectValue?["sourceAddress"] == "127.0.0.1")
+
+            // Only an administrator's approval hands the device to the new key.
+            let readOnly = try #require(try await server.must(.POST, "/api/v1/api-tokens", ["name": "ro", "role": "endpointSecurityManager"]).objectValue?["token"]?.stringValue)
+            #expect(try await server.api(.POST, "/api/v1/devices/\(real.deviceId)/approve-reenrollment", token: readOnly).status == 403)
+            _ = try await server.must(.POST, "/api/v1/devices/\(real.deviceId)/approve-reenrollment")
+            #expect(try await server.api(.POST, "/api/v1/devices/\(real.deviceId)/approve-reenrollment").status == 409, "nothing is pending any more")
+            _ = try await intruder.runCycle(waitSeconds: 0)
+            await #expect(throws: AgentError.self, "the old key is refused") { try await real.sync() }
+        }
+    }
+
+    @Test(arguments: StoreEngine.available)
+    func anAgentReenrollingFromItsOwnStateKeepsItsDevice(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let (agent, _, _) = try await TestAgent.enrolledWithPolicy(server, name: "alpha")
+            let again = try await agent.agent.enroll(serverURL: server.baseURL, token: try await server.createEnrollmentToken(),
+                                                    probe: DeviceInventoryProbe(root: EnforcementRoot(agent.root), platform: .linux, hostname: "alpha", hardwareId: "hw-alpha"),
+                                                    force: true)
+            #expect(again.deviceId == agent.deviceId, "the same key proves the same device")
+            try await agent.sync()
+            #expect(try agent.managedValue("cloudService.enabled") == true)
+            #expect(try await server.count("devices") == 1)
+        }
+    }
+
+    @Test(arguments: StoreEngine.available)
+    func aRetiredDeviceIsNeverRevived(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let (agent, group, _) = try await TestAgent.enrolledWithPolicy(server, name: "alpha")
+            _ = try await server.api(.DELETE, "/api/v1/devices/\(agent.deviceId)")
+            try FileManager.default.removeItem(atPath: server.directory + "/agents/alpha")
+            let reborn = try await TestAgent.enroll(server, name: "alpha", token: try await server.createEnrollmentToken(allowReenrollment: true))
+            #expect(reborn.deviceId != agent.deviceId, "a new record, even with a re-imaging token")
+            #expect(try await server.count("devices") == 2)
+            let retired = try await server.must(.GET, "/api/v1/devices/\(agent.deviceId)")
+            #expect(retired.objectValue?["enrollmentStatus"] == "retired")
+            #expect(retired.objectValue?["hardwareId"] == "hw-alpha", "history keeps the hardware id")
+            try await reborn.sync()
+            #expect(try reborn.managedFile() == nil, "the new device is not in the retired one's group")
+            let members = try await server.must(.GET, "/api/v1/groups/\(group)/members")
+            #expect(members.objectValue?["devices"]?.arrayValue?.count == 1)
         }
     }
 }

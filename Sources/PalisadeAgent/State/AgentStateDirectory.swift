@@ -127,7 +127,7 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
     public var isTransient: Bool {
         switch self {
         case .unreachable: true
-        case .server(let status, _, _): status >= 500 || status == 429
+        case .server(let status, let code, _): status >= 500 || status == 429 || code == DeviceProtocol.ErrorCode.reenrollmentPending
         default: false
         }
     }

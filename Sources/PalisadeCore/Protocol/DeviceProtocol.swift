@@ -62,11 +62,15 @@ public enum DeviceProtocol {
         public var tenantId: String
         /// True when an existing device record (same hardware id) was reused.
         public var reenrolled: Bool
+        /// The hardware id is enrolled already with another key: the new key takes effect only
+        /// once an administrator approves it (answered with 202).
+        public var pendingApproval: Bool?
 
-        public init(deviceId: String, tenantId: String, reenrolled: Bool) {
+        public init(deviceId: String, tenantId: String, reenrolled: Bool, pendingApproval: Bool? = nil) {
             self.deviceId = deviceId
             self.tenantId = tenantId
             self.reenrolled = reenrolled
+            self.pendingApproval = pendingApproval
         }
     }
 
@@ -160,6 +164,8 @@ public enum DeviceProtocol {
         public static let enrollmentTokenInvalid = "enrollment_token_invalid"
         public static let enrollmentTokenExpired = "enrollment_token_expired"
         public static let enrollmentTokenExhausted = "enrollment_token_exhausted"
+        /// Signed with a key an administrator has not approved yet: wait and retry.
+        public static let reenrollmentPending = "reenrollment_pending"
     }
 }
 

@@ -15,6 +15,23 @@ struct DeviceAssertionMiddleware: RouterMiddleware {
     let store: PalisadeStore
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let (device, assertion) = try await verifiedSigner(of: request)
+        let body = try await JSONBody.collect(request, context: context)
+        guard DeviceAssertionVerifier.bodyMatches(assertion, body: body.readableBytesView) else {
+            throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "the request body does not match the signed body hash")
+        }
+        try await recordSingleUse(assertion, device: device.deviceId)
+        var request = request
+        request.body = .init(buffer: body)
+        var context = context
+        context.device = device
+        context.logger[metadataKey: "device"] = .string(device.deviceId)
+        return try await next(request, context)
+    }
+
+    /// The enrolled device that signed the request's assertion (signature, claims and status
+    /// checked; the body not read yet).
+    func verifiedSigner(of request: Request) async throws -> (DeviceCredentials, DeviceAssertion) {
         let scheme = DeviceProtocol.assertionScheme + " "
         guard let header = request.headers[.authorization], header.hasPrefix(scheme) else {
             throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "send a device assertion as Authorization: \(scheme)<jwt>")
@@ -30,6 +47,11 @@ struct DeviceAssertionMiddleware: RouterMiddleware {
             token: token, publicKeyPEM: device.publicKeyPEM, deviceId: deviceId,
             method: request.method.rawValue, path: request.uri.path, now: store.clock.now)
         guard case .valid(let assertion) = check else {
+            if let pending = device.pendingPublicKeyPEM, case .valid = await DeviceAssertionVerifier.check(
+                token: token, publicKeyPEM: pending, deviceId: deviceId, method: request.method.rawValue, path: request.uri.path, now: store.clock.now) {
+                throw PalisadeError(.forbidden, code: .reenrollmentPending,
+                                    message: "this device's new key waits for an administrator to approve the re-enrollment of device \(deviceId)")
+            }
             if case .invalid(let reason) = check {
                 throw PalisadeError(.unauthorized, code: .assertionInvalid, message: reason)
             }
@@ -38,19 +60,14 @@ struct DeviceAssertionMiddleware: RouterMiddleware {
         guard device.status == .enrolled else {
             throw PalisadeError(.forbidden, code: .deviceRetired, message: "device \(deviceId) was retired by an administrator; enroll again with a new token to manage it")
         }
-        let body = try await JSONBody.collect(request, context: context)
-        guard DeviceAssertionVerifier.bodyMatches(assertion, body: body.readableBytesView) else {
-            throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "the request body does not match the signed body hash")
-        }
+        return (device, assertion)
+    }
+
+    /// Remembers the assertion's id until it expires (plus skew): a second use is refused.
+    func recordSingleUse(_ assertion: DeviceAssertion, device deviceId: String) async throws {
         let expiresAt = Int64((assertion.expiresAt.timeIntervalSince1970 * 1000).rounded(.down)) + DeviceProtocol.allowedClockSkewSeconds * 1000
         guard try await store.recordAssertion(deviceId: deviceId, jti: assertion.assertionId, expiresAt: expiresAt) else {
             throw PalisadeError(.unauthorized, code: .assertionReplayed, message: "this assertion was already used; each request needs a fresh one")
         }
-        var request = request
-        request.body = .init(buffer: body)
-        var context = context
-        context.device = device
-        context.logger[metadataKey: "device"] = .string(deviceId)
-        return try await next(request, context)
     }
 }

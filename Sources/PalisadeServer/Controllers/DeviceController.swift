@@ -14,6 +14,11 @@ struct DeviceController {
         routes.patch("devices/:id", .manageDeviceTags, use: update)
         routes.get("devices/:id/settings", .readReports, use: settings)
         routes.get("devices/:id/effective", .readDevices, use: effectiveConfiguration)
+        routes.post("devices/:id/approve-reenrollment", .approveReenrollment, use: approveReenrollment)
+    }
+
+    @Sendable func approveReenrollment(_ request: Request, context: Context) async throws -> Response {
+        try JSONBody.response(try await store.approveReenrollment(tenant: try context.requireTenant(), by: try context.actor(), device: try context.parameters.require("id")))
     }
 
     struct UpdateDeviceBody: Decodable {

@@ -38,14 +38,27 @@ struct DeviceProtocolController {
     @Sendable func enroll(_ request: Request, context: Context) async throws -> Response {
         let source = context.sourceAddress ?? "unknown"
         try enrollments.consume("enroll:\(source)", what: "enrollment attempts from \(source)")
-        let body = try await JSONBody.decode(DeviceProtocol.EnrollRequest.self, from: request, context: context)
+        let buffer = try await JSONBody.collect(request, context: context)
+        let body = try JSONBody.decode(DeviceProtocol.EnrollRequest.self, from: buffer)
         guard DeviceKeyPair.isValidPublicKey(body.publicKey) else {
             throw PalisadeError(.badRequest, code: .invalidPublicKey, message: "publicKey must be a PEM P-256 public key", details: ["field": "publicKey"])
         }
         try body.inventory.validated(field: "inventory")
-        let response = try await store.enroll(body, sourceAddress: context.sourceAddress)
-        context.logger.info("device enrolled", metadata: ["device": "\(response.deviceId)", "reenrolled": "\(response.reenrolled)"])
-        return try JSONBody.response(response, status: .created)
+        // An agent re-enrolling from its own state may sign the request with its current key:
+        // that proves it is the device, so a new key replaces the old one at once.
+        var provenBy: String?
+        if request.headers[.authorization] != nil {
+            let assertions = DeviceAssertionMiddleware(store: store)
+            let (device, assertion) = try await assertions.verifiedSigner(of: request)
+            guard DeviceAssertionVerifier.bodyMatches(assertion, body: buffer.readableBytesView) else {
+                throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "the request body does not match the signed body hash")
+            }
+            try await assertions.recordSingleUse(assertion, device: device.deviceId)
+            provenBy = device.deviceId
+        }
+        let response = try await store.enroll(body, sourceAddress: context.sourceAddress, provenBy: provenBy)
+        context.logger.info("device enrolled", metadata: ["device": "\(response.deviceId)", "reenrolled": "\(response.reenrolled)", "pending": "\(response.pendingApproval ?? false)"])
+        return try JSONBody.response(response, status: response.pendingApproval == true ? .accepted : .created)
     }
 
     @Sendable func checkIn(_ request: Request, context: Context) async throws -> Response {

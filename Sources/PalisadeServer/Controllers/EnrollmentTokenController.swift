@@ -17,6 +17,8 @@ struct EnrollmentTokenController {
         var name: String
         var expiresInHours: Int
         var maxUses: Int?
+        /// For a re-imaging wave: devices may enroll again with new keys without approval.
+        var allowReenrollment: Bool?
     }
 
     struct CreatedEnrollmentTokenBody: Encodable {
@@ -25,12 +27,15 @@ struct EnrollmentTokenController {
         var token: String
         var expiresAt: Date
         var maxUses: Int?
+        var allowReenrollment: Bool
     }
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(CreateEnrollmentTokenBody.self, from: request, context: context)
-        let created = try await store.createEnrollmentToken(tenant: try context.requireTenant(), by: try context.actor(), name: body.name, expiresInHours: body.expiresInHours, maxUses: body.maxUses)
-        return try JSONBody.response(CreatedEnrollmentTokenBody(id: created.record.id, name: created.record.name, token: created.token, expiresAt: created.record.expiresAt, maxUses: created.record.maxUses), status: .created)
+        let created = try await store.createEnrollmentToken(tenant: try context.requireTenant(), by: try context.actor(), name: body.name, expiresInHours: body.expiresInHours,
+                                                             maxUses: body.maxUses, allowReenrollment: body.allowReenrollment ?? false)
+        return try JSONBody.response(CreatedEnrollmentTokenBody(id: created.record.id, name: created.record.name, token: created.token, expiresAt: created.record.expiresAt, maxUses: created.record.maxUses,
+                                                             allowReenrollment: created.record.allowReenrollment), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {

@@ -265,6 +265,15 @@ enum Migrations {
             """,
             "CREATE INDEX audit_events_tenant_at ON audit_events (tenant_id, at, id)",
         ]),
+        Migration(version: 7, name: "device identity: pending re-enrollments, retired devices kept apart, re-imaging tokens", statements: [
+            "ALTER TABLE devices ADD COLUMN original_hardware_id TEXT",
+            "ALTER TABLE devices ADD COLUMN pending_public_key TEXT",
+            "ALTER TABLE devices ADD COLUMN pending_since BIGINT",
+            "ALTER TABLE devices ADD COLUMN pending_source TEXT",
+            "ALTER TABLE enrollment_tokens ADD COLUMN allow_reenrollment BIGINT NOT NULL DEFAULT 0",
+            // A retired device never comes back: the hardware enrolling again gets a new record.
+            "UPDATE devices SET original_hardware_id = hardware_id, hardware_id = 'retired:' || id WHERE enrollment_status = 'retired'",
+        ]),
     ]
 
     /// Applies every migration newer than the stored version. Runs in one transaction under

@@ -53,6 +53,8 @@ public struct PalisadeError: HTTPResponseError, Sendable, CustomStringConvertibl
         public static let enrollmentTokenInvalid = Code(rawValue: DeviceProtocol.ErrorCode.enrollmentTokenInvalid)
         public static let enrollmentTokenExpired = Code(rawValue: DeviceProtocol.ErrorCode.enrollmentTokenExpired)
         public static let enrollmentTokenExhausted = Code(rawValue: DeviceProtocol.ErrorCode.enrollmentTokenExhausted)
+        public static let reenrollmentPending = Code(rawValue: DeviceProtocol.ErrorCode.reenrollmentPending)
+        public static let noPendingReenrollment = Code(rawValue: "no_pending_reenrollment")
     }
 
     public var status: HTTPResponse.Status

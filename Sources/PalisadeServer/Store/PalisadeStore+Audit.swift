@@ -38,6 +38,8 @@ public struct AuditAction: RawRepresentable, Codable, Sendable, Hashable {
     public static let enrollmentTokenRevoke = AuditAction(rawValue: "enrollmentToken.revoke")
     public static let deviceEnroll = AuditAction(rawValue: "device.enroll")
     public static let deviceReenroll = AuditAction(rawValue: "device.reenroll")
+    public static let deviceReenrollmentPending = AuditAction(rawValue: "device.reenrollmentPending")
+    public static let deviceReenrollmentApproved = AuditAction(rawValue: "device.reenrollmentApproved")
     public static let deviceTags = AuditAction(rawValue: "device.tags")
     public static let deviceRetire = AuditAction(rawValue: "device.retire")
     public static let groupCreate = AuditAction(rawValue: "group.create")

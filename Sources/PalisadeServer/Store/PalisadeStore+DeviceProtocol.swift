@@ -7,6 +7,8 @@ public struct DeviceCredentials: Sendable {
     public var deviceId: String
     public var tenantId: String
     public var publicKeyPEM: String
+    /// A key waiting for an administrator's approval (a re-enrollment).
+    public var pendingPublicKeyPEM: String?
     public var status: EnrollmentStatus
 }
 
@@ -19,11 +21,12 @@ public struct StoredConfiguration: Sendable {
 extension PalisadeStore {
     public func deviceCredentials(deviceId: String) async throws -> DeviceCredentials? {
         try await read { sql in
-            guard let row = try await sql.raw("SELECT tenant_id, public_key, enrollment_status FROM devices WHERE id = \(bind: deviceId)").first() else {
+            guard let row = try await sql.raw("SELECT tenant_id, public_key, pending_public_key, enrollment_status FROM devices WHERE id = \(bind: deviceId)").first() else {
                 return nil
             }
             return DeviceCredentials(
                 deviceId: deviceId, tenantId: try row.string("tenant_id"), publicKeyPEM: try row.string("public_key"),
+                pendingPublicKeyPEM: try row.optionalString("pending_public_key"),
                 status: EnrollmentStatus(rawValue: try row.string("enrollment_status")) ?? .retired)
         }
     }

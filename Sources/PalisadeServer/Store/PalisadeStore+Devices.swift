@@ -4,9 +4,11 @@ import PalisadeCore
 import SQLKit
 
 extension PalisadeStore {
+    /// A retired device keeps its hardware id in `original_hardware_id`: `hardware_id` then
+    /// holds a tombstone, so that the same hardware enrolling again gets a new record.
     static let deviceColumns = """
-        id, name, platform, os_version, hardware_id, agent_version, managed_by, mdm_enrolled, defender_installed,
-        enrollment_status, enrolled_at, last_check_in_at, tags, agent_tags
+        id, name, platform, os_version, COALESCE(original_hardware_id, hardware_id) AS hardware_id, agent_version, managed_by, mdm_enrolled,
+        defender_installed, enrollment_status, enrolled_at, last_check_in_at, tags, agent_tags, pending_public_key, pending_since, pending_source
         """
 
     static func device(_ row: any SQLRow) throws -> Device {
@@ -28,6 +30,10 @@ extension PalisadeStore {
             lastCheckInAt: Timestamp.optionalDate(try row.optionalMillis("last_check_in_at")),
             tags: try row.json("tags", as: [String].self),
             agentTags: try row.json("agent_tags", as: [String].self),
+            pendingReenrollment: try row.optionalString("pending_public_key").map { key in
+                PendingReenrollment(since: Timestamp.date(try row.millis("pending_since")), sourceAddress: try row.optionalString("pending_source"),
+                                    publicKeySHA256: Digest.sha256Hex(Data(key.utf8)))
+            },
             management: nil, stale: nil)
     }
 
@@ -81,8 +87,9 @@ extension PalisadeStore {
         try await writeDirectory(tenant: tenant) { sql, directory in
             let old = try await Self.device(tenant: tenant, id: id, on: sql)
             try await sql.raw("""
-                UPDATE devices SET enrollment_status = 'retired', retired_at = \(bind: now)
-                WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)
+                UPDATE devices SET enrollment_status = 'retired', retired_at = \(bind: now), original_hardware_id = hardware_id,
+                    hardware_id = \(bind: "retired:" + id), pending_public_key = NULL, pending_since = NULL, pending_source = NULL
+                WHERE tenant_id = \(bind: tenant) AND id = \(bind: id) AND enrollment_status <> 'retired'
                 """).run()
             directory.deviceChanged(id)
             var new = old
@@ -110,8 +117,13 @@ extension PalisadeStore {
     // MARK: Enrollment
 
     /// Enrolls a device with an enrollment token. The same hardware id in the same tenant
-    /// reuses its device record (and so keeps its memberships).
-    public func enroll(_ request: DeviceProtocol.EnrollRequest, sourceAddress: String? = nil) async throws -> DeviceProtocol.EnrollResponse {
+    /// reuses its device record (and so keeps its memberships) only when the request proves it
+    /// is the same device (the same key, or `provenBy`: signed with the device's current key)
+    /// or the token was made for re-imaging (`allowReenrollment`). Otherwise the new key waits
+    /// for an administrator's approval and the enrolled device keeps working: holding an
+    /// enrollment token is not enough to take over a device. A retired device is never
+    /// revived: its hardware enrolling again gets a new record.
+    public func enroll(_ request: DeviceProtocol.EnrollRequest, sourceAddress: String? = nil, provenBy: String? = nil) async throws -> DeviceProtocol.EnrollResponse {
         let tokenHash = Digest.sha256Hex(Data(request.enrollmentToken.utf8))
         let tokenTenant = try await read { sql in
             try await sql.raw("SELECT tenant_id FROM enrollment_tokens WHERE token_hash = \(bind: tokenHash)").first()?.string("tenant_id")
@@ -123,7 +135,7 @@ extension PalisadeStore {
         return try await writeDirectory(tenant: tenant) { sql, directory in
             // Re-read inside the transaction: uses and revocation may have changed meanwhile.
             guard let token = try await sql.raw("""
-                SELECT id, name, expires_at, max_uses, uses, revoked_at, created_at FROM enrollment_tokens
+                SELECT \(unsafeRaw: Self.enrollmentTokenColumns) FROM enrollment_tokens
                 WHERE token_hash = \(bind: tokenHash)
                 """).first().map(Self.enrollmentToken) else {
                 throw PalisadeError(.unauthorized, code: .enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
@@ -141,38 +153,88 @@ extension PalisadeStore {
             let managedBy = inventory.managementChannel
             let defenderInstalled: Int? = inventory.defenderInstalled.map { $0 ? 1 : 0 }
             let agentTags = try encodeJSON(inventory.tags ?? [])
-            let existing = try await sql.raw("SELECT id FROM devices WHERE tenant_id = \(bind: tenant) AND hardware_id = \(bind: inventory.hardwareId)").first()?.string("id")
-            let deviceId = existing ?? Identifier.make()
-            if existing != nil {
+            let keyDigest = Digest.sha256Hex(Data(request.publicKey.utf8))
+            let actor = AuditActor(type: .device, id: "", name: inventory.hostname, sourceAddress: sourceAddress)
+            let attempt: [String: JSONValue] = [
+                "hostname": .string(inventory.hostname), "platform": .string(inventory.platform.rawValue), "hardwareId": .string(inventory.hardwareId),
+                "enrollmentToken": .object(["id": .string(token.id), "name": .string(token.name)]), "publicKeySHA256": .string(keyDigest),
+            ]
+            try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(bind: token.id)").run()
+            let existing = try await sql.raw("""
+                SELECT id, public_key FROM devices WHERE tenant_id = \(bind: tenant) AND hardware_id = \(bind: inventory.hardwareId)
+                """).first()
+            if let existing {
+                let deviceId = try existing.string("id")
+                let reason: String
+                if try existing.string("public_key") == request.publicKey {
+                    reason = "the same device key"
+                } else if provenBy == deviceId {
+                    reason = "a request signed with the device's current key"
+                } else if token.allowReenrollment {
+                    reason = "an enrollment token that allows re-enrollment"
+                } else {
+                    try await sql.raw("""
+                        UPDATE devices SET pending_public_key = \(bind: request.publicKey), pending_since = \(bind: now), pending_source = \(bind: sourceAddress)
+                        WHERE id = \(bind: deviceId)
+                        """).run()
+                    var pending = actor
+                    pending.id = deviceId
+                    try await Self.audit(.deviceReenrollmentPending, by: pending, tenant: tenant, target: ("device", deviceId, inventory.hostname),
+                                         new: attempt, at: now, on: sql)
+                    return DeviceProtocol.EnrollResponse(deviceId: deviceId, tenantId: tenant, reenrolled: false, pendingApproval: true)
+                }
                 try await sql.raw("""
                     UPDATE devices SET name = \(bind: inventory.hostname), platform = \(bind: inventory.platform.rawValue),
                         os_version = \(bind: inventory.osVersion), agent_version = \(bind: inventory.agentVersion),
                         managed_by = \(bind: managedBy.rawValue), mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0),
-                        defender_installed = \(bind: defenderInstalled), enrollment_status = 'enrolled', retired_at = NULL,
-                        public_key = \(bind: request.publicKey), enrolled_at = \(bind: now), agent_tags = \(bind: agentTags)
+                        defender_installed = \(bind: defenderInstalled), public_key = \(bind: request.publicKey), enrolled_at = \(bind: now),
+                        agent_tags = \(bind: agentTags), pending_public_key = NULL, pending_since = NULL, pending_source = NULL
                     WHERE id = \(bind: deviceId)
                     """).run()
-            } else {
-                try await sql.raw("""
-                    INSERT INTO devices (id, tenant_id, name, platform, os_version, hardware_id, agent_version, managed_by,
-                        mdm_enrolled, defender_installed, enrollment_status, public_key, tags, agent_tags, enrolled_at, last_check_in_at, retired_at)
-                    VALUES (\(bind: deviceId), \(bind: tenant), \(bind: inventory.hostname), \(bind: inventory.platform.rawValue),
-                        \(bind: inventory.osVersion), \(bind: inventory.hardwareId), \(bind: inventory.agentVersion), \(bind: managedBy.rawValue),
-                        \(bind: inventory.mdmEnrolled ? 1 : 0), \(bind: defenderInstalled), 'enrolled', \(bind: request.publicKey), '[]',
-                        \(bind: agentTags), \(bind: now), NULL, NULL)
-                    """).run()
+                directory.deviceChanged(deviceId)
+                var reenrolled = actor
+                reenrolled.id = deviceId
+                var value = attempt
+                value["acceptedBecause"] = .string(reason)
+                try await Self.audit(.deviceReenroll, by: reenrolled, tenant: tenant, target: ("device", deviceId, inventory.hostname), new: value, at: now, on: sql)
+                return DeviceProtocol.EnrollResponse(deviceId: deviceId, tenantId: tenant, reenrolled: true)
             }
-            try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(bind: token.id)").run()
+            let deviceId = Identifier.make()
+            try await sql.raw("""
+                INSERT INTO devices (id, tenant_id, name, platform, os_version, hardware_id, agent_version, managed_by,
+                    mdm_enrolled, defender_installed, enrollment_status, public_key, tags, agent_tags, enrolled_at, last_check_in_at, retired_at)
+                VALUES (\(bind: deviceId), \(bind: tenant), \(bind: inventory.hostname), \(bind: inventory.platform.rawValue),
+                    \(bind: inventory.osVersion), \(bind: inventory.hardwareId), \(bind: inventory.agentVersion), \(bind: managedBy.rawValue),
+                    \(bind: inventory.mdmEnrolled ? 1 : 0), \(bind: defenderInstalled), 'enrolled', \(bind: request.publicKey), '[]',
+                    \(bind: agentTags), \(bind: now), NULL, NULL)
+                """).run()
             directory.deviceChanged(deviceId)
-            let enrolled: [String: JSONValue] = [
-                "hostname": .string(inventory.hostname), "platform": .string(inventory.platform.rawValue), "hardwareId": .string(inventory.hardwareId),
-                "enrollmentToken": .object(["id": .string(token.id), "name": .string(token.name)]),
-                "publicKeySHA256": .string(Digest.sha256Hex(Data(request.publicKey.utf8))),
-            ]
-            try await Self.audit(existing == nil ? .deviceEnroll : .deviceReenroll,
-                                 by: AuditActor(type: .device, id: deviceId, name: inventory.hostname, sourceAddress: sourceAddress),
-                                 tenant: tenant, target: ("device", deviceId, inventory.hostname), new: enrolled, at: now, on: sql)
-            return DeviceProtocol.EnrollResponse(deviceId: deviceId, tenantId: tenant, reenrolled: existing != nil)
+            var enrolled = actor
+            enrolled.id = deviceId
+            try await Self.audit(.deviceEnroll, by: enrolled, tenant: tenant, target: ("device", deviceId, inventory.hostname), new: attempt, at: now, on: sql)
+            return DeviceProtocol.EnrollResponse(deviceId: deviceId, tenantId: tenant, reenrolled: false)
+        }
+    }
+
+    /// Lets the key of a pending re-enrollment replace the device's key: from then on the new
+    /// agent is the device, and the old key is refused.
+    public func approveReenrollment(tenant: String, by actor: AuditActor, device id: String) async throws -> Device {
+        let now = clock.nowMillis
+        return try await writeDirectory(tenant: tenant) { sql, directory in
+            let device = try await Self.device(tenant: tenant, id: id, on: sql)
+            guard let pending = device.pendingReenrollment else {
+                throw PalisadeError(.conflict, code: .noPendingReenrollment, message: "device \(id) has no re-enrollment waiting for approval")
+            }
+            try await sql.raw("""
+                UPDATE devices SET public_key = pending_public_key, pending_public_key = NULL, pending_since = NULL, pending_source = NULL
+                WHERE id = \(bind: id)
+                """).run()
+            directory.deviceChanged(id)
+            try await Self.audit(.deviceReenrollmentApproved, by: actor, tenant: tenant, target: ("device", id, device.name),
+                                 old: ["pendingReenrollment": pending], new: ["publicKeySHA256": pending.publicKeySHA256], at: now, on: sql)
+            var approved = device
+            approved.pendingReenrollment = nil
+            return approved
         }
     }
 }

@@ -37,6 +37,9 @@ public struct EnrollmentToken: Codable, Sendable, Hashable {
     public var uses: Int
     public var revokedAt: Date?
     public var createdAt: Date
+    /// Devices may enroll again under an existing hardware id with a new key (a re-imaging
+    /// wave); otherwise such an enrollment waits for an administrator's approval.
+    public var allowReenrollment: Bool
 }
 
 public enum EnrollmentStatus: String, Codable, Sendable {
@@ -61,6 +64,9 @@ public struct Device: Codable, Sendable, Hashable {
     public var tags: [String]
     /// Tags the agent reports from the device's own configuration; kept apart from admin tags.
     public var agentTags: [String]
+    /// Someone enrolled this device's hardware id again with another key; an administrator
+    /// approves it (`POST /devices/{id}/approve-reenrollment`) or it never takes effect.
+    public var pendingReenrollment: PendingReenrollment?
     /// Whether Palisade manages the device under the tenant's enforcement scope, and if not why.
     public var management: ManagementState?
     /// Not seen for longer than the tenant's stale threshold. Flagged only: memberships and
@@ -83,6 +89,13 @@ public struct Device: Codable, Sendable, Hashable {
     static func ruleDay(_ date: Date) -> String {
         String(date.ISO8601Format().prefix(10))
     }
+}
+
+public struct PendingReenrollment: Codable, Sendable, Hashable {
+    public var since: Date
+    public var sourceAddress: String?
+    /// SHA-256 of the new public key (PEM), to compare with what the device's owner sees.
+    public var publicKeySHA256: String
 }
 
 public struct DeviceGroup: Codable, Sendable, Hashable {

@@ -150,8 +150,8 @@ struct TestServer: Sendable {
         return response.body
     }
 
-    func createEnrollmentToken(maxUses: Int? = nil) async throws -> String {
-        var body: [String: JSONValue] = ["name": "test", "expiresInHours": 1]
+    func createEnrollmentToken(maxUses: Int? = nil, allowReenrollment: Bool = false) async throws -> String {
+        var body: [String: JSONValue] = ["name": "test", "expiresInHours": 1, "allowReenrollment": .bool(allowReenrollment)]
         if let maxUses { body["maxUses"] = .integer(Int64(maxUses)) }
         let created = try await must(.POST, "/api/v1/enrollment-tokens", .object(body))
         return try #require(created.objectValue?["token"]?.stringValue)
