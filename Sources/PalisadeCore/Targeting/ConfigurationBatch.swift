@@ -18,9 +18,9 @@ extension DirectoryIndex {
     /// The configurations of these devices (devices the index does not know are skipped).
     /// Devices reached by the same policies through the same groups share one merge, hash and
     /// encoding: at 100k devices there are about a fifth as many distinct inputs.
-    public func computedConfigurations(of ids: some Collection<String>) -> [ComputedConfiguration] {
+    public func computedConfigurations(of ids: [String]) -> [ComputedConfiguration] {
         var computed: [ConfigurationInputs: ComputedConfiguration] = [:]
-        let ids = Array(ids)
+        computed.reserveCapacity(ids.count / 4)
         return zip(ids, configurationInputs(of: ids)).compactMap { id, inputs in
             guard let inputs else { return nil }
             if var shared = computed[inputs] {
@@ -45,7 +45,7 @@ extension DirectoryIndex {
         return await withTaskGroup(of: (Int, [ComputedConfiguration]).self) { group in
             for worker in 0..<workers {
                 let slice = ids[(worker * size)..<min(ids.count, (worker + 1) * size)]
-                group.addTask { (worker, self.computedConfigurations(of: slice)) }
+                group.addTask { (worker, self.computedConfigurations(of: Array(slice))) }
             }
             var parts: [[ComputedConfiguration]] = Array(repeating: [], count: workers)
             for await (worker, part) in group { parts[worker] = part }
