@@ -116,10 +116,11 @@ enum ServerBenchmark {
                 INSERT INTO devices (id, tenant_id, name, platform, os_version, hardware_id, agent_version, managed_by, mdm_enrolled,
                     defender_installed, enrollment_status, public_key, tags, agent_tags, enrolled_at, last_check_in_at, retired_at) VALUES
                 """, tenant.devices.map { device in
+                    // Admin tags: the synthetic rules read device.tags.
                     let tags = "[" + device.attributes.tags.map { "\"\($0)\"" }.joined(separator: ",") + "]"
                     return """
                         (\(bind: device.id), \(bind: id), \(bind: device.attributes.name), \(bind: device.platform.rawValue), \(bind: device.attributes.osVersion),
-                        \(bind: "hw-" + device.id), \(bind: device.attributes.agentVersion), 'palisade', 0, 1, 'enrolled', 'bench', '[]', \(bind: tags), \(bind: now), NULL, NULL)
+                        \(bind: "hw-" + device.id), \(bind: device.attributes.agentVersion), 'palisade', 0, 1, 'enrolled', 'bench', \(bind: tags), '[]', \(bind: now), NULL, NULL)
                         """
                 }, on: sql)
             try await insert("INSERT INTO device_groups (id, tenant_id, name, description, created_at, membership_rule) VALUES ",
