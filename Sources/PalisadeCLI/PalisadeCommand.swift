@@ -51,16 +51,33 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "postgres:// URL of a shared store.")
     var database: String?
 
+    @OptionGroup var password: DatabasePasswordOptions
+
     @OptionGroup var logging: LoggingOptions
 
     /// Opens and migrates the store, runs `body`, closes the store.
     func withStore<T: Sendable>(_ body: @Sendable (PalisadeStore) async throws -> T) async throws -> T {
         let logger = try logging.makeLogger(label: "palisade.cli")
-        let location = try DatabaseLocation.from(databaseURL: database, dataDirectory: dataDir)
+        let location = try DatabaseLocation.from(databaseURL: database, dataDirectory: dataDir, databasePassword: try password.resolve())
         return try await Database.with(location, logger: logger) { backend in
             let store = PalisadeStore(backend: backend, logger: logger)
             try await store.migrate()
             return try await body(store)
+        }
+    }
+}
+
+/// Where the PostgreSQL password comes from, so that it never shows in a process list:
+/// `--database-password-file FILE` (first line), else `PALISADE_DATABASE_PASSWORD`, else the URL.
+struct DatabasePasswordOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("File holding the PostgreSQL password (first line); replaces a password in --database.", valueName: "file"))
+    var databasePasswordFile: String?
+
+    func resolve() throws -> String? {
+        do {
+            return try DatabasePassword.resolve(file: databasePasswordFile, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError("\(error)")
         }
     }
 }
@@ -77,8 +94,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.")
     var port: Int = 8080
 
-    @Option(help: "postgres://user:password@host:port/database to share one store between replicas (default: SQLite in --data-dir).")
+    @Option(help: "postgres://user@host:port/database to share one store between replicas (default: SQLite in --data-dir); give the password with PALISADE_DATABASE_PASSWORD or --database-password-file.")
     var database: String?
+
+    @OptionGroup var password: DatabasePasswordOptions
 
     @OptionGroup var logging: LoggingOptions
 
@@ -91,7 +110,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try logging.makeLogger(label: "palisade.server")
-        try await PalisadeServerRunner.run(ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database), logger: logger)
+        try await PalisadeServerRunner.run(ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database), databasePassword: try password.resolve(), logger: logger)
     }
 }
 

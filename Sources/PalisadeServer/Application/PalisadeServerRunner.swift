@@ -7,8 +7,8 @@ import PalisadeSupport
 /// `palisade serve`: opens the store, migrates it, creates the first tenant on an empty store,
 /// then serves until SIGTERM/SIGINT.
 public enum PalisadeServerRunner {
-    public static func run(_ configuration: ServerConfiguration, logger: Logger) async throws {
-        let location = try DatabaseLocation.from(databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory)
+    public static func run(_ configuration: ServerConfiguration, databasePassword: String? = nil, logger: Logger) async throws {
+        let location = try DatabaseLocation.from(databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory, databasePassword: databasePassword)
         if let directory = configuration.dataDirectory {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
