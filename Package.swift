@@ -139,6 +139,7 @@ let package = Package(
                 "PalisadeCore",
                 "PalisadeServer",
                 "PalisadeAgent",
+                "PalisadeSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
