@@ -85,7 +85,7 @@ struct DatabasePasswordOptions: ParsableArguments {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the control plane (admin API and device protocol).")
 
-    @Option(help: "Directory for the embedded SQLite database and the first admin token.")
+    @Option(help: "Directory (mode 0700) for the embedded SQLite database, the first admin token and the private CA (tls/).")
     var dataDir: String?
 
     @Option(help: "Address to listen on.")
@@ -99,6 +99,21 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var password: DatabasePasswordOptions
 
+    @Option(name: .customLong("san"), help: ArgumentHelp("A DNS name or IP address agents reach this server by (repeatable); the generated server certificate holds these, localhost and 127.0.0.1.", valueName: "name"))
+    var subjectAltNames: [String] = []
+
+    @Option(help: ArgumentHelp("Serve this certificate chain (PEM, leaf first) instead of the generated one, e.g. one certificate shared by replicas.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The private key of --tls-cert (PEM).", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("The CA certificate agents are to pin (default: the generated CA, or the last certificate of --tls-cert).", valueName: "file"))
+    var tlsCa: String?
+
+    @Flag(help: "Serve plain HTTP, only behind a TLS-terminating proxy (logs a warning at start).")
+    var insecureHTTP = false
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -106,11 +121,27 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("give --data-dir DIR (embedded SQLite) or --database postgres://...")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        if insecureHTTP && tlsCert != nil {
+            throw ValidationError("--insecure-http serves plain HTTP: drop --tls-cert and --tls-key, or drop --insecure-http")
+        }
+        if !subjectAltNames.isEmpty && (tlsCert != nil || insecureHTTP) {
+            throw ValidationError("--san names the generated certificate; it has no effect with --tls-cert or --insecure-http")
+        }
+        do {
+            _ = try PrivateCertificateAuthority.normalizedSubjectAltNames(subjectAltNames)
+        } catch {
+            throw ValidationError("--san \(error)")
+        }
     }
 
     func run() async throws {
         let logger = try logging.makeLogger(label: "palisade.server")
-        try await PalisadeServerRunner.run(ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database), databasePassword: try password.resolve(), logger: logger)
+        let configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database)
+        let tls = ServeTLSOptions(insecureHTTP: insecureHTTP, certificateFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, subjectAltNames: subjectAltNames)
+        try await PalisadeServerRunner.run(configuration, tls: tls, databasePassword: try password.resolve(), logger: logger)
     }
 }
 

@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import PalisadeCore
@@ -11,20 +13,32 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     public var dataDirectory: String?
     public var databaseURL: String?
+    /// The certificate and key HTTPS is served with; nil serves plain HTTP (`--insecure-http`,
+    /// behind a TLS-terminating proxy).
+    public var tls: ServerTLS?
+    /// The CA agents are to pin (its fingerprint is printed at start); nil when they should use
+    /// their system's trust roots.
+    public var agentCA: PinnedCA?
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?,
+                tls: ServerTLS? = nil, agentCA: PinnedCA? = nil) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
         self.databaseURL = databaseURL
+        self.tls = tls
+        self.agentCA = agentCA
     }
 }
 
 /// The routes: health and the OpenAPI document without authentication, the admin API behind
 /// a bearer token (one controller per resource), the device protocol behind device assertions.
-public func buildRouter(store: PalisadeStore) -> Router<PalisadeRequestContext> {
+public func buildRouter(store: PalisadeStore, strictTransportSecurity: Bool = false) -> Router<PalisadeRequestContext> {
     let router = Router(context: PalisadeRequestContext.self)
     let routes = RouteTable()
+    if strictTransportSecurity {
+        router.middlewares.add(StrictTransportSecurityMiddleware())
+    }
     router.middlewares.add(ErrorMiddleware(routes: routes))
     let api = router.group("api/v1")
     api.get("health") { _, _ in try JSONBody.response(["status": "ok"]) }
@@ -48,13 +62,32 @@ public func buildApplication(
     configuration: ServerConfiguration,
     logger: Logger,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
-) -> some ApplicationProtocol {
-    Application(
-        router: buildRouter(store: store),
+) throws -> some ApplicationProtocol {
+    let router = buildRouter(store: store, strictTransportSecurity: configuration.tls != nil)
+    let server: HTTPServerBuilder = if let tls = configuration.tls {
+        try .tls(.http1(), tlsConfiguration: try tls.makeTLSConfiguration())
+    } else {
+        .http1()
+    }
+    return Application(
+        router: router,
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "palisade"),
         services: services(for: store, logger: logger),
         onServerRunning: onServerRunning,
         logger: logger)
+}
+
+/// `Strict-Transport-Security` on every HTTPS answer: browsers and tools that honour it never
+/// fall back to plain HTTP for this host for a year.
+struct StrictTransportSecurityMiddleware: RouterMiddleware {
+    typealias Context = PalisadeRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.strictTransportSecurity] = "max-age=31536000"
+        return response
+    }
 }
 
 /// Background services beside the HTTP server: the long-poll notifier, the directory warm-up,
