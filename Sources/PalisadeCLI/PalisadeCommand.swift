@@ -108,11 +108,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The private key of --tls-cert (PEM).", valueName: "file"))
     var tlsKey: String?
 
-    @Option(help: ArgumentHelp("The CA certificate agents are to pin (default: the generated CA, or the last certificate of --tls-cert).", valueName: "file"))
+    @Option(help: ArgumentHelp("The CA certificate onboarding packages pin (default: the generated CA, or the last certificate of --tls-cert).", valueName: "file"))
     var tlsCa: String?
 
     @Flag(help: "Serve plain HTTP, only behind a TLS-terminating proxy (logs a warning at start).")
     var insecureHTTP = false
+
+    @Option(help: ArgumentHelp("The URL agents reach this server at, put in onboarding packages (default: https://HOST:PORT of this listener).", valueName: "url"))
+    var publicURL: String?
 
     @OptionGroup var logging: LoggingOptions
 
@@ -135,11 +138,16 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError("--san \(error)")
         }
+        if let publicURL {
+            guard let url = URL(string: publicURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+                throw ValidationError("--public-url must be an http:// or https:// URL, got \"\(publicURL)\"")
+            }
+        }
     }
 
     func run() async throws {
         let logger = try logging.makeLogger(label: "palisade.server")
-        let configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database)
+        let configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database, publicURL: publicURL)
         let tls = ServeTLSOptions(insecureHTTP: insecureHTTP, certificateFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, subjectAltNames: subjectAltNames)
         try await PalisadeServerRunner.run(configuration, tls: tls, databasePassword: try password.resolve(), logger: logger)
     }

@@ -16,24 +16,37 @@ public struct ServerConfiguration: Sendable {
     /// The certificate and key HTTPS is served with; nil serves plain HTTP (`--insecure-http`,
     /// behind a TLS-terminating proxy).
     public var tls: ServerTLS?
-    /// The CA agents are to pin (its fingerprint is printed at start); nil when they should use
-    /// their system's trust roots.
+    /// The URL onboarding packages send agents to (`--public-url`); nil: this listener's
+    /// scheme, host and port.
+    public var publicURL: String?
+    /// The CA onboarding packages pin; nil when agents should use their system's trust roots.
     public var agentCA: PinnedCA?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?,
-                tls: ServerTLS? = nil, agentCA: PinnedCA? = nil) {
+                tls: ServerTLS? = nil, publicURL: String? = nil, agentCA: PinnedCA? = nil) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
         self.databaseURL = databaseURL
         self.tls = tls
+        self.publicURL = publicURL
         self.agentCA = agentCA
+    }
+
+    /// The listener's own URL (a wildcard address becomes this host's name).
+    func listenerURL(port: Int) -> String {
+        let scheme = tls == nil ? "http" : "https"
+        var host = self.host
+        if host == "0.0.0.0" || host == "::" { host = ProcessInfo.processInfo.hostName }
+        if host.contains(":") { host = "[\(host)]" }
+        return "\(scheme)://\(host):\(port)"
     }
 }
 
 /// The routes: health and the OpenAPI document without authentication, the admin API behind
 /// a bearer token (one controller per resource), the device protocol behind device assertions.
-public func buildRouter(store: PalisadeStore, strictTransportSecurity: Bool = false) -> Router<PalisadeRequestContext> {
+public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .init(publicURL: PublicURL("http://127.0.0.1:8080"), ca: nil),
+                        strictTransportSecurity: Bool = false) -> Router<PalisadeRequestContext> {
     let router = Router(context: PalisadeRequestContext.self)
     let routes = RouteTable()
     if strictTransportSecurity {
@@ -52,6 +65,7 @@ public func buildRouter(store: PalisadeStore, strictTransportSecurity: Bool = fa
     PolicyController(store: store).addRoutes(to: admin)
     TenantSettingsController(store: store).addRoutes(to: admin)
     CatalogController(catalog: store.catalog).addRoutes(to: admin)
+    OnboardingController(store: store, settings: onboarding).addRoutes(to: admin)
     DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"))
     routes.set(router.routes.map { (path: "\($0.path)", method: $0.method.rawValue) })
     return router
@@ -63,7 +77,9 @@ public func buildApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    let router = buildRouter(store: store, strictTransportSecurity: configuration.tls != nil)
+    let publicURL = PublicURL(configuration.publicURL ?? configuration.listenerURL(port: configuration.port))
+    let router = buildRouter(store: store, onboarding: .init(publicURL: publicURL, ca: configuration.agentCA),
+                             strictTransportSecurity: configuration.tls != nil)
     let server: HTTPServerBuilder = if let tls = configuration.tls {
         try .tls(.http1(), tlsConfiguration: try tls.makeTLSConfiguration())
     } else {
@@ -74,7 +90,13 @@ public func buildApplication(
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "palisade"),
         services: services(for: store, logger: logger),
-        onServerRunning: onServerRunning,
+        onServerRunning: { channel in
+            // A port 0 listener learns its port only now.
+            if configuration.publicURL == nil, let port = channel.localAddress?.port {
+                publicURL.set(configuration.listenerURL(port: port))
+            }
+            await onServerRunning(channel)
+        },
         logger: logger)
 }
 

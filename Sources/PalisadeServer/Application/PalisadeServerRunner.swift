@@ -11,7 +11,7 @@ public struct ServeTLSOptions: Sendable {
     /// `--tls-cert`, `--tls-key`: an admin's own certificate chain (PEM, leaf first) and key.
     public var certificateFile: String?
     public var keyFile: String?
-    /// `--tls-ca`: the CA agents are to pin (default: the generated CA, or the last
+    /// `--tls-ca`: the CA onboarding packages pin (default: the generated CA, or the last
     /// certificate of `--tls-cert`).
     public var caFile: String?
     /// `--san`: names of the generated server certificate besides localhost and 127.0.0.1.
@@ -58,21 +58,21 @@ public enum PalisadeServerRunner {
     }
 
     /// Fills in `configuration.tls` and `agentCA` from the options, and prints the fingerprint
-    /// of the CA agents are to pin.
+    /// of the CA agents pin.
     static func prepareTLS(_ configuration: inout ServerConfiguration, options: ServeTLSOptions, logger: Logger) throws {
         if options.insecureHTTP {
             configuration.tls = nil
             configuration.agentCA = try options.caFile.map { try PinnedCA(certificatePEM: try ServerTLSFiles.text($0)) }
             logger.warning("serving plain HTTP (--insecure-http): run this only behind a TLS-terminating proxy; admin tokens and enrollment tokens cross the network in clear text otherwise")
             if let ca = configuration.agentCA {
-                print("Agents are to pin the CA in \(options.caFile ?? "")")
+                print("Onboarding packages pin the CA in \(options.caFile ?? "")")
                 print("CA SHA-256 fingerprint: \(ca.sha256)")
             }
         } else if let certificateFile = options.certificateFile, let keyFile = options.keyFile {
             let loaded = try ServerTLSFiles.load(certificateFile: certificateFile, keyFile: keyFile, caFile: options.caFile)
             configuration.tls = loaded.tls
             configuration.agentCA = loaded.ca
-            print("TLS: serving the certificate in \(certificateFile); agents are to pin \(options.caFile.map { "the CA in \($0)" } ?? "the last certificate of that chain")")
+            print("TLS: serving the certificate in \(certificateFile); onboarding packages pin \(options.caFile.map { "the CA in \($0)" } ?? "the last certificate of that chain")")
             print("CA SHA-256 fingerprint: \(loaded.ca.sha256)")
         } else {
             guard let dataDirectory = configuration.dataDirectory else {
@@ -91,6 +91,10 @@ public enum PalisadeServerRunner {
                 print("TLS: server certificate for \(names.joined(separator: ", ")), valid until \(prepared.serverCertificateExpires.ISO8601Format())")
             }
             print("CA SHA-256 fingerprint: \(prepared.ca.sha256)")
+            // A wildcard listener has no name of its own for packages: the first --san is one.
+            if configuration.publicURL == nil, ["0.0.0.0", "::"].contains(configuration.host), let first = options.subjectAltNames.first {
+                configuration.publicURL = "https://\(first.contains(":") ? "[\(first)]" : first):\(configuration.port)"
+            }
         }
         fflush(nil)
     }
