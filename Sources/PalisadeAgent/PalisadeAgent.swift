@@ -155,6 +155,18 @@ public struct PalisadeAgent: Sendable {
     /// One cycle: send any unsent report, check in (waiting up to `waitSeconds`), apply a
     /// new configuration or repair drift, report.
     public func runCycle(waitSeconds: Int) async throws -> CycleOutcome {
+        do {
+            return try await cycle(waitSeconds: waitSeconds)
+        } catch AgentError.retired(let device, let message) {
+            // Whichever call learnt it (a report, a check-in), the state says so.
+            var health = try state.health()
+            health.retired = true
+            try state.save(health)
+            throw AgentError.retired(deviceId: device, message: message)
+        }
+    }
+
+    private func cycle(waitSeconds: Int) async throws -> CycleOutcome {
         let session = try await session()
         try await flushPendingReport(session)
         var applied = try state.applied()
@@ -167,17 +179,7 @@ public struct PalisadeAgent: Sendable {
 
         let wroteSettings = applied.map { $0.configuration.leaveUntouched != true && !$0.configuration.settings.isEmpty } ?? false
         let inventory = try? session.probe.inventory(palisadeWroteSettings: wroteSettings)
-        let response: DeviceProtocol.CheckInResponse
-        do {
-            response = try await session.client.checkIn(.init(configurationHash: applied?.hash, waitSeconds: waitSeconds, inventory: inventory), signer: session.signer)
-        } catch let error as AgentError {
-            if case .retired = error {
-                var health = try state.health()
-                health.retired = true
-                try state.save(health)
-            }
-            throw error
-        }
+        let response = try await session.client.checkIn(.init(configurationHash: applied?.hash, waitSeconds: waitSeconds, inventory: inventory), signer: session.signer)
         var health = try state.health()
         health.lastCheckInAt = clock.now
         health.consecutiveFailures = 0
@@ -219,8 +221,9 @@ public struct PalisadeAgent: Sendable {
     }
 
     /// Runs until cancelled (graceful shutdown) or the device is retired. Transient failures
-    /// (including a server certificate the agent refuses) back off exponentially with jitter
-    /// and are recorded in the health file; the last good configuration stays applied.
+    /// (including a refused assertion, 401, and a server certificate the agent refuses) back off
+    /// exponentially with jitter and are recorded in the health file; the last good
+    /// configuration stays applied.
     public func run() async throws {
         var failures = 0
         let monotonic = ContinuousClock()

@@ -66,7 +66,7 @@ public struct DeviceProtocolClient: Sendable {
             let error = try? JSONDecoder().decode(ErrorBody.self, from: data)
             let code = error?.error.code ?? "http_\(response.status.code)"
             let message = error?.error.message ?? String(decoding: data.prefix(500), as: UTF8.self)
-            if code == DeviceProtocol.ErrorCode.deviceRetired {
+            if response.status == .forbidden, code == DeviceProtocol.ErrorCode.deviceRetired {
                 throw AgentError.retired(deviceId: signer?.deviceId ?? "?", message: message)
             }
             throw AgentError.server(status: Int(response.status.code), code: code, message: message)

@@ -182,13 +182,16 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    /// Errors worth retrying later (network, server overload, a certificate the agent refuses:
-    /// a network that intercepts TLS now may not later, and the agent never talks to it
-    /// meanwhile) rather than stopping for.
+    /// Errors worth retrying later rather than stopping for: network failures; every answer of
+    /// the server but a confirmed retirement (a 401 means the assertion was refused: the
+    /// device's clock, or the server's, may have drifted, and the next cycle signs a fresh one;
+    /// a 403 without `device_retired` may come from a proxy; a 5xx or 429 is overload); and a
+    /// certificate the agent refuses (a network that intercepts TLS now may not later, and the
+    /// agent never talks to it meanwhile). Only a confirmed retirement (403 `device_retired`,
+    /// `.retired`) and what an operator must fix (state, arguments, an http:// server) stop it.
     public var isTransient: Bool {
         switch self {
-        case .unreachable, .untrustedServer, .serverNameMismatch: true
-        case .server(let status, _, _): status >= 500 || status == 429
+        case .unreachable, .untrustedServer, .serverNameMismatch, .server: true
         default: false
         }
     }
