@@ -26,6 +26,9 @@ paths = {
    "post": {"operationId": "createEnrollmentToken", "summary": "Create an enrollment token (the secret is shown once)", "requestBody": body(ref("EnrollmentTokenRequest")), "responses": {"201": resp("Created", ref("CreatedEnrollmentToken")), **errs("400", "401", "413")}},
    "get": {"operationId": "listEnrollmentTokens", "summary": "List enrollment tokens (without secrets)", "parameters": paging, "responses": {"200": resp("Tokens", listof("enrollmentTokens", "EnrollmentToken")), **errs("400", "401")}}},
  "/api/v1/enrollment-tokens/{id}": {"delete": {"operationId": "revokeEnrollmentToken", "summary": "Revoke an enrollment token", "parameters": [idp], "responses": {"204": resp("Revoked"), **errs("401", "404")}}},
+ "/api/v1/onboarding-packages": {"post": {"operationId": "createOnboardingPackage", "summary": "An onboarding package for one platform: server URL, the CA to pin with its SHA-256, an enrollment token (created now from name/expiresInHours/maxUses, or an existing one given by id and secret) and the install commands; the answer is the package file (it holds the secret: Cache-Control no-store)",
+   "requestBody": body(ref("OnboardingPackageRequest")),
+   "responses": {"201": resp("A package with a newly created enrollment token", ref("OnboardingPackage")), "200": resp("A package with the existing enrollment token given", ref("OnboardingPackage")), **errs("400", "401", "413")}}},
  "/api/v1/devices": {"get": {"operationId": "listDevices", "summary": "List devices", "parameters": paging, "responses": {"200": resp("Devices", listof("devices", "Device")), **errs("400", "401")}}},
  "/api/v1/devices/{id}": {
    "get": {"operationId": "getDevice", "summary": "Get a device", "parameters": [idp], "responses": {"200": resp("The device", ref("Device")), **errs("401", "404")}},
@@ -121,6 +124,16 @@ schemas = {
  "EnrollmentTokenRequest": {"type": "object", "required": ["name", "expiresInHours"], "properties": {"allowReenrollment": {"type": ["boolean", "null"], "description": "devices may enroll again under an existing hardware id with a new key (re-imaging); otherwise that waits for approval"}, "name": {"type": "string", "minLength": 1, "maxLength": 200}, "expiresInHours": {"type": "integer", "minimum": 1, "maximum": 8760}, "maxUses": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000000}}},
  "CreatedEnrollmentToken": {"type": "object", "required": ["id", "name", "token", "expiresAt"], "properties": {"allowReenrollment": {"type": "boolean"}, "id": str_, "name": str_, "token": str_, "expiresAt": dt, "maxUses": {"type": "integer"}}},
  "EnrollmentToken": {"type": "object", "required": ["id", "name", "expiresAt", "uses", "createdAt"], "properties": {"allowReenrollment": {"type": "boolean"}, "id": str_, "name": str_, "expiresAt": dt, "maxUses": {"type": "integer"}, "uses": {"type": "integer"}, "revokedAt": dt, "createdAt": dt}},
+ "OnboardingPackageRequest": {"type": "object", "required": ["platform"], "description": "Either name and expiresInHours (and maxUses) to create an enrollment token, or enrollmentTokenId with enrollmentToken (its secret: the server keeps only a hash) to use an existing one.", "properties": {
+   "platform": {"type": "string", "enum": ["linux", "macos", "windows"]},
+   "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 200}, "expiresInHours": {"type": ["integer", "null"], "minimum": 1, "maximum": 8760}, "maxUses": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000000},
+   "allowReenrollment": {"type": ["boolean", "null"]}, "enrollmentTokenId": {"type": ["string", "null"]}, "enrollmentToken": {"type": ["string", "null"]}}},
+ "OnboardingPackage": {"type": "object", "required": ["format", "serverURL", "tenantId", "enrollmentToken"], "properties": {
+   "format": {"type": "string", "enum": ["palisade-onboarding-package/1"]}, "serverURL": {"type": "string", "description": "The server's public URL (--public-url)"}, "tenantId": str_,
+   "platform": {"type": "string", "enum": ["linux", "macos", "windows"]}, "enrollmentTokenId": str_, "enrollmentToken": {"type": "string", "description": "The secret"}, "expiresAt": dt,
+   "caCertificate": {"type": "string", "description": "PEM of the CA the agent pins; absent when the server's certificate chains to a public CA"},
+   "caSHA256": {"type": "string", "description": "SHA-256 of the CA certificate's DER, as OpenSSL prints it (AB:CD:...)"},
+   "installCommand": {"type": "array", "items": str_, "description": "Command lines for the platform: place the package, palisade agent enroll --package FILE, run the agent as a service"}}},
  "Device": {"type": "object", "required": ["id", "name", "platform", "osVersion", "agentVersion", "managedBy", "enrollmentStatus", "enrolledAt", "tags"], "properties": {"pendingReenrollment": {"type": "object", "required": ["since", "publicKeySHA256"], "properties": {"since": dt, "sourceAddress": str_, "publicKeySHA256": str_}}, 
    "id": str_, "name": str_, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]}, "osVersion": str_, "hardwareId": str_, "agentVersion": str_,
    "managedBy": {"type": "string", "enum": ["palisade", "mdm", "other"]}, "mdmEnrolled": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"},
@@ -179,8 +192,8 @@ for path, operations in paths.items():
         if path.startswith("/api/v1/") and operation.get("security") != []:
             operation["responses"]["403"] = resp("The caller's role lacks the permission this operation needs (code forbidden), or a change made with a session cookie lacks its CSRF token", ref("Error"))
 doc = {"openapi": "3.1.0",
- "info": {"title": "Palisade API", "version": "1.0.0", "description": "Admin REST API (/api/v1, bearer token per tenant) and device protocol (/device/v1, signed device assertions; see docs/PROTOCOL.md). Every error answers {\"error\": {\"code\", \"message\", \"details\"}}."},
- "servers": [{"url": "http://127.0.0.1:8080"}],
+ "info": {"title": "Palisade API", "version": "1.0.0", "description": "Admin REST API (/api/v1, bearer token per tenant) and device protocol (/device/v1, signed device assertions; see docs/PROTOCOL.md), over HTTPS (the server's private CA is DATA_DIR/tls/ca.pem). Every error answers {\"error\": {\"code\", \"message\", \"details\"}}."},
+ "servers": [{"url": "https://127.0.0.1:8080"}],
  "security": [{"bearerToken": []}],
  "paths": paths,
  "components": {"securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer", "description": "An API token of the tenant (the owner token is printed at first start and kept in DATA_DIR/admin-token)."},

@@ -44,8 +44,45 @@ public struct PalisadeAgent: Sendable {
 
     // MARK: Enrollment
 
-    /// Generates the device key (unless one exists), enrolls, and records the enrollment.
-    public func enroll(serverURL: String, token: String, probe: DeviceInventoryProbe, force: Bool = false) async throws -> AgentStateDirectory.Enrollment {
+    /// Enrolls from an onboarding package (`palisade agent enroll --package`): its server,
+    /// token and CA, which is pinned for every later request. The package's CA must match its
+    /// own fingerprint (a package damaged or edited in one place is refused).
+    public func enroll(package: OnboardingPackage, probe: DeviceInventoryProbe, force: Bool = false, allowInsecureHTTP: Bool = false) async throws -> AgentStateDirectory.Enrollment {
+        var trust = ServerTrust(allowInsecureHTTP: allowInsecureHTTP)
+        if let pem = package.caCertificate {
+            guard let actual = CertificateFingerprint.sha256(pem: pem) else {
+                throw AgentError.invalidArgument("the package's caCertificate holds no PEM certificate")
+            }
+            guard let expected = package.caSHA256 else {
+                throw AgentError.invalidArgument("the package has a caCertificate but no caSHA256 to check it against")
+            }
+            guard CertificateFingerprint.matches(actual, expected) else {
+                throw AgentError.invalidArgument("the package's caCertificate (SHA-256 \(actual)) does not match its caSHA256 \(expected); get a new package")
+            }
+            trust.pinnedCAPEM = pem
+        }
+        return try await enroll(serverURL: package.serverURL, token: package.enrollmentToken, probe: probe, force: force, trust: trust)
+    }
+
+    /// Reads an onboarding package file.
+    public static func readPackage(at path: String) throws -> OnboardingPackage {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw AgentError.invalidArgument("cannot read the onboarding package \(path)")
+        }
+        do {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(OnboardingPackage.self, from: data)
+        } catch {
+            throw AgentError.invalidArgument("\(path) is not an onboarding package (POST /api/v1/onboarding-packages answers one): \(error)")
+        }
+    }
+
+    /// Generates the device key (unless one exists), enrolls, and records the enrollment with
+    /// the trust it was made under: the pinned CA is kept in the state directory and every
+    /// later request trusts exactly it.
+    public func enroll(serverURL: String, token: String, probe: DeviceInventoryProbe, force: Bool = false, trust: ServerTrust) async throws -> AgentStateDirectory.Enrollment {
+        let client = try DeviceProtocolClient(serverURL: serverURL, httpClient: httpClient, trust: trust)
         try state.prepare()
         if let existing = try state.enrollment(), !force, existing.serverURL == serverURL {
             throw AgentError.alreadyEnrolled(deviceId: existing.deviceId, stateDirectory: state.path)
@@ -58,11 +95,13 @@ public struct PalisadeAgent: Sendable {
             keyPair = DeviceKeyPair.generate()
             try state.savePrivateKey(keyPair.privateKeyPEM)
         }
-        let client = DeviceProtocolClient(serverURL: serverURL, httpClient: httpClient)
         let response = try await client.enroll(.init(enrollmentToken: token, publicKey: keyPair.publicKeyPEM, inventory: inventory))
         let enrollment = AgentStateDirectory.Enrollment(
             serverURL: serverURL, deviceId: response.deviceId, tenantId: response.tenantId, platform: inventory.platform,
-            hostname: inventory.hostname, hardwareId: inventory.hardwareId, root: probe.root.path, enrolledAt: clock.now, tags: probe.tags)
+            hostname: inventory.hostname, hardwareId: inventory.hardwareId, root: probe.root.path, enrolledAt: clock.now, tags: probe.tags,
+            caSHA256: trust.pinnedFingerprint, insecureHTTP: trust.allowInsecureHTTP ? true : nil)
+        // The CA first: an enrollment never names a CA that is not on disk.
+        try state.savePinnedCA(trust.pinnedCAPEM)
         try state.save(enrollment)
         try state.save(AgentStateDirectory.Health.initial)
         logger.info("enrolled", metadata: ["device": "\(response.deviceId)", "reenrolled": "\(response.reenrolled)"])
@@ -92,7 +131,7 @@ public struct PalisadeAgent: Sendable {
         }
         return Session(
             enrollment: enrollment,
-            client: DeviceProtocolClient(serverURL: enrollment.serverURL, httpClient: httpClient),
+            client: try DeviceProtocolClient(serverURL: enrollment.serverURL, httpClient: httpClient, trust: try state.serverTrust(for: enrollment)),
             signer: try await DeviceAssertionSigner(deviceId: enrollment.deviceId, privateKeyPEM: pem, clock: clock),
             enforcer: enforcer,
             probe: DeviceInventoryProbe(root: root, platform: enrollment.platform, hostname: enrollment.hostname, hardwareId: enrollment.hardwareId, tags: enrollment.tags ?? []))
@@ -116,6 +155,18 @@ public struct PalisadeAgent: Sendable {
     /// One cycle: send any unsent report, check in (waiting up to `waitSeconds`), apply a
     /// new configuration or repair drift, report.
     public func runCycle(waitSeconds: Int) async throws -> CycleOutcome {
+        do {
+            return try await cycle(waitSeconds: waitSeconds)
+        } catch AgentError.retired(let device, let message) {
+            // Whichever call learnt it (a report, a check-in), the state says so.
+            var health = try state.health()
+            health.retired = true
+            try state.save(health)
+            throw AgentError.retired(deviceId: device, message: message)
+        }
+    }
+
+    private func cycle(waitSeconds: Int) async throws -> CycleOutcome {
         let session = try await session()
         try await flushPendingReport(session)
         var applied = try state.applied()
@@ -128,17 +179,7 @@ public struct PalisadeAgent: Sendable {
 
         let wroteSettings = applied.map { $0.configuration.leaveUntouched != true && !$0.configuration.settings.isEmpty } ?? false
         let inventory = try? session.probe.inventory(palisadeWroteSettings: wroteSettings)
-        let response: DeviceProtocol.CheckInResponse
-        do {
-            response = try await session.client.checkIn(.init(configurationHash: applied?.hash, waitSeconds: waitSeconds, inventory: inventory), signer: session.signer)
-        } catch let error as AgentError {
-            if case .retired = error {
-                var health = try state.health()
-                health.retired = true
-                try state.save(health)
-            }
-            throw error
-        }
+        let response = try await session.client.checkIn(.init(configurationHash: applied?.hash, waitSeconds: waitSeconds, inventory: inventory), signer: session.signer)
         var health = try state.health()
         health.lastCheckInAt = clock.now
         health.consecutiveFailures = 0
@@ -180,7 +221,9 @@ public struct PalisadeAgent: Sendable {
     }
 
     /// Runs until cancelled (graceful shutdown) or the device is retired. Transient failures
-    /// back off exponentially with jitter; the last good configuration stays applied.
+    /// (including a refused assertion, 401, and a server certificate the agent refuses) back off
+    /// exponentially with jitter and are recorded in the health file; the last good
+    /// configuration stays applied.
     public func run() async throws {
         var failures = 0
         let monotonic = ContinuousClock()

@@ -13,12 +13,24 @@ struct AgentCommand: AsyncParsableCommand {
         subcommands: [Enroll.self, Run.self, Status.self])
 
     struct Enroll: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Enroll this device with an enrollment token.")
+        static let configuration = CommandConfiguration(
+            abstract: "Enroll this device from an onboarding package, or with a server URL and an enrollment token file.",
+            discussion: """
+                The token is read from a file so that it never shows in a process list. The server's CA \
+                (from the package, or --ca-file) is kept in the state directory and is the only CA the \
+                agent trusts for this server from then on.
+                """)
 
-        @Option(help: "The Palisade server, e.g. http://127.0.0.1:8080.")
-        var server: String
-        @Option(help: "An enrollment token from the admin.")
-        var token: String
+        @Option(help: ArgumentHelp("An onboarding package (POST /api/v1/onboarding-packages): server, CA and token.", valueName: "file"))
+        var package: String?
+        @Option(help: ArgumentHelp("The Palisade server, e.g. https://palisade.example.com:8080 (without --package).", valueName: "url"))
+        var server: String?
+        @Option(help: ArgumentHelp("A file holding the enrollment token (without --package).", valueName: "file"))
+        var tokenFile: String?
+        @Option(help: ArgumentHelp("The server's CA certificate (PEM) to pin (with --server; default: the system's trust roots).", valueName: "file"))
+        var caFile: String?
+        @Flag(help: "Allow a plain http:// server (only behind a TLS-terminating proxy on the same host, or for tests).")
+        var insecureHTTP = false
         @Option(help: "Where the agent keeps its key and state.")
         var stateDir: String
         @Option(help: "Prefix of every path the enforcers touch (tests, demos).")
@@ -36,19 +48,48 @@ struct AgentCommand: AsyncParsableCommand {
         @OptionGroup var logging: LoggingOptions
 
         func validate() throws {
-            guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
-                throw ValidationError("--server must be an http:// or https:// URL, got \"\(server)\"")
+            if package != nil {
+                guard server == nil, tokenFile == nil, caFile == nil else {
+                    throw ValidationError("--package carries the server, the token and the CA: drop --server, --token-file and --ca-file")
+                }
+            } else {
+                guard let server, tokenFile != nil else {
+                    throw ValidationError("give --package FILE, or --server URL with --token-file FILE")
+                }
+                guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
+                    throw ValidationError("--server must be an https:// (or, with --insecure-http, http://) URL, got \"\(server)\"")
+                }
             }
         }
 
         func run() async throws {
             let logger = try logging.makeLogger(label: "palisade.agent")
             let probe = DeviceInventoryProbe(root: EnforcementRoot(root), platform: platform, hostname: hostname, hardwareId: hardwareId, tags: tags)
+            let (package, server, tokenFile, caFile, insecureHTTP, force, stateDir) = (self.package, self.server, self.tokenFile, self.caFile, self.insecureHTTP, self.force, self.stateDir)
             try await withAgentHTTPClient { httpClient in
                 let agent = PalisadeAgent(state: AgentStateDirectory(path: stateDir), httpClient: httpClient, logger: logger)
-                let enrollment = try await agent.enroll(serverURL: server, token: token, probe: probe, force: force)
-                print("Enrolled as device \(enrollment.deviceId) (\(enrollment.platform.rawValue), \(enrollment.hostname)).")
+                let enrollment: AgentStateDirectory.Enrollment
+                if let package {
+                    enrollment = try await agent.enroll(package: try PalisadeAgent.readPackage(at: package), probe: probe, force: force, allowInsecureHTTP: insecureHTTP)
+                } else {
+                    let token = try readSecret(tokenFile!, what: "--token-file")
+                    let pem = try caFile.map { try readSecret($0, what: "--ca-file") }
+                    enrollment = try await agent.enroll(serverURL: server!, token: token, probe: probe, force: force,
+                                                        trust: ServerTrust(pinnedCAPEM: pem, allowInsecureHTTP: insecureHTTP))
+                }
+                print("Enrolled as device \(enrollment.deviceId) (\(enrollment.platform.rawValue), \(enrollment.hostname)) with \(enrollment.serverURL).")
+                if let pinned = enrollment.caSHA256 { print("Pinned CA SHA-256 fingerprint: \(pinned)") }
             }
+        }
+
+        /// A file's text without surrounding whitespace.
+        func readSecret(_ path: String, what: String) throws -> String {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw AgentError.invalidArgument("cannot read \(what) \(path)")
+            }
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { throw AgentError.invalidArgument("\(what) \(path) is empty") }
+            return text
         }
     }
 
@@ -99,6 +140,7 @@ struct AgentCommand: AsyncParsableCommand {
                 let health = try state.health()
                 print("Device:        \(enrollment.deviceId) (\(enrollment.platform.rawValue), \(enrollment.hostname))")
                 print("Server:        \(enrollment.serverURL)")
+                print("Trust:         \(enrollment.caSHA256.map { "pinned CA, SHA-256 \($0)" } ?? (enrollment.serverURL.hasPrefix("http://") ? "none (plain HTTP, --insecure-http)" : "the system's trust roots"))")
                 print("Enrolled at:   \(enrollment.enrolledAt.ISO8601Format())")
                 print("Last check-in: \(health.lastCheckInAt?.ISO8601Format() ?? "never")")
                 if health.retired { print("State:         RETIRED by the administrator; enroll again to manage this device") }

@@ -51,12 +51,14 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "postgres:// URL of a shared store.")
     var database: String?
 
+    @OptionGroup var password: DatabasePasswordOptions
+
     @OptionGroup var logging: LoggingOptions
 
     /// Opens and migrates the store, runs `body`, closes the store.
     func withStore<T: Sendable>(_ body: @Sendable (PalisadeStore) async throws -> T) async throws -> T {
         let logger = try logging.makeLogger(label: "palisade.cli")
-        let location = try DatabaseLocation.from(databaseURL: database, dataDirectory: dataDir)
+        let location = try DatabaseLocation.from(databaseURL: database, dataDirectory: dataDir, databasePassword: try password.resolve())
         return try await Database.with(location, logger: logger) { backend in
             let store = PalisadeStore(backend: backend, logger: logger)
             try await store.migrate()
@@ -65,10 +67,25 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
+/// Where the PostgreSQL password comes from, so that it never shows in a process list:
+/// `--database-password-file FILE` (first line), else `PALISADE_DATABASE_PASSWORD`, else the URL.
+struct DatabasePasswordOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("File holding the PostgreSQL password (first line); replaces a password in --database.", valueName: "file"))
+    var databasePasswordFile: String?
+
+    func resolve() throws -> String? {
+        do {
+            return try DatabasePassword.resolve(file: databasePasswordFile, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the control plane (admin API and device protocol).")
 
-    @Option(help: "Directory for the embedded SQLite database and the first admin token.")
+    @Option(help: "Directory (mode 0700) for the embedded SQLite database, the first admin token and the private CA (tls/).")
     var dataDir: String?
 
     @Option(help: "Address to listen on.")
@@ -77,8 +94,28 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.")
     var port: Int = 8080
 
-    @Option(help: "postgres://user:password@host:port/database to share one store between replicas (default: SQLite in --data-dir).")
+    @Option(help: "postgres://user@host:port/database to share one store between replicas (default: SQLite in --data-dir); give the password with PALISADE_DATABASE_PASSWORD or --database-password-file.")
     var database: String?
+
+    @OptionGroup var password: DatabasePasswordOptions
+
+    @Option(name: .customLong("san"), help: ArgumentHelp("A DNS name or IP address agents reach this server by (repeatable); the generated server certificate holds these, localhost and 127.0.0.1.", valueName: "name"))
+    var subjectAltNames: [String] = []
+
+    @Option(help: ArgumentHelp("Serve this certificate chain (PEM, leaf first) instead of the generated one, e.g. one certificate shared by replicas.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The private key of --tls-cert (PEM).", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("The CA certificate onboarding packages pin (default: the generated CA, or the last certificate of --tls-cert).", valueName: "file"))
+    var tlsCa: String?
+
+    @Flag(help: "Serve plain HTTP, only behind a TLS-terminating proxy (logs a warning at start).")
+    var insecureHTTP = false
+
+    @Option(help: ArgumentHelp("The URL agents reach this server at, put in onboarding packages (default: https://HOST:PORT of this listener).", valueName: "url"))
+    var publicURL: String?
 
     @OptionGroup var logging: LoggingOptions
 
@@ -87,11 +124,32 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("give --data-dir DIR (embedded SQLite) or --database postgres://...")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        if insecureHTTP && tlsCert != nil {
+            throw ValidationError("--insecure-http serves plain HTTP: drop --tls-cert and --tls-key, or drop --insecure-http")
+        }
+        if !subjectAltNames.isEmpty && (tlsCert != nil || insecureHTTP) {
+            throw ValidationError("--san names the generated certificate; it has no effect with --tls-cert or --insecure-http")
+        }
+        do {
+            _ = try PrivateCertificateAuthority.normalizedSubjectAltNames(subjectAltNames)
+        } catch {
+            throw ValidationError("--san \(error)")
+        }
+        if let publicURL {
+            guard let url = URL(string: publicURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+                throw ValidationError("--public-url must be an http:// or https:// URL, got \"\(publicURL)\"")
+            }
+        }
     }
 
     func run() async throws {
         let logger = try logging.makeLogger(label: "palisade.server")
-        try await PalisadeServerRunner.run(ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database), logger: logger)
+        let configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database, publicURL: publicURL)
+        let tls = ServeTLSOptions(insecureHTTP: insecureHTTP, certificateFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, subjectAltNames: subjectAltNames)
+        try await PalisadeServerRunner.run(configuration, tls: tls, databasePassword: try password.resolve(), logger: logger)
     }
 }
 

@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
@@ -10,7 +12,12 @@ import Foundation
 #endif
 
 /// Writes files so that readers see either the old or the new content, never a half-written
-/// one: a temporary file beside the target, fsync, then rename over it.
+/// one: a temporary file beside the target, fsync, rename over it, fsync the directory.
+///
+/// The temporary file has an unpredictable name (64 random bits) and is opened with
+/// `O_CREAT | O_EXCL | O_NOFOLLOW`: whoever can write to the directory cannot make the write
+/// land elsewhere by planting a symlink or a file at the temporary name, and the new file has
+/// exactly `mode` from its creation on (never more than `mode`, whatever the umask).
 public enum AtomicFile {
     public struct WriteError: Error, CustomStringConvertible {
         public var path: String
@@ -23,15 +30,36 @@ public enum AtomicFile {
     }
 
     public static func write(_ data: some Collection<UInt8>, to path: String, mode: mode_t) throws {
-        let temporary = path + ".palisade-tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
-        guard fd >= 0 else { throw WriteError(path: temporary, operation: "create", errno: errno) }
         let bytes = Array(data)
+        // A name taken already (a collision, or something planted) is never reused: try another.
+        var attempts = 0
+        while true {
+            do {
+                try write(bytes, to: path, mode: mode, temporaryPath: temporaryPath(for: path))
+                return
+            } catch let error as WriteError where error.errno == EEXIST && error.operation == "create" && attempts < 4 {
+                attempts += 1
+            }
+        }
+    }
+
+    /// `path` plus a random suffix; a different name on every call.
+    static func temporaryPath(for path: String) -> String {
+        let random = UInt64.random(in: .min ... .max)
+        let hex = String(random, radix: 16)
+        return path + ".palisade-tmp-" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// One attempt through `temporaryPath`, which must not exist.
+    static func write(_ bytes: [UInt8], to path: String, mode: mode_t, temporaryPath temporary: String) throws {
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw WriteError(path: temporary, operation: "create", errno: errno) }
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { buffer in
-                Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                systemWrite(fd, buffer.baseAddress! + offset, buffer.count - offset)
             }
+            if written < 0, errno == EINTR { continue }
             if written <= 0 {
                 let code = errno
                 close(fd)
@@ -61,7 +89,7 @@ public enum AtomicFile {
     private static func syncDirectory(of path: String) {
         guard let slash = path.lastIndex(of: "/") else { return }
         let directory = slash == path.startIndex ? "/" : String(path[..<slash])
-        let fd = open(directory, O_RDONLY)
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
             fsync(fd)
             close(fd)
@@ -87,13 +115,14 @@ public enum AtomicFile {
     }
 
     public static func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            let count = buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress!, $0.count) }
+            if count < 0, errno == EINTR { continue }
             if count < 0 { return nil }
             if count == 0 { return result }
             result.append(contentsOf: buffer[0..<count])
@@ -103,4 +132,25 @@ public enum AtomicFile {
     public static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
+}
+
+// `write` and `read` are also names in scope inside AtomicFile; these reach the C library's.
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(fd, buffer, count)
+    #elseif canImport(Musl)
+    Musl.write(fd, buffer, count)
+    #else
+    Darwin.write(fd, buffer, count)
+    #endif
+}
+
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.read(fd, buffer, count)
+    #elseif canImport(Musl)
+    Musl.read(fd, buffer, count)
+    #else
+    Darwin.read(fd, buffer, count)
+    #endif
 }

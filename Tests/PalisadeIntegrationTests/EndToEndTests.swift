@@ -150,7 +150,8 @@ import Testing
             let intruder = PalisadeAgent(state: AgentStateDirectory(path: intruderBase + "/state"), httpClient: TestAgent.httpClient,
                                          options: .init(waitSeconds: 0), clock: server.store.clock, logger: TestServer.logger)
             let enrollment = try await intruder.enroll(serverURL: server.baseURL, token: try await server.createEnrollmentToken(),
-                                                       probe: DeviceInventoryProbe(root: EnforcementRoot(intruderBase + "/root"), platform: .linux, hostname: "evil", hardwareId: "hw-alpha"))
+                                                       probe: DeviceInventoryProbe(root: EnforcementRoot(intruderBase + "/root"), platform: .linux, hostname: "evil", hardwareId: "hw-alpha"),
+                                                       trust: server.ca.map { .pinned($0.certificatePEM) } ?? .insecureHTTP)
             #expect(enrollment.deviceId == real.deviceId, "the request names the existing device")
             let device = try await server.must(.GET, "/api/v1/devices/\(real.deviceId)")
             #expect(device.objectValue?["pendingReenrollment"]?.objectValue?["sourceAddress"] == "127.0.0.1")
@@ -185,7 +186,7 @@ import Testing
             let (agent, _, _) = try await TestAgent.enrolledWithPolicy(server, name: "alpha")
             let again = try await agent.agent.enroll(serverURL: server.baseURL, token: try await server.createEnrollmentToken(),
                                                     probe: DeviceInventoryProbe(root: EnforcementRoot(agent.root), platform: .linux, hostname: "alpha", hardwareId: "hw-alpha"),
-                                                    force: true)
+                                                    force: true, trust: server.ca.map { .pinned($0.certificatePEM) } ?? .insecureHTTP)
             #expect(again.deviceId == agent.deviceId, "the same key proves the same device")
             try await agent.sync()
             #expect(try agent.managedValue("cloudService.enabled") == true)

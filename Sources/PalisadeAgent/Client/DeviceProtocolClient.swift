@@ -3,18 +3,26 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 import PalisadeCore
 import PalisadeIdentity
 
-/// The agent's side of `/device/v1`: JSON over HTTP, each call after enrollment signed with a
-/// fresh single-use assertion.
+/// The agent's side of `/device/v1`: JSON over HTTPS, each call after enrollment signed with a
+/// fresh single-use assertion. Every request carries the TLS configuration of `trust` (so it
+/// trusts exactly the pinned CA, whatever the shared HTTP client's defaults are).
 public struct DeviceProtocolClient: Sendable {
     public let serverURL: String
     let httpClient: HTTPClient
+    let trust: ServerTrust
+    let tlsConfiguration: TLSConfiguration?
 
-    public init(serverURL: String, httpClient: HTTPClient) {
+    /// Refuses an `http://` server that `trust` does not allow.
+    public init(serverURL: String, httpClient: HTTPClient, trust: ServerTrust) throws {
+        try trust.check(serverURL: serverURL)
         self.serverURL = serverURL.hasSuffix("/") ? String(serverURL.dropLast()) : serverURL
         self.httpClient = httpClient
+        self.trust = trust
+        self.tlsConfiguration = serverURL.lowercased().hasPrefix("https://") ? try trust.tlsConfiguration() : nil
     }
 
     public func enroll(_ request: DeviceProtocol.EnrollRequest) async throws -> DeviceProtocol.EnrollResponse {
@@ -44,20 +52,21 @@ public struct DeviceProtocolClient: Sendable {
             request.headers.add(name: "Authorization", value: try await signer.authorizationHeader(method: "POST", path: path, body: bytes))
         }
         request.body = .bytes(ByteBuffer(bytes: bytes))
+        request.tlsConfiguration = tlsConfiguration
         let response: HTTPClientResponse
         let payload: ByteBuffer
         do {
             response = try await httpClient.execute(request, timeout: timeout)
             payload = try await response.body.collect(upTo: 16 * 1024 * 1024)
         } catch {
-            throw AgentError.unreachable("\(serverURL): \(error)")
+            throw trust.explain(error, serverURL: serverURL)
         }
         let data = Data(buffer: payload)
         guard (200..<300).contains(Int(response.status.code)) else {
             let error = try? JSONDecoder().decode(ErrorBody.self, from: data)
             let code = error?.error.code ?? "http_\(response.status.code)"
             let message = error?.error.message ?? String(decoding: data.prefix(500), as: UTF8.self)
-            if code == DeviceProtocol.ErrorCode.deviceRetired {
+            if response.status == .forbidden, code == DeviceProtocol.ErrorCode.deviceRetired {
                 throw AgentError.retired(deviceId: signer?.deviceId ?? "?", message: message)
             }
             throw AgentError.server(status: Int(response.status.code), code: code, message: message)
@@ -72,10 +81,14 @@ public struct DeviceProtocolClient: Sendable {
 
 extension HTTPClient {
     /// The agent's HTTP client: a dead server fails a request after `connectTimeout` instead of
-    /// after the whole request deadline, so the agent backs off promptly.
+    /// after the whole request deadline, and a failed connection or TLS handshake fails the
+    /// request at once instead of being retried until the deadline, so the agent backs off
+    /// (and says why) promptly. Requests bring their own TLS configuration (`ServerTrust`).
     public static func palisadeAgent(connectTimeout: TimeAmount = .seconds(10)) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = connectTimeout
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.redirectConfiguration = .disallow
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 }

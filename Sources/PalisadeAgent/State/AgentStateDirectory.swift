@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import PalisadeCore
 import PalisadeSupport
@@ -23,6 +30,11 @@ public struct AgentStateDirectory: Sendable {
         public var enrolledAt: Date
         /// Tags the agent reports for its device (`--tag`).
         public var tags: [String]?
+        /// SHA-256 fingerprint of the CA pinned at enrollment (kept in `server-ca.pem`); nil: an
+        /// `https://` server must chain to the system's roots.
+        public var caSHA256: String?
+        /// `--insecure-http` at enrollment: the server may be `http://`.
+        public var insecureHTTP: Bool?
     }
 
     /// The last configuration applied, and what applying it gave.
@@ -49,11 +61,43 @@ public struct AgentStateDirectory: Sendable {
     var appliedPath: String { file("applied-configuration.json") }
     var pendingReportPath: String { file("pending-report.json") }
     var healthPath: String { file("health.json") }
+    var pinnedCAPath: String { file("server-ca.pem") }
 
     func file(_ name: String) -> String { URL(fileURLWithPath: path).appendingPathComponent(name).path }
 
+    /// Creates the directory with mode 0700 (it holds the device's private key).
     public func prepare() throws {
         try AtomicFile.createDirectory(path, mode: 0o700)
+        chmod(path, 0o700)
+    }
+
+    /// The CA pinned at enrollment, PEM.
+    public func pinnedCAPEM() -> String? {
+        AtomicFile.read(pinnedCAPath).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    public func savePinnedCA(_ pem: String?) throws {
+        if let pem {
+            try AtomicFile.write(Array(pem.utf8), to: pinnedCAPath, mode: 0o600)
+        } else {
+            try AtomicFile.remove(pinnedCAPath)
+        }
+    }
+
+    /// Whom this enrollment trusts: the pinned CA (checked against the fingerprint recorded at
+    /// enrollment), or the system's roots; and whether `http://` is allowed.
+    public func serverTrust(for enrollment: Enrollment) throws -> ServerTrust {
+        var trust = ServerTrust(allowInsecureHTTP: enrollment.insecureHTTP ?? false)
+        if let expected = enrollment.caSHA256 {
+            guard let pem = pinnedCAPEM() else {
+                throw AgentError.stateUnreadable(path: pinnedCAPath, reason: "the CA pinned at enrollment is missing; enroll again")
+            }
+            guard let actual = CertificateFingerprint.sha256(pem: pem), CertificateFingerprint.matches(actual, expected) else {
+                throw AgentError.stateUnreadable(path: pinnedCAPath, reason: "it is not the CA pinned at enrollment (SHA-256 \(expected)); enroll again")
+            }
+            trust.pinnedCAPEM = pem
+        }
+        return trust
     }
 
     public func privateKeyPEM() -> String? {
@@ -110,6 +154,13 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
     case unreachable(String)
     case retired(deviceId: String, message: String)
     case invalidArgument(String)
+    /// An `http://` server without `--insecure-http`.
+    case insecureServer(serverURL: String)
+    /// The server's certificate does not chain to the pinned CA (or, with none pinned, to the
+    /// system's roots).
+    case untrustedServer(serverURL: String, pinnedCA: String?, detail: String)
+    /// The certificate chains to the trusted CA but names another host.
+    case serverNameMismatch(serverURL: String, detail: String)
 
     public var description: String {
         switch self {
@@ -120,14 +171,27 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
         case .unreachable(let reason): "server unreachable: \(reason)"
         case .retired(let device, let message): "device \(device) is retired: \(message)"
         case .invalidArgument(let message): message
+        case .insecureServer(let url):
+            "refusing \(url): it is plain http://, so anyone on the path could read and change what the agent sends and receives; use the server's https:// URL (an onboarding package has it), or enroll with --insecure-http where nothing untrusted is on the path"
+        case .untrustedServer(let url, let pinned?, let detail):
+            "refusing \(url): its certificate does not chain to the pinned CA (SHA-256 \(pinned)); this is not the server this device enrolled with, or its CA was replaced (then enroll again with a new onboarding package) [\(detail)]"
+        case .untrustedServer(let url, nil, let detail):
+            "refusing \(url): its certificate does not chain to a CA this system trusts; enroll with an onboarding package or --ca-file to pin the server's CA [\(detail)]"
+        case .serverNameMismatch(let url, let detail):
+            "refusing \(url): its certificate chains to the trusted CA but is not valid for this host name; start the server with --san for it [\(detail)]"
         }
     }
 
-    /// Errors worth retrying later (network, server overload) rather than stopping for.
+    /// Errors worth retrying later rather than stopping for: network failures; every answer of
+    /// the server but a confirmed retirement (a 401 means the assertion was refused: the
+    /// device's clock, or the server's, may have drifted, and the next cycle signs a fresh one;
+    /// a 403 without `device_retired` may come from a proxy; a 5xx or 429 is overload); and a
+    /// certificate the agent refuses (a network that intercepts TLS now may not later, and the
+    /// agent never talks to it meanwhile). Only a confirmed retirement (403 `device_retired`,
+    /// `.retired`) and what an operator must fix (state, arguments, an http:// server) stop it.
     public var isTransient: Bool {
         switch self {
-        case .unreachable: true
-        case .server(let status, let code, _): status >= 500 || status == 429 || code == DeviceProtocol.ErrorCode.reenrollmentPending
+        case .unreachable, .untrustedServer, .serverNameMismatch, .server: true
         default: false
         }
     }

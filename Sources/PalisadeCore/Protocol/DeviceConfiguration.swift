@@ -46,4 +46,11 @@ public enum Digest {
         }
         return String(decoding: hex, as: UTF8.self)
     }
+
+    /// Compares secrets (or their hashes) in time that does not depend on where they differ.
+    public static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (Array(a.utf8), Array(b.utf8))
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import PalisadeCore
@@ -11,21 +13,46 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     public var dataDirectory: String?
     public var databaseURL: String?
+    /// The certificate and key HTTPS is served with; nil serves plain HTTP (`--insecure-http`,
+    /// behind a TLS-terminating proxy).
+    public var tls: ServerTLS?
+    /// The URL onboarding packages send agents to (`--public-url`); nil: this listener's
+    /// scheme, host and port.
+    public var publicURL: String?
+    /// The CA onboarding packages pin; nil when agents should use their system's trust roots.
+    public var agentCA: PinnedCA?
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?,
+                tls: ServerTLS? = nil, publicURL: String? = nil, agentCA: PinnedCA? = nil) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
         self.databaseURL = databaseURL
+        self.tls = tls
+        self.publicURL = publicURL
+        self.agentCA = agentCA
+    }
+
+    /// The listener's own URL (a wildcard address becomes this host's name).
+    func listenerURL(port: Int) -> String {
+        let scheme = tls == nil ? "http" : "https"
+        var host = self.host
+        if host == "0.0.0.0" || host == "::" { host = ProcessInfo.processInfo.hostName }
+        if host.contains(":") { host = "[\(host)]" }
+        return "\(scheme)://\(host):\(port)"
     }
 }
 
 /// The routes: health, the OpenAPI document and sign-in without authentication; the admin API
 /// behind an API token or a session (one controller per resource, every route declaring the
 /// permission it needs in `access`); the device protocol behind device assertions.
-public func buildRouter(store: PalisadeStore, access: RouteAccess = RouteAccess()) -> Router<PalisadeRequestContext> {
+public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .init(publicURL: PublicURL("http://127.0.0.1:8080"), ca: nil),
+                        strictTransportSecurity: Bool = false, access: RouteAccess = RouteAccess()) -> Router<PalisadeRequestContext> {
     let router = Router(context: PalisadeRequestContext.self)
     let routes = RouteTable()
+    if strictTransportSecurity {
+        router.middlewares.add(StrictTransportSecurityMiddleware())
+    }
     router.middlewares.add(ErrorMiddleware(routes: routes))
     let prefix = "/api/v1"
     let api = router.group("api/v1")
@@ -51,6 +78,7 @@ public func buildRouter(store: PalisadeStore, access: RouteAccess = RouteAccess(
     APITokenController(store: store).addRoutes(to: admin)
     UserController(store: store).addRoutes(to: admin)
     AuditController(store: store).addRoutes(to: admin)
+    OnboardingController(store: store, settings: onboarding).addRoutes(to: admin)
 
     DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"), access: access, prefix: "/device/v1")
     routes.set(router.routes.map { (path: "\($0.path)", method: $0.method.rawValue) })
@@ -62,13 +90,40 @@ public func buildApplication(
     configuration: ServerConfiguration,
     logger: Logger,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
-) -> some ApplicationProtocol {
-    Application(
-        router: buildRouter(store: store),
+) throws -> some ApplicationProtocol {
+    let publicURL = PublicURL(configuration.publicURL ?? configuration.listenerURL(port: configuration.port))
+    let router = buildRouter(store: store, onboarding: .init(publicURL: publicURL, ca: configuration.agentCA),
+                             strictTransportSecurity: configuration.tls != nil)
+    let server: HTTPServerBuilder = if let tls = configuration.tls {
+        try .tls(.http1(), tlsConfiguration: try tls.makeTLSConfiguration())
+    } else {
+        .http1()
+    }
+    return Application(
+        router: router,
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "palisade"),
         services: services(for: store, logger: logger),
-        onServerRunning: onServerRunning,
+        onServerRunning: { channel in
+            // A port 0 listener learns its port only now.
+            if configuration.publicURL == nil, let port = channel.localAddress?.port {
+                publicURL.set(configuration.listenerURL(port: port))
+            }
+            await onServerRunning(channel)
+        },
         logger: logger)
+}
+
+/// `Strict-Transport-Security` on every HTTPS answer: browsers and tools that honour it never
+/// fall back to plain HTTP for this host for a year.
+struct StrictTransportSecurityMiddleware: RouterMiddleware {
+    typealias Context = PalisadeRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.strictTransportSecurity] = "max-age=31536000"
+        return response
+    }
 }
 
 /// Background services beside the HTTP server: the long-poll notifier, the directory warm-up,

@@ -4,22 +4,99 @@ import Logging
 import PalisadeCore
 import PalisadeSupport
 
+/// How `palisade serve` secures its listener, from the command line.
+public struct ServeTLSOptions: Sendable {
+    /// `--insecure-http`: plain HTTP, for a server behind a TLS-terminating proxy.
+    public var insecureHTTP: Bool
+    /// `--tls-cert`, `--tls-key`: an admin's own certificate chain (PEM, leaf first) and key.
+    public var certificateFile: String?
+    public var keyFile: String?
+    /// `--tls-ca`: the CA onboarding packages pin (default: the generated CA, or the last
+    /// certificate of `--tls-cert`).
+    public var caFile: String?
+    /// `--san`: names of the generated server certificate besides localhost and 127.0.0.1.
+    public var subjectAltNames: [String]
+
+    public init(insecureHTTP: Bool = false, certificateFile: String? = nil, keyFile: String? = nil, caFile: String? = nil, subjectAltNames: [String] = []) {
+        self.insecureHTTP = insecureHTTP
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.caFile = caFile
+        self.subjectAltNames = subjectAltNames
+    }
+}
+
 /// `palisade serve`: opens the store, migrates it, creates the first tenant on an empty store,
-/// then serves until SIGTERM/SIGINT.
+/// sets up TLS (the private CA in DATA_DIR/tls unless told otherwise), then serves until
+/// SIGTERM/SIGINT.
 public enum PalisadeServerRunner {
-    public static func run(_ configuration: ServerConfiguration, logger: Logger) async throws {
-        let location = try DatabaseLocation.from(databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory)
+    public static func run(_ configuration: ServerConfiguration, tls options: ServeTLSOptions = .init(), databasePassword: String? = nil, logger: Logger) async throws {
+        var configuration = configuration
+        let location = try DatabaseLocation.from(databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory, databasePassword: databasePassword)
         if let directory = configuration.dataDirectory {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try prepareDataDirectory(directory, logger: logger)
         }
+        try prepareTLS(&configuration, options: options, logger: logger)
+        let prepared = configuration
         try await Database.with(location, logger: logger) { backend in
             let store = PalisadeStore(backend: backend, logger: logger)
             try await store.migrate()
             if let credentials = try await store.bootstrapIfEmpty() {
-                try announce(credentials, dataDirectory: configuration.dataDirectory)
+                try announce(credentials, dataDirectory: prepared.dataDirectory)
             }
-            try await buildApplication(store: store, configuration: configuration, logger: logger).runService()
+            try await buildApplication(store: store, configuration: prepared, logger: logger).runService()
         }
+    }
+
+    /// The data directory holds the database, the admin token and the CA key: mode 0700.
+    static func prepareDataDirectory(_ directory: String, logger: Logger) throws {
+        try AtomicFile.createDirectory(directory, mode: 0o700)
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: directory))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            logger.warning("the data directory is readable by other users; it holds the database, the admin token and the CA key (chmod 700 it)",
+                           metadata: ["directory": "\(directory)"])
+        }
+    }
+
+    /// Fills in `configuration.tls` and `agentCA` from the options, and prints the fingerprint
+    /// of the CA agents pin.
+    static func prepareTLS(_ configuration: inout ServerConfiguration, options: ServeTLSOptions, logger: Logger) throws {
+        if options.insecureHTTP {
+            configuration.tls = nil
+            configuration.agentCA = try options.caFile.map { try PinnedCA(certificatePEM: try ServerTLSFiles.text($0)) }
+            logger.warning("serving plain HTTP (--insecure-http): run this only behind a TLS-terminating proxy; admin tokens and enrollment tokens cross the network in clear text otherwise")
+            if let ca = configuration.agentCA {
+                print("Onboarding packages pin the CA in \(options.caFile ?? "")")
+                print("CA SHA-256 fingerprint: \(ca.sha256)")
+            }
+        } else if let certificateFile = options.certificateFile, let keyFile = options.keyFile {
+            let loaded = try ServerTLSFiles.load(certificateFile: certificateFile, keyFile: keyFile, caFile: options.caFile)
+            configuration.tls = loaded.tls
+            configuration.agentCA = loaded.ca
+            print("TLS: serving the certificate in \(certificateFile); onboarding packages pin \(options.caFile.map { "the CA in \($0)" } ?? "the last certificate of that chain")")
+            print("CA SHA-256 fingerprint: \(loaded.ca.sha256)")
+        } else {
+            guard let dataDirectory = configuration.dataDirectory else {
+                throw TLSSetupError("the private CA lives in the data directory: give --data-dir, or --tls-cert and --tls-key (one certificate for every replica), or --insecure-http behind a TLS-terminating proxy")
+            }
+            let directory = URL(fileURLWithPath: dataDirectory).appendingPathComponent("tls").path
+            let prepared = try ServerTLSFiles.prepare(directory: directory, subjectAltNames: options.subjectAltNames)
+            for warning in prepared.warnings { logger.warning("\(warning)") }
+            configuration.tls = prepared.tls
+            configuration.agentCA = try options.caFile.map { try PinnedCA(certificatePEM: try ServerTLSFiles.text($0)) } ?? prepared.ca
+            let names = try PrivateCertificateAuthority.normalizedSubjectAltNames(options.subjectAltNames)
+            print("TLS: \(prepared.createdCA ? "created a private CA" : "private CA") in \(directory)/\(ServerTLSFiles.caCertificateFile)")
+            if let reason = prepared.issuedServerCertificate {
+                print("TLS: issued a server certificate for \(names.joined(separator: ", ")) (\(reason)), valid until \(prepared.serverCertificateExpires.ISO8601Format())")
+            } else {
+                print("TLS: server certificate for \(names.joined(separator: ", ")), valid until \(prepared.serverCertificateExpires.ISO8601Format())")
+            }
+            print("CA SHA-256 fingerprint: \(prepared.ca.sha256)")
+            // A wildcard listener has no name of its own for packages: the first --san is one.
+            if configuration.publicURL == nil, ["0.0.0.0", "::"].contains(configuration.host), let first = options.subjectAltNames.first {
+                configuration.publicURL = "https://\(first.contains(":") ? "[\(first)]" : first):\(configuration.port)"
+            }
+        }
+        fflush(nil)
     }
 
     /// Prints the first owner token once and keeps it in DIR/admin-token (mode 0600).

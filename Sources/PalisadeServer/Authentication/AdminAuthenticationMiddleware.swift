@@ -47,20 +47,11 @@ struct AdminAuthenticationMiddleware: RouterMiddleware {
         case .failure(.unknown): throw PalisadeError(.unauthorized, code: .unauthorized, message: "the session is not valid; sign in again")
         }
         if ![.get, .head, .options].contains(request.method) {
-            guard let sent = request.headers[Self.csrfHeader], let expected = principal.csrfToken, Self.constantTimeEqual(sent, expected) else {
+            guard let sent = request.headers[Self.csrfHeader], let expected = principal.csrfToken, Digest.constantTimeEqual(sent, expected) else {
                 throw PalisadeError(.forbidden, code: .csrfTokenInvalid,
                                     message: "a change made with a session cookie needs the session's CSRF token in the X-CSRF-Token header")
             }
         }
         return principal
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let a = Array(a.utf8)
-        let b = Array(b.utf8)
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
     }
 }

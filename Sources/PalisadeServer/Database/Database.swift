@@ -20,8 +20,8 @@ public enum Database {
                 try? await backend.close()
                 throw error
             }
-        case .postgres(let url):
-            let backend = try PostgresBackend(url: url, logger: logger)
+        case .postgres(let url, let password):
+            let backend = try PostgresBackend(url: url, password: password, logger: logger)
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await backend.client.run() }
                 defer { group.cancelAll() }

@@ -15,33 +15,54 @@ public final class PostgresBackend: DatabaseBackend {
     public let client: PostgresClient
     private let logger: Logger
 
-    public init(url: String, logger: Logger) throws {
-        self.client = PostgresClient(configuration: try Self.configuration(url: url), backgroundLogger: logger)
+    /// `password`, when given, replaces any password in `url`.
+    public init(url: String, password: String? = nil, logger: Logger) throws {
+        self.client = PostgresClient(configuration: try Self.configuration(url: url, password: password), backgroundLogger: logger)
         self.logger = logger
     }
 
-    /// Parses `postgres://user:password@host:port/database?sslmode=disable|prefer|require`.
-    static func configuration(url: String) throws -> PostgresClient.Configuration {
+    /// Parses `postgres://user[:password]@host:port/database?sslmode=disable|prefer|require[&sslrootcert=FILE]`.
+    /// Without `sslmode`, a loopback host gets `prefer` and any other host `require`. TLS
+    /// always verifies the server's certificate and name (against `sslrootcert`, or the
+    /// system's roots): `require` here is what libpq calls `verify-full`. Messages never show
+    /// the password.
+    static func configuration(url: String, password: String? = nil) throws -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
-            throw StoreError.configuration("cannot read the PostgreSQL URL \"\(url)\" (expected postgres://user:password@host:port/database)")
+            throw StoreError.configuration("cannot read the PostgreSQL URL \"\(DatabaseLocation.redacted(url))\" (expected postgres://user@host:port/database)")
         }
         guard let user = components.user, !user.isEmpty else {
             throw StoreError.configuration("the PostgreSQL URL names no user (expected postgres://user@host/database)")
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        let sslMode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        let query = { (name: String) in components.queryItems?.first { $0.name == name }?.value }
+        let sslMode = Self.sslMode(host: host, requested: query("sslmode"))
+        var client = TLSConfiguration.makeClientConfiguration()
+        if let rootCertificate = query("sslrootcert") {
+            client.trustRoots = .file(rootCertificate)
+        }
         let tls: PostgresClient.Configuration.TLS
         switch sslMode {
         case "disable": tls = .disable
-        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
-        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        case "prefer", "allow": tls = .prefer(client)
+        case "require", "verify-ca", "verify-full": tls = .require(client)
         default: throw StoreError.configuration("unknown sslmode \"\(sslMode)\" (use disable, prefer or require)")
         }
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: user,
-            password: components.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
+            password: password ?? components.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.maximumConnections = 20
         return configuration
+    }
+
+    /// The URL's `sslmode`, else `prefer` on a loopback host and `require` on any other.
+    static func sslMode(host: String, requested: String?) -> String {
+        requested ?? (isLoopback(host) ? "prefer" : "require")
+    }
+
+    /// `localhost` and loopback addresses, where TLS protects nothing the host does not see anyway.
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {

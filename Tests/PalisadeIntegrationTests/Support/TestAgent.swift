@@ -20,7 +20,9 @@ struct TestAgent: Sendable {
         let base = server.directory + "/agents/\(name)"
         let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: Self.httpClient, options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50), minimumInterval: .milliseconds(50)), clock: server.store.clock, logger: TestServer.logger)
         let probe = DeviceInventoryProbe(root: EnforcementRoot(base + "/root"), platform: platform, hostname: name, hardwareId: "hw-\(name)", tags: tags)
-        let enrollment = try await agent.enroll(serverURL: server.baseURL, token: token, probe: probe)
+        // Pinned to the server's CA over HTTPS; plain HTTP test servers need the agent's consent.
+        let trust: ServerTrust = server.ca.map { .pinned($0.certificatePEM) } ?? .insecureHTTP
+        let enrollment = try await agent.enroll(serverURL: server.baseURL, token: token, probe: probe, trust: trust)
         return TestAgent(agent: agent, root: base + "/root", deviceId: enrollment.deviceId)
     }
 

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import PalisadeCore
 import PalisadeServer
 import PostgresNIO
@@ -30,6 +31,8 @@ struct TestServer: Sendable {
     let store: PalisadeStore
     let adminToken: String
     let directory: String
+    /// The CA the server's certificate chains to (nil: plain HTTP).
+    var ca: PinnedCA? = nil
 
     static let logger: Logger = {
         var logger = Logger(label: "palisade.test")
@@ -43,8 +46,9 @@ struct TestServer: Sendable {
         return path
     }
 
-    /// Starts a server, runs `body`, stops the server.
-    static func with<T: Sendable>(_ engine: StoreEngine, clock: any WallClock = SystemWallClock(), _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
+    /// Starts a server, runs `body`, stops the server. `tls: true` serves HTTPS with a private
+    /// CA generated in the server's directory (`directory/tls`), as `palisade serve` does.
+    static func with<T: Sendable>(_ engine: StoreEngine, clock: any WallClock = SystemWallClock(), tls: Bool = false, _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let location: DatabaseLocation = switch engine {
@@ -56,7 +60,8 @@ struct TestServer: Sendable {
             let store = PalisadeStore(backend: backend, clock: clock, passwordHashCost: 4, logger: logger)
             try await store.migrate()
             let credentials = try #require(try await store.bootstrapIfEmpty())
-            return try await serve(store, adminToken: credentials.ownerToken, directory: directory, body)
+            let served = try tls ? TestTLS.generated(in: directory + "/tls") : nil
+            return try await serve(store, adminToken: credentials.ownerToken, directory: directory, tls: served, body)
         }
     }
 
@@ -80,10 +85,10 @@ struct TestServer: Sendable {
         return try await start(0, [])
     }
 
-    static func serve<T: Sendable>(_ store: PalisadeStore, adminToken: String, directory: String, _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
+    static func serve<T: Sendable>(_ store: PalisadeStore, adminToken: String, directory: String, tls: TestTLS? = nil, _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        let app = buildApplication(
-            store: store, configuration: .init(host: "127.0.0.1", port: 0, dataDirectory: nil, databaseURL: nil),
+        let app = try buildApplication(
+            store: store, configuration: .init(host: "127.0.0.1", port: 0, dataDirectory: nil, databaseURL: nil, tls: tls?.server, agentCA: tls?.ca),
             logger: logger, onServerRunning: { channel in
                 portContinuation.yield(channel.localAddress?.port ?? 0)
                 portContinuation.finish()
@@ -92,7 +97,7 @@ struct TestServer: Sendable {
             group.addTask { try await app.run() }
             var iterator = portStream.makeAsyncIterator()
             let port = try #require(await iterator.next())
-            let server = TestServer(baseURL: "http://127.0.0.1:\(port)", store: store, adminToken: adminToken, directory: directory)
+            let server = TestServer(baseURL: "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)", store: store, adminToken: adminToken, directory: directory, ca: tls?.ca)
             defer { group.cancelAll() }
             return try await body(server)
         }
@@ -127,6 +132,7 @@ struct TestServer: Sendable {
     func api(_ method: HTTPMethod, _ path: String, _ body: JSONValue = .null, token: String? = nil, headers: [String: String] = [:], rawBody: [UInt8]? = nil) async throws -> APIResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
+        request.tlsConfiguration = try clientTLS()
         if token != "" { request.headers.add(name: "Authorization", value: "Bearer \(token ?? adminToken)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let rawBody {
@@ -140,6 +146,14 @@ struct TestServer: Sendable {
         let data = Data(bytes.readableBytesView)
         let json = data.isEmpty ? JSONValue.null : (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .string(String(decoding: data, as: UTF8.self))
         return APIResponse(status: Int(response.status.code), body: json, headers: response.headers)
+    }
+
+    /// A client configuration trusting exactly this server's CA (nil for plain HTTP).
+    func clientTLS() throws -> TLSConfiguration? {
+        guard let ca else { return nil }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(ca.certificatePEM.utf8)))
+        return configuration
     }
 
     /// POST/PUT that must succeed; returns the body.
@@ -182,6 +196,18 @@ struct TestServer: Sendable {
 
     func count(_ table: String) async throws -> Int {
         try await sql { sql in try await sql.raw("SELECT COUNT(*) AS n FROM \(ident: table)").first()!.decode(column: "n", as: Int.self) }
+    }
+}
+
+/// What a test server serves HTTPS with, and the CA agents pin.
+struct TestTLS: Sendable {
+    var server: ServerTLS
+    var ca: PinnedCA
+
+    /// A private CA and server certificate in `directory`, as `palisade serve` makes them.
+    static func generated(in directory: String, subjectAltNames: [String] = []) throws -> TestTLS {
+        let prepared = try ServerTLSFiles.prepare(directory: directory, subjectAltNames: subjectAltNames)
+        return TestTLS(server: prepared.tls, ca: prepared.ca)
     }
 }
 
