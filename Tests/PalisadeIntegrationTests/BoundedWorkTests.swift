@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import PalisadeCore
 import PalisadeServer
 import Testing
@@ -57,5 +59,43 @@ import Testing
             try await notifier.withSubscription(to: "d2") { _ in throw CancellationError() }
         }
         #expect(await notifier.subscriberCount == 0)
+    }
+}
+
+/// Idle connections are closed; a long-poll waiting for its answer is not idle.
+@Suite struct IdleConnectionTests {
+    @Test func idleConnectionsCloseButLongPollsLive() async throws {
+        try await TestServer.with(.sqlite, idleTimeout: .seconds(1)) { server in
+            let port = try #require(URLComponents(string: server.baseURL)?.port)
+            // A client that connects and sends nothing is dropped after the idle timeout.
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+            let closedByServer = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await channel.closeFuture.get()) != nil }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(5))
+                    // Not closed by then: close it ourselves, so the other task ends too.
+                    try? await channel.close()
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            #expect(closedByServer, "an idle connection is closed by the server within 5 s")
+
+            // A check-in parked for longer than the idle timeout is answered, not cut.
+            let (agent, _, policy) = try await TestAgent.enrolledWithPolicy(server)
+            try await agent.sync()
+            let (outcome, elapsed) = try await agent.checkIn(parkedOn: server, waitSeconds: 20) {
+                try await Task.sleep(for: .seconds(2))
+                _ = try await server.must(.PUT, "/api/v1/policies/\(policy)", ["name": "AV", "platform": "linux", "template": "antivirus", "settings": ["cloudService.enabled": false]])
+            }
+            guard case .applied = outcome else {
+                Issue.record("expected the change to arrive through the long-poll, got \(outcome)")
+                return
+            }
+            #expect(elapsed >= .seconds(2))
+            #expect(try agent.managedValue("cloudService.enabled") == false)
+        }
     }
 }

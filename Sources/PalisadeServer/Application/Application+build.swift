@@ -21,6 +21,10 @@ public struct ServerConfiguration: Sendable {
     public var publicURL: String?
     /// The CA onboarding packages pin; nil when agents should use their system's trust roots.
     public var agentCA: PinnedCA?
+    /// A connection with no request in progress (or a request that stops arriving) is closed
+    /// after this long, so idle or trickling clients cannot hold connections; a long-poll that
+    /// has been read and waits for its answer is not idle.
+    public var idleTimeout: TimeAmount = .seconds(60)
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?,
                 tls: ServerTLS? = nil, publicURL: String? = nil, agentCA: PinnedCA? = nil) {
@@ -95,9 +99,9 @@ public func buildApplication(
     let router = buildRouter(store: store, onboarding: .init(publicURL: publicURL, ca: configuration.agentCA),
                              strictTransportSecurity: configuration.tls != nil)
     let server: HTTPServerBuilder = if let tls = configuration.tls {
-        try .tls(.http1(), tlsConfiguration: try tls.makeTLSConfiguration())
+        try .tls(.http1(configuration: .init(idleTimeout: configuration.idleTimeout)), tlsConfiguration: try tls.makeTLSConfiguration())
     } else {
-        .http1()
+        .http1(configuration: .init(idleTimeout: configuration.idleTimeout))
     }
     return Application(
         router: router,
