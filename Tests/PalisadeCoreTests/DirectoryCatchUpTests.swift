@@ -65,6 +65,7 @@ import Testing
     @Test func namesAreTrimmedAndBounded() throws {
         #expect(try InputRules.name("  web servers \t") == "web servers")
         #expect(throws: InputProblem(field: "name", message: "name must be 1 to 200 characters")) { try InputRules.name("   ") }
+        #expect(throws: InputProblem.self, "a form feed alone is no name (found by schemathesis)") { try InputRules.name("\u{0C}") }
         #expect(throws: InputProblem.self) { try InputRules.name(String(repeating: "a", count: 201)) }
         #expect(try InputRules.name(String(repeating: "a", count: 100), maximumLength: 100).count == 100)
     }

@@ -14,10 +14,10 @@ public struct InputProblem: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// Rules for the names and tags admins and agents send, shared by every route that takes them.
 public enum InputRules {
-    /// A display name (group, policy, enrollment token, tenant): trimmed of spaces, then
-    /// 1 to `maximumLength` characters.
+    /// A display name (group, policy, enrollment token, API token, tenant): trimmed of white
+    /// space and line breaks of every kind, then 1 to `maximumLength` characters.
     public static func name(_ raw: String, field: String = "name", maximumLength: Int = 200) throws(InputProblem) -> String {
-        let trimmed = trimmed(raw, newlines: false)
+        let trimmed = trimmed(raw, newlines: true)
         guard !trimmed.isEmpty, trimmed.count <= maximumLength else {
             throw InputProblem(field: field, message: "\(field) must be 1 to \(maximumLength) characters")
         }
