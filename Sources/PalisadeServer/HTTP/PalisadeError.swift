@@ -107,7 +107,7 @@ public struct PalisadeError: HTTPResponseError, Sendable, CustomStringConvertibl
     }
 
     static func unknownGroups(_ missing: [String], field: String) -> PalisadeError {
-        PalisadeError(.badRequest, code: .unknownGroup, message: "\(field) names groups that do not exist: \(missing.joined(separator: ", "))",
+        PalisadeError(.badRequest, code: .unknownGroup, message: "\(field): no such group: \(missing.joined(separator: ", "))",
                       details: .object(["field": .string(field), "unknown": .array(missing.map(JSONValue.string))]))
     }
 
