@@ -230,11 +230,16 @@ public struct PalisadeAgent: Sendable {
         while !Task.isCancelled {
             do {
                 let started = monotonic.now
-                _ = try await runCycle(waitSeconds: options.waitSeconds)
+                let outcome = try await runCycle(waitSeconds: options.waitSeconds)
                 failures = 0
-                let elapsed = monotonic.now - started
-                if elapsed < options.minimumInterval {
-                    try await Task.sleep(for: options.minimumInterval - elapsed)
+                // The minimum interval only stops a server that answers "unchanged" at once from
+                // making the agent spin; after a new configuration the next check-in goes out at
+                // once, so a change made right after the last one is not held back.
+                if case .unchanged = outcome {
+                    let elapsed = monotonic.now - started
+                    if elapsed < options.minimumInterval {
+                        try await Task.sleep(for: options.minimumInterval - elapsed)
+                    }
                 }
             } catch let error as AgentError where error.isTransient {
                 failures += 1

@@ -78,3 +78,52 @@ import Testing
         Issue.record("condition not met within 10 s", sourceLocation: sourceLocation)
     }
 }
+
+/// A running agent with the shipped minimum interval (5 s): a change made a second after the
+/// previous one reaches it within 2 s, because the interval applies only after an "unchanged".
+@Suite struct BackToBackChangeTests {
+    @Test func aChangeASecondAfterTheLastReachesARunningAgentWithinTwoSeconds() async throws {
+        try await TestServer.with(.sqlite) { server in
+            let base = server.directory + "/agents/steady"
+            let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: TestAgent.httpClient,
+                                      options: .init(waitSeconds: 30, backoffBase: .milliseconds(50), backoffMaximum: .milliseconds(200), minimumInterval: .seconds(5)),
+                                      clock: server.store.clock, logger: TestServer.logger)
+            let enrollment = try await agent.enroll(serverURL: server.baseURL, token: try await server.createEnrollmentToken(),
+                                                    probe: DeviceInventoryProbe(root: EnforcementRoot(base + "/root"), platform: .linux, hostname: "steady", hardwareId: "hw-steady"),
+                                                    trust: server.ca.map { .pinned($0.certificatePEM) } ?? .insecureHTTP)
+            let group = try await server.createGroup("g", members: [enrollment.deviceId])
+            let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
+            try await server.assign(policy, include: [group])
+            let managedFile = base + "/root/" + LinuxManagedJSONRenderer.relativePath
+            @Sendable func managed(_ key: String) -> JSONValue? {
+                guard let data = FileManager.default.contents(atPath: managedFile), let document = try? JSONDecoder().decode(JSONValue.self, from: data) else { return nil }
+                return LinuxManagedJSONRenderer.settings(in: document, ids: [key])[key]
+            }
+            @Sendable func waitFor(_ value: JSONValue, within limit: Duration) async throws -> Duration? {
+                let clock = ContinuousClock()
+                let started = clock.now
+                while clock.now - started < limit {
+                    if managed("cloudService.cloudBlockLevel") == value { return clock.now - started }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                return nil
+            }
+
+            let running = Task { try await agent.run() }
+            defer { running.cancel() }
+            for _ in 0..<500 where managed("cloudService.enabled") != true { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(managed("cloudService.enabled") == true, "the first configuration arrived")
+
+            func change(_ level: String) async throws {
+                _ = try await server.must(.PUT, "/api/v1/policies/\(policy)", ["name": "AV", "platform": "linux", "template": "antivirus",
+                                                                               "settings": ["cloudService.enabled": true, "cloudService.cloudBlockLevel": .string(level)]])
+            }
+            try await change("high")
+            let first = try #require(try await waitFor("high", within: .seconds(5)), "the first change arrives")
+            try await Task.sleep(for: .seconds(1))
+            try await change("high_plus")
+            let second = try await waitFor("high_plus", within: .seconds(5))
+            #expect(second != nil && second! < .seconds(2), "the second change took \(String(describing: second)) (the first \(first))")
+        }
+    }
+}
