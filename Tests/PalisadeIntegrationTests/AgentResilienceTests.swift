@@ -79,14 +79,16 @@ import Testing
     }
 }
 
-/// A running agent with the shipped minimum interval (5 s): a change made a second after the
-/// previous one reaches it within 2 s, because the interval applies only after an "unchanged".
+/// A running agent whose minimum interval between check-ins is long (20 s): a change made a
+/// second after the previous one still reaches it at once, because the interval applies only
+/// after an "unchanged". Alone this takes about 0.1 s; before, the agent slept out the interval
+/// after applying a configuration, and the second change waited about 18 s.
 @Suite struct BackToBackChangeTests {
-    @Test func aChangeASecondAfterTheLastReachesARunningAgentWithinTwoSeconds() async throws {
+    @Test func aChangeASecondAfterTheLastReachesARunningAgentAtOnce() async throws {
         try await TestServer.with(.sqlite) { server in
             let base = server.directory + "/agents/steady"
             let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: TestAgent.httpClient,
-                                      options: .init(waitSeconds: 30, backoffBase: .milliseconds(50), backoffMaximum: .milliseconds(200), minimumInterval: .seconds(5)),
+                                      options: .init(waitSeconds: 30, backoffBase: .milliseconds(50), backoffMaximum: .milliseconds(200), minimumInterval: .seconds(20)),
                                       clock: server.store.clock, logger: TestServer.logger)
             let enrollment = try await agent.enroll(serverURL: server.baseURL, token: try await server.createEnrollmentToken(),
                                                     probe: DeviceInventoryProbe(root: EnforcementRoot(base + "/root"), platform: .linux, hostname: "steady", hardwareId: "hw-steady"),
@@ -119,11 +121,13 @@ import Testing
                                                                                "settings": ["cloudService.enabled": true, "cloudService.cloudBlockLevel": .string(level)]])
             }
             try await change("high")
-            let first = try #require(try await waitFor("high", within: .seconds(5)), "the first change arrives")
+            let first = try #require(try await waitFor("high", within: .seconds(15)), "the first change arrives")
             try await Task.sleep(for: .seconds(1))
             try await change("high_plus")
-            let second = try await waitFor("high_plus", within: .seconds(5))
-            #expect(second != nil && second! < .seconds(2), "the second change took \(String(describing: second)) (the first \(first))")
+            // The bound leaves room for the rest of the suite sharing two cores; the delivery
+            // target itself (2 s) is a figure for the delivery benchmark (issue 12).
+            let second = try await waitFor("high_plus", within: .seconds(15))
+            #expect(second != nil && second! < .seconds(8), "the second change took \(String(describing: second)) (the first \(first))")
         }
     }
 }

@@ -32,10 +32,11 @@ import Testing
             #expect(response.status == 201)
             #expect(response["memberCount"] == 1, "only the name of a's alone matches")
             // Alone, the rule takes about 0.2 s and a check-in a few milliseconds (debug build);
-            // the bound leaves room for the rest of the suite sharing two cores. A backtracking
-            // engine takes minutes here.
-            #expect(elapsed < .seconds(3), "the rule took \(elapsed)")
-            #expect(checkIns.allSatisfy { $0 < .seconds(3) }, "the other tenant's check-ins took \(checkIns)")
+            // the bound leaves room for the rest of the suite sharing two cores, and still tells
+            // a linear engine from a backtracking one, which takes minutes here while the other
+            // tenant's first check-in of the day waits for the database's write lock.
+            #expect(elapsed < .seconds(10), "the rule took \(elapsed)")
+            #expect(checkIns.allSatisfy { $0 < .seconds(10) }, "the other tenant's check-ins took \(checkIns)")
 
             let refused = try await server.api(.POST, "/api/v1/groups/preview", ["membershipRule": #"device.name -match "(a)\1""#])
             #expect(refused.status == 400)
