@@ -10,7 +10,11 @@ import Testing
     @Test func everyRouteIsDocumentedAndEveryDocumentedOperationIsServed() async throws {
         try await TestServer.with(.sqlite) { server in
             let router = buildRouter(store: server.store)
-            let served = Set(router.routes.map { route in
+            // The API and the device protocol; the admin center's pages are HTML, not in the document.
+            let served = Set(router.routes.filter { route in
+                let path = "/\(route.path)".replacingOccurrences(of: "//", with: "/")
+                return path.hasPrefix("/api/") || path.hasPrefix("/device/")
+            }.map { route in
                 // The catalog's catch-all (`**`, ids with slashes) is documented as {id}.
                 "\(route.method.rawValue) " + "/\(route.path)".replacingOccurrences(of: "//", with: "/").replacingOccurrences(of: "**", with: "{id}")
             })

@@ -16,6 +16,14 @@ public struct SettingProblem: Sendable, Hashable, Codable {
     public var expected: String
     public var given: String
 
+    public init(kind: Kind, settingId: String, path: String, expected: String, given: String) {
+        self.kind = kind
+        self.settingId = settingId
+        self.path = path
+        self.expected = expected
+        self.given = given
+    }
+
     public var message: String {
         switch kind {
         case .unknownSetting, .wrongPlatform, .wrongTemplate:

@@ -49,7 +49,8 @@ public struct ServerConfiguration: Sendable {
 
 /// The routes: health, the OpenAPI document and sign-in without authentication; the admin API
 /// behind an API token or a session (one controller per resource, every route declaring the
-/// permission it needs in `access`); the device protocol behind device assertions.
+/// permission it needs in `access`); the device protocol behind device assertions; the admin
+/// center's pages at `/`, behind a session.
 public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .init(publicURL: PublicURL("http://127.0.0.1:8080"), ca: nil),
                         strictTransportSecurity: Bool = false, access: RouteAccess = RouteAccess()) -> Router<PalisadeRequestContext> {
     let router = Router(context: PalisadeRequestContext.self)
@@ -85,6 +86,7 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     OnboardingController(store: store, settings: onboarding).addRoutes(to: admin)
 
     DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"), access: access, prefix: "/device/v1")
+    AdminCenter(store: store, onboarding: onboarding, signInLimiter: signInLimiter).addRoutes(to: router, access: access)
     routes.set(router.routes.map { (path: "\($0.path)", method: $0.method.rawValue) })
     return router
 }

@@ -17,7 +17,7 @@ struct OnboardingController {
         routes.post("onboarding-packages", .manageEnrollmentTokens, use: create)
     }
 
-    enum Platform: String, Decodable {
+    enum Platform: String, Decodable, CaseIterable {
         case linux, macos, windows
     }
 
@@ -61,12 +61,7 @@ struct OnboardingController {
                                                               maxUses: body.maxUses, allowReenrollment: body.allowReenrollment ?? false)
             (tokenId, secret, expiresAt, created) = (token.record.id, token.token, token.record.expiresAt, true)
         }
-        let serverURL = settings.publicURL.value
-        let package = OnboardingPackage(
-            serverURL: serverURL, tenantId: tenant, platform: DevicePlatform(rawValue: body.platform.rawValue),
-            enrollmentTokenId: tokenId, enrollmentToken: secret, expiresAt: expiresAt,
-            caCertificate: settings.ca?.certificatePEM, caSHA256: settings.ca?.sha256,
-            installCommand: Self.installCommand(platform: body.platform, insecureHTTP: serverURL.hasPrefix("http://")))
+        let package = Self.package(settings: settings, tenant: tenant, platform: body.platform, tokenId: tokenId, secret: secret, expiresAt: expiresAt)
         var response = try JSONBody.response(package, status: created ? .created : .ok)
         // The package holds a secret: no cache keeps it.
         response.headers[.cacheControl] = "no-store"
@@ -74,6 +69,16 @@ struct OnboardingController {
     }
 
     /// The file name the commands expect the package under, in the current directory.
+    /// The package for a token: where the server is, the CA to pin, the token, and the commands.
+    static func package(settings: OnboardingSettings, tenant: String, platform: Platform, tokenId: String, secret: String, expiresAt: Date) -> OnboardingPackage {
+        let serverURL = settings.publicURL.value
+        return OnboardingPackage(
+            serverURL: serverURL, tenantId: tenant, platform: DevicePlatform(rawValue: platform.rawValue),
+            enrollmentTokenId: tokenId, enrollmentToken: secret, expiresAt: expiresAt,
+            caCertificate: settings.ca?.certificatePEM, caSHA256: settings.ca?.sha256,
+            installCommand: installCommand(platform: platform, insecureHTTP: serverURL.hasPrefix("http://")))
+    }
+
     static let packageFileName = "palisade-package.json"
 
     /// How to place the package, enroll, and run the agent as a service on `platform`. The

@@ -238,3 +238,34 @@ extension PalisadeStore {
         }
     }
 }
+
+extension PalisadeStore {
+    /// Device ids for what an admin typed: ids as they are, names looked up (a name two devices
+    /// share is refused, naming both).
+    public func resolveDevices(tenant: String, namesOrIds entries: [String], field: String) async throws -> [String] {
+        guard !entries.isEmpty else { return [] }
+        return try await readSnapshot { sql in
+            let rows = try await sql.raw("""
+                SELECT id, name FROM devices WHERE tenant_id = \(bind: tenant) AND (id IN (\(binds: entries)) OR name IN (\(binds: entries)))
+                """).all()
+            let found = try rows.map { (id: try $0.string("id"), name: try $0.string("name")) }
+            var ids: [String] = []
+            var unknown: [String] = []
+            for entry in entries {
+                if found.contains(where: { $0.id == entry }) { ids.append(entry); continue }
+                let named = found.filter { $0.name == entry }
+                switch named.count {
+                case 0: unknown.append(entry)
+                case 1: ids.append(named[0].id)
+                default:
+                    throw PalisadeError.invalid("\(field): the name \"\(entry)\" is shared by devices \(named.map(\.id).joined(separator: ", ")); give the id", field: field)
+                }
+            }
+            guard unknown.isEmpty else {
+                throw PalisadeError(.badRequest, code: .unknownDevice, message: "\(field): no such device: \(unknown.joined(separator: ", "))",
+                                    details: .object(["field": .string(field), "unknown": .array(unknown.map(JSONValue.string))]))
+            }
+            return ids
+        }
+    }
+}

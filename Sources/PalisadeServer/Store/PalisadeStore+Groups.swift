@@ -304,3 +304,22 @@ extension PalisadeStore {
         return try await group(tenant: tenant, id: id)
     }
 }
+
+extension PalisadeStore {
+    /// The groups a device belongs to: listed in, selected by a rule, or through nesting.
+    public func groupsOfDevice(tenant: String, device id: String) async throws -> [DeviceGroup] {
+        try await readDirectory(tenant: tenant) { index in
+            let ids = index.groups(of: id)
+            guard !ids.isEmpty else { return [] }
+            return try await readSnapshot { sql in
+                var groups: [DeviceGroup] = []
+                for groupId in ids.sorted() {
+                    if let row = try await sql.raw("\(unsafeRaw: Self.groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id = \(bind: groupId)").first() {
+                        groups.append(try Self.group(row))
+                    }
+                }
+                return Self.withMemberCounts(groups, index).sorted { $0.name.localizedCaseInsensitiveCompare($1.name) == .orderedAscending }
+            }
+        }
+    }
+}

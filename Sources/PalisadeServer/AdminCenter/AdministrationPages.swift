@@ -1,0 +1,210 @@
+import Foundation
+import Hummingbird
+import PalisadeCore
+
+/// Onboarding (enrollment tokens and packages), tenant settings, users and roles, API tokens
+/// and the audit log.
+extension AdminCenter {
+    // MARK: Onboarding
+
+    func addOnboardingPages(to pages: PageRoutes) {
+        pages.get("onboarding", .readEnrollmentTokens) { page in try await onboardingPage(page) }
+        // The package holds a new token's secret: it is created and downloaded in one answer,
+        // never shown in a page, never cached.
+        pages.post("onboarding/package", .manageEnrollmentTokens) { page, form in
+            let values = ["platform": form["platform"] ?? "", "name": form["name"] ?? "", "expiresInHours": form["expiresInHours"] ?? "",
+                          "maxUses": form["maxUses"] ?? ""]
+            do {
+                guard let platform = OnboardingController.Platform(rawValue: values["platform"]!) else {
+                    throw PalisadeError.invalid("choose a platform", field: "platform")
+                }
+                guard let hours = Int(values["expiresInHours"]!) else {
+                    throw PalisadeError.invalid("expiresInHours must be a whole number of hours, got \"\(values["expiresInHours"]!)\"", field: "expiresInHours")
+                }
+                let maxUses: Int? = values["maxUses"]!.isEmpty ? nil : try Int(values["maxUses"]!) ?? {
+                    throw PalisadeError.invalid("maxUses must be a whole number or empty (no limit), got \"\(values["maxUses"]!)\"", field: "maxUses")
+                }()
+                let token = try await store.createEnrollmentToken(tenant: page.tenant, by: page.actor, name: values["name"]!, expiresInHours: hours,
+                                                                  maxUses: maxUses, allowReenrollment: form["allowReenrollment"] == "on")
+                let package = OnboardingController.package(settings: onboarding, tenant: page.tenant, platform: platform, tokenId: token.record.id,
+                                                           secret: token.token, expiresAt: token.record.expiresAt)
+                var response = try JSONBody.response(package)
+                response.headers[.cacheControl] = "no-store"
+                response.headers[.contentDisposition] = "attachment; filename=\"\(OnboardingController.packageFileName)\""
+                return response
+            } catch let error as PalisadeError where error.status.code < 500 {
+                return try await onboardingPage(page, values: values, errors: FieldErrors(error, default: "name"), status: error.status)
+            }
+        }
+        pages.post("onboarding/tokens/:id/revoke", .manageEnrollmentTokens) { page, _ in
+            try await store.revokeEnrollmentToken(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
+            return page.redirect("/onboarding", notice: .revoked)
+        }
+    }
+
+    func onboardingPage(_ page: SignedInPage, values: [String: String] = [:], errors: FieldErrors = FieldErrors(), status: HTTPResponse.Status = .ok) async throws -> Response {
+        let tokens = try await store.enrollmentTokens(tenant: page.tenant, limit: 200, after: page.query("cursor"))
+        let now = store.clock.now
+        let insecure = onboarding.publicURL.value.hasPrefix("http://")
+        let chosen = values["platform"] ?? "linux"
+        return page.render("onboarding", title: "Onboarding", [
+            "tokens": tokens.items.map { token in
+                let state = token.revokedAt != nil ? "revoked" : token.expiresAt < now ? "expired" : (token.maxUses.map { token.uses >= $0 } ?? false) ? "used up" : "usable"
+                return ["id": token.id, "name": token.name, "expires": Show.time(token.expiresAt), "uses": token.uses,
+                        "maxUses": token.maxUses.map(String.init) ?? "no limit", "state": state, "reimaging": token.allowReenrollment,
+                        "canRevoke": page.may(.manageEnrollmentTokens) && state == "usable"] as [String: Any]
+            },
+            "noTokens": tokens.items.isEmpty,
+            "platforms": OnboardingController.Platform.allCases.map { platform in
+                ["value": platform.rawValue, "label": DevicePlatform(rawValue: platform.rawValue)?.title ?? platform.rawValue,
+                 "selected": platform.rawValue == chosen,
+                 "commands": OnboardingController.installCommand(platform: platform, insecureHTTP: insecure).joined(separator: "\n")] as [String: Any]
+            },
+            "serverURL": onboarding.publicURL.value, "caSHA256": onboarding.ca?.sha256 as Any,
+            "name": values["name"] ?? "", "expiresInHours": values["expiresInHours"] ?? "24", "maxUses": values["maxUses"] ?? "",
+            "canManage": page.may(.manageEnrollmentTokens),
+            "errors": errors.byField, "general": errors.general as Any,
+        ], status: status)
+    }
+
+    // MARK: Tenant settings, users, API tokens, audit
+
+    func addAdministrationPages(to pages: PageRoutes) {
+        pages.get("tenant-settings", .readSettings) { page in try await tenantSettingsPage(page) }
+        pages.post("tenant-settings", .manageSettings) { page, form in
+            var scope = EnforcementScope()
+            scope.platforms = Dictionary(uniqueKeysWithValues: DevicePlatform.allCases.map { ($0, form["platform.\($0.rawValue)"] == "on") })
+            scope.takeOver = Dictionary(uniqueKeysWithValues: DevicePlatform.allCases.map { ($0, form["takeOver.\($0.rawValue)"] == "on") })
+            scope.scope = form["scope"] == "tagged" ? .tagged : .all
+            scope.tag = scope.scope == .tagged ? form["tag"] : nil
+            do {
+                _ = try await store.setEnforcement(tenant: page.tenant, by: page.actor, scope)
+                guard let days = Int(form["staleAfterDays"] ?? "") else {
+                    throw PalisadeError.invalid("staleAfterDays must be a whole number of days", field: "staleAfterDays")
+                }
+                _ = try await store.setDeviceSettings(tenant: page.tenant, by: page.actor, DeviceSettings(staleAfterDays: days))
+            } catch let error as PalisadeError where error.status.code < 500 {
+                return try await tenantSettingsPage(page, errors: FieldErrors(error, default: "tag"), status: error.status)
+            }
+            return page.redirect("/tenant-settings", notice: .saved)
+        }
+
+        pages.get("users", .readUsers) { page in try await usersPage(page) }
+        pages.post("users", .manageUsers) { page, form in
+            let values = ["email": form["email"] ?? "", "displayName": form["displayName"] ?? "", "role": form["role"] ?? ""]
+            do {
+                guard let role = Role(rawValue: values["role"]!) else { throw PalisadeError.invalid("choose a role", field: "role") }
+                _ = try await store.createUser(tenant: page.tenant, by: page.actor, email: values["email"]!, displayName: values["displayName"]!,
+                                               role: role, password: form.all("password").first ?? "")
+            } catch let error as PalisadeError where error.status.code < 500 {
+                return try await usersPage(page, values: values, errors: FieldErrors(error, default: "email"), status: error.status)
+            }
+            return page.redirect("/users", notice: .created)
+        }
+        pages.post("users/:id/role", .manageUsers) { page, form in
+            guard let role = Role(rawValue: form["role"] ?? "") else { throw PalisadeError.invalid("choose a role", field: "role") }
+            _ = try await store.updateUser(tenant: page.tenant, by: page.actor, id: try page.parameter("id"), displayName: nil, role: role, password: nil)
+            return page.redirect("/users", notice: .saved)
+        }
+        pages.post("users/:id/delete", .manageUsers) { page, _ in
+            try await store.deleteUser(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
+            return page.redirect("/users", notice: .deleted)
+        }
+
+        pages.get("api-tokens", .readAPITokens) { page in try await apiTokensPage(page) }
+        pages.post("api-tokens", .manageAPITokens) { page, form in
+            let values = ["name": form["name"] ?? "", "role": form["role"] ?? "", "expiresInDays": form["expiresInDays"] ?? ""]
+            do {
+                guard let role = Role(rawValue: values["role"]!) else { throw PalisadeError.invalid("choose a role", field: "role") }
+                let days: Int? = values["expiresInDays"]!.isEmpty ? nil : try Int(values["expiresInDays"]!) ?? {
+                    throw PalisadeError.invalid("expiresInDays must be a whole number of days or empty (no expiry)", field: "expiresInDays")
+                }()
+                let created = try await store.createAPIToken(tenant: page.tenant, by: page.actor, name: values["name"]!, role: role, expiresInDays: days)
+                // Shown once, in this answer only.
+                return try await apiTokensPage(page, created: created)
+            } catch let error as PalisadeError where error.status.code < 500 {
+                return try await apiTokensPage(page, values: values, errors: FieldErrors(error, default: "name"), status: error.status)
+            }
+        }
+        pages.post("api-tokens/:id/revoke", .manageAPITokens) { page, _ in
+            try await store.revokeAPIToken(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
+            return page.redirect("/api-tokens", notice: .revoked)
+        }
+
+        pages.get("audit", .readAudit) { page in try await auditPage(page) }
+    }
+
+    func tenantSettingsPage(_ page: SignedInPage, errors: FieldErrors = FieldErrors(), status: HTTPResponse.Status = .ok) async throws -> Response {
+        let scope = try await store.enforcement(tenant: page.tenant)
+        let devices = try await store.deviceSettings(tenant: page.tenant)
+        return page.render("tenant-settings", title: "Tenant settings", [
+            "platforms": DevicePlatform.allCases.map { platform in
+                ["value": platform.rawValue, "label": platform.title, "on": scope.platforms[platform] ?? false, "takeOver": scope.takeOver[platform] ?? false] as [String: Any]
+            },
+            "tagged": scope.scope == .tagged, "tag": scope.tag ?? "", "staleAfterDays": devices.staleAfterDays,
+            "canManage": page.may(.manageSettings), "errors": errors.byField, "general": errors.general as Any,
+        ], status: status)
+    }
+
+    static func roleChoices(selected: Role?) -> [[String: Any]] {
+        Role.allCases.map { ["value": $0.rawValue, "label": PageTemplates.roleTitle($0), "selected": $0 == selected] }
+    }
+
+    func usersPage(_ page: SignedInPage, values: [String: String] = [:], errors: FieldErrors = FieldErrors(), status: HTTPResponse.Status = .ok) async throws -> Response {
+        let users = try await store.users(tenant: page.tenant, limit: 500, after: page.query("cursor"))
+        let manage = page.may(.manageUsers)
+        return page.render("users", title: "Users", [
+            "users": users.items.map { user in
+                ["id": user.id, "email": user.email, "displayName": user.displayName, "role": PageTemplates.roleTitle(user.role),
+                 "roles": Self.roleChoices(selected: user.role), "locked": user.lockedUntil.map(Show.time) as Any,
+                 "canManage": manage && user.id != page.principal.id] as [String: Any]
+            },
+            "roles": Self.roleChoices(selected: values["role"].flatMap(Role.init(rawValue:)) ?? .readOnlyOperator),
+            "email": values["email"] ?? "", "displayName": values["displayName"] ?? "",
+            "canManage": manage, "errors": errors.byField, "general": errors.general as Any,
+        ], status: status)
+    }
+
+    func apiTokensPage(_ page: SignedInPage, created: CreatedAPIToken? = nil, values: [String: String] = [:], errors: FieldErrors = FieldErrors(),
+                       status: HTTPResponse.Status = .ok) async throws -> Response {
+        let tokens = try await store.apiTokens(tenant: page.tenant, limit: 500, after: page.query("cursor"))
+        let now = store.clock.now
+        let manage = page.may(.manageAPITokens)
+        var response = page.render("api-tokens", title: "API tokens", [
+            "tokens": tokens.items.map { token in
+                let state = token.revokedAt != nil ? "revoked" : (token.expiresAt.map { $0 < now } ?? false) ? "expired" : "active"
+                return ["id": token.id, "name": token.name, "role": PageTemplates.roleTitle(token.role), "created": Show.time(token.createdAt),
+                        "createdBy": token.createdBy, "expires": token.expiresAt.map(Show.time) ?? "never", "lastUsed": Show.time(token.lastUsedAt),
+                        "state": state, "canRevoke": manage && state == "active"] as [String: Any]
+            },
+            "created": created.map { ["name": $0.record.name, "token": $0.token] } as Any,
+            "roles": Self.roleChoices(selected: values["role"].flatMap(Role.init(rawValue:)) ?? .readOnlyOperator),
+            "name": values["name"] ?? "", "expiresInDays": values["expiresInDays"] ?? "90",
+            "canManage": manage, "errors": errors.byField, "general": errors.general as Any,
+        ], status: status)
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+
+    func auditPage(_ page: SignedInPage) async throws -> Response {
+        let query = AuditQuery(actor: page.query("actor"), action: page.query("action"), targetId: page.query("target"))
+        let events = try await store.auditEvents(tenant: page.tenant, query: query, limit: 100, after: page.query("cursor"))
+        var next: String?
+        if let cursor = events.nextCursor {
+            var components = URLComponents()
+            components.queryItems = [("actor", query.actor), ("action", query.action), ("target", query.targetId), ("cursor", cursor)]
+                .compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
+            next = "/audit?" + (components.percentEncodedQuery ?? "")
+        }
+        return page.render("audit", title: "Audit log", [
+            "events": events.items.map { event in
+                ["at": Show.time(event.at), "actor": event.actor.name, "actorType": event.actor.type.rawValue, "source": Show.text(event.actor.sourceAddress) as Any,
+                 "action": event.action.rawValue, "target": "\(event.target.type) \(event.target.name)", "targetId": event.target.id,
+                 "old": event.oldValue.map { $0.compactText } as Any, "new": event.newValue.map { $0.compactText } as Any] as [String: Any]
+            },
+            "empty": events.items.isEmpty,
+            "actor": query.actor ?? "", "action": query.action ?? "", "target": query.targetId ?? "",
+            "next": next as Any,
+        ])
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Hummingbird
+import PalisadeCore
+
+/// Devices: the list with search and filters, and the device page (Defender presence, groups,
+/// every setting with its value, state and why, history, actions).
+extension AdminCenter {
+    func addDevicePages(to pages: PageRoutes) {
+        pages.get("devices", .readDevices) { page in try await deviceList(page) }
+        pages.get("devices/:id", .readDevices) { page in try await devicePage(page) }
+        pages.post("devices/:id/tags", .manageDeviceTags) { page, form in
+            let id = try page.parameter("id")
+            let tags = (form["tags"] ?? "").split(whereSeparator: { $0 == "," || $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            do {
+                _ = try await store.setTags(tenant: page.tenant, by: page.actor, device: id, tags: tags)
+            } catch let error as PalisadeError where error.status == .badRequest {
+                return try await devicePage(page, tagError: error.message, tagsText: form["tags"] ?? "")
+            }
+            return page.redirect("/devices/\(id)", notice: .saved)
+        }
+        pages.post("devices/:id/retire", .retireDevices) { page, _ in
+            let id = try page.parameter("id")
+            try await store.retireDevice(tenant: page.tenant, by: page.actor, id: id)
+            return page.redirect("/devices/\(id)", notice: .retired)
+        }
+        pages.post("devices/:id/approve-reenrollment", .approveReenrollment) { page, _ in
+            let id = try page.parameter("id")
+            _ = try await store.approveReenrollment(tenant: page.tenant, by: page.actor, device: id)
+            return page.redirect("/devices/\(id)", notice: .approved)
+        }
+    }
+
+    func deviceList(_ page: SignedInPage) async throws -> Response {
+        let filter = try DeviceFilter(page)
+        let result = try await store.devices(tenant: page.tenant, filter: filter, limit: 50, after: page.query("cursor"))
+        let groups = try await store.groups(tenant: page.tenant, limit: 1000, after: nil).items
+        let rows: [[String: Any]] = result.items.map { device in
+            [
+                "id": device.id, "name": device.name, "platform": device.platform.title, "os": device.osVersion,
+                "lastSeen": Show.time(device.lastCheckInAt), "stale": device.stale == true,
+                "status": Self.deviceStatusText(device), "tags": (device.tags + device.agentTags).joined(separator: ", "),
+                "defender": Self.defenderText(device),
+            ]
+        }
+        return page.render("devices", title: "Devices", [
+            "devices": rows, "empty": rows.isEmpty,
+            "search": filter.search ?? "", "tag": filter.tag ?? "",
+            "platforms": DevicePlatform.allCases.map { ["value": $0.rawValue, "label": $0.title, "selected": filter.platform == $0] },
+            "states": SettingState.allCases.map { ["value": $0.rawValue, "label": $0.title, "selected": filter.state == $0] },
+            "groups": groups.map { ["value": $0.id, "label": $0.name, "selected": filter.group == $0.id] },
+            "next": result.nextCursor.map { filter.query(cursor: $0) } as Any,
+            "filtered": !filter.isEmpty,
+        ])
+    }
+
+    func devicePage(_ page: SignedInPage, tagError: String? = nil, tagsText: String? = nil) async throws -> Response {
+        let id = try page.parameter("id")
+        let device = try await store.device(tenant: page.tenant, id: id)
+        let statuses = page.may(.readReports) ? try await store.deviceSettings(tenant: page.tenant, device: id).sorted { $0.settingId < $1.settingId } : []
+        let groups = try await store.groupsOfDevice(tenant: page.tenant, device: id)
+        let groupNames = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, $0.name) })
+        let history = page.may(.readReports) ? try await store.deviceHistory(tenant: page.tenant, device: id, limit: 50, after: nil).items : []
+        let settings: [[String: Any]] = statuses.map { status in
+            [
+                "id": status.settingId, "value": status.value.map(Show.json) ?? "(withheld)", "state": status.state.rawValue,
+                "stateTitle": status.state.title, "detail": status.detail as Any,
+                "why": status.policies.map { policy in
+                    ["policyId": policy.id, "policy": policy.name, "revision": policy.revision,
+                     "groups": Show.text(policy.groupIds.map { groupNames[$0] ?? $0 }.joined(separator: ", ")) as Any] as [String: Any]
+                },
+                "competing": (status.competingValues ?? []).map { competing in
+                    ["value": Show.json(competing.value), "policies": competing.policies.map(\.name).joined(separator: ", ")] as [String: Any]
+                },
+            ]
+        }
+        var facts: [[String: Any]] = [
+            ["label": "Platform", "value": "\(device.platform.title) \(device.osVersion)"],
+            ["label": "Enrollment", "value": Self.deviceStatusText(device)],
+            ["label": "Management", "value": device.management.map { $0.state == .managed ? "managed by Palisade" : "not managed: \($0.reason ?? "excluded")" } ?? "unknown"],
+            ["label": "Managed by channel", "value": device.managedBy.rawValue],
+            ["label": "Defender", "value": Self.defenderText(device)],
+            ["label": "Agent version", "value": device.agentVersion],
+            ["label": "Enrolled", "value": Show.time(device.enrolledAt)],
+            ["label": "Last check-in", "value": Show.time(device.lastCheckInAt) + (device.stale == true ? " (stale)" : "")],
+            ["label": "Hardware id", "value": device.hardwareId],
+            ["label": "Agent tags", "value": device.agentTags.isEmpty ? "none" : device.agentTags.joined(separator: ", ")],
+        ]
+        if let pending = device.pendingReenrollment {
+            facts.append(["label": "Pending re-enrollment", "value": "since \(Show.time(pending.since)) from \(pending.sourceAddress ?? "unknown"), key SHA-256 \(pending.publicKeySHA256)"])
+        }
+        return page.render("device", title: device.name, [
+            "device": ["id": device.id, "name": device.name],
+            "facts": facts,
+            "groups": groups.map { ["id": $0.id, "name": $0.name, "dynamic": $0.membershipRule != nil] },
+            "noGroups": groups.isEmpty,
+            "settings": settings, "noSettings": settings.isEmpty, "readReports": page.may(.readReports),
+            "history": history.map(Self.historyRow), "noHistory": history.isEmpty,
+            "tags": Show.text(tagsText ?? device.tags.joined(separator: ", ")) as Any, "tagError": tagError as Any,
+            "canTag": page.may(.manageDeviceTags), "canSync": page.may(.syncDevices),
+            "canRetire": page.may(.retireDevices) && device.enrollmentStatus != .retired,
+            "canApprove": page.may(.approveReenrollment) && device.pendingReenrollment != nil,
+        ], status: tagError == nil ? .ok : .badRequest)
+    }
+
+    static func historyRow(_ event: DeviceHistoryEvent) -> [String: Any] {
+        [
+            "at": Show.time(event.at), "subject": event.subjectName, "kind": event.kind.rawValue,
+            "from": event.oldState as Any, "to": event.newState as Any, "revision": event.revision.map(String.init) ?? "",
+            "reason": event.reason,
+        ]
+    }
+
+    static func deviceStatusText(_ device: Device) -> String {
+        if device.enrollmentStatus == .retired { return "retired" }
+        if device.pendingReenrollment != nil { return "pending re-enrollment" }
+        if device.stale == true { return "stale" }
+        if device.management?.state == .excluded { return "out of scope" }
+        return "enrolled"
+    }
+
+    static func defenderText(_ device: Device) -> String {
+        switch device.defenderInstalled {
+        case true?: "installed"
+        case false?: "not installed"
+        case nil: "not reported"
+        }
+    }
+}
+
+/// The device list's filters, read from the query and written back into paging links.
+extension DeviceFilter {
+    init(_ page: SignedInPage) throws {
+        self.init(search: page.query("search"), tag: page.query("tag"), group: page.query("group"))
+        if let text = page.query("platform") {
+            guard let platform = DevicePlatform(rawValue: text) else { throw PalisadeError.invalid("platform must be one of \(DevicePlatform.allCases.map(\.rawValue).joined(separator: ", "))", field: "platform") }
+            self.platform = platform
+        }
+        if let text = page.query("state") {
+            guard let state = SettingState(rawValue: text) else { throw PalisadeError.invalid("state must be one of \(SettingState.allCases.map(\.rawValue).joined(separator: ", "))", field: "state") }
+            self.state = state
+        }
+    }
+
+    var isEmpty: Bool { search == nil && platform == nil && state == nil && tag == nil && group == nil }
+
+    func query(cursor: String) -> String {
+        var items = [URLQueryItem]()
+        if let search { items.append(.init(name: "search", value: search)) }
+        if let platform { items.append(.init(name: "platform", value: platform.rawValue)) }
+        if let state { items.append(.init(name: "state", value: state.rawValue)) }
+        if let tag { items.append(.init(name: "tag", value: tag)) }
+        if let group { items.append(.init(name: "group", value: group)) }
+        items.append(.init(name: "cursor", value: cursor))
+        var components = URLComponents()
+        components.queryItems = items
+        return "/devices" + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Hummingbird
+import PalisadeCore
+
+/// Groups: list, create (static or dynamic with a live rule preview), the group page with its
+/// members editor, nesting and rule editor.
+extension AdminCenter {
+    func addGroupPages(to pages: PageRoutes) {
+        pages.get("groups", .readGroups) { page in try await groupList(page) }
+        pages.get("groups/new", .manageGroups) { page in groupForm(page, values: [:], errors: FieldErrors()) }
+        pages.post("groups", .manageGroups) { page, form in
+            let values = ["name": form["name"] ?? "", "description": form["description"] ?? "", "kind": form["kind"] ?? "static",
+                          "membershipRule": form["membershipRule"] ?? ""]
+            do {
+                let rule = values["kind"] == "dynamic" ? values["membershipRule"] : nil
+                let group = try await store.createGroup(tenant: page.tenant, by: page.actor, name: values["name"]!, description: values["description"]!,
+                                                        members: [], membershipRule: rule)
+                return page.redirect("/groups/\(group.id)", notice: .created)
+            } catch let error as PalisadeError where error.status.code < 500 {
+                return groupForm(page, values: values, errors: FieldErrors(error, default: values["kind"] == "dynamic" ? "membershipRule" : "name"), status: error.status)
+            }
+        }
+        pages.get("groups/:id", .readGroups) { page in try await groupPage(page) }
+        pages.post("groups/:id", .manageGroups) { page, form in
+            let id = try page.parameter("id")
+            let current = try await store.group(tenant: page.tenant, id: id)
+            do {
+                _ = try await store.updateGroup(tenant: page.tenant, by: page.actor, id: id, name: form["name"], description: form["description"] ?? "",
+                                                membershipRule: current.membershipRule == nil ? nil : (form["membershipRule"] ?? ""))
+            } catch let error as PalisadeError where error.status.code < 500 {
+                return try await groupPage(page, edits: ["name": form["name"] ?? "", "description": form["description"] ?? "", "membershipRule": form["membershipRule"] ?? ""],
+                                           errors: FieldErrors(error, default: "name"), status: error.status)
+            }
+            return page.redirect("/groups/\(id)", notice: .saved)
+        }
+        pages.post("groups/:id/members", .manageGroups) { page, form in
+            let id = try page.parameter("id")
+            let entries = (form["devices"] ?? "").split(whereSeparator: { $0 == "," || $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let nested = form.all("nestedGroup").filter { !$0.isEmpty }
+            do {
+                let deviceIds = try await store.resolveDevices(tenant: page.tenant, namesOrIds: entries, field: "devices")
+                _ = try await store.addMembers(tenant: page.tenant, by: page.actor, group: id, deviceIds: deviceIds, groupIds: nested)
+            } catch let error as PalisadeError where error.status.code < 500 {
+                return try await groupPage(page, memberText: form["devices"] ?? "", errors: FieldErrors(error, default: "devices"), status: error.status)
+            }
+            return page.redirect("/groups/\(id)", notice: .saved)
+        }
+        pages.post("groups/:id/members/:member/remove", .manageGroups) { page, _ in
+            let id = try page.parameter("id")
+            try await store.removeMember(tenant: page.tenant, by: page.actor, group: id, deviceId: try page.parameter("member"))
+            return page.redirect("/groups/\(id)", notice: .saved)
+        }
+        pages.post("groups/:id/delete", .manageGroups) { page, _ in
+            try await store.deleteGroup(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
+            return page.redirect("/groups", notice: .deleted)
+        }
+    }
+
+    func groupList(_ page: SignedInPage) async throws -> Response {
+        let result = try await store.groups(tenant: page.tenant, limit: 200, after: page.query("cursor"))
+        let rows: [[String: Any]] = result.items.sorted { $0.name.localizedCaseInsensitiveCompare($1.name) == .orderedAscending }.map { group in
+            ["id": group.id, "name": group.name, "description": group.description, "kind": group.membershipRule == nil ? "static" : "dynamic",
+             "rule": group.membershipRule as Any, "members": group.memberCount, "nested": (group.nestedGroups ?? []).count]
+        }
+        return page.render("groups", title: "Groups", [
+            "groups": rows, "empty": rows.isEmpty, "canManage": page.may(.manageGroups),
+            "next": result.nextCursor.map { "/groups?cursor=\($0)" } as Any,
+        ])
+    }
+
+    func groupForm(_ page: SignedInPage, values: [String: String], errors: FieldErrors, status: HTTPResponse.Status = .ok) -> Response {
+        page.render("group-form", title: "New group", [
+            "name": values["name"] ?? "", "description": values["description"] ?? "",
+            "dynamic": values["kind"] == "dynamic", "membershipRule": values["membershipRule"] ?? "",
+            "errors": errors.byField, "general": errors.general as Any,
+        ], status: status)
+    }
+
+    func groupPage(_ page: SignedInPage, edits: [String: String]? = nil, memberText: String = "", errors: FieldErrors = FieldErrors(),
+                   status: HTTPResponse.Status = .ok) async throws -> Response {
+        let id = try page.parameter("id")
+        let group = try await store.group(tenant: page.tenant, id: id)
+        let members = try await store.members(tenant: page.tenant, group: id, limit: 200, after: page.query("cursor"))
+        let allGroups = try await store.groups(tenant: page.tenant, limit: 1000, after: nil).items
+        let names = Dictionary(uniqueKeysWithValues: allGroups.map { ($0.id, $0.name) })
+        let nested = group.nestedGroups ?? []
+        let isStatic = group.membershipRule == nil
+        let manage = page.may(.manageGroups)
+        return page.render("group", title: group.name, [
+            "group": ["id": group.id, "name": group.name, "description": group.description, "memberCount": group.memberCount],
+            "isStatic": isStatic, "rule": group.membershipRule as Any,
+            "edit": ["name": edits?["name"] ?? group.name, "description": edits?["description"] ?? group.description,
+                     "membershipRule": edits?["membershipRule"] ?? group.membershipRule ?? ""],
+            "members": members.items.map { ["id": $0.id, "name": $0.name, "platform": $0.platform.title, "canRemove": manage && isStatic] as [String: Any] },
+            "noMembers": members.items.isEmpty, "moreMembers": members.nextCursor.map { "/groups/\(id)?cursor=\($0)" } as Any,
+            "nested": nested.map { ["id": $0, "name": names[$0] ?? $0, "canRemove": manage] as [String: Any] },
+            "hasNested": !nested.isEmpty,
+            "nestable": allGroups.filter { $0.id != id && !nested.contains($0.id) }.map { ["id": $0.id, "name": $0.name] },
+            "memberText": memberText,
+            "canManage": manage, "canSync": page.may(.syncDevices),
+            "errors": errors.byField, "general": errors.general as Any,
+        ], status: status)
+    }
+}
+
+/// A refusal, placed beside the form field it names (`details.field`), or above the form.
+struct FieldErrors: Sendable {
+    var byField: [String: String] = [:]
+    var general: String?
+
+    init() {}
+
+    init(_ error: PalisadeError, default field: String? = nil) {
+        if case .object(let details)? = error.details, case .string(let named)? = details["field"] {
+            byField[Self.formField(named)] = error.message
+        } else if let field {
+            byField[field] = error.message
+        } else {
+            general = error.message
+        }
+    }
+
+    /// API field names that a form spells differently.
+    static func formField(_ name: String) -> String {
+        switch name {
+        case "members": "devices"
+        default: name
+        }
+    }
+}

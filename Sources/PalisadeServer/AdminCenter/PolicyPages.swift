@@ -1,0 +1,200 @@
+import Foundation
+import Hummingbird
+import PalisadeCore
+
+/// Endpoint security: policies by template and platform, the catalog-generated editor with
+/// errors beside their settings and an impact preview before saving, assignments, the policy
+/// report, revisions with diff and rollback.
+extension AdminCenter {
+    func addPolicyPages(to pages: PageRoutes) {
+        pages.get("policies", .readPolicies) { page in try await policyList(page) }
+        pages.get("policies/new", .managePolicies) { page in
+            guard let platform = page.query("platform").flatMap(PolicyPlatform.init(rawValue:)),
+                  let template = page.query("template").flatMap(PolicyTemplate.init(rawValue:)) else {
+                return choosePolicyKind(page)
+            }
+            return try policyEditor(page, policy: nil, platform: platform, template: template, name: "", description: "", values: [:], problems: [])
+        }
+        pages.post("policies", .managePolicies) { page, form in
+            guard let platform = form["platform"].flatMap(PolicyPlatform.init(rawValue:)),
+                  let template = form["template"].flatMap(PolicyTemplate.init(rawValue:)) else {
+                throw PalisadeError.invalid("choose a platform and a template", field: "platform")
+            }
+            return try await savePolicy(page, form: form, existing: nil, platform: platform, template: template)
+        }
+        pages.get("policies/:id", .readPolicies) { page in try await policyPage(page) }
+        pages.get("policies/:id/edit", .managePolicies) { page in
+            let policy = try await store.policy(tenant: page.tenant, id: try page.parameter("id"))
+            return try policyEditor(page, policy: policy, platform: policy.platform, template: policy.template, name: policy.name,
+                                    description: policy.description, values: policy.settings, problems: [])
+        }
+        pages.post("policies/:id", .managePolicies) { page, form in
+            let policy = try await store.policy(tenant: page.tenant, id: try page.parameter("id"))
+            return try await savePolicy(page, form: form, existing: policy, platform: policy.platform, template: policy.template)
+        }
+        pages.post("policies/:id/assignments", .managePolicies) { page, form in
+            let id = try page.parameter("id")
+            let include = form.all("include").filter { !$0.isEmpty }, exclude = form.all("exclude").filter { !$0.isEmpty }
+            do {
+                if form["action"] == "preview" {
+                    let preview = try await store.previewPolicyChange(tenant: page.tenant, policy: id, settings: nil, include: include, exclude: exclude)
+                    return try await policyPage(page, assignmentPreview: preview, include: include, exclude: exclude)
+                }
+                _ = try await store.setAssignments(tenant: page.tenant, by: page.actor, policy: id, include: include, exclude: exclude)
+            } catch let error as PalisadeError where error.status.code < 500 {
+                return try await policyPage(page, include: include, exclude: exclude, assignmentError: error.message, status: error.status)
+            }
+            return page.redirect("/policies/\(id)", notice: .assigned)
+        }
+        pages.post("policies/:id/delete", .managePolicies) { page, _ in
+            try await store.deletePolicy(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
+            return page.redirect("/policies", notice: .deleted)
+        }
+    }
+
+    func policyList(_ page: SignedInPage) async throws -> Response {
+        var policies: [Policy] = []
+        var cursor: String?
+        repeat {
+            let batch = try await store.policies(tenant: page.tenant, limit: 1000, after: cursor)
+            policies += batch.items
+            cursor = batch.nextCursor
+        } while cursor != nil && policies.count < 10_000
+        let sections: [[String: Any]] = PolicyTemplate.allCases.compactMap { template in
+            let rows = policies.filter { $0.template == template }.sorted { ($0.platform.rawValue, $0.name) < ($1.platform.rawValue, $1.name) }
+            guard !rows.isEmpty else { return nil }
+            return ["title": template.title, "policies": rows.map { policy in
+                ["id": policy.id, "name": policy.name, "platform": policy.platform.title, "revision": policy.revision,
+                 "settings": policy.settings.count, "groups": policy.assignments.include.count, "updated": Show.time(policy.updatedAt)] as [String: Any]
+            }]
+        }
+        return page.render("policies", title: "Endpoint security", [
+            "sections": sections, "empty": sections.isEmpty, "canManage": page.may(.managePolicies),
+        ])
+    }
+
+    func choosePolicyKind(_ page: SignedInPage) -> Response {
+        let kinds: [[String: Any]] = PolicyPlatform.allCases.map { platform in
+            ["platform": platform.title, "templates": PolicyTemplate.allCases.compactMap { template in
+                let count = store.catalog.definitions(platform: platform, template: template).count
+                return count == 0 ? nil : ["href": "/policies/new?platform=\(platform.rawValue)&template=\(template.rawValue)", "title": template.title, "count": count] as [String: Any]
+            }]
+        }
+        return page.render("policies", title: "New policy", ["choose": kinds, "chooser": true, "canManage": true])
+    }
+
+    func policyEditor(_ page: SignedInPage, policy: Policy?, platform: PolicyPlatform, template: PolicyTemplate, name: String, description: String,
+                      values: [String: JSONValue], problems: [SettingProblem], fieldErrors: FieldErrors = FieldErrors(),
+                      preview: ImpactPreview? = nil, status: HTTPResponse.Status = .ok) throws -> Response {
+        let form = PolicyForm(catalog: store.catalog, platform: platform, template: template)
+        let known = Set(form.definitions.map(\.id))
+        let stray = problems.filter { !known.contains($0.settingId) }.map(\.message)
+        return page.render("policy-form", title: policy == nil ? "New \(platform.title) \(template.title.lowercased()) policy" : "Edit \(policy!.name)", [
+            "action": policy.map { "/policies/\($0.id)" } ?? "/policies",
+            "isNew": policy == nil, "policyId": policy?.id as Any,
+            "platform": platform.rawValue, "platformTitle": platform.title, "template": template.rawValue, "templateTitle": template.title,
+            "name": name, "description": description,
+            "fields": form.fields(values: values, problems: problems),
+            "problemCount": problems.isEmpty ? nil : problems.count as Int?,
+            "stray": stray.isEmpty ? nil : stray as [String]?,
+            "errors": fieldErrors.byField, "general": fieldErrors.general as Any,
+            "preview": preview.map(Self.previewData) as Any,
+        ], status: status)
+    }
+
+    func savePolicy(_ page: SignedInPage, form: FormData, existing: Policy?, platform: PolicyPlatform, template: PolicyTemplate) async throws -> Response {
+        let editor = PolicyForm(catalog: store.catalog, platform: platform, template: template)
+        let (settings, unreadable) = editor.settings(from: form)
+        let name = form["name"] ?? "", description = form["description"] ?? ""
+        // Values that were read: the catalog's own checks, every problem at once.
+        let problems = unreadable + PolicyValidator(catalog: store.catalog).problems(platform: platform, template: template, settings: settings)
+        let rerender = { (errors: FieldErrors, problems: [SettingProblem], preview: ImpactPreview?, status: HTTPResponse.Status) in
+            try policyEditor(page, policy: existing, platform: platform, template: template, name: name, description: description,
+                             values: settings, problems: problems, fieldErrors: errors, preview: preview, status: status)
+        }
+        if !problems.isEmpty {
+            var errors = FieldErrors()
+            errors.general = "The policy was not saved: \(problems.count == 1 ? "one setting needs" : "\(problems.count) settings need") attention (shown beside each)."
+            return try rerender(errors, problems, nil, .badRequest)
+        }
+        if name.isEmpty {
+            var errors = FieldErrors()
+            errors.byField["name"] = "name must not be empty"
+            return try rerender(errors, [], nil, .badRequest)
+        }
+        do {
+            if let existing, form["action"] == "preview" {
+                let preview = try await store.previewPolicyChange(tenant: page.tenant, policy: existing.id, settings: settings, include: nil, exclude: nil)
+                return try rerender(FieldErrors(), [], preview, .ok)
+            }
+            let draft = PalisadeStore.PolicyDraft(name: name, description: description, platform: platform, template: template, settings: settings)
+            let saved = if let existing {
+                try await store.updatePolicy(tenant: page.tenant, by: page.actor, id: existing.id, draft)
+            } else {
+                try await store.createPolicy(tenant: page.tenant, by: page.actor, draft)
+            }
+            return page.redirect("/policies/\(saved.id)", notice: existing == nil ? .created : .saved)
+        } catch let error as PalisadeError where error.status.code < 500 {
+            return try rerender(FieldErrors(error, default: "name"), [], nil, error.status)
+        }
+    }
+
+    func policyPage(_ page: SignedInPage, assignmentPreview: ImpactPreview? = nil, include: [String]? = nil, exclude: [String]? = nil,
+                    assignmentError: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        let id = try page.parameter("id")
+        let policy = try await store.policy(tenant: page.tenant, id: id)
+        let groups = try await store.groups(tenant: page.tenant, limit: 1000, after: nil).items.sorted { $0.name.localizedCaseInsensitiveCompare($1.name) == .orderedAscending }
+        let names = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, $0.name) })
+        let included = Set(include ?? policy.assignments.include), excluded = Set(exclude ?? policy.assignments.exclude)
+        let report = page.may(.readReports) ? try await store.policyReport(tenant: page.tenant, policy: id, limit: 1) : nil
+        let revisions = try await store.policyRevisions(tenant: page.tenant, policy: id, limit: 20, after: nil).items
+        let manage = page.may(.managePolicies)
+        return page.render("policy", title: policy.name, [
+            "policy": [
+                "id": policy.id, "name": policy.name, "description": Show.text(policy.description) as Any, "platform": policy.platform.title,
+                "template": policy.template.title, "revision": policy.revision, "updated": Show.time(policy.updatedAt),
+            ],
+            "settings": policy.settings.sorted { $0.key < $1.key }.map { ["id": $0.key, "value": Show.json($0.value)] },
+            "noSettings": policy.settings.isEmpty,
+            "assigned": policy.assignments.include.map { ["name": names[$0] ?? $0, "id": $0] },
+            "excludedGroups": policy.assignments.exclude.map { ["name": names[$0] ?? $0, "id": $0] },
+            "groupChoices": groups.map { group in
+                ["id": group.id, "name": group.name, "included": included.contains(group.id), "excluded": excluded.contains(group.id),
+                 "n": group.id] as [String: Any]
+            },
+            "noGroups": groups.isEmpty,
+            "assignmentPreview": assignmentPreview.map(Self.previewData) as Any,
+            "assignmentError": assignmentError as Any,
+            "summary": report.map { Self.summaryData($0.summary) } as Any,
+            "revisions": revisions.map { revision in
+                ["revision": revision.revision, "name": revision.name, "at": Show.time(revision.createdAt), "by": revision.createdBy ?? "",
+                 "settings": revision.settingCount, "current": revision.revision == policy.revision,
+                 "diff": revision.revision > 1 ? "/policies/\(id)/revisions/\(revision.revision)?against=\(revision.revision - 1)" : nil as String?,
+                 "canRollback": manage && revision.revision != policy.revision] as [String: Any]
+            },
+            "canManage": manage, "readReports": page.may(.readReports),
+        ], status: status)
+    }
+
+    static func previewData(_ preview: ImpactPreview) -> [String: Any] {
+        [
+            "evaluated": preview.devicesEvaluated, "changed": preview.devicesChanged,
+            "settings": preview.settings.map { ["id": $0.settingId, "devices": $0.devices] },
+            "newConflicts": preview.newConflicts.map { ["id": $0.settingId, "devices": $0.devices] },
+            "resolvedConflicts": preview.resolvedConflicts.map { ["id": $0.settingId, "devices": $0.devices] },
+            "hasNewConflicts": !preview.newConflicts.isEmpty,
+        ]
+    }
+
+    static func summaryData(_ summary: PolicyReport.Summary) -> [String: Any] {
+        let total = summary.succeeded + summary.error + summary.conflict + summary.pending + summary.notApplicable
+        return [
+            "total": total, "succeeded": summary.succeeded, "error": summary.error, "conflict": summary.conflict,
+            "pending": summary.pending, "notApplicable": summary.notApplicable,
+            "bar": Chart.stackedBar([
+                ("succeeded", summary.succeeded), ("error", summary.error), ("conflict", summary.conflict),
+                ("pending", summary.pending), ("notApplicable", summary.notApplicable),
+            ], label: "Policy state on \(total) devices"),
+        ]
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+import PalisadeCore
+
+/// The overview and the reports, each with export buttons (the export is the admin API's own
+/// streamed CSV or JSON, reached with the session cookie).
+extension AdminCenter {
+    func addOverviewPages(to pages: PageRoutes) {
+        pages.get("", .readReports) { page in try await overviewPage(page) }
+    }
+
+    func addReportPages(to pages: PageRoutes) {
+        pages.get("reports", .readReports) { page in try await reportsPage(page) }
+        pages.get("policies/:id/report", .readReports) { page in try await policyReportPage(page) }
+    }
+
+    func overviewPage(_ page: SignedInPage) async throws -> Response {
+        let overview = try await store.tenantOverview(tenant: page.tenant, attentionLimit: 20)
+        let platforms = DevicePlatform.allCases.map { ($0.title, overview.devicesByPlatform[$0.rawValue] ?? 0) }
+        let states = SettingState.allCases.map { ($0.rawValue, overview.devicesByState[$0.rawValue] ?? 0) }
+        let devices = platforms.reduce(0) { $0 + $1.1 }
+        return page.render("overview", title: "Overview", [
+            "devices": devices, "stale": overview.staleDevices, "retired": overview.retiredDevices,
+            "platformChart": Chart.bars(platforms, label: "Enrolled devices by platform"),
+            "platforms": platforms.map { ["label": $0.0, "count": $0.1] },
+            "stateChart": Chart.stackedBar(states, label: "Devices by state"),
+            "states": SettingState.allCases.map { ["state": $0.rawValue, "label": $0.title, "count": overview.devicesByState[$0.rawValue] ?? 0] },
+            "policies": overview.policies.map { policy in
+                ["id": policy.policyId, "name": policy.policyName, "summary": Self.summaryData(policy.summary)] as [String: Any]
+            },
+            "noPolicies": overview.policies.isEmpty,
+            "policiesWithErrors": overview.policiesWithErrors,
+            "attention": overview.devicesNeedingAttention.map { device in
+                ["id": device.deviceId, "name": device.deviceName, "platform": device.platform.title, "state": device.state.rawValue, "stateTitle": device.state.title]
+            },
+            "attentionCount": overview.devicesNeedingAttentionCount,
+            "noAttention": overview.devicesNeedingAttention.isEmpty,
+            "moreAttention": overview.devicesNeedingAttentionCount > overview.devicesNeedingAttention.count,
+        ])
+    }
+
+    func reportsPage(_ page: SignedInPage) async throws -> Response {
+        var policies: [Policy] = []
+        var cursor: String?
+        repeat {
+            let batch = try await store.policies(tenant: page.tenant, limit: 1000, after: cursor)
+            policies += batch.items
+            cursor = batch.nextCursor
+        } while cursor != nil && policies.count < 10_000
+        return page.render("reports", title: "Reports", [
+            "policies": policies.sorted { $0.name.localizedCaseInsensitiveCompare($1.name) == .orderedAscending }.map { policy in
+                ["id": policy.id, "name": policy.name, "platform": policy.platform.title, "template": policy.template.title]
+            },
+            "noPolicies": policies.isEmpty,
+        ])
+    }
+
+    func policyReportPage(_ page: SignedInPage) async throws -> Response {
+        let id = try page.parameter("id")
+        let policy = try await store.policy(tenant: page.tenant, id: id)
+        let state = try page.query("state").map { text in
+            guard let state = SettingState(rawValue: text) else { throw PalisadeError.invalid("state must be one of \(SettingState.allCases.map(\.rawValue).joined(separator: ", "))", field: "state") }
+            return state
+        }
+        let search = page.query("search")
+        let report = try await store.policyReport(tenant: page.tenant, policy: id, state: state, search: search, limit: 100, after: page.query("cursor"))
+        var query = URLComponents()
+        query.queryItems = [("state", state?.rawValue), ("search", search)].compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
+        let filters = query.percentEncodedQuery ?? ""
+        let settings = try await store.policySettingsReport(tenant: page.tenant, policy: id)
+        return page.render("policy-report", title: "Report: \(policy.name)", [
+            "policy": ["id": policy.id, "name": policy.name, "revision": policy.revision],
+            "summary": Self.summaryData(report.summary),
+            "devices": report.devices.map { row in
+                ["id": row.deviceId, "name": row.deviceName, "state": row.state.rawValue, "stateTitle": row.state.title, "revision": row.revision,
+                 "reported": Show.time(row.lastReportAt), "stale": row.stale] as [String: Any]
+            },
+            "noDevices": report.devices.isEmpty,
+            "states": SettingState.allCases.map { ["value": $0.rawValue, "label": $0.title, "selected": $0 == state] },
+            "search": search ?? "", "filtered": state != nil || search != nil,
+            "next": report.nextCursor.map { "/policies/\(id)/report?" + (filters.isEmpty ? "" : filters + "&") + "cursor=\($0)" } as Any,
+            "csv": "/api/v1/policies/\(id)/report?format=csv" + (filters.isEmpty ? "" : "&" + filters),
+            "json": "/api/v1/policies/\(id)/report?format=json" + (filters.isEmpty ? "" : "&" + filters),
+            "settings": settings.settings.map { setting in Self.settingRow(setting, policy: id) },
+        ])
+    }
+
+    static func settingRow(_ setting: PolicySettingsReport.Setting, policy id: String) -> [String: Any] {
+        var query = URLComponents()
+        query.queryItems = [URLQueryItem(name: "settingId", value: setting.settingId), URLQueryItem(name: "state", value: "error"), URLQueryItem(name: "format", value: "csv")]
+        let link: String? = setting.summary.error > 0 ? "/api/v1/policies/\(id)/settings-report?" + (query.percentEncodedQuery ?? "") : nil
+        return [
+            "id": setting.settingId, "succeeded": setting.summary.succeeded, "error": setting.summary.error, "conflict": setting.summary.conflict,
+            "pending": setting.summary.pending, "notApplicable": setting.summary.notApplicable, "errorLink": link as Any,
+        ]
+    }
+}
