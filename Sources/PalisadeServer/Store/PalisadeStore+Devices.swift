@@ -17,6 +17,8 @@ extension PalisadeStore {
             guard let value = E(rawValue: raw) else { throw StoreError.corrupt("\(column) = \(raw)") }
             return value
         }
+        let defender = try row.optionalString("defender").map { try JSONDecoder().decode(DefenderStatus.self, from: Data($0.utf8)) }
+        let defenderInstalled = try row.optionalInt("defender_installed").map { $0 != 0 }
         return Device(
             id: try row.string("id"), name: try row.string("name"),
             platform: try enumValue("platform", DevicePlatform.self),
@@ -24,8 +26,8 @@ extension PalisadeStore {
             agentVersion: try row.string("agent_version"),
             managedBy: try enumValue("managed_by", ManagementChannel.self),
             mdmEnrolled: try row.int("mdm_enrolled") != 0,
-            defenderInstalled: try row.optionalInt("defender_installed").map { $0 != 0 },
-            defender: try row.optionalString("defender").map { try JSONDecoder().decode(DefenderStatus.self, from: Data($0.utf8)) },
+            defenderInstalled: defenderInstalled,
+            defender: defender, defenderSummary: defender?.summary ?? (defenderInstalled == false ? "Defender not installed" : nil),
             enrollmentStatus: try enumValue("enrollment_status", EnrollmentStatus.self),
             enrolledAt: Timestamp.date(try row.millis("enrolled_at")),
             lastCheckInAt: Timestamp.optionalDate(try row.optionalMillis("last_check_in_at")),

@@ -59,6 +59,8 @@ public struct Device: Codable, Sendable, Hashable {
     public var defenderInstalled: Bool?
     /// Defender's presence and health as the agent last reported them (nil: never reported).
     public var defender: DefenderStatus?
+    /// One line for lists and reports: "Defender not installed", "Defender healthy", ...
+    public var defenderSummary: String?
     public var enrollmentStatus: EnrollmentStatus
     public var enrolledAt: Date
     public var lastCheckInAt: Date?
