@@ -104,6 +104,8 @@ paths = {
      {"name": "targetId", "in": "query", "schema": str_}, {"name": "since", "in": "query", "schema": dt}, {"name": "until", "in": "query", "schema": dt}],
    "responses": {"200": resp("Entries", listof("events", "AuditEvent")), **errs("400", "401")}}},
  "/device/v1/check-in": {"post": {"operationId": "checkIn", "summary": "Compare configuration hashes; long-polls up to waitSeconds", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("CheckInRequest")), "responses": {"200": resp("Unchanged, or the new configuration", ref("CheckInResponse")), "403": resp("Device retired (code device_retired)", ref("Error")), "429": resp("Too many requests from this address or device (Retry-After says when to come back)", ref("Error")), **errs("400", "401", "413")}}},
+ "/api/v1/reports/drift": {"get": {"operationId": "driftReport", "summary": "Drift events of the tenant, newest first: managed values agents found changed behind their back and put back", "parameters": paging + [{"name": "device", "in": "query", "description": "only this device's events", "schema": {"type": "string", "minLength": 1, "maxLength": 100}}],
+   "responses": {"200": resp("Drift events", listof("events", "DriftEvent")), **errs("400", "401", "404")}}},
  "/device/v1/reports": {"post": {"operationId": "report", "summary": "Report per-setting results for a configuration hash (idempotent)", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("StatusReport")), "responses": {"200": resp("Stored", ref("StatusReportResponse")), "403": resp("Device retired", ref("Error")), "429": resp("Too many requests from this address or device (Retry-After says when to come back)", ref("Error")), **errs("400", "401", "413")}}},
 }
 dt = {"type": "string", "format": "date-time"}
@@ -112,7 +114,13 @@ policyref = {"type": "object", "required": ["id", "name", "revision"], "properti
 inventory = {"type": "object", "required": ["hostname", "platform", "osVersion", "hardwareId", "agentVersion", "mdmEnrolled"], "properties": {
   "hostname": {"type": "string", "minLength": 1, "maxLength": 255}, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]},
   "osVersion": {"type": "string", "maxLength": 200}, "hardwareId": {"type": "string", "minLength": 1, "maxLength": 256}, "agentVersion": {"type": "string", "maxLength": 100},
-  "mdmEnrolled": {"type": "boolean"}, "defenderManagedElsewhere": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"}, "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 100}}}}
+  "mdmEnrolled": {"type": "boolean"}, "defenderManagedElsewhere": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"}, "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 100}},
+  "defender": {"$ref": "#/components/schemas/DefenderStatus"}}}
+short = {"type": "string", "maxLength": 500}
+defender_status = {"type": "object", "required": ["installed"], "description": "Defender for Endpoint as the agent read it (mdatp health / Get-MpComputerStatus); absent fields: not reported", "properties": {
+  "installed": {"type": "boolean"}, "version": short, "healthy": {"type": "boolean"}, "healthIssues": {"type": "array", "maxItems": 50, "items": short},
+  "realTimeProtectionEnabled": {"type": "boolean"}, "definitionsVersion": short, "definitionsUpdatedAt": {"type": "string", "format": "date-time", "maxLength": 500},
+  "definitionsStatus": short, "organizationId": short, "passiveMode": {"type": "boolean"}, "tamperProtection": short, "detail": short}}
 schemas = {
  "Session": {"type": "object", "required": ["principal", "role"], "properties": {"principal": str_, "role": role, "user": ref("User"), "csrfToken": str_, "expiresAt": dt}},
  "User": {"type": "object", "required": ["id", "email", "displayName", "role", "createdAt", "updatedAt"], "properties": {"id": str_, "email": str_, "displayName": str_, "role": role, "createdAt": dt, "updatedAt": dt, "lockedUntil": dt}},
@@ -137,6 +145,7 @@ schemas = {
  "Device": {"type": "object", "required": ["id", "name", "platform", "osVersion", "agentVersion", "managedBy", "enrollmentStatus", "enrolledAt", "tags"], "properties": {"pendingReenrollment": {"type": "object", "required": ["since", "publicKeySHA256"], "properties": {"since": dt, "sourceAddress": str_, "publicKeySHA256": str_}}, 
    "id": str_, "name": str_, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]}, "osVersion": str_, "hardwareId": str_, "agentVersion": str_,
    "managedBy": {"type": "string", "enum": ["palisade", "mdm", "other"]}, "mdmEnrolled": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"},
+   "defender": ref("DefenderStatus"), "defenderSummary": {"type": "string", "description": "e.g. Defender not installed, Defender healthy, Defender unhealthy: <issues>"},
    "enrollmentStatus": {"type": "string", "enum": ["enrolled", "retired"]}, "enrolledAt": dt, "lastCheckInAt": dt, "tags": {"type": "array", "items": str_, "description": "admin tags"}, "agentTags": {"type": "array", "items": str_, "description": "tags the agent reports"},
    "management": {"type": "object", "properties": {"state": {"type": "string", "enum": ["managed", "excluded"]}, "reason": str_}}, "stale": {"type": "boolean"}}},
  "GroupRequest": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": ["string", "null"]}, "members": {"type": ["array", "null"], "items": str_}, "membershipRule": {"type": ["string", "null"], "description": "Makes the group dynamic, e.g. device.platform -eq \"linux\" -and device.tags -contains \"prod\""},
@@ -182,7 +191,14 @@ schemas = {
  "DeviceConfiguration": {"type": "object", "required": ["platform", "settings"], "properties": {"platform": {"type": "string", "enum": ["linux", "macos", "windows"]}, "settings": {"type": "object", "additionalProperties": True},
    "leaveUntouched": {"type": "boolean", "description": "Another channel manages Defender's settings: write and remove nothing"}, "reason": {"type": "string"}}},
  "CheckInResponse": {"type": "object", "required": ["status", "configurationHash"], "properties": {"status": {"type": "string", "enum": ["unchanged", "changed"]}, "configurationHash": str_, "configuration": ref("DeviceConfiguration")}},
- "StatusReport": {"type": "object", "required": ["configurationHash", "results"], "properties": {"configurationHash": str_, "detail": str_, "results": {"type": "array", "maxItems": 1000, "items": {"type": "object", "required": ["settingId", "state"], "properties": {"settingId": {"type": "string", "minLength": 1}, "state": {"type": "string", "enum": ["succeeded", "error", "notApplicable"]}, "detail": str_}}}}},
+ "StatusReport": {"type": "object", "required": ["configurationHash", "results"], "properties": {"configurationHash": str_, "detail": str_, "results": {"type": "array", "maxItems": 1000, "items": {"type": "object", "required": ["settingId", "state"], "properties": {"settingId": {"type": "string", "minLength": 1}, "state": {"type": "string", "enum": ["succeeded", "error", "notApplicable", "pending"]}, "detail": str_}}},
+   "drift": {"type": "array", "maxItems": 1000, "description": "values found changed behind the agent's back and put back", "items": {"type": "object", "required": ["id", "settingId", "detectedAt"], "properties": {
+     "id": {"type": "string", "minLength": 1, "maxLength": 100}, "settingId": {"type": "string", "minLength": 1, "maxLength": 300}, "found": {}, "restored": {}, "detail": {"type": "string", "maxLength": 1024}, "detectedAt": dt}}}}},
+ "DefenderStatus": defender_status,
+ "DriftEvent": {"type": "object", "required": ["id", "deviceId", "deviceName", "settingId", "detectedAt", "receivedAt"], "properties": {
+   "id": str_, "deviceId": str_, "deviceName": str_, "settingId": {"type": "string", "description": "the setting, or (file) when the file changed without any managed value differing"},
+   "found": {"description": "the value found; absent when it was missing"}, "restored": {"description": "the value put back; absent when the setting is no longer managed"},
+   "detail": str_, "detectedAt": dt, "receivedAt": dt}},
  "StatusReportResponse": {"type": "object", "required": ["current"], "properties": {"current": {"type": "boolean"}}},
 }
 # Every admin operation can be refused with 403 when the caller's role lacks its permission

@@ -51,7 +51,8 @@ public struct DeviceInventoryProbe: Sendable {
             agentVersion: AgentVersion.current,
             mdmEnrolled: false,
             defenderManagedElsewhere: defenderManagedElsewhere(platform: platform, palisadeWroteSettings: palisadeWroteSettings),
-            defenderInstalled: platform == .linux ? AtomicFile.exists(root.resolve("opt/microsoft/mdatp")) : nil,
+            // Defender's presence and health come from DefenderMonitor (its own tools).
+            defenderInstalled: nil,
             tags: tags)
     }
 

@@ -18,12 +18,22 @@ public struct PalisadeAgent: Sendable {
         public var backoffMaximum: Duration = .seconds(300)
         /// Shortest time between two check-ins, should a server answer long-polls at once.
         public var minimumInterval: Duration = .seconds(5)
+        /// How long a reading of Defender's health is reused before `mdatp` (or PowerShell) runs again.
+        public var defenderMaximumAge: Duration = .seconds(60)
+        /// How long Defender's tools may take before the agent gives up on them.
+        public var toolTimeout: Duration = .seconds(10)
+        /// Where Defender's tools are looked for (nil: the agent's PATH).
+        public var toolSearchPath: [String]?
 
-        public init(waitSeconds: Int = 60, backoffBase: Duration = .seconds(1), backoffMaximum: Duration = .seconds(300), minimumInterval: Duration = .seconds(5)) {
+        public init(waitSeconds: Int = 60, backoffBase: Duration = .seconds(1), backoffMaximum: Duration = .seconds(300), minimumInterval: Duration = .seconds(5),
+                    defenderMaximumAge: Duration = .seconds(60), toolTimeout: Duration = .seconds(10), toolSearchPath: [String]? = nil) {
             self.waitSeconds = waitSeconds
             self.backoffBase = backoffBase
             self.backoffMaximum = backoffMaximum
             self.minimumInterval = minimumInterval
+            self.defenderMaximumAge = defenderMaximumAge
+            self.toolTimeout = toolTimeout
+            self.toolSearchPath = toolSearchPath
         }
     }
 
@@ -33,6 +43,8 @@ public struct PalisadeAgent: Sendable {
     public var options: Options
     /// The time the agent signs its assertions with and records in its state.
     public let clock: any WallClock
+    /// Defender's presence and health, read with its own tools and cached.
+    public let defender: DefenderMonitor
 
     public init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options = .init(), clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.state = state
@@ -40,6 +52,7 @@ public struct PalisadeAgent: Sendable {
         self.options = options
         self.clock = clock
         self.logger = logger
+        self.defender = DefenderMonitor(runner: CommandRunner(searchPath: options.toolSearchPath, timeout: options.toolTimeout), maximumAge: options.defenderMaximumAge)
     }
 
     // MARK: Enrollment
@@ -87,7 +100,10 @@ public struct PalisadeAgent: Sendable {
         if let existing = try state.enrollment(), !force, existing.serverURL == serverURL {
             throw AgentError.alreadyEnrolled(deviceId: existing.deviceId, stateDirectory: state.path)
         }
-        let inventory = try probe.inventory()
+        var inventory = try probe.inventory()
+        let observation = await defender.observe(platform: inventory.platform, registry: Self.registry(root: probe.root), now: clock.now)
+        inventory.defender = observation.status
+        inventory.defenderInstalled = observation.status.installed
         let keyPair: DeviceKeyPair
         if let pem = state.privateKeyPEM() {
             keyPair = try DeviceKeyPair(privateKeyPEM: pem)
@@ -104,6 +120,7 @@ public struct PalisadeAgent: Sendable {
         try state.savePinnedCA(trust.pinnedCAPEM)
         try state.save(enrollment)
         try state.save(AgentStateDirectory.Health.initial)
+        try state.save(AgentStateDirectory.DefenderState(observed: observation, reported: observation.status, observedAt: clock.now))
         logger.info("enrolled", metadata: ["device": "\(response.deviceId)", "reenrolled": "\(response.reenrolled)"])
         return enrollment
     }
@@ -116,6 +133,7 @@ public struct PalisadeAgent: Sendable {
         var signer: DeviceAssertionSigner
         var enforcer: any ConfigurationEnforcer
         var probe: DeviceInventoryProbe
+        var registry: any RegistryStore
     }
 
     func session() async throws -> Session {
@@ -134,7 +152,8 @@ public struct PalisadeAgent: Sendable {
             client: try DeviceProtocolClient(serverURL: enrollment.serverURL, httpClient: httpClient, trust: try state.serverTrust(for: enrollment)),
             signer: try await DeviceAssertionSigner(deviceId: enrollment.deviceId, privateKeyPEM: pem, clock: clock),
             enforcer: enforcer,
-            probe: DeviceInventoryProbe(root: root, platform: enrollment.platform, hostname: enrollment.hostname, hardwareId: enrollment.hardwareId, tags: enrollment.tags ?? []))
+            probe: DeviceInventoryProbe(root: root, platform: enrollment.platform, hostname: enrollment.hostname, hardwareId: enrollment.hardwareId, tags: enrollment.tags ?? []),
+            registry: Self.registry(root: root))
     }
 
     /// The real registry on Windows; elsewhere a file-backed stand-in under the root.
@@ -170,16 +189,36 @@ public struct PalisadeAgent: Sendable {
         let session = try await session()
         try await flushPendingReport(session)
         var applied = try state.applied()
+        let observation = try await observeDefender(session)
 
-        // Someone changed the managed file behind our back: put it back and report again.
-        if let current = applied, current.configuration.leaveUntouched != true, !session.enforcer.isInPlace(current.configuration) {
-            logger.warning("managed configuration drifted; re-applying", metadata: ["hash": "\(current.hash)"])
-            applied = try await apply(current.configuration, session: session)
+        if let current = applied, current.configuration.leaveUntouched != true {
+            let findings = session.enforcer.drift(from: current.configuration)
+            if !findings.isEmpty {
+                // Someone changed the managed values behind our back: put them back and say so.
+                logger.warning("managed configuration drifted; re-applying", metadata: ["hash": "\(current.hash)", "settings": "\(findings.map(\.settingId))"])
+                let detectedAt = clock.now.ISO8601Format()
+                let events = findings.map { finding in
+                    DriftEvent(id: UUID().uuidString.lowercased(), settingId: finding.settingId, found: Self.clipped(finding.found),
+                               restored: Self.clipped(finding.expected), detail: finding.detail, detectedAt: detectedAt)
+                }
+                applied = try await apply(current.configuration, session: session, observation: observation, drift: events)
+            } else if current.defender != observation {
+                // Defender was installed, removed, or its effective values moved: the states may have too.
+                applied = try await reverify(current, observation: observation, session: session)
+            }
         }
 
         let wroteSettings = applied.map { $0.configuration.leaveUntouched != true && !$0.configuration.settings.isEmpty } ?? false
-        let inventory = try? session.probe.inventory(palisadeWroteSettings: wroteSettings)
+        var defenderState = try state.defenderState()
+        let news = defenderState.reported.map { observation.status.sameForReporting(as: $0) } == true ? nil : observation.status
+        var inventory = try? session.probe.inventory(palisadeWroteSettings: wroteSettings)
+        inventory?.defenderInstalled = observation.status.installed
+        inventory?.defender = news
         let response = try await session.client.checkIn(.init(configurationHash: applied?.hash, waitSeconds: waitSeconds, inventory: inventory), signer: session.signer)
+        if let news, inventory != nil {
+            defenderState.reported = news
+            try state.save(defenderState)
+        }
         var health = try state.health()
         health.lastCheckInAt = clock.now
         health.consecutiveFailures = 0
@@ -189,19 +228,48 @@ public struct PalisadeAgent: Sendable {
         guard response.status == .changed, let configuration = response.configuration else {
             return .unchanged(hash: response.configurationHash)
         }
-        let result = try await apply(configuration, session: session)
+        let result = try await apply(configuration, session: session, observation: observation, drift: [])
         return .applied(result.report)
     }
 
-    private func apply(_ configuration: DeviceConfiguration, session: Session) async throws -> AgentStateDirectory.AppliedConfiguration {
+    /// Reads Defender (cached for `defenderMaximumAge`) and keeps a changed reading in the state
+    /// directory for `palisade agent status`.
+    private func observeDefender(_ session: Session) async throws -> DefenderObservation {
+        let observation = await defender.observe(platform: session.enrollment.platform, registry: session.registry, now: clock.now)
+        var defenderState = try state.defenderState()
+        if defenderState.observed != observation {
+            if let previous = defenderState.observed?.status, previous.installed != observation.status.installed || previous.healthy != observation.status.healthy {
+                logger.notice("Defender changed", metadata: ["now": "\(observation.status.summary)", "before": "\(previous.summary)"])
+            }
+            defenderState.observed = observation
+            defenderState.observedAt = clock.now
+            try state.save(defenderState)
+        }
+        return observation
+    }
+
+    /// A value too large to report whole is replaced by a note of its size.
+    static func clipped(_ value: JSONValue?) -> JSONValue? {
+        guard let value else { return nil }
+        let size = CanonicalJSON.bytes(value).count
+        return size <= 2_000 ? value : .string("(a value of \(size) bytes, not shown)")
+    }
+
+    private func apply(_ configuration: DeviceConfiguration, session: Session, observation: DefenderObservation, drift: [DriftEvent]) async throws -> AgentStateDirectory.AppliedConfiguration {
         // File work runs on NIO's thread pool, off the cooperative pool. A device whose Defender
         // settings another channel manages is left exactly as it is.
         let enforcer = session.enforcer
-        let report = configuration.leaveUntouched == true
+        let enforcerReport = configuration.leaveUntouched == true
             ? DeviceProtocol.StatusReport(configurationHash: configuration.hash, results: [],
                                           detail: configuration.reason ?? "another channel manages Defender's settings; nothing was written")
             : try await NIOThreadPool.singleton.runIfActive { enforcer.apply(configuration) }
-        let applied = AgentStateDirectory.AppliedConfiguration(hash: configuration.hash, configuration: configuration, report: report, appliedAt: clock.now)
+        var report = configuration.leaveUntouched == true ? enforcerReport : DefenderVerification.report(enforcerReport, configuration: configuration, observation: observation)
+        // Drift found earlier and not yet sent travels with this report.
+        let unsent = (try? state.pendingReport())?.drift ?? []
+        report.drift = unsent + drift
+        if report.drift?.isEmpty == true { report.drift = nil }
+        let applied = AgentStateDirectory.AppliedConfiguration(hash: configuration.hash, configuration: configuration, report: report, appliedAt: clock.now,
+                                                               enforcerReport: enforcerReport, defender: observation)
         try state.save(applied)
         try state.savePendingReport(report)
         logger.info("applied configuration", metadata: ["hash": "\(applied.hash)", "settings": "\(configuration.settings.count)"])
@@ -209,11 +277,37 @@ public struct PalisadeAgent: Sendable {
         return applied
     }
 
+    /// Re-derives the states of what is applied from a new reading of Defender, and reports them
+    /// when they changed.
+    private func reverify(_ applied: AgentStateDirectory.AppliedConfiguration, observation: DefenderObservation, session: Session) async throws -> AgentStateDirectory.AppliedConfiguration {
+        var updated = applied
+        updated.defender = observation
+        if let enforcerReport = applied.enforcerReport {
+            var report = DefenderVerification.report(enforcerReport, configuration: applied.configuration, observation: observation)
+            report.drift = (try? state.pendingReport())?.drift
+            if report.results != applied.report.results || report.detail != applied.report.detail {
+                logger.info("setting states changed with Defender's", metadata: ["defender": "\(observation.status.summary)"])
+                updated.report = report
+                try state.save(updated)
+                try state.savePendingReport(report)
+                try await flushPendingReport(session)
+                return updated
+            }
+        }
+        try state.save(updated)
+        return updated
+    }
+
     /// Sends the report that could not be sent before; keeps it when the server is unreachable.
     private func flushPendingReport(_ session: Session) async throws {
         guard let report = try state.pendingReport() else { return }
         do {
             _ = try await session.client.report(report, signer: session.signer)
+            try state.savePendingReport(nil)
+        } catch AgentError.server(let status, let code, let message) where (400..<500).contains(status) && ![401, 403, 408, 429].contains(status) {
+            // A report the server refuses as malformed would be refused for ever: drop it
+            // rather than hold every later report behind it.
+            logger.error("report refused; dropped", metadata: ["status": "\(status)", "code": "\(code)", "message": "\(message)"])
             try state.savePendingReport(nil)
         } catch let error as AgentError where error.isTransient {
             logger.warning("report not sent; will retry", metadata: ["error": "\(error)"])

@@ -9,8 +9,8 @@ import UnixSignals
 
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agent", abstract: "The device agent: enroll, run, status.",
-        subcommands: [Enroll.self, Run.self, Status.self])
+        commandName: "agent", abstract: "The device agent: enroll, run, status, install-service.",
+        subcommands: [Enroll.self, Run.self, Status.self, InstallService.self, UninstallService.self])
 
     struct Enroll: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -147,18 +147,45 @@ struct AgentCommand: AsyncParsableCommand {
                 if let error = health.lastError {
                     print("Last error:    \(error) (\(health.consecutiveFailures) failures in a row)")
                 }
+                let defender = try state.defenderState()
+                if let observed = defender.observed {
+                    print("Defender:      \(Self.describe(observed.status))")
+                    if let at = defender.observedAt { print("               (read with \(observed.source) at \(at.ISO8601Format()))") }
+                } else {
+                    print("Defender:      not read yet")
+                }
                 if let applied = try state.applied() {
+                    // The states of docs/STATES.md, as last reported to the server.
                     print("Configuration: \(applied.hash), applied \(applied.appliedAt.ISO8601Format())")
+                    if let detail = applied.report.detail { print("Note:          \(detail)") }
                     for result in applied.report.results {
                         print("  \(result.settingId): \(result.state.rawValue)\(result.detail.map { " (\($0))" } ?? "")")
                     }
                 } else {
                     print("Configuration: none received yet")
                 }
-                if try state.pendingReport() != nil { print("A status report is waiting to be sent.") }
+                if let pending = try state.pendingReport() {
+                    print("A status report is waiting to be sent\(pending.drift.map { " (with \($0.count) drift events)" } ?? "").")
+                }
             } catch let error as AgentError {
                 throw CLIFailure.exit(error)
             }
+        }
+
+        static func describe(_ status: DefenderStatus) -> String {
+            guard status.installed else { return "not installed (\(status.detail ?? "not found")): settings stay pending" }
+            var parts = [status.summary]
+            if let version = status.version { parts.append("version \(version)") }
+            if let realTime = status.realTimeProtectionEnabled { parts.append("real-time protection \(realTime ? "on" : "off")") }
+            if status.passiveMode == true { parts.append("passive mode") }
+            if let definitions = status.definitionsVersion {
+                let age = status.definitionsUpdatedAt.flatMap(DefenderStatus.date).map { " updated \($0.ISO8601Format())" } ?? ""
+                parts.append("definitions \(definitions)\(age)")
+            }
+            if let tamper = status.tamperProtection { parts.append("tamper protection \(tamper)") }
+            parts.append(status.organizationId.map { "onboarded to \($0)" } ?? "not onboarded")
+            if let detail = status.detail { parts.append(detail) }
+            return parts.joined(separator: ", ")
         }
     }
 }

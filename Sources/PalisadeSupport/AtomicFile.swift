@@ -1,3 +1,5 @@
+// Platform calls go through the C library of the platform this is built on; Windows has its
+// own implementation below (AtomicFile+Windows), built only there.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -10,6 +12,10 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+
+#if !os(Windows)
+/// Permission bits of a new file (ignored on Windows, where the directory's ACL decides).
+public typealias FileMode = mode_t
 
 /// Writes files so that readers see either the old or the new content, never a half-written
 /// one: a temporary file beside the target, fsync, rename over it, fsync the directory.
@@ -29,7 +35,7 @@ public enum AtomicFile {
         }
     }
 
-    public static func write(_ data: some Collection<UInt8>, to path: String, mode: mode_t) throws {
+    public static func write(_ data: some Collection<UInt8>, to path: String, mode: FileMode) throws {
         let bytes = Array(data)
         // A name taken already (a collision, or something planted) is never reused: try another.
         var attempts = 0
@@ -104,7 +110,7 @@ public enum AtomicFile {
     }
 
     /// Creates a directory and its parents with the given mode.
-    public static func createDirectory(_ path: String, mode: mode_t = 0o755) throws {
+    public static func createDirectory(_ path: String, mode: FileMode = 0o755) throws {
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component
@@ -154,3 +160,4 @@ private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count:
     Darwin.read(fd, buffer, count)
     #endif
 }
+#endif

@@ -25,7 +25,7 @@ import Testing
             #expect(answer["enrollmentToken"]?.stringValue?.hasPrefix("pet_") == true)
             let commands = answer["installCommand"]?.arrayValue?.compactMap(\.stringValue) ?? []
             #expect(commands.contains { $0.contains("palisade agent enroll --package /etc/palisade/package.json --state-dir /var/lib/palisade") })
-            #expect(commands.contains { $0.contains("systemctl enable --now palisade-agent.service") })
+            #expect(commands.last == "sudo /usr/local/bin/palisade agent install-service --state-dir /var/lib/palisade", "the agent runs as a service")
             #expect(!commands.joined().contains("--insecure-http"))
             #expect(!commands.joined().contains(answer["enrollmentToken"]?.stringValue ?? "-"), "the secret stays in the package file, out of command lines")
 
@@ -192,7 +192,7 @@ import Testing
             #expect(ok["enrollmentToken"]?.stringValue == secret)
             #expect(ok["enrollmentTokenId"]?.stringValue == id)
             let commands = ok["installCommand"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            #expect(commands.contains { $0.hasPrefix("sc.exe create PalisadeAgent") })
+            #expect(commands.contains { $0.contains("agent install-service --state-dir") })
             #expect(commands.contains { $0.contains("agent enroll --package") })
 
             func refusal(_ body: JSONValue, field: String?, saying text: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
@@ -264,11 +264,13 @@ import Testing
 
     static func enroll(_ server: TestServer, name: String, package: OnboardingPackage) async throws -> TestAgent {
         let base = server.directory + "/agents/\(name)"
+        let tools = try DefenderStandIn(directory: base + "/tools", platform: .linux, answer: DefenderStandIn.healthyLinux)
         let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: TestAgent.httpClient,
-                                  options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50), minimumInterval: .milliseconds(50)),
+                                  options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50), minimumInterval: .milliseconds(50),
+                                                 defenderMaximumAge: .zero, toolSearchPath: [tools.directory]),
                                   clock: server.store.clock, logger: TestServer.logger)
         let enrollment = try await agent.enroll(package: package, probe: probe(server, name: name))
-        return TestAgent(agent: agent, root: base + "/root", deviceId: enrollment.deviceId)
+        return TestAgent(agent: agent, root: base + "/root", deviceId: enrollment.deviceId, tools: tools)
     }
 
     static func enrollFromPackage(_ server: TestServer, name: String, file: String) async throws -> TestAgent {

@@ -9,6 +9,29 @@ public protocol ConfigurationEnforcer: Sendable {
 
     /// True when what is on disk still matches `configuration` (drift detection).
     func isInPlace(_ configuration: DeviceConfiguration) -> Bool
+
+    /// What differs from `configuration` on the device, per setting where the platform's store
+    /// can be read back; empty when everything is in place.
+    func drift(from configuration: DeviceConfiguration) -> [DriftFinding]
+}
+
+/// A managed value found changed behind the agent's back.
+public struct DriftFinding: Sendable, Hashable {
+    /// The setting, or `DriftEvent.wholeFile` when the file changed but no managed value did
+    /// (or the platform's file cannot be read back per setting).
+    public var settingId: String
+    /// What was there; nil when missing.
+    public var found: JSONValue?
+    /// What the configuration says; nil when the setting is not managed.
+    public var expected: JSONValue?
+    public var detail: String?
+
+    public init(settingId: String, found: JSONValue?, expected: JSONValue?, detail: String? = nil) {
+        self.settingId = settingId
+        self.found = found
+        self.expected = expected
+        self.detail = detail
+    }
 }
 
 /// The root that every enforcer path is prefixed with (`--root`, default `/`).

@@ -20,12 +20,9 @@ public struct LinuxManagedFileEnforcer: ConfigurationEnforcer {
 
     public var managedFilePath: String { file.path }
 
-    /// Defender's install location; its absence does not stop the file being written.
-    public var defenderInstalled: Bool { AtomicFile.exists(root.resolve("opt/microsoft/mdatp")) }
-
+    /// Writes the file; whether Defender is there to take it is the agent's to add (docs/STATES.md).
     public func apply(_ configuration: DeviceConfiguration) -> DeviceProtocol.StatusReport {
-        let detail = defenderInstalled ? nil : "Defender for Endpoint is not installed; the managed file was written and applies once it is installed"
-        return file.apply(configuration, detail: detail) { applicable in
+        file.apply(configuration, detail: nil) { applicable in
             // Read back what Defender will read, and check each value landed.
             let written = readSettings(ids: applicable.keys)
             return applicable.filter { written[$0.key] != $0.value }.mapValues { _ in "the managed file does not hold the value after writing it" }
@@ -34,6 +31,18 @@ public struct LinuxManagedFileEnforcer: ConfigurationEnforcer {
 
     public func isInPlace(_ configuration: DeviceConfiguration) -> Bool {
         file.isInPlace(configuration)
+    }
+
+    public func drift(from configuration: DeviceConfiguration) -> [DriftFinding] {
+        guard !file.isInPlace(configuration) else { return [] }
+        let expected = file.split(configuration.settings).applicable
+        let found = readSettings(ids: expected.keys)
+        let changed = expected.keys.sorted().filter { found[$0] != expected[$0] }.map { id in
+            DriftFinding(settingId: id, found: found[id], expected: expected[id])
+        }
+        if !changed.isEmpty { return changed }
+        let what = AtomicFile.exists(file.path) ? "\(file.path) held keys or text Palisade did not write" : "\(file.path) was removed"
+        return [DriftFinding(settingId: DriftEvent.wholeFile, found: nil, expected: nil, detail: what)]
     }
 
     func readSettings(ids: some Sequence<String>) -> [String: JSONValue] {

@@ -1,4 +1,5 @@
 import PalisadeCore
+import PalisadeSupport
 
 /// macOS: Defender reads the managed preferences of `com.microsoft.wdav` from
 /// `/Library/Managed Preferences/com.microsoft.wdav.plist`.
@@ -21,5 +22,11 @@ public struct MacOSManagedPreferencesEnforcer: ConfigurationEnforcer {
 
     public func isInPlace(_ configuration: DeviceConfiguration) -> Bool {
         file.isInPlace(configuration)
+    }
+
+    /// The plist is compared as a whole (no plist reader in the agent yet): one finding for the file.
+    public func drift(from configuration: DeviceConfiguration) -> [DriftFinding] {
+        guard !file.isInPlace(configuration) else { return [] }
+        return [DriftFinding(settingId: DriftEvent.wholeFile, found: nil, expected: nil, detail: "\(file.path) differs from what Palisade wrote")]
     }
 }

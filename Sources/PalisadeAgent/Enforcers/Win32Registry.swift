@@ -48,8 +48,12 @@ public struct Win32Registry: RegistryStore {
                 defer { RegCloseKey(key) }
                 let status: LSTATUS
                 switch value.data {
-                case .dword(var number):
-                    status = RegSetValueExW(key, value.location.name.wide, 0, DWORD(REG_DWORD), withUnsafeBytes(of: &number) { $0.baseAddress?.assumingMemoryBound(to: BYTE.self) }, DWORD(MemoryLayout<UInt32>.size))
+                case .dword(let number):
+                    // Little-endian DWORD bytes; the pointer is used only inside the closure.
+                    let bytes: [BYTE] = [BYTE(number & 0xff), BYTE(number >> 8 & 0xff), BYTE(number >> 16 & 0xff), BYTE(number >> 24 & 0xff)]
+                    status = bytes.withUnsafeBufferPointer { buffer in
+                        RegSetValueExW(key, value.location.name.wide, 0, DWORD(REG_DWORD), buffer.baseAddress, DWORD(buffer.count))
+                    }
                 case .string(let string):
                     let wide = string.wide
                     status = wide.withUnsafeBytes { bytes in

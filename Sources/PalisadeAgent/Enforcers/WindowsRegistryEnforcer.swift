@@ -61,6 +61,19 @@ public struct WindowsRegistryEnforcer: ConfigurationEnforcer {
         guard let present = try? registry.read(keys: Set(desired.map(\.location.key))) else { return false }
         return desired.isSubset(of: Set(present))
     }
+
+    public func drift(from configuration: DeviceConfiguration) -> [DriftFinding] {
+        guard !isInPlace(configuration) else { return [] }
+        let (desired, problems) = renderer.values(for: configuration.settings)
+        let ids = configuration.settings.keys.filter { id in !problems.contains { $0.settingId == id } }.sorted()
+        let present = (try? registry.read(keys: Set(desired.map(\.location.key)))) ?? []
+        let found = renderer.settings(from: present, ids: ids)
+        let changed = ids.compactMap { id -> DriftFinding? in
+            let expected = renderer.settings(from: renderer.values(for: [id: configuration.settings[id]!]).values, ids: [id])[id]
+            return found[id] == expected ? nil : DriftFinding(settingId: id, found: found[id], expected: configuration.settings[id])
+        }
+        return changed.isEmpty ? [DriftFinding(settingId: DriftEvent.wholeFile, found: nil, expected: nil, detail: "registry values Palisade wrote changed")] : changed
+    }
 }
 
 /// A registry kept in a `.reg`-format file (Windows Registry Editor 5.00) under the

@@ -41,8 +41,21 @@ public struct AgentStateDirectory: Sendable {
     public struct AppliedConfiguration: Codable, Sendable, Equatable {
         public var hash: String
         public var configuration: DeviceConfiguration
+        /// What was reported: the enforcer's results with Defender's part (docs/STATES.md).
         public var report: DeviceProtocol.StatusReport
         public var appliedAt: Date
+        /// What the enforcer alone said (written, unwritable, not applicable), before Defender's
+        /// presence and effective values were taken into account.
+        public var enforcerReport: DeviceProtocol.StatusReport?
+        /// The reading of Defender the report was made with; a different reading re-checks it.
+        public var defender: DefenderObservation?
+    }
+
+    /// Defender as last read, and as last acknowledged by the server (sent with a check-in).
+    public struct DefenderState: Codable, Sendable, Equatable {
+        public var observed: DefenderObservation?
+        public var reported: DefenderStatus?
+        public var observedAt: Date?
     }
 
     /// Health of the agent for `palisade agent status`.
@@ -62,13 +75,16 @@ public struct AgentStateDirectory: Sendable {
     var pendingReportPath: String { file("pending-report.json") }
     var healthPath: String { file("health.json") }
     var pinnedCAPath: String { file("server-ca.pem") }
+    var defenderPath: String { file("defender.json") }
 
     func file(_ name: String) -> String { URL(fileURLWithPath: path).appendingPathComponent(name).path }
 
     /// Creates the directory with mode 0700 (it holds the device's private key).
     public func prepare() throws {
         try AtomicFile.createDirectory(path, mode: 0o700)
+        #if !os(Windows)
         chmod(path, 0o700)
+        #endif
     }
 
     /// The CA pinned at enrollment, PEM.
@@ -123,6 +139,9 @@ public struct AgentStateDirectory: Sendable {
         }
     }
 
+    public func defenderState() throws -> DefenderState { try load(DefenderState.self, from: defenderPath) ?? DefenderState() }
+    public func save(_ defender: DefenderState) throws { try store(defender, to: defenderPath, mode: 0o600) }
+
     public func health() throws -> Health { try load(Health.self, from: healthPath) ?? .initial }
     public func save(_ health: Health) throws { try store(health, to: healthPath, mode: 0o600) }
 
@@ -137,7 +156,7 @@ public struct AgentStateDirectory: Sendable {
         }
     }
 
-    private func store<T: Encodable>(_ value: T, to file: String, mode: mode_t) throws {
+    private func store<T: Encodable>(_ value: T, to file: String, mode: FileMode) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601

@@ -451,6 +451,7 @@ public struct DirectoryIndex: Sendable {
             platform: attributes.platform.lowercased(), osVersion: attributes.osVersion.lowercased(), name: attributes.name.lowercased(),
             tags: attributes.tags.map { $0.lowercased() }, agentTags: attributes.agentTags.map { $0.lowercased() }, managementType: attributes.managementType.lowercased(),
             agentVersion: attributes.agentVersion.lowercased(), enrolledAt: attributes.enrolledAt.lowercased(),
-            lastCheckInAt: attributes.lastCheckInAt.lowercased())
+            lastCheckInAt: attributes.lastCheckInAt.lowercased(), defenderInstalled: attributes.defenderInstalled.lowercased(),
+            defenderHealthy: attributes.defenderHealthy.lowercased(), defenderVersion: attributes.defenderVersion.lowercased())
     }
 }

@@ -26,6 +26,10 @@ public enum DeviceAttribute: String, Sendable, Hashable, CaseIterable {
     case agentVersion
     case enrolledAt
     case lastCheckInAt
+    /// Defender as the agent last reported it: "true"/"false" ("" when never reported), and its version.
+    case defenderInstalled = "defender.installed"
+    case defenderHealthy = "defender.healthy"
+    case defenderVersion = "defender.version"
 
     /// Holds several values: `-contains` and `-eq` test each.
     public var isList: Bool { self == .tags || self == .agentTags }
@@ -94,9 +98,14 @@ public struct DeviceAttributes: Sendable, Hashable {
     /// The UTC day of the last check-in (`2026-11-26`): rules see the day, so a device's
     /// memberships are re-evaluated once a day when it checks in, not on every check-in.
     public var lastCheckInAt: String
+    /// "true", "false", or "" when the agent never said.
+    public var defenderInstalled: String
+    public var defenderHealthy: String
+    public var defenderVersion: String
 
     public init(platform: String, osVersion: String = "", name: String = "", tags: [String] = [], agentTags: [String] = [], managementType: String = "palisade",
-                agentVersion: String = "", enrolledAt: String = "", lastCheckInAt: String = "") {
+                agentVersion: String = "", enrolledAt: String = "", lastCheckInAt: String = "",
+                defenderInstalled: String = "", defenderHealthy: String = "", defenderVersion: String = "") {
         self.platform = platform
         self.osVersion = osVersion
         self.name = name
@@ -106,6 +115,9 @@ public struct DeviceAttributes: Sendable, Hashable {
         self.agentVersion = agentVersion
         self.enrolledAt = enrolledAt
         self.lastCheckInAt = lastCheckInAt
+        self.defenderInstalled = defenderInstalled
+        self.defenderHealthy = defenderHealthy
+        self.defenderVersion = defenderVersion
     }
 
     @inline(__always)
@@ -120,6 +132,9 @@ public struct DeviceAttributes: Sendable, Hashable {
         case .agentVersion: agentVersion
         case .enrolledAt: enrolledAt
         case .lastCheckInAt: lastCheckInAt
+        case .defenderInstalled: defenderInstalled
+        case .defenderHealthy: defenderHealthy
+        case .defenderVersion: defenderVersion
         }
     }
 
@@ -134,6 +149,9 @@ public struct DeviceAttributes: Sendable, Hashable {
         case .agentVersion: [agentVersion]
         case .enrolledAt: [enrolledAt]
         case .lastCheckInAt: [lastCheckInAt]
+        case .defenderInstalled: [defenderInstalled]
+        case .defenderHealthy: [defenderHealthy]
+        case .defenderVersion: [defenderVersion]
         }
     }
 }

@@ -8,14 +8,31 @@ public struct InventoryFacts: Sendable, Hashable {
     public var mdmEnrolled: Bool
     public var agentTags: [String]
     public var managedBy: ManagementChannel
+    /// What rules read of Defender (`device.defender.installed|healthy|version`); nil: unknown.
+    public var defenderInstalled: Bool?
+    public var defenderHealthy: Bool?
+    public var defenderVersion: String?
 
-    public init(hostname: String, osVersion: String, agentVersion: String, mdmEnrolled: Bool, agentTags: [String], managedBy: ManagementChannel) {
+    public init(hostname: String, osVersion: String, agentVersion: String, mdmEnrolled: Bool, agentTags: [String], managedBy: ManagementChannel,
+                defenderInstalled: Bool? = nil, defenderHealthy: Bool? = nil, defenderVersion: String? = nil) {
         self.hostname = hostname
         self.osVersion = osVersion
         self.agentVersion = agentVersion
         self.mdmEnrolled = mdmEnrolled
         self.agentTags = agentTags
         self.managedBy = managedBy
+        self.defenderInstalled = defenderInstalled
+        self.defenderHealthy = defenderHealthy
+        self.defenderVersion = defenderVersion
+    }
+
+    /// The same facts with Defender's taken from `status` (what the device has now).
+    public func with(defender status: DefenderStatus?) -> InventoryFacts {
+        var facts = self
+        facts.defenderInstalled = status?.installed
+        facts.defenderHealthy = status?.healthy
+        facts.defenderVersion = status?.version
+        return facts
     }
 }
 
@@ -27,9 +44,12 @@ extension DeviceProtocol.Inventory {
         return platform == .linux ? .other : .mdm
     }
 
+    /// The facts this inventory states; Defender's only when it carries `defender` (otherwise
+    /// the caller keeps what it knew: no news is not a change).
     public var facts: InventoryFacts {
         InventoryFacts(hostname: hostname, osVersion: osVersion, agentVersion: agentVersion, mdmEnrolled: mdmEnrolled,
-                       agentTags: tags ?? [], managedBy: managementChannel)
+                       agentTags: tags ?? [], managedBy: managementChannel,
+                       defenderInstalled: defender?.installed, defenderHealthy: defender?.healthy, defenderVersion: defender?.version)
     }
 
     /// Checks the inventory's text fields against their limits and its tags against the tag
@@ -45,5 +65,22 @@ extension DeviceProtocol.Inventory {
             throw InputProblem(field: "\(field).\(name)", message: "\(field).\(name) must be \(range.lowerBound) to \(range.upperBound) characters, got \(value.count)")
         }
         _ = try InputRules.tags(tags ?? [], field: "\(field).tags")
+        if let defender {
+            let texts: [(String, String?)] = [
+                ("version", defender.version), ("definitionsVersion", defender.definitionsVersion), ("definitionsStatus", defender.definitionsStatus),
+                ("organizationId", defender.organizationId), ("tamperProtection", defender.tamperProtection), ("detail", defender.detail),
+                ("definitionsUpdatedAt", defender.definitionsUpdatedAt),
+            ]
+            for (name, value) in texts where (value?.count ?? 0) > 500 {
+                throw InputProblem(field: "\(field).defender.\(name)", message: "\(field).defender.\(name) must be at most 500 characters, got \(value!.count)")
+            }
+            if let text = defender.definitionsUpdatedAt, DefenderStatus.date(text) == nil {
+                throw InputProblem(field: "\(field).defender.definitionsUpdatedAt", message: "\(field).defender.definitionsUpdatedAt must be an ISO 8601 time such as 2026-11-27T02:18:00Z, got \"\(text.prefix(50))\"")
+            }
+            let issues = defender.healthIssues ?? []
+            if issues.count > 50 || issues.contains(where: { $0.count > 500 }) {
+                throw InputProblem(field: "\(field).defender.healthIssues", message: "\(field).defender.healthIssues holds at most 50 issues of at most 500 characters each")
+            }
+        }
     }
 }

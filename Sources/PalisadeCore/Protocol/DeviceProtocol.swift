@@ -30,8 +30,11 @@ public enum DeviceProtocol {
         public var defenderInstalled: Bool?
         /// Tags from the device's own configuration (`palisade agent enroll --tag`).
         public var tags: [String]?
+        /// Defender's presence and health; sent when it changed since the last check-in the
+        /// server acknowledged (nil: no news, the server keeps what it has).
+        public var defender: DefenderStatus?
 
-        public init(hostname: String, platform: DevicePlatform, osVersion: String, hardwareId: String, agentVersion: String, mdmEnrolled: Bool, defenderManagedElsewhere: Bool? = nil, defenderInstalled: Bool? = nil, tags: [String]? = nil) {
+        public init(hostname: String, platform: DevicePlatform, osVersion: String, hardwareId: String, agentVersion: String, mdmEnrolled: Bool, defenderManagedElsewhere: Bool? = nil, defenderInstalled: Bool? = nil, tags: [String]? = nil, defender: DefenderStatus? = nil) {
             self.hostname = hostname
             self.platform = platform
             self.osVersion = osVersion
@@ -41,6 +44,7 @@ public enum DeviceProtocol {
             self.defenderManagedElsewhere = defenderManagedElsewhere
             self.defenderInstalled = defenderInstalled
             self.tags = tags
+            self.defender = defender
         }
     }
 
@@ -106,11 +110,14 @@ public enum DeviceProtocol {
         }
     }
 
-    /// What the agent reports per setting. `conflict` and `pending` are the server's own states.
+    /// What the agent reports per setting (docs/STATES.md). `conflict` is the server's own state;
+    /// `pending` is also the server's until a report arrives, and the agent's for a setting
+    /// written where Defender is not there (or not answering) to take it.
     public enum ReportedState: String, Codable, Sendable, Hashable {
         case succeeded
         case error
         case notApplicable
+        case pending
     }
 
     public struct SettingResult: Codable, Sendable, Hashable {
@@ -131,11 +138,14 @@ public enum DeviceProtocol {
         public var results: [SettingResult]
         /// A note about the whole application, e.g. "Defender is not installed".
         public var detail: String?
+        /// Values the agent found changed behind its back and put back since its last report.
+        public var drift: [DriftEvent]?
 
-        public init(configurationHash: String, results: [SettingResult], detail: String? = nil) {
+        public init(configurationHash: String, results: [SettingResult], detail: String? = nil, drift: [DriftEvent]? = nil) {
             self.configurationHash = configurationHash
             self.results = results
             self.detail = detail
+            self.drift = drift
         }
     }
 

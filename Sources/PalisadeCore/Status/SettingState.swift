@@ -78,6 +78,7 @@ extension SettingState {
         case .succeeded: self = .succeeded
         case .error: self = .error
         case .notApplicable: self = .notApplicable
+        case .pending: self = .pending
         }
     }
 }

@@ -103,7 +103,30 @@ struct DeviceProtocolController {
         if let index = body.results.firstIndex(where: { $0.settingId.isEmpty }) {
             throw PalisadeError.invalid("results[\(index)].settingId is empty", field: "results[\(index)].settingId")
         }
+        try Self.validateDrift(body.drift ?? [])
         let current = try await store.recordReport(deviceId: device.deviceId, tenant: device.tenantId, report: body)
         return try JSONBody.response(DeviceProtocol.StatusReportResponse(current: current))
+    }
+
+    static func validateDrift(_ events: [DriftEvent]) throws {
+        guard events.count <= 1_000 else {
+            throw PalisadeError.invalid("a report holds at most 1000 drift events, got \(events.count)", field: "drift")
+        }
+        for (index, event) in events.enumerated() {
+            let field = "drift[\(index)]"
+            guard (1...100).contains(event.id.count) else { throw PalisadeError.invalid("\(field).id must be 1 to 100 characters", field: "\(field).id") }
+            guard (1...300).contains(event.settingId.count) else { throw PalisadeError.invalid("\(field).settingId must be 1 to 300 characters", field: "\(field).settingId") }
+            guard DefenderStatus.date(event.detectedAt) != nil else {
+                throw PalisadeError.invalid("\(field).detectedAt must be an ISO 8601 time such as 2026-11-27T02:18:53Z", field: "\(field).detectedAt")
+            }
+            if (event.detail?.count ?? 0) > maximumResultDetail {
+                throw PalisadeError.invalid("\(field).detail holds at most \(maximumResultDetail) characters", field: "\(field).detail")
+            }
+            for (name, value) in [("found", event.found), ("restored", event.restored)] {
+                if let value, CanonicalJSON.bytes(value).count > 4_096 {
+                    throw PalisadeError.invalid("\(field).\(name) holds at most 4096 bytes of JSON", field: "\(field).\(name)")
+                }
+            }
+        }
     }
 }

@@ -87,10 +87,6 @@ struct OnboardingController {
         let insecure = insecureHTTP ? " --insecure-http" : ""
         switch platform {
         case .linux:
-            let unit = ["[Unit]", "Description=Palisade agent", "Wants=network-online.target", "After=network-online.target", "",
-                        "[Service]", "ExecStart=/usr/local/bin/palisade agent run --state-dir /var/lib/palisade",
-                        "Restart=on-failure", "RestartSec=10", "RestartPreventExitStatus=3", "",
-                        "[Install]", "WantedBy=multi-user.target"]
             return [
                 "# as root, with /usr/local/bin/palisade installed and this answer saved as \(packageFileName):",
                 "sudo install -d -m 0700 /etc/palisade",
@@ -98,20 +94,11 @@ struct OnboardingController {
                 "rm -f \(packageFileName)",
                 "sudo /usr/local/bin/palisade agent enroll --package /etc/palisade/package.json --state-dir /var/lib/palisade\(insecure)",
                 "sudo rm -f /etc/palisade/package.json",
-                "printf '%s\\n' " + unit.map { "'\($0)'" }.joined(separator: " ") + " | sudo tee /etc/systemd/system/palisade-agent.service >/dev/null",
-                "sudo systemctl daemon-reload",
-                "sudo systemctl enable --now palisade-agent.service",
+                // A systemd unit (restart on failure, sandboxed), enabled and started.
+                "sudo /usr/local/bin/palisade agent install-service --state-dir /var/lib/palisade",
             ]
         case .macos:
             let support = "/Library/Application Support/Palisade"
-            let plist = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
-                         "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">",
-                         "<plist version=\"1.0\"><dict>",
-                         "<key>Label</key><string>com.palisade.agent</string>",
-                         "<key>ProgramArguments</key><array><string>/usr/local/bin/palisade</string><string>agent</string><string>run</string><string>--state-dir</string><string>\(support)/state</string></array>",
-                         "<key>RunAtLoad</key><true/>",
-                         "<key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>",
-                         "</dict></plist>"]
             return [
                 "# as an administrator, with /usr/local/bin/palisade installed and this answer saved as \(packageFileName):",
                 "sudo install -d -m 0700 \"\(support)\"",
@@ -119,9 +106,8 @@ struct OnboardingController {
                 "rm -f \(packageFileName)",
                 "sudo /usr/local/bin/palisade agent enroll --package \"\(support)/package.json\" --state-dir \"\(support)/state\"\(insecure)",
                 "sudo rm -f \"\(support)/package.json\"",
-                "printf '%s\\n' " + plist.map { "'\($0)'" }.joined(separator: " ") + " | sudo tee /Library/LaunchDaemons/com.palisade.agent.plist >/dev/null",
-                "sudo chmod 0644 /Library/LaunchDaemons/com.palisade.agent.plist",
-                "sudo launchctl bootstrap system /Library/LaunchDaemons/com.palisade.agent.plist",
+                // A launchd daemon, bootstrapped into the system domain.
+                "sudo /usr/local/bin/palisade agent install-service --state-dir \"\(support)/state\"",
             ]
         case .windows:
             let exe = "%ProgramFiles%\\Palisade\\palisade.exe"
@@ -133,9 +119,8 @@ struct OnboardingController {
                 "move \(packageFileName) \"\(data)\\package.json\"",
                 "\"\(exe)\" agent enroll --package \"\(data)\\package.json\" --state-dir \"\(data)\\state\"\(insecure)",
                 "del \"\(data)\\package.json\"",
-                "sc.exe create PalisadeAgent binPath= \"\\\"\(exe)\\\" agent run --state-dir \\\"\(data)\\state\\\"\" start= auto",
-                "sc.exe failure PalisadeAgent reset= 86400 actions= restart/60000",
-                "sc.exe start PalisadeAgent",
+                // A scheduled task at start-up as SYSTEM, restarted on failure (see README).
+                "\"\(exe)\" agent install-service --state-dir \"\(data)\\state\"",
             ]
         }
     }

@@ -274,6 +274,25 @@ enum Migrations {
             // A retired device never comes back: the hardware enrolling again gets a new record.
             "UPDATE devices SET original_hardware_id = hardware_id, hardware_id = 'retired:' || id WHERE enrollment_status = 'retired'",
         ]),
+        Migration(version: 10, name: "Defender presence and health per device; drift events the agents report", statements: [
+            // DefenderStatus as JSON; devices.defender_installed stays the column lists read.
+            "ALTER TABLE devices ADD COLUMN defender TEXT",
+            """
+            CREATE TABLE device_drift_events (
+                id TEXT NOT NULL,
+                device_id TEXT NOT NULL REFERENCES devices(id),
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                setting_id TEXT NOT NULL,
+                found_value TEXT,
+                restored_value TEXT,
+                detail TEXT,
+                detected_at BIGINT NOT NULL,
+                received_at BIGINT NOT NULL,
+                PRIMARY KEY (device_id, id)
+            )
+            """,
+            "CREATE INDEX device_drift_events_tenant ON device_drift_events (tenant_id, detected_at, device_id, id)",
+        ]),
     ]
 
     /// Applies every migration newer than the stored version. Runs in one transaction under

@@ -68,7 +68,14 @@ extension PalisadeStore {
         let now = clock.nowMillis
         let device = try await read { sql in try await Self.device(tenant: tenant, id: deviceId, on: sql) }
         let newDay = device.lastCheckInAt.map(Device.ruleDay) != Device.ruleDay(Timestamp.date(now))
-        let changedInventory = inventory.flatMap { $0.facts != device.inventoryFacts ? $0 : nil }
+        // An inventory without `defender` brings no news of Defender: what is stored stays.
+        let changedInventory = inventory.flatMap { inventory in
+            let facts = inventory.defender == nil ? inventory.facts.with(defender: device.defender) : inventory.facts
+            var stored = device.inventoryFacts
+            if inventory.defender == nil { stored = stored.with(defender: device.defender) }
+            return facts != stored ? inventory : nil
+        }
+        let defenderNews = inventory?.defender.flatMap { $0 != device.defender ? $0 : nil }
         let throughDirectory = changedInventory != nil || newDay
         if throughDirectory {
             try await writeDirectory(tenant: tenant) { sql, directory in
@@ -80,6 +87,9 @@ extension PalisadeStore {
                         WHERE id = \(bind: deviceId)
                         """).run()
                 }
+                if let defenderNews {
+                    try await Self.storeDefender(defenderNews, deviceId: deviceId, on: sql)
+                }
                 try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
                 directory.deviceChanged(deviceId)
             }
@@ -88,6 +98,10 @@ extension PalisadeStore {
         try await backend.write(lockKey: "device:\(deviceId)") { sql in
             if !throughDirectory {
                 try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
+                // News that rules do not read (definitions, real-time protection, issues) skips the directory.
+                if let defenderNews {
+                    try await Self.storeDefender(defenderNews, deviceId: deviceId, on: sql)
+                }
             }
             if let deliveredHash {
                 try await sql.raw("""
@@ -96,6 +110,13 @@ extension PalisadeStore {
                     """).run()
             }
         }
+    }
+
+    static func storeDefender(_ status: DefenderStatus, deviceId: String, on sql: any SQLDatabase) async throws {
+        try await sql.raw("""
+            UPDATE devices SET defender = \(bind: try encodeJSON(status)), defender_installed = \(bind: status.installed ? 1 : 0)
+            WHERE id = \(bind: deviceId)
+            """).run()
     }
 
     /// Stores a status report. Idempotent: the same report again changes nothing. A report
@@ -107,6 +128,16 @@ extension PalisadeStore {
         let resultsJSON = try encodeJSON(results)
         let now = clock.nowMillis
         return try await backend.write(lockKey: "device:\(deviceId)") { sql in
+            // Drift events are kept whatever the report is about; each once (the agent's id).
+            for event in report.drift ?? [] {
+                try await sql.raw("""
+                    INSERT INTO device_drift_events (id, device_id, tenant_id, setting_id, found_value, restored_value, detail, detected_at, received_at)
+                    VALUES (\(bind: event.id), \(bind: deviceId), \(bind: tenant), \(bind: event.settingId), \(bind: try event.found.map(encodeJSON)),
+                        \(bind: try event.restored.map(encodeJSON)), \(bind: event.detail),
+                        \(bind: Int64((DefenderStatus.date(event.detectedAt) ?? Timestamp.date(now)).timeIntervalSince1970 * 1000)), \(bind: now))
+                    ON CONFLICT (device_id, id) DO NOTHING
+                    """).run()
+            }
             let currentHash = try await sql.raw("SELECT configuration_hash FROM device_configurations WHERE device_id = \(bind: deviceId)").first()?.string("configuration_hash")
             let isCurrent = currentHash == report.configurationHash
             let existing = try await sql.raw("SELECT configuration_hash, results, detail FROM device_reports WHERE device_id = \(bind: deviceId)").first()

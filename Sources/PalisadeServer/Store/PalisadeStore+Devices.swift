@@ -8,7 +8,7 @@ extension PalisadeStore {
     /// holds a tombstone, so that the same hardware enrolling again gets a new record.
     static let deviceColumns = """
         id, name, platform, os_version, COALESCE(original_hardware_id, hardware_id) AS hardware_id, agent_version, managed_by, mdm_enrolled,
-        defender_installed, enrollment_status, enrolled_at, last_check_in_at, tags, agent_tags, pending_public_key, pending_since, pending_source
+        defender_installed, defender, enrollment_status, enrolled_at, last_check_in_at, tags, agent_tags, pending_public_key, pending_since, pending_source
         """
 
     static func device(_ row: any SQLRow) throws -> Device {
@@ -17,6 +17,8 @@ extension PalisadeStore {
             guard let value = E(rawValue: raw) else { throw StoreError.corrupt("\(column) = \(raw)") }
             return value
         }
+        let defender = try row.optionalString("defender").map { try JSONDecoder().decode(DefenderStatus.self, from: Data($0.utf8)) }
+        let defenderInstalled = try row.optionalInt("defender_installed").map { $0 != 0 }
         return Device(
             id: try row.string("id"), name: try row.string("name"),
             platform: try enumValue("platform", DevicePlatform.self),
@@ -24,7 +26,8 @@ extension PalisadeStore {
             agentVersion: try row.string("agent_version"),
             managedBy: try enumValue("managed_by", ManagementChannel.self),
             mdmEnrolled: try row.int("mdm_enrolled") != 0,
-            defenderInstalled: try row.optionalInt("defender_installed").map { $0 != 0 },
+            defenderInstalled: defenderInstalled,
+            defender: defender, defenderSummary: defender?.summary ?? (defenderInstalled == false ? "Defender not installed" : nil),
             enrollmentStatus: try enumValue("enrollment_status", EnrollmentStatus.self),
             enrolledAt: Timestamp.date(try row.millis("enrolled_at")),
             lastCheckInAt: Timestamp.optionalDate(try row.optionalMillis("last_check_in_at")),
@@ -151,7 +154,8 @@ extension PalisadeStore {
             }
             let now = clock.nowMillis
             let managedBy = inventory.managementChannel
-            let defenderInstalled: Int? = inventory.defenderInstalled.map { $0 ? 1 : 0 }
+            let defenderInstalled: Int? = (inventory.defender?.installed ?? inventory.defenderInstalled).map { $0 ? 1 : 0 }
+            let defender: String? = try inventory.defender.map { try encodeJSON($0) }
             let agentTags = try encodeJSON(inventory.tags ?? [])
             let keyDigest = Digest.sha256Hex(Data(request.publicKey.utf8))
             let actor = AuditActor(type: .device, id: "", name: inventory.hostname, sourceAddress: sourceAddress)
@@ -187,7 +191,7 @@ extension PalisadeStore {
                     UPDATE devices SET name = \(bind: inventory.hostname), platform = \(bind: inventory.platform.rawValue),
                         os_version = \(bind: inventory.osVersion), agent_version = \(bind: inventory.agentVersion),
                         managed_by = \(bind: managedBy.rawValue), mdm_enrolled = \(bind: inventory.mdmEnrolled ? 1 : 0),
-                        defender_installed = \(bind: defenderInstalled), public_key = \(bind: request.publicKey), enrolled_at = \(bind: now),
+                        defender_installed = \(bind: defenderInstalled), defender = \(bind: defender), public_key = \(bind: request.publicKey), enrolled_at = \(bind: now),
                         agent_tags = \(bind: agentTags), pending_public_key = NULL, pending_since = NULL, pending_source = NULL
                     WHERE id = \(bind: deviceId)
                     """).run()
@@ -202,10 +206,10 @@ extension PalisadeStore {
             let deviceId = Identifier.make()
             try await sql.raw("""
                 INSERT INTO devices (id, tenant_id, name, platform, os_version, hardware_id, agent_version, managed_by,
-                    mdm_enrolled, defender_installed, enrollment_status, public_key, tags, agent_tags, enrolled_at, last_check_in_at, retired_at)
+                    mdm_enrolled, defender_installed, defender, enrollment_status, public_key, tags, agent_tags, enrolled_at, last_check_in_at, retired_at)
                 VALUES (\(bind: deviceId), \(bind: tenant), \(bind: inventory.hostname), \(bind: inventory.platform.rawValue),
                     \(bind: inventory.osVersion), \(bind: inventory.hardwareId), \(bind: inventory.agentVersion), \(bind: managedBy.rawValue),
-                    \(bind: inventory.mdmEnrolled ? 1 : 0), \(bind: defenderInstalled), 'enrolled', \(bind: request.publicKey), '[]',
+                    \(bind: inventory.mdmEnrolled ? 1 : 0), \(bind: defenderInstalled), \(bind: defender), 'enrolled', \(bind: request.publicKey), '[]',
                     \(bind: agentTags), \(bind: now), NULL, NULL)
                 """).run()
             directory.deviceChanged(deviceId)

@@ -57,6 +57,10 @@ public struct Device: Codable, Sendable, Hashable {
     public var managedBy: ManagementChannel
     public var mdmEnrolled: Bool
     public var defenderInstalled: Bool?
+    /// Defender's presence and health as the agent last reported them (nil: never reported).
+    public var defender: DefenderStatus?
+    /// One line for lists and reports: "Defender not installed", "Defender healthy", ...
+    public var defenderSummary: String?
     public var enrollmentStatus: EnrollmentStatus
     public var enrolledAt: Date
     public var lastCheckInAt: Date?
@@ -77,12 +81,15 @@ public struct Device: Codable, Sendable, Hashable {
     var ruleAttributes: DeviceAttributes {
         DeviceAttributes(
             platform: platform.rawValue, osVersion: osVersion, name: name, tags: tags, agentTags: agentTags, managementType: managedBy.rawValue,
-            agentVersion: agentVersion, enrolledAt: enrolledAt.ISO8601Format(), lastCheckInAt: lastCheckInAt.map(Self.ruleDay) ?? "")
+            agentVersion: agentVersion, enrolledAt: enrolledAt.ISO8601Format(), lastCheckInAt: lastCheckInAt.map(Self.ruleDay) ?? "",
+            defenderInstalled: (defender?.installed ?? defenderInstalled).map { $0 ? "true" : "false" } ?? "",
+            defenderHealthy: defender?.healthy.map { $0 ? "true" : "false" } ?? "", defenderVersion: defender?.version ?? "")
     }
 
     /// What the device's agent last reported, as compared with a new inventory.
     var inventoryFacts: InventoryFacts {
-        InventoryFacts(hostname: name, osVersion: osVersion, agentVersion: agentVersion, mdmEnrolled: mdmEnrolled, agentTags: agentTags, managedBy: managedBy)
+        InventoryFacts(hostname: name, osVersion: osVersion, agentVersion: agentVersion, mdmEnrolled: mdmEnrolled, agentTags: agentTags, managedBy: managedBy,
+                       defenderInstalled: defender?.installed ?? defenderInstalled, defenderHealthy: defender?.healthy, defenderVersion: defender?.version)
     }
 
     /// The UTC day rules see for a time, e.g. 2026-11-26.

@@ -15,15 +15,24 @@ struct TestAgent: Sendable {
     let agent: PalisadeAgent
     let root: String
     let deviceId: String
+    /// The directory on the agent's tool path: holds the Defender stand-in, if any.
+    var tools: DefenderStandIn
 
-    static func enroll(_ server: TestServer, name: String, token: String, platform: DevicePlatform = .linux, tags: [String] = []) async throws -> TestAgent {
+    /// `defender`: what the stand-in for Defender's tool answers (nil: no tool, as on a device
+    /// without Defender). Readings are not cached, so each cycle sees the current answer.
+    static func enroll(_ server: TestServer, name: String, token: String, platform: DevicePlatform = .linux, tags: [String] = [],
+                       defender: JSONValue? = DefenderStandIn.healthyLinux, toolTimeout: Duration = .seconds(10), defenderMaximumAge: Duration = .zero) async throws -> TestAgent {
         let base = server.directory + "/agents/\(name)"
-        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: Self.httpClient, options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50), minimumInterval: .milliseconds(50)), clock: server.store.clock, logger: TestServer.logger)
+        let tools = try DefenderStandIn(directory: base + "/tools", platform: platform, answer: defender)
+        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: Self.httpClient,
+                                  options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50), minimumInterval: .milliseconds(50),
+                                                 defenderMaximumAge: defenderMaximumAge, toolTimeout: toolTimeout, toolSearchPath: [tools.directory]),
+                                  clock: server.store.clock, logger: TestServer.logger)
         let probe = DeviceInventoryProbe(root: EnforcementRoot(base + "/root"), platform: platform, hostname: name, hardwareId: "hw-\(name)", tags: tags)
         // Pinned to the server's CA over HTTPS; plain HTTP test servers need the agent's consent.
         let trust: ServerTrust = server.ca.map { .pinned($0.certificatePEM) } ?? .insecureHTTP
         let enrollment = try await agent.enroll(serverURL: server.baseURL, token: token, probe: probe, trust: trust)
-        return TestAgent(agent: agent, root: base + "/root", deviceId: enrollment.deviceId)
+        return TestAgent(agent: agent, root: base + "/root", deviceId: enrollment.deviceId, tools: tools)
     }
 
     /// The common starting point: one enrolled agent, alone in a static group, with one policy
