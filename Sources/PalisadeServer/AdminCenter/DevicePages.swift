@@ -85,6 +85,7 @@ extension AdminCenter {
             ["label": "Hardware id", "value": device.hardwareId],
             ["label": "Agent tags", "value": device.agentTags.isEmpty ? "none" : device.agentTags.joined(separator: ", ")],
         ]
+        facts += Self.defenderFacts(device.defender)
         if let pending = device.pendingReenrollment {
             facts.append(["label": "Pending re-enrollment", "value": "since \(Show.time(pending.since)) from \(pending.sourceAddress ?? "unknown"), key SHA-256 \(pending.publicKeySHA256)"])
         }
@@ -119,11 +120,29 @@ extension AdminCenter {
     }
 
     static func defenderText(_ device: Device) -> String {
+        if let summary = device.defenderSummary { return summary }
         switch device.defenderInstalled {
-        case true?: "installed"
-        case false?: "not installed"
-        case nil: "not reported"
+        case true?: return "installed"
+        case false?: return "Defender not installed"
+        case nil: return "not reported yet"
         }
+    }
+
+    /// What the agent last read from Defender itself (`mdatp health`, `Get-MpComputerStatus`).
+    static func defenderFacts(_ status: DefenderStatus?) -> [[String: Any]] {
+        guard let status, status.installed else { return [] }
+        func yesNo(_ value: Bool?) -> String { value.map { $0 ? "yes" : "no" } ?? "not reported" }
+        var facts: [[String: Any]] = [
+            ["label": "Defender version", "value": status.version ?? "not reported"],
+            ["label": "Healthy", "value": yesNo(status.healthy) + ((status.healthIssues ?? []).isEmpty ? "" : ": " + status.healthIssues!.joined(separator: "; "))],
+            ["label": "Real-time protection", "value": yesNo(status.realTimeProtectionEnabled)],
+            ["label": "Definitions", "value": [status.definitionsVersion, status.definitionsStatus, status.definitionsUpdatedAt.map { "updated \($0)" }].compactMap { $0 }.joined(separator: ", ")],
+            ["label": "Onboarded to organization", "value": status.organizationId ?? "not onboarded"],
+            ["label": "Passive mode", "value": yesNo(status.passiveMode)],
+            ["label": "Tamper protection", "value": status.tamperProtection ?? "not reported"],
+        ]
+        if let detail = status.detail { facts.append(["label": "Note", "value": detail]) }
+        return facts
     }
 }
 
