@@ -60,6 +60,7 @@ extension AdminCenter {
         let groups = try await store.groupsOfDevice(tenant: page.tenant, device: id)
         let groupNames = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, $0.name) })
         let history = page.may(.readReports) ? try await store.deviceHistory(tenant: page.tenant, device: id, limit: 50, after: nil).items : []
+        let drift = page.may(.readReports) ? try await store.driftEvents(tenant: page.tenant, device: id, limit: 20, after: nil).items : []
         let settings: [[String: Any]] = statuses.map { status in
             [
                 "id": status.settingId, "value": status.value.map(Show.json) ?? "(withheld)", "state": status.state.rawValue,
@@ -96,6 +97,7 @@ extension AdminCenter {
             "noGroups": groups.isEmpty,
             "settings": settings, "noSettings": settings.isEmpty, "readReports": page.may(.readReports),
             "history": history.map(Self.historyRow), "noHistory": history.isEmpty,
+            "drift": drift.map(Self.driftRow), "noDrift": drift.isEmpty,
             "tags": Show.text(tagsText ?? device.tags.joined(separator: ", ")) as Any, "tagError": tagError as Any,
             "canTag": page.may(.manageDeviceTags), "canSync": page.may(.syncDevices),
             "canRetire": page.may(.retireDevices) && device.enrollmentStatus != .retired,

@@ -41,6 +41,7 @@ struct PageTemplates: Sendable {
         ("policy-report", PackageResources.policy_report_mustache),
         ("revision-diff", PackageResources.revision_diff_mustache),
         ("reports", PackageResources.reports_mustache),
+        ("drift-report", PackageResources.drift_report_mustache),
         ("onboarding", PackageResources.onboarding_mustache),
         ("tenant-settings", PackageResources.tenant_settings_mustache),
         ("users", PackageResources.users_mustache),

@@ -12,6 +12,13 @@ extension AdminCenter {
     func addReportPages(to pages: PageRoutes) {
         pages.get("reports", .readReports) { page in try await reportsPage(page) }
         pages.get("policies/:id/report", .readReports) { page in try await policyReportPage(page) }
+        pages.get("reports/drift", .readReports) { page in
+            let events = try await store.driftEvents(tenant: page.tenant, device: page.query("device"), limit: 100, after: page.query("cursor"))
+            return page.render("drift-report", title: "Drift report", [
+                "events": events.items.map(Self.driftRow), "empty": events.items.isEmpty,
+                "next": events.nextCursor.map { "/reports/drift?cursor=\($0)" } as Any,
+            ])
+        }
     }
 
     func overviewPage(_ page: SignedInPage) async throws -> Response {
@@ -92,6 +99,15 @@ extension AdminCenter {
         return [
             "id": setting.settingId, "succeeded": setting.summary.succeeded, "error": setting.summary.error, "conflict": setting.summary.conflict,
             "pending": setting.summary.pending, "notApplicable": setting.summary.notApplicable, "errorLink": link as Any,
+        ]
+    }
+
+    /// A change made on the device behind the agent's back, and what the agent put back.
+    static func driftRow(_ event: DriftEventRecord) -> [String: Any] {
+        [
+            "deviceId": event.deviceId, "deviceName": event.deviceName, "setting": event.settingId,
+            "found": event.found.map(Show.json) ?? "(missing)", "restored": event.restored.map(Show.json) ?? "(removed)",
+            "detail": event.detail as Any, "at": Show.time(event.detectedAt),
         ]
     }
 }
