@@ -117,7 +117,9 @@ import Testing
                 return
             }
             #expect(report.results.map(\.settingId) == ["antivirusEngine.enforcementLevel"])
-            #expect(elapsed < .seconds(10), "the check-in must answer on change, not at the end of its wait (took \(elapsed))")
+            // Well under the 30 s wait, with room for a loaded two-core machine (13.6 s seen with
+            // three builds running beside the suite).
+            #expect(elapsed < .seconds(20), "the check-in must answer on change, not at the end of its 30 s wait (took \(elapsed))")
             #expect(try a.managedValue("antivirusEngine.enforcementLevel") == "real_time")
         }
     }

@@ -9,8 +9,10 @@ import Testing
 /// The real agent code with its state directory and enforcement root under a temporary
 /// directory.
 struct TestAgent: Sendable {
-    /// Shared by every test agent; a dead server fails fast.
-    static let httpClient = HTTPClient.palisadeAgent(connectTimeout: .milliseconds(300))
+    /// Shared by every test agent. A stopped server refuses connections at once; the timeout
+    /// only bounds a connection that hangs, and leaves room for a TLS handshake on a loaded
+    /// two-core machine (300 ms did not: parallel tests timed out connecting).
+    static let httpClient = HTTPClient.palisadeAgent(connectTimeout: .seconds(3))
 
     let agent: PalisadeAgent
     let root: String
