@@ -10,6 +10,8 @@ def resp(desc, schema=None):
 ERR = {"400": resp("Invalid request", ref("Error")), "401": resp("Missing or unknown token", ref("Error")), "404": resp("Not found (or another tenant's object)", ref("Error")), "413": resp("Body too large", ref("Error"))}
 def errs(*codes): return {c: ERR[c] for c in codes}
 idp = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+revp = {"name": "revision", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+enrollment_state = {"type": "string", "enum": ["enrolled", "pendingReenrollment", "stale", "outOfScope", "managedElsewhere", "retired"]}
 devp = {"name": "deviceId", "in": "path", "required": True, "schema": {"type": "string"}}
 paging = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
           {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
@@ -67,6 +69,20 @@ paths = {
    "delete": {"operationId": "deletePolicy", "summary": "Delete a policy; its settings leave every device", "parameters": [idp], "responses": {"204": resp("Deleted"), **errs("401", "404")}}},
  "/api/v1/policies/{id}/assignments": {"put": {"operationId": "setAssignments", "summary": "Replace the include and exclude groups (exclude wins)", "parameters": [idp], "requestBody": body(ref("Assignments")), "responses": {"200": resp("The policy", ref("Policy")), **errs("400", "401", "404", "413")}}},
  "/api/v1/policies/{id}/report": {"get": {"operationId": "policyReport", "summary": "Per-device state of a policy: the summary counts every targeted device, the devices come one page at a time by name", "parameters": [idp, *paging], "responses": {"200": resp("The report", ref("PolicyReport")), **errs("400", "401", "404")}}},
+ "/api/v1/policies/{id}/revisions": {"get": {"operationId": "listPolicyRevisions", "summary": "A policy's revisions, newest first: number, name, time, who made it (when the audit log knows), setting count; the revisions of a deleted policy stay readable", "parameters": [idp, *paging], "responses": {"200": resp("Revisions", listof("revisions", "PolicyRevisionSummary")), **errs("400", "401", "404")}}},
+ "/api/v1/policies/{id}/revisions/{revision}": {"get": {"operationId": "getPolicyRevision", "summary": "One revision in full: name, description, settings", "parameters": [idp, revp], "responses": {"200": resp("The revision", ref("PolicyRevision")), "404": resp("No such policy, or the policy has no such revision (the message names it)", ref("Error")), **errs("400", "401")}}},
+ "/api/v1/policies/{id}/revisions/{revision}/diff": {"get": {"operationId": "diffPolicyRevisions", "summary": "What changed from revision `against` (default: the revision before) to this revision: settings added, removed and changed with old and new values, name and description changes", "parameters": [idp, revp, {"name": "against", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "The revision to compare with; required for revision 1"}],
+   "responses": {"200": resp("The differences", ref("PolicyRevisionDiff")), "404": resp("No such policy, or no such revision (the message names it)", ref("Error")), **errs("400", "401")}}},
+ "/api/v1/policies/{id}/rollback": {"post": {"operationId": "rollbackPolicy", "summary": "Make a new revision equal to an earlier one (name, description, settings), through the update path: devices are recomputed and woken, the change is audited (policy.rollback). Preview it first with POST .../rollback/preview", "parameters": [idp], "requestBody": body(ref("RollbackRequest")),
+   "responses": {"200": resp("The policy at its new revision", ref("Policy")), "400": resp("Invalid request, or today's catalog refuses settings of that revision (the message and details name them)", ref("Error")), "404": resp("No such policy, or no such revision (the message names it)", ref("Error")), **errs("401", "413")}}},
+ "/api/v1/policies/{id}/rollback/preview": {"post": {"operationId": "previewPolicyRollback", "summary": "What a rollback to that revision would do to devices, without saving anything (the same answer as POST /policies/{id}/preview)", "parameters": [idp], "requestBody": body(ref("RollbackRequest")),
+   "responses": {"200": resp("Impact", ref("ImpactPreview")), "400": resp("Invalid request, or today's catalog refuses settings of that revision", ref("Error")), "404": resp("No such policy, or no such revision", ref("Error")), **errs("401", "413")}}},
+ "/api/v1/devices/{id}/sync": {"post": {"operationId": "syncDevice", "summary": "Sync now: wake the device's long-poll (on any replica) so it checks in, re-applies and reports at once; an offline device does so on its next check-in (the request stays until it reports). Audited (device.sync)", "parameters": [idp], "responses": {"202": resp("Asked (0 devices for a retired device)", ref("SyncRequest")), **errs("401", "404")}}},
+ "/api/v1/groups/{id}/sync": {"post": {"operationId": "syncGroup", "summary": "Sync now for every device of the group (listed, selected by its rule, or in a nested group; not retired ones). One audit event (group.sync) names the group and how many devices", "parameters": [idp], "responses": {"202": resp("Asked", ref("SyncRequest")), **errs("401", "404")}}},
+ "/api/v1/reports/enrollment": {"get": {"operationId": "enrollmentReport", "summary": "Every device with its enrollment state (enrolled, pendingReenrollment, stale, outOfScope, managedElsewhere, retired) and a readable reason; the summary counts every device, the devices come one page at a time by id. Refused attempts: GET /reports/enrollment/refused", "parameters": [*paging, {"name": "state", "in": "query", "schema": enrollment_state, "description": "Only devices in this state"}],
+   "responses": {"200": resp("The report", ref("EnrollmentReport")), **errs("400", "401")}}},
+ "/api/v1/reports/enrollment/refused": {"get": {"operationId": "refusedEnrollments", "summary": "Refused enrollment attempts (unknown, expired, used-up or revoked token, bad key, bad proof), newest first, kept 30 days and at most 10000 per tenant. Attempts with an unknown token are shown only on a single-tenant server", "parameters": paging,
+   "responses": {"200": resp("Attempts", listof("attempts", "RefusedEnrollment")), **errs("400", "401")}}},
  "/api/v1/templates": {"get": {"operationId": "listTemplates", "summary": "Policy templates with their setting counts per platform", "responses": {"200": resp("Templates", {"type": "object", "required": ["templates"], "properties": {"templates": {"type": "array", "items": ref("Template")}}}), **errs("401")}}},
  "/api/v1/catalog": {"get": {"operationId": "listCatalog", "summary": "Settings of the catalog, optionally for one platform and template", "parameters": [
      {"name": "platform", "in": "query", "schema": {"type": "string", "enum": ["linux", "macos", "windows"]}},
@@ -113,6 +129,9 @@ inventory = {"type": "object", "required": ["hostname", "platform", "osVersion",
   "hostname": {"type": "string", "minLength": 1, "maxLength": 255}, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]},
   "osVersion": {"type": "string", "maxLength": 200}, "hardwareId": {"type": "string", "minLength": 1, "maxLength": 256}, "agentVersion": {"type": "string", "maxLength": 100},
   "mdmEnrolled": {"type": "boolean"}, "defenderManagedElsewhere": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"}, "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 100}}}}
+ACTOR = {"type": "object", "required": ["type", "id", "name"], "properties": {"type": {"type": "string", "enum": ["user", "apiToken", "device", "system"]}, "id": str_, "name": str_}}
+textchange = {"type": "object", "required": ["oldValue", "newValue"], "properties": {"oldValue": str_, "newValue": str_}}
+settingvalue = {"type": "object", "required": ["settingId", "value"], "properties": {"settingId": str_, "value": {}}}
 schemas = {
  "Session": {"type": "object", "required": ["principal", "role"], "properties": {"principal": str_, "role": role, "user": ref("User"), "csrfToken": str_, "expiresAt": dt}},
  "User": {"type": "object", "required": ["id", "email", "displayName", "role", "createdAt", "updatedAt"], "properties": {"id": str_, "email": str_, "displayName": str_, "role": role, "createdAt": dt, "updatedAt": dt, "lockedUntil": dt}},
@@ -138,7 +157,8 @@ schemas = {
    "id": str_, "name": str_, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]}, "osVersion": str_, "hardwareId": str_, "agentVersion": str_,
    "managedBy": {"type": "string", "enum": ["palisade", "mdm", "other"]}, "mdmEnrolled": {"type": "boolean"}, "defenderInstalled": {"type": "boolean"},
    "enrollmentStatus": {"type": "string", "enum": ["enrolled", "retired"]}, "enrolledAt": dt, "lastCheckInAt": dt, "tags": {"type": "array", "items": str_, "description": "admin tags"}, "agentTags": {"type": "array", "items": str_, "description": "tags the agent reports"},
-   "management": {"type": "object", "properties": {"state": {"type": "string", "enum": ["managed", "excluded"]}, "reason": str_}}, "stale": {"type": "boolean"}}},
+   "management": {"type": "object", "properties": {"state": {"type": "string", "enum": ["managed", "excluded"]}, "reason": str_}}, "stale": {"type": "boolean"},
+   "syncRequestedAt": {"type": "string", "format": "date-time", "description": "Sync now was asked and the device has not reported since"}}},
  "GroupRequest": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": ["string", "null"]}, "members": {"type": ["array", "null"], "items": str_}, "membershipRule": {"type": ["string", "null"], "description": "Makes the group dynamic, e.g. device.platform -eq \"linux\" -and device.tags -contains \"prod\""},
    "groups": {"type": ["array", "null"], "items": str_, "description": "Groups nested in this static group; cycles are refused"}}},
  "Group": {"type": "object", "required": ["id", "name", "description", "memberCount", "createdAt"], "properties": {"id": str_, "name": str_, "description": str_, "membershipRule": str_, "nestedGroups": {"type": "array", "items": str_}, "memberCount": {"type": "integer", "description": "The group's own members: listed devices, or those its rule selects now; not those of nested groups"}, "createdAt": dt}},
@@ -159,6 +179,19 @@ schemas = {
    "nextCursor": {"type": "string", "description": "Pass as ?cursor= for the next page; absent on the last page."}}},
  "SettingStatus": {"type": "object", "required": ["settingId", "state", "policies"], "properties": {"settingId": str_, "value": {}, "state": state, "detail": str_, "policies": {"type": "array", "items": policyref},
    "competingValues": {"type": "array", "items": {"type": "object", "required": ["value", "policies"], "properties": {"value": {}, "policies": {"type": "array", "items": policyref}}}}}},
+ "RollbackRequest": {"type": "object", "required": ["revision"], "properties": {"revision": {"type": "integer", "minimum": 1}}},
+ "PolicyRevisionSummary": {"type": "object", "required": ["revision", "name", "createdAt", "settingCount"], "properties": {"revision": {"type": "integer"}, "name": str_, "createdAt": dt, "createdBy": ACTOR, "restoredRevision": {"type": "integer", "description": "Set when this revision is a rollback: the revision it restored"}, "settingCount": {"type": "integer"}}},
+ "PolicyRevision": {"type": "object", "required": ["policyId", "revision", "name", "description", "settings", "createdAt"], "properties": {"policyId": str_, "revision": {"type": "integer"}, "name": str_, "description": str_, "settings": {"type": "object", "additionalProperties": True}, "createdAt": dt, "createdBy": ACTOR, "restoredRevision": {"type": "integer"}}},
+ "PolicyRevisionDiff": {"type": "object", "required": ["policyId", "revision", "against", "added", "removed", "changed"], "properties": {"policyId": str_, "revision": {"type": "integer"}, "against": {"type": "integer"},
+   "name": textchange, "description": textchange,
+   "added": {"type": "array", "items": settingvalue}, "removed": {"type": "array", "items": settingvalue},
+   "changed": {"type": "array", "items": {"type": "object", "required": ["settingId", "oldValue", "newValue"], "properties": {"settingId": str_, "oldValue": {}, "newValue": {}}}}}},
+ "SyncRequest": {"type": "object", "required": ["devices", "requestedAt"], "properties": {"devices": {"type": "integer", "description": "How many devices were asked"}, "requestedAt": dt}},
+ "EnrollmentReport": {"type": "object", "required": ["summary", "devices"], "properties": {
+   "summary": {"type": "object", "required": enrollment_state["enum"], "properties": {k: {"type": "integer"} for k in enrollment_state["enum"]}},
+   "devices": {"type": "array", "items": {"type": "object", "required": ["deviceId", "deviceName", "platform", "state", "reason", "enrolledAt"], "properties": {"deviceId": str_, "deviceName": str_, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]}, "state": enrollment_state, "reason": str_, "enrolledAt": dt, "lastCheckInAt": dt}}},
+   "nextCursor": {"type": "string", "description": "Pass as ?cursor= for the next page; absent on the last page."}}},
+ "RefusedEnrollment": {"type": "object", "required": ["id", "at", "code", "reason"], "properties": {"id": str_, "at": dt, "sourceAddress": str_, "hostname": {"type": "string", "description": "claimed, unverified"}, "platform": str_, "hardwareId": str_, "enrollmentTokenId": str_, "code": str_, "reason": str_}},
  "Inventory": inventory,
  "ImpactPreview": {"type": "object", "required": ["devicesEvaluated", "devicesChanged", "settings", "newConflicts", "resolvedConflicts"], "properties": {
    "devicesEvaluated": {"type": "integer"}, "devicesChanged": {"type": "integer"},
@@ -181,7 +214,7 @@ schemas = {
  "CheckInRequest": {"type": "object", "properties": {"configurationHash": str_, "waitSeconds": {"type": "integer", "minimum": 0, "maximum": 300}, "inventory": ref("Inventory")}},
  "DeviceConfiguration": {"type": "object", "required": ["platform", "settings"], "properties": {"platform": {"type": "string", "enum": ["linux", "macos", "windows"]}, "settings": {"type": "object", "additionalProperties": True},
    "leaveUntouched": {"type": "boolean", "description": "Another channel manages Defender's settings: write and remove nothing"}, "reason": {"type": "string"}}},
- "CheckInResponse": {"type": "object", "required": ["status", "configurationHash"], "properties": {"status": {"type": "string", "enum": ["unchanged", "changed"]}, "configurationHash": str_, "configuration": ref("DeviceConfiguration")}},
+ "CheckInResponse": {"type": "object", "required": ["status", "configurationHash"], "properties": {"status": {"type": "string", "enum": ["unchanged", "changed"]}, "configurationHash": str_, "configuration": ref("DeviceConfiguration"), "reportRequested": {"type": "boolean", "description": "An administrator asked for a sync: apply again and report every setting (absent otherwise)"}}},
  "StatusReport": {"type": "object", "required": ["configurationHash", "results"], "properties": {"configurationHash": str_, "detail": str_, "results": {"type": "array", "maxItems": 1000, "items": {"type": "object", "required": ["settingId", "state"], "properties": {"settingId": {"type": "string", "minLength": 1}, "state": {"type": "string", "enum": ["succeeded", "error", "notApplicable"]}, "detail": str_}}}}},
  "StatusReportResponse": {"type": "object", "required": ["current"], "properties": {"current": {"type": "boolean"}}},
 }

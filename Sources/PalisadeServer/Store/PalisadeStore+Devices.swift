@@ -8,7 +8,8 @@ extension PalisadeStore {
     /// holds a tombstone, so that the same hardware enrolling again gets a new record.
     static let deviceColumns = """
         id, name, platform, os_version, COALESCE(original_hardware_id, hardware_id) AS hardware_id, agent_version, managed_by, mdm_enrolled,
-        defender_installed, enrollment_status, enrolled_at, last_check_in_at, tags, agent_tags, pending_public_key, pending_since, pending_source
+        defender_installed, enrollment_status, enrolled_at, last_check_in_at, tags, agent_tags, pending_public_key, pending_since, pending_source,
+        sync_requested_at
         """
 
     static func device(_ row: any SQLRow) throws -> Device {
@@ -34,7 +35,7 @@ extension PalisadeStore {
                 PendingReenrollment(since: Timestamp.date(try row.millis("pending_since")), sourceAddress: try row.optionalString("pending_source"),
                                     publicKeySHA256: Digest.sha256Hex(Data(key.utf8)))
             },
-            management: nil, stale: nil)
+            management: nil, stale: nil, syncRequestedAt: Timestamp.optionalDate(try row.optionalMillis("sync_requested_at")))
     }
 
     public func devices(tenant: String, limit: Int, after cursor: String?) async throws -> Page<Device> {
