@@ -65,6 +65,17 @@ import Testing
             } while cursor != nil
             #expect(seen == rows.compactMap { $0["deviceId"]?.stringValue })
             #expect(seen.count == 6)
+            // The CSV export: every device (paging does not apply), the same states and reasons.
+            let csv = try await server.api(.GET, "/api/v1/reports/enrollment?format=csv&limit=1")
+            #expect(csv.status == 200)
+            #expect(csv.headers["Content-Type"].first?.hasPrefix("text/csv") == true)
+            let lines = (csv.body.stringValue ?? "").split(separator: "\r\n").map(String.init)
+            #expect(lines.first == "deviceId,deviceName,platform,state,reason,enrolledAt,lastCheckInAt")
+            #expect(lines.count == 7)
+            #expect(lines.contains { $0.hasPrefix("\(old.deviceId),old,linux,stale,last seen 12 days ago; stale after 7 days,") })
+            let staleCSV = try await server.api(.GET, "/api/v1/reports/enrollment?state=stale", headers: ["Accept": "text/csv"])
+            #expect((staleCSV.body.stringValue ?? "").split(separator: "\r\n").count == 2)
+            #expect(try await server.api(.GET, "/api/v1/reports/enrollment?format=xml").status == 400)
             let bad = try await server.api(.GET, "/api/v1/reports/enrollment?state=lost")
             #expect(bad.status == 400)
             #expect(bad.body.objectValue?["error"]?.objectValue?["details"]?.objectValue?["field"] == "state")
@@ -97,9 +108,20 @@ import Testing
             #expect(try await enroll(server, token: revoked, hostname: "revoked").errorCode == "enrollment_token_invalid")
             #expect(try await enroll(server, token: once, hostname: "badkey", publicKey: "not a key").errorCode == "invalid_public_key")
 
+            // A bad proof of an existing device's key is refused and recorded too.
+            let forged = try await server.api(.POST, "/device/v1/enroll", [
+                "enrollmentToken": .string(once), "publicKey": .string(PalisadeIdentityKey.publicKeyPEM),
+                "inventory": ["hostname": "forger", "platform": "linux", "osVersion": "12", "hardwareId": "hw-forger", "agentVersion": "1.0", "mdmEnrolled": false],
+            ], token: "", headers: ["Authorization": "PalisadeDevice not.a.jwt"])
+            #expect(forged.status == 401)
+            let forgedCode = try #require(forged.errorCode)
+
             let refused = try await server.api(.GET, "/api/v1/reports/enrollment/refused")
             #expect(refused.status == 200)
-            let attempts = try #require(refused["attempts"]?.arrayValue).compactMap(\.objectValue)
+            var attempts = try #require(refused["attempts"]?.arrayValue).compactMap(\.objectValue)
+            #expect(attempts.first?["hostname"] == "forger")
+            #expect(attempts.first?["code"] == .string(forgedCode))
+            attempts.removeFirst()
             #expect(attempts.map { $0["hostname"]?.stringValue } == ["badkey", "revoked", "second", "late", "stranger"], "newest first; the accepted one is not there")
             #expect(attempts.map { $0["code"]?.stringValue } == ["invalid_public_key", "enrollment_token_invalid", "enrollment_token_exhausted", "enrollment_token_expired", "enrollment_token_invalid"])
             #expect(attempts.allSatisfy { $0["sourceAddress"] == "127.0.0.1" && $0["at"]?.stringValue != nil })
@@ -110,7 +132,7 @@ import Testing
             let first = try await server.api(.GET, "/api/v1/reports/enrollment/refused?limit=2")
             let cursor = try #require(first["nextCursor"]?.stringValue)
             let rest = try await server.api(.GET, "/api/v1/reports/enrollment/refused?limit=10&cursor=\(cursor)")
-            #expect(rest["attempts"]?.arrayValue?.compactMap { $0.objectValue?["hostname"]?.stringValue } == ["second", "late", "stranger"])
+            #expect(rest["attempts"]?.arrayValue?.compactMap { $0.objectValue?["hostname"]?.stringValue } == ["revoked", "second", "late", "stranger"])
             #expect(try await server.api(.GET, "/api/v1/reports/enrollment/refused?cursor=zzz").status == 400)
 
             for role in ["readOnlyOperator", "helpDeskOperator"] {

@@ -74,26 +74,9 @@ extension PalisadeStore {
         return try await readSnapshot { sql in
             let (scope, settings) = try await Self.tenantSettings(tenant: tenant, on: sql)
             let accumulator = NIOLockedValueBox(EnrollmentReportAccumulator(limit: limit, after: cursor ?? "", state: state))
-            try await sql.raw("""
-                SELECT id, name, platform, managed_by, tags, enrollment_status, retired_at, enrolled_at, last_check_in_at, pending_since, pending_source
-                FROM devices WHERE tenant_id = \(bind: tenant) ORDER BY id
-                """).run { row in
+            try await sql.raw("SELECT \(unsafeRaw: Self.enrollmentColumns) FROM devices WHERE tenant_id = \(bind: tenant) ORDER BY id").run { row in
                 do {
-                    let id = try row.string("id")
-                    guard let platform = DevicePlatform(rawValue: try row.string("platform")),
-                          let managedBy = ManagementChannel(rawValue: try row.string("managed_by")) else {
-                        throw StoreError.corrupt("device \(id) has an unknown platform or management channel")
-                    }
-                    let enrolledAt = Timestamp.date(try row.millis("enrolled_at"))
-                    let lastCheckInAt = Timestamp.optionalDate(try row.optionalMillis("last_check_in_at"))
-                    let facts = EnrollmentFacts(
-                        platform: platform, managedBy: managedBy, tags: try row.json("tags", as: [String].self),
-                        isRetired: try row.string("enrollment_status") == EnrollmentStatus.retired.rawValue,
-                        retiredAt: Timestamp.optionalDate(try row.optionalMillis("retired_at")), enrolledAt: enrolledAt, lastCheckInAt: lastCheckInAt,
-                        pendingSince: Timestamp.optionalDate(try row.optionalMillis("pending_since")), pendingSource: try row.optionalString("pending_source"))
-                    let (state, reason) = facts.state(scope: scope, staleAfterDays: settings.staleAfterDays, now: now)
-                    let device = EnrollmentReport.DeviceRow(deviceId: id, deviceName: try row.string("name"), platform: platform, state: state, reason: reason,
-                                                            enrolledAt: enrolledAt, lastCheckInAt: lastCheckInAt)
+                    let device = try Self.enrollmentRow(row, scope: scope, staleAfterDays: settings.staleAfterDays, now: now)
                     accumulator.withLockedValue { $0.add(device) }
                 } catch {
                     accumulator.withLockedValue { $0.failure = $0.failure ?? error }
@@ -103,6 +86,41 @@ extension PalisadeStore {
             if let failure = result.failure { throw failure }
             return EnrollmentReport(summary: result.summary, devices: result.page, nextCursor: result.hasMore ? result.page.last?.deviceId : nil)
         }
+    }
+
+    /// Rows of the enrollment report for an export: up to `limit` devices after `after` by id
+    /// (before the `state` filter), and the last id read, to continue from (nil at the end).
+    /// Each call is one short query: an export of any size holds one batch in memory.
+    public func enrollmentReportBatch(tenant: String, state: EnrollmentState? = nil, after: String, limit: Int = 1_000) async throws -> (rows: [EnrollmentReport.DeviceRow], last: String?) {
+        let now = clock.now
+        return try await readSnapshot { sql in
+            let (scope, settings) = try await Self.tenantSettings(tenant: tenant, on: sql)
+            let rows = try await sql.raw("""
+                SELECT \(unsafeRaw: Self.enrollmentColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id > \(bind: after) ORDER BY id LIMIT \(bind: limit)
+                """).all()
+            let devices = try rows.map { try Self.enrollmentRow($0, scope: scope, staleAfterDays: settings.staleAfterDays, now: now) }
+            return (devices.filter { state == nil || $0.state == state }, rows.count == limit ? devices.last?.deviceId : nil)
+        }
+    }
+
+    static let enrollmentColumns = "id, name, platform, managed_by, tags, enrollment_status, retired_at, enrolled_at, last_check_in_at, pending_since, pending_source"
+
+    static func enrollmentRow(_ row: any SQLRow, scope: EnforcementScope, staleAfterDays: Int, now: Date) throws -> EnrollmentReport.DeviceRow {
+        let id = try row.string("id")
+        guard let platform = DevicePlatform(rawValue: try row.string("platform")),
+              let managedBy = ManagementChannel(rawValue: try row.string("managed_by")) else {
+            throw StoreError.corrupt("device \(id) has an unknown platform or management channel")
+        }
+        let enrolledAt = Timestamp.date(try row.millis("enrolled_at"))
+        let lastCheckInAt = Timestamp.optionalDate(try row.optionalMillis("last_check_in_at"))
+        let facts = EnrollmentFacts(
+            platform: platform, managedBy: managedBy, tags: try row.json("tags", as: [String].self),
+            isRetired: try row.string("enrollment_status") == EnrollmentStatus.retired.rawValue,
+            retiredAt: Timestamp.optionalDate(try row.optionalMillis("retired_at")), enrolledAt: enrolledAt, lastCheckInAt: lastCheckInAt,
+            pendingSince: Timestamp.optionalDate(try row.optionalMillis("pending_since")), pendingSource: try row.optionalString("pending_source"))
+        let (state, reason) = facts.state(scope: scope, staleAfterDays: staleAfterDays, now: now)
+        return EnrollmentReport.DeviceRow(deviceId: id, deviceName: try row.string("name"), platform: platform, state: state, reason: reason,
+                                          enrolledAt: enrolledAt, lastCheckInAt: lastCheckInAt)
     }
 
     /// Refused enrollment attempts, newest first. Attempts whose token named no tenant (an
