@@ -53,15 +53,13 @@ extension PalisadeStore {
     }
 
     /// The update path, shared by updates and rollbacks: a new revision, the devices
-    /// recomputed and their long-polls woken, one audit event (`action`). `check` runs first
-    /// inside the transaction with the current policy (a rollback re-checks its revision there).
-    func replacePolicy(tenant: String, by actor: AuditActor, id: String, _ draft: PolicyDraft, action: AuditAction, restoredRevision: Int? = nil,
-                       check: @Sendable (Policy, any SQLDatabase) async throws -> Void = { _, _ in }) async throws -> Policy {
+    /// recomputed and their long-polls woken, one audit event (`action`; a rollback's names
+    /// the revision it restored).
+    func replacePolicy(tenant: String, by actor: AuditActor, id: String, _ draft: PolicyDraft, action: AuditAction, restoredRevision: Int? = nil) async throws -> Policy {
         let settingsJSON = try encodeJSON(draft.settings)
         let now = clock.nowMillis
         return try await writeDirectory(tenant: tenant) { sql, directory in
             let current = try await Self.policy(tenant: tenant, id: id, on: sql)
-            try await check(current, sql)
             guard current.platform == draft.platform else {
                 throw PalisadeError.invalid("platform cannot change (policy is \(current.platform.rawValue), got \(draft.platform.rawValue)); create a new policy", field: "platform")
             }

@@ -95,12 +95,7 @@ extension PalisadeStore {
     /// exist; 400 names the settings of that revision that today's catalog refuses.
     public func rollbackPolicy(tenant: String, by actor: AuditActor, policy id: String, to revision: Int) async throws -> Policy {
         let restored = try await policyRevisionToRestore(tenant: tenant, policy: id, revision: revision)
-        return try await replacePolicy(tenant: tenant, by: actor, id: id, restored.draft, action: .policyRollback, restoredRevision: revision) { current, _ in
-            // Platform and template are fixed at creation; a revision always shares them.
-            guard current.platform == restored.draft.platform, current.template == restored.draft.template else {
-                throw StoreError.corrupt("revision \(revision) of policy \(id) has another platform or template")
-            }
-        }
+        return try await replacePolicy(tenant: tenant, by: actor, id: id, restored.draft, action: .policyRollback, restoredRevision: revision)
     }
 
     /// What rolling back to `revision` would do to devices, without saving anything: the same
