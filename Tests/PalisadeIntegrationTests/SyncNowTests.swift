@@ -70,6 +70,39 @@ import Testing
         }
     }
 
+    /// A check-in that carried the request and got no report (the agent could not send it; it
+    /// keeps it and sends it first next time) is not answered at once again for a while: an
+    /// agent that cannot report does not spin. After the interval, or a new request, it is.
+    @Test(arguments: StoreEngine.available)
+    func aDeliveredRequestIsRepeatedOnlyAfterTheRedeliveryInterval(engine: StoreEngine) async throws {
+        let clock = ManualClock()
+        try await TestServer.with(engine, clock: clock) { server in
+            let (agent, _, _) = try await TestAgent.enrolledWithPolicy(server)
+            try await agent.sync()
+            #expect(try await server.api(.POST, "/api/v1/devices/\(agent.deviceId)/sync").status == 202)
+            #expect(try await server.store.checkInState(deviceId: agent.deviceId).reportRequested)
+            try await server.store.recordSyncDelivered(deviceId: agent.deviceId)
+            #expect(try await server.store.checkInState(deviceId: agent.deviceId).reportRequested == false)
+            guard case .unchanged = try await agent.sync() else {
+                Issue.record("a request carried a moment ago is not carried again")
+                return
+            }
+            #expect(try await server.api(.GET, "/api/v1/devices/\(agent.deviceId)")["syncRequestedAt"] != nil, "still waiting for a report")
+
+            // A new request is carried at once.
+            #expect(try await server.api(.POST, "/api/v1/devices/\(agent.deviceId)/sync").status == 202)
+            #expect(try await server.store.checkInState(deviceId: agent.deviceId).reportRequested)
+            try await server.store.recordSyncDelivered(deviceId: agent.deviceId)
+
+            clock.advance(by: Double(PalisadeStore.syncRedeliveryMillis) / 1000)
+            guard case .applied = try await agent.sync() else {
+                Issue.record("after the interval the request is carried again")
+                return
+            }
+            #expect(try await server.api(.GET, "/api/v1/devices/\(agent.deviceId)")["syncRequestedAt"] == nil)
+        }
+    }
+
     @Test(arguments: StoreEngine.available)
     func aGroupSyncAsksEveryDeviceOfTheGroupButRetiredOnesAndIsAuditedOnce(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in

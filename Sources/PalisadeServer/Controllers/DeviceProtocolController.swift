@@ -109,6 +109,7 @@ struct DeviceProtocolController {
             ?? DeviceConfiguration(platform: .linux, settings: [:])
         let deliveredHash = configuration.hash
         try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: deliveredHash)
+        if state.reportRequested { try await store.recordSyncDelivered(deviceId: device.deviceId) }
         return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .changed, configurationHash: deliveredHash, configuration: configuration,
                                                                     reportRequested: state.reportRequested ? true : nil))
     }

@@ -278,6 +278,9 @@ enum Migrations {
             // Set by "sync now", cleared by the device's next report: an offline device syncs
             // when it returns.
             "ALTER TABLE devices ADD COLUMN sync_requested_at BIGINT",
+            // When a check-in last carried the request: it is carried again only after a
+            // while, so an agent that cannot report does not spin.
+            "ALTER TABLE devices ADD COLUMN sync_delivered_at BIGINT",
             // Bounded (see PalisadeStore.refusedEnrollmentRetention): an attacker cannot fill
             // the disk. tenant_id is '' when the token named no tenant.
             """

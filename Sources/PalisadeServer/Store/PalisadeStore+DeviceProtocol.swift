@@ -110,7 +110,7 @@ extension PalisadeStore {
             // Any report answers a pending "sync now" made before it; the report's time then
             // moves even when its content is the same, so the sync shows as answered.
             let answersSync = try await sql.raw("""
-                UPDATE devices SET sync_requested_at = NULL WHERE id = \(bind: deviceId) AND sync_requested_at <= \(bind: now) RETURNING id
+                UPDATE devices SET sync_requested_at = NULL, sync_delivered_at = NULL WHERE id = \(bind: deviceId) AND sync_requested_at <= \(bind: now) RETURNING id
                 """).first() != nil
             let currentHash = try await sql.raw("SELECT configuration_hash FROM device_configurations WHERE device_id = \(bind: deviceId)").first()?.string("configuration_hash")
             let isCurrent = currentHash == report.configurationHash

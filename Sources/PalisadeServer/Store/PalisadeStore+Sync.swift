@@ -58,19 +58,36 @@ extension PalisadeStore {
 
     static func markSyncRequested(_ ids: [String], at now: Int64, on sql: any SQLDatabase) async throws {
         for chunk in ids.chunked() {
-            try await sql.raw("UPDATE devices SET sync_requested_at = \(bind: now) WHERE id IN (\(binds: chunk))").run()
+            try await sql.raw("UPDATE devices SET sync_requested_at = \(bind: now), sync_delivered_at = NULL WHERE id IN (\(binds: chunk))").run()
         }
     }
 
-    /// What a check-in compares: the configuration hash, and whether an administrator asked
-    /// the device to report (a sync request not yet answered by a report).
+    /// A sync request a check-in carried is carried again only after this long without a
+    /// report: the agent reports right after it, and one that cannot (its report waits in its
+    /// state directory) would otherwise be answered at once on every check-in.
+    public static let syncRedeliveryMillis: Int64 = 300_000
+
+    /// What a check-in compares: the configuration hash, and whether to ask the device to
+    /// report (a sync request not yet answered by a report, nor carried by a recent check-in).
     public func checkInState(deviceId: String) async throws -> (hash: String?, reportRequested: Bool) {
-        try await read { sql in
+        let now = clock.nowMillis
+        return try await read { sql in
             let row = try await sql.raw("""
-                SELECT c.configuration_hash, d.sync_requested_at FROM devices d
+                SELECT c.configuration_hash, d.sync_requested_at, d.sync_delivered_at FROM devices d
                 LEFT JOIN device_configurations c ON c.device_id = d.id WHERE d.id = \(bind: deviceId)
                 """).first()
-            return (try row?.optionalString("configuration_hash"), try row?.optionalMillis("sync_requested_at") != nil)
+            guard try row?.optionalMillis("sync_requested_at") != nil else { return (try row?.optionalString("configuration_hash"), false) }
+            let delivered = try row?.optionalMillis("sync_delivered_at")
+            let due = delivered.map { now - $0 >= Self.syncRedeliveryMillis } ?? true
+            return (try row?.optionalString("configuration_hash"), due)
+        }
+    }
+
+    /// Notes that a check-in carried the device's sync request.
+    public func recordSyncDelivered(deviceId: String) async throws {
+        let now = clock.nowMillis
+        try await backend.write(lockKey: "device:\(deviceId)") { sql in
+            try await sql.raw("UPDATE devices SET sync_delivered_at = \(bind: now) WHERE id = \(bind: deviceId) AND sync_requested_at IS NOT NULL").run()
         }
     }
 }
