@@ -48,26 +48,29 @@ public struct EnrollmentFacts: Sendable, Hashable {
 
     /// The one state that matters most, in this order: retired, pending re-enrollment,
     /// managed elsewhere, out of scope, stale, enrolled; with a sentence saying why.
-    public func state(scope: EnforcementScope, staleAfterDays: Int, now: Date) -> (state: EnrollmentState, reason: String) {
+    /// `withReason: false` leaves the reason empty (a summary over many devices needs only
+    /// the state).
+    public func state(scope: EnforcementScope, staleAfterDays: Int, now: Date, withReason: Bool = true) -> (state: EnrollmentState, reason: String) {
+        func reason(_ text: @autoclosure () -> String) -> String { withReason ? text() : "" }
         if isRetired {
-            return (.retired, "retired by an administrator" + (retiredAt.map { " on \(Self.day($0))" } ?? ""))
+            return (.retired, reason("retired by an administrator" + (retiredAt.map { " on \(Self.day($0))" } ?? "")))
         }
         if let pendingSince {
             let source = pendingSource.map { " from \($0)" } ?? ""
-            return (.pendingReenrollment, "enrolled again with a new key\(source) \(Self.ago(pendingSince, now: now)); waiting for an administrator's approval")
+            return (.pendingReenrollment, reason("enrolled again with a new key\(source) \(Self.ago(pendingSince, now: now)); waiting for an administrator's approval"))
         }
         if managedBy != .palisade, !(scope.takeOver[platform] ?? false) {
-            return (.managedElsewhere, "another channel (\(managedBy.rawValue)) manages Defender's settings; the tenant has not chosen to take over \(platform.rawValue) devices")
+            return (.managedElsewhere, reason("another channel (\(managedBy.rawValue)) manages Defender's settings; the tenant has not chosen to take over \(platform.rawValue) devices"))
         }
-        if case .excluded(let reason) = scope.decision(platform: platform, tags: tags, managedBy: managedBy) {
-            return (.outOfScope, reason)
+        if case .excluded(let why) = scope.decision(platform: platform, tags: tags, managedBy: managedBy) {
+            return (.outOfScope, why)
         }
         let lastSeen = lastCheckInAt ?? enrolledAt
         if lastSeen < now.addingTimeInterval(-Double(staleAfterDays) * 86_400) {
-            let seen = lastCheckInAt.map { "last seen \(Self.ago($0, now: now))" } ?? "enrolled \(Self.ago(enrolledAt, now: now)) and never checked in"
-            return (.stale, "\(seen); stale after \(staleAfterDays) day\(staleAfterDays == 1 ? "" : "s")")
+            return (.stale, reason((lastCheckInAt.map { "last seen \(Self.ago($0, now: now))" } ?? "enrolled \(Self.ago(enrolledAt, now: now)) and never checked in")
+                                   + "; stale after \(staleAfterDays) day\(staleAfterDays == 1 ? "" : "s")"))
         }
-        return (.enrolled, lastCheckInAt.map { "last seen \(Self.ago($0, now: now))" } ?? "enrolled \(Self.ago(enrolledAt, now: now)); no check-in yet")
+        return (.enrolled, reason(lastCheckInAt.map { "last seen \(Self.ago($0, now: now))" } ?? "enrolled \(Self.ago(enrolledAt, now: now)); no check-in yet"))
     }
 
     /// "12 days ago", "3 hours ago", "5 minutes ago", "just now".

@@ -76,8 +76,15 @@ extension PalisadeStore {
             let accumulator = NIOLockedValueBox(EnrollmentReportAccumulator(limit: limit, after: cursor ?? "", state: state))
             try await sql.raw("SELECT \(unsafeRaw: Self.enrollmentColumns) FROM devices WHERE tenant_id = \(bind: tenant) ORDER BY id").run { row in
                 do {
-                    let device = try Self.enrollmentRow(row, scope: scope, staleAfterDays: settings.staleAfterDays, now: now)
-                    accumulator.withLockedValue { $0.add(device) }
+                    // Every device is counted; only those of the page get their reason written.
+                    let id = try row.string("id")
+                    let (platform, facts) = try Self.enrollmentFacts(row, id: id, scope: scope)
+                    let state = facts.state(scope: scope, staleAfterDays: settings.staleAfterDays, now: now, withReason: false).state
+                    guard accumulator.withLockedValue({ $0.count(id, state) }) else { return }
+                    let reason = facts.state(scope: scope, staleAfterDays: settings.staleAfterDays, now: now).reason
+                    let device = EnrollmentReport.DeviceRow(deviceId: id, deviceName: try row.string("name"), platform: platform, state: state, reason: reason,
+                                                            enrolledAt: facts.enrolledAt, lastCheckInAt: facts.lastCheckInAt)
+                    accumulator.withLockedValue { $0.page.append(device) }
                 } catch {
                     accumulator.withLockedValue { $0.failure = $0.failure ?? error }
                 }
@@ -107,20 +114,26 @@ extension PalisadeStore {
 
     static func enrollmentRow(_ row: any SQLRow, scope: EnforcementScope, staleAfterDays: Int, now: Date) throws -> EnrollmentReport.DeviceRow {
         let id = try row.string("id")
+        let (platform, facts) = try enrollmentFacts(row, id: id, scope: scope)
+        let (state, reason) = facts.state(scope: scope, staleAfterDays: staleAfterDays, now: now)
+        return EnrollmentReport.DeviceRow(deviceId: id, deviceName: try row.string("name"), platform: platform, state: state, reason: reason,
+                                          enrolledAt: facts.enrolledAt, lastCheckInAt: facts.lastCheckInAt)
+    }
+
+    /// Tags are read only when the scope looks at them (a tagged pilot): decoding them is most
+    /// of the cost of a row.
+    static func enrollmentFacts(_ row: any SQLRow, id: String, scope: EnforcementScope) throws -> (DevicePlatform, EnrollmentFacts) {
         guard let platform = DevicePlatform(rawValue: try row.string("platform")),
               let managedBy = ManagementChannel(rawValue: try row.string("managed_by")) else {
             throw StoreError.corrupt("device \(id) has an unknown platform or management channel")
         }
-        let enrolledAt = Timestamp.date(try row.millis("enrolled_at"))
-        let lastCheckInAt = Timestamp.optionalDate(try row.optionalMillis("last_check_in_at"))
         let facts = EnrollmentFacts(
-            platform: platform, managedBy: managedBy, tags: try row.json("tags", as: [String].self),
+            platform: platform, managedBy: managedBy, tags: scope.scope == .tagged ? try row.json("tags", as: [String].self) : [],
             isRetired: try row.string("enrollment_status") == EnrollmentStatus.retired.rawValue,
-            retiredAt: Timestamp.optionalDate(try row.optionalMillis("retired_at")), enrolledAt: enrolledAt, lastCheckInAt: lastCheckInAt,
+            retiredAt: Timestamp.optionalDate(try row.optionalMillis("retired_at")), enrolledAt: Timestamp.date(try row.millis("enrolled_at")),
+            lastCheckInAt: Timestamp.optionalDate(try row.optionalMillis("last_check_in_at")),
             pendingSince: Timestamp.optionalDate(try row.optionalMillis("pending_since")), pendingSource: try row.optionalString("pending_source"))
-        let (state, reason) = facts.state(scope: scope, staleAfterDays: staleAfterDays, now: now)
-        return EnrollmentReport.DeviceRow(deviceId: id, deviceName: try row.string("name"), platform: platform, state: state, reason: reason,
-                                          enrolledAt: enrolledAt, lastCheckInAt: lastCheckInAt)
+        return (platform, facts)
     }
 
     /// Refused enrollment attempts, newest first. Attempts whose token named no tenant (an
@@ -199,9 +212,12 @@ private struct EnrollmentReportAccumulator: Sendable {
         self.state = state
     }
 
-    mutating func add(_ device: EnrollmentReport.DeviceRow) {
-        summary.count(device.state)
-        guard device.deviceId > after, state == nil || device.state == state else { return }
-        if page.count < limit { page.append(device) } else { hasMore = true }
+    /// Counts the device; true when the page wants it (the caller then appends it).
+    mutating func count(_ deviceId: String, _ deviceState: EnrollmentState) -> Bool {
+        summary.count(deviceState)
+        guard deviceId > after, state == nil || deviceState == state else { return false }
+        if page.count < limit { return true }
+        hasMore = true
+        return false
     }
 }
