@@ -226,6 +226,11 @@ public struct PalisadeAgent: Sendable {
         try state.save(health)
 
         guard response.status == .changed, let configuration = response.configuration else {
+            // "Sync now" on an unchanged configuration: apply what we hold again and report.
+            if response.reportRequested == true, let current = applied, current.hash == response.configurationHash {
+                logger.info("the server asked for a report; re-applying", metadata: ["hash": "\(current.hash)"])
+                return .applied(try await apply(current.configuration, session: session, observation: observation, drift: []).report)
+            }
             return .unchanged(hash: response.configurationHash)
         }
         let result = try await apply(configuration, session: session, observation: observation, drift: [])

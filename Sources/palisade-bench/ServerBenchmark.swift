@@ -95,6 +95,7 @@ enum ServerBenchmark {
                 drift check:             \(milliseconds(driftTime)), \(drift.count) devices differ from a fresh load
                 """)
             if !drift.isEmpty { throw BenchmarkFailure(message: "stored configurations differ from a fresh load: \(drift.prefix(5))") }
+            try await RevisionsSyncBenchmark.run(store: store, tenant: tenantId, tenant: tenant)
         }
     }
 

@@ -46,6 +46,8 @@ import Testing
                 ("Group", "/api/v1/groups/\(group)"),
                 ("Policy", "/api/v1/policies/\(policy)"),
                 ("PolicyReport", "/api/v1/policies/\(policy)/report"),
+                ("PolicyRevision", "/api/v1/policies/\(policy)/revisions/1"),
+                ("EnrollmentReport", "/api/v1/reports/enrollment"),
             ]
             for (schemaName, path) in samples {
                 let required = schemas[schemaName]?.objectValue?["required"]?.arrayValue?.compactMap(\.stringValue) ?? []

@@ -102,11 +102,16 @@ public enum DeviceProtocol {
         public var configurationHash: String
         /// Present when `status` is `changed`.
         public var configuration: DeviceConfiguration?
+        /// An administrator asked for a sync ("sync now"): apply the configuration again and
+        /// report every setting, even if it is the one already applied. Absent otherwise; agents
+        /// that do not know it still apply and report, since the answer is `changed`.
+        public var reportRequested: Bool?
 
-        public init(status: CheckInStatus, configurationHash: String, configuration: DeviceConfiguration?) {
+        public init(status: CheckInStatus, configurationHash: String, configuration: DeviceConfiguration?, reportRequested: Bool? = nil) {
             self.status = status
             self.configurationHash = configurationHash
             self.configuration = configuration
+            self.reportRequested = reportRequested
         }
     }
 

@@ -45,6 +45,7 @@ struct AdminCenter: Sendable {
         addDevicePages(to: pages)
         addGroupPages(to: pages)
         addPolicyPages(to: pages)
+        addRevisionAndSyncPages(to: pages)
         addReportPages(to: pages)
         addOnboardingPages(to: pages)
         addAdministrationPages(to: pages)

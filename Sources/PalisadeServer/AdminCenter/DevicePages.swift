@@ -87,6 +87,9 @@ extension AdminCenter {
             ["label": "Agent tags", "value": device.agentTags.isEmpty ? "none" : device.agentTags.joined(separator: ", ")],
         ]
         facts += Self.defenderFacts(device.defender)
+        if let requested = device.syncRequestedAt {
+            facts.append(["label": "Sync", "value": "requested \(Show.time(requested)); waiting for the device to report"])
+        }
         if let pending = device.pendingReenrollment {
             facts.append(["label": "Pending re-enrollment", "value": "since \(Show.time(pending.since)) from \(pending.sourceAddress ?? "unknown"), key SHA-256 \(pending.publicKeySHA256)"])
         }

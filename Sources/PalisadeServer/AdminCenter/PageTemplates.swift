@@ -42,6 +42,7 @@ struct PageTemplates: Sendable {
         ("revision-diff", PackageResources.revision_diff_mustache),
         ("reports", PackageResources.reports_mustache),
         ("drift-report", PackageResources.drift_report_mustache),
+        ("enrollment-report", PackageResources.enrollment_report_mustache),
         ("onboarding", PackageResources.onboarding_mustache),
         ("tenant-settings", PackageResources.tenant_settings_mustache),
         ("users", PackageResources.users_mustache),

@@ -60,14 +60,6 @@ public struct DeviceFilter: Sendable, Hashable {
     }
 }
 
-public struct PolicyRevisionSummary: Codable, Sendable {
-    var revision: Int
-    var name: String
-    var createdAt: Date
-    var createdBy: String?
-    var settingCount: Int
-}
-
 extension PalisadeStore {
     func devices(tenant: String, filter: DeviceFilter, limit: Int, after cursor: String?) async throws -> Page<Device> {
         try await devices(tenant: tenant, limit: limit, after: cursor)
@@ -80,10 +72,6 @@ extension PalisadeStore {
     func tenantOverview(tenant: String, attentionLimit: Int = 20) async throws -> TenantOverview {
         TenantOverview(devicesByPlatform: [:], devicesByState: [:], staleDevices: 0, retiredDevices: 0, policies: [], policiesWithErrors: 0,
                        devicesNeedingAttention: [], devicesNeedingAttentionCount: 0)
-    }
-
-    func policyRevisions(tenant: String, policy: String, limit: Int, after cursor: String?) async throws -> Page<PolicyRevisionSummary> {
-        Page(items: [], nextCursor: nil)
     }
 }
 

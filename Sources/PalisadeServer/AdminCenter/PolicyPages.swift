@@ -167,7 +167,7 @@ extension AdminCenter {
             "assignmentError": assignmentError as Any,
             "summary": report.map { Self.summaryData($0.summary) } as Any,
             "revisions": revisions.map { revision in
-                ["revision": revision.revision, "name": revision.name, "at": Show.time(revision.createdAt), "by": revision.createdBy ?? "",
+                ["revision": revision.revision, "name": revision.name, "at": Show.time(revision.createdAt), "by": revision.createdBy?.name ?? "", "restored": revision.restoredRevision as Any,
                  "settings": revision.settingCount, "current": revision.revision == policy.revision,
                  "diff": revision.revision > 1 ? "/policies/\(id)/revisions/\(revision.revision)?against=\(revision.revision - 1)" : nil as String?,
                  "canRollback": manage && revision.revision != policy.revision] as [String: Any]

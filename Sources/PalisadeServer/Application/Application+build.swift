@@ -84,6 +84,7 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     UserController(store: store).addRoutes(to: admin)
     AuditController(store: store).addRoutes(to: admin)
     DriftReportController(store: store).addRoutes(to: admin)
+    EnrollmentReportController(store: store).addRoutes(to: admin)
     OnboardingController(store: store, settings: onboarding).addRoutes(to: admin)
 
     DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"), access: access, prefix: "/device/v1")

@@ -15,6 +15,13 @@ struct DeviceController {
         routes.get("devices/:id/settings", .readReports, use: settings)
         routes.get("devices/:id/effective", .readDevices, use: effectiveConfiguration)
         routes.post("devices/:id/approve-reenrollment", .approveReenrollment, use: approveReenrollment)
+        routes.post("devices/:id/sync", .syncDevices, use: sync)
+    }
+
+    /// 202: the device is asked; its report follows when it checks in (at once if online).
+    @Sendable func sync(_ request: Request, context: Context) async throws -> Response {
+        try JSONBody.response(try await store.requestSync(tenant: try context.requireTenant(), by: try context.actor(), device: try context.parameters.require("id")),
+                              status: .accepted)
     }
 
     @Sendable func approveReenrollment(_ request: Request, context: Context) async throws -> Response {

@@ -40,6 +40,28 @@ struct DeviceProtocolController {
         try enrollments.consume("enroll:\(source)", what: "enrollment attempts from \(source)")
         let buffer = try await JSONBody.collect(request, context: context)
         let body = try JSONBody.decode(DeviceProtocol.EnrollRequest.self, from: buffer)
+        do {
+            return try await enroll(body, buffer: buffer, request: request, context: context)
+        } catch let error as PalisadeError where Self.recordedRefusals.contains(error.code) {
+            // Kept for the enrollment report; recording must not change the answer.
+            do {
+                try await store.recordRefusedEnrollment(enrollmentToken: body.enrollmentToken, sourceAddress: context.sourceAddress, inventory: body.inventory,
+                                                        code: error.code.rawValue, reason: error.message)
+            } catch {
+                context.logger.error("could not record a refused enrollment", metadata: ["error": "\(error)"])
+            }
+            throw error
+        }
+    }
+
+    /// Refusals about the token, the key or the proof: the enrollment report lists them.
+    /// Malformed requests and rate-limited ones are not recorded.
+    static let recordedRefusals: Set<PalisadeError.Code> = [
+        .invalidPublicKey, .enrollmentTokenInvalid, .enrollmentTokenExpired, .enrollmentTokenExhausted,
+        .assertionInvalid, .assertionReplayed, .deviceRetired, .deviceUnknown,
+    ]
+
+    private func enroll(_ body: DeviceProtocol.EnrollRequest, buffer: ByteBuffer, request: Request, context: Context) async throws -> Response {
         guard DeviceKeyPair.isValidPublicKey(body.publicKey) else {
             throw PalisadeError(.badRequest, code: .invalidPublicKey, message: "publicKey must be a PEM P-256 public key", details: ["field": "publicKey"])
         }
@@ -68,23 +90,28 @@ struct DeviceProtocolController {
         try body.inventory?.validated(field: "inventory")
         let wait = min(max(body.waitSeconds ?? 0, 0), DeviceProtocol.maximumWaitSeconds)
 
-        // Subscribe before reading the hash, so that a change in between is not missed.
-        let hash = try await store.notifier.withSubscription(to: device.deviceId, if: wait > 0) { subscription in
-            let hash = try await store.configurationHash(deviceId: device.deviceId)
-            guard let subscription, hash == body.configurationHash else { return hash }
+        // Subscribe before reading the state, so that a change in between is not missed. A
+        // pending "sync now" answers at once, like a change.
+        let state = try await store.notifier.withSubscription(to: device.deviceId, if: wait > 0) { subscription in
+            let state = try await store.checkInState(deviceId: device.deviceId)
+            guard let subscription, state.hash == body.configurationHash, !state.reportRequested else { return state }
             _ = await subscription.next(timeout: .seconds(wait))
-            return try await store.configurationHash(deviceId: device.deviceId)
+            return try await store.checkInState(deviceId: device.deviceId)
         }
 
-        if let hash, hash == body.configurationHash {
+        if let hash = state.hash, hash == body.configurationHash, !state.reportRequested {
             try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: nil)
             return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .unchanged, configurationHash: hash, configuration: nil))
         }
+        // A sync request is answered with the whole configuration even when it is unchanged:
+        // agents that predate `reportRequested` then apply it and report as after any change.
         let configuration = try await store.effectiveConfiguration(deviceId: device.deviceId)?.deviceConfiguration
             ?? DeviceConfiguration(platform: .linux, settings: [:])
         let deliveredHash = configuration.hash
         try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: deliveredHash)
-        return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .changed, configurationHash: deliveredHash, configuration: configuration))
+        if state.reportRequested { try await store.recordSyncDelivered(deviceId: device.deviceId) }
+        return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .changed, configurationHash: deliveredHash, configuration: configuration,
+                                                                    reportRequested: state.reportRequested ? true : nil))
     }
 
     @Sendable func report(_ request: Request, context: Context) async throws -> Response {

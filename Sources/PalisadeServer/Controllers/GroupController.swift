@@ -17,6 +17,13 @@ struct GroupController {
         routes.get("groups/:id/members", .readGroups, use: listMembers)
         routes.post("groups/:id/members", .manageGroups, use: addMembers)
         routes.delete("groups/:id/members/:deviceId", .manageGroups, use: removeMember)
+        routes.post("groups/:id/sync", .syncDevices, use: sync)
+    }
+
+    /// 202 with how many devices were asked (every device of the group, nested groups included).
+    @Sendable func sync(_ request: Request, context: Context) async throws -> Response {
+        try JSONBody.response(try await store.requestSync(tenant: try context.requireTenant(), by: try context.actor(), group: try context.parameters.require("id")),
+                              status: .accepted)
     }
 
     struct CreateGroupBody: Decodable {

@@ -16,6 +16,11 @@ struct PolicyController {
         routes.put("policies/:id/assignments", .managePolicies, use: setAssignments)
         routes.get("policies/:id/report", .readReports, use: report)
         routes.post("policies/:id/preview", .readPolicies, use: preview)
+        routes.get("policies/:id/revisions", .readPolicies, use: revisions)
+        routes.get("policies/:id/revisions/:revision", .readPolicies, use: revision)
+        routes.get("policies/:id/revisions/:revision/diff", .readPolicies, use: diff)
+        routes.post("policies/:id/rollback", .managePolicies, use: rollback)
+        routes.post("policies/:id/rollback/preview", .readPolicies, use: previewRollback)
     }
 
     struct PolicyBody: Decodable {
@@ -89,5 +94,57 @@ struct PolicyController {
         let page = try PageRequest(request)
         return try JSONBody.response(try await store.policyReport(tenant: try context.requireTenant(), policy: try context.parameters.require("id"),
                                                                   limit: page.limit, after: page.cursor))
+    }
+
+    // MARK: Revisions
+
+    @Sendable func revisions(_ request: Request, context: Context) async throws -> Response {
+        let page = try PageRequest(request)
+        return try await store.policyRevisions(tenant: try context.requireTenant(), policy: try context.parameters.require("id"), limit: page.limit, after: page.cursor)
+            .response(named: "revisions")
+    }
+
+    @Sendable func revision(_ request: Request, context: Context) async throws -> Response {
+        try JSONBody.response(try await store.policyRevision(tenant: try context.requireTenant(), policy: try context.parameters.require("id"),
+                                                             revision: try Self.revisionNumber(context.parameters.get("revision"), field: "revision")))
+    }
+
+    @Sendable func diff(_ request: Request, context: Context) async throws -> Response {
+        let revision = try Self.revisionNumber(context.parameters.get("revision"), field: "revision")
+        let against = try request.uri.queryParameters["against"].map { try Self.revisionNumber(String($0), field: "against") }
+        return try JSONBody.response(try await store.policyRevisionDiff(tenant: try context.requireTenant(), policy: try context.parameters.require("id"),
+                                                                        revision: revision, against: against))
+    }
+
+    struct RollbackBody: Decodable {
+        var revision: Int
+    }
+
+    /// Rollback is previewed with `POST .../rollback/preview` (same body), which answers the
+    /// impact preview and saves nothing.
+    @Sendable func rollback(_ request: Request, context: Context) async throws -> Response {
+        let tenant = try context.requireTenant()
+        let id = try context.parameters.require("id")
+        _ = try await store.policy(tenant: tenant, id: id)
+        let body = try await JSONBody.decode(RollbackBody.self, from: request, context: context)
+        let revision = try Self.revisionNumber(String(body.revision), field: "revision")
+        return try JSONBody.response(try await store.rollbackPolicy(tenant: tenant, by: try context.actor(), policy: id, to: revision))
+    }
+
+    @Sendable func previewRollback(_ request: Request, context: Context) async throws -> Response {
+        let tenant = try context.requireTenant()
+        let id = try context.parameters.require("id")
+        _ = try await store.policy(tenant: tenant, id: id)
+        let body = try await JSONBody.decode(RollbackBody.self, from: request, context: context)
+        let revision = try Self.revisionNumber(String(body.revision), field: "revision")
+        return try JSONBody.response(try await store.previewRollback(tenant: tenant, policy: id, to: revision))
+    }
+
+    /// A revision number: a whole number from 1.
+    static func revisionNumber(_ text: String?, field: String) throws -> Int {
+        guard let text, let value = Int(text), value >= 1 else {
+            throw PalisadeError.invalid("\(field) must be a revision number (a whole number from 1), got \"\(text ?? "")\"", field: field)
+        }
+        return value
     }
 }

@@ -274,6 +274,32 @@ enum Migrations {
             // A retired device never comes back: the hardware enrolling again gets a new record.
             "UPDATE devices SET original_hardware_id = hardware_id, hardware_id = 'retired:' || id WHERE enrollment_status = 'retired'",
         ]),
+        Migration(version: 9, name: "sync requests and refused enrollment attempts", statements: [
+            // Set by "sync now", cleared by the device's next report: an offline device syncs
+            // when it returns.
+            "ALTER TABLE devices ADD COLUMN sync_requested_at BIGINT",
+            // When a check-in last carried the request: it is carried again only after a
+            // while, so an agent that cannot report does not spin.
+            "ALTER TABLE devices ADD COLUMN sync_delivered_at BIGINT",
+            // Bounded (see PalisadeStore.refusedEnrollmentRetention): an attacker cannot fill
+            // the disk. tenant_id is '' when the token named no tenant.
+            """
+            CREATE TABLE refused_enrollments (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL,
+                at BIGINT NOT NULL,
+                source_address TEXT,
+                hostname TEXT,
+                platform TEXT,
+                hardware_id TEXT,
+                enrollment_token_id TEXT,
+                code TEXT NOT NULL,
+                reason TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX refused_enrollments_tenant_at ON refused_enrollments (tenant_id, at, id)",
+            "CREATE INDEX refused_enrollments_at ON refused_enrollments (at)",
+        ]),
         Migration(version: 10, name: "Defender presence and health per device; drift events the agents report", statements: [
             // DefenderStatus as JSON; devices.defender_installed stays the column lists read.
             "ALTER TABLE devices ADD COLUMN defender TEXT",

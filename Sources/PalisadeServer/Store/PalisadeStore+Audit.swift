@@ -51,6 +51,10 @@ public struct AuditAction: RawRepresentable, Codable, Sendable, Hashable {
     public static let policyUpdate = AuditAction(rawValue: "policy.update")
     public static let policyDelete = AuditAction(rawValue: "policy.delete")
     public static let policyAssign = AuditAction(rawValue: "policy.assign")
+    /// A new revision equal to an earlier one: `newValue` is `{"restoredRevision", "policy"}`.
+    public static let policyRollback = AuditAction(rawValue: "policy.rollback")
+    public static let deviceSync = AuditAction(rawValue: "device.sync")
+    public static let groupSync = AuditAction(rawValue: "group.sync")
     public static let settingsEnforcement = AuditAction(rawValue: "settings.enforcement")
     public static let settingsDevices = AuditAction(rawValue: "settings.devices")
     public static let apiTokenCreate = AuditAction(rawValue: "apiToken.create")

@@ -138,6 +138,11 @@ extension PalisadeStore {
                     ON CONFLICT (device_id, id) DO NOTHING
                     """).run()
             }
+            // Any report answers a pending "sync now" made before it; the report's time then
+            // moves even when its content is the same, so the sync shows as answered.
+            let answersSync = try await sql.raw("""
+                UPDATE devices SET sync_requested_at = NULL, sync_delivered_at = NULL WHERE id = \(bind: deviceId) AND sync_requested_at <= \(bind: now) RETURNING id
+                """).first() != nil
             let currentHash = try await sql.raw("SELECT configuration_hash FROM device_configurations WHERE device_id = \(bind: deviceId)").first()?.string("configuration_hash")
             let isCurrent = currentHash == report.configurationHash
             let existing = try await sql.raw("SELECT configuration_hash, results, detail FROM device_reports WHERE device_id = \(bind: deviceId)").first()
@@ -146,6 +151,9 @@ extension PalisadeStore {
                 return false
             }
             if existingHash == report.configurationHash, try existing?.string("results") == resultsJSON, try existing?.optionalString("detail") == report.detail {
+                if answersSync {
+                    try await sql.raw("UPDATE device_reports SET reported_at = \(bind: now) WHERE device_id = \(bind: deviceId)").run()
+                }
                 return isCurrent
             }
             try await sql.raw("""

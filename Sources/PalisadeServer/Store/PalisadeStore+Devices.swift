@@ -8,8 +8,19 @@ extension PalisadeStore {
     /// holds a tombstone, so that the same hardware enrolling again gets a new record.
     static let deviceColumns = """
         id, name, platform, os_version, COALESCE(original_hardware_id, hardware_id) AS hardware_id, agent_version, managed_by, mdm_enrolled,
-        defender_installed, defender, enrollment_status, enrolled_at, last_check_in_at, tags, agent_tags, pending_public_key, pending_since, pending_source
+        defender_installed, defender, enrollment_status, enrolled_at, last_check_in_at, tags, agent_tags, pending_public_key, pending_since, pending_source,
+        sync_requested_at
         """
+
+    /// What the agent last read from Defender (`defender`), and the older yes/no column.
+    static func defenderColumns(_ row: any SQLRow) throws -> (DefenderStatus?, Bool?) {
+        let defender = try row.optionalString("defender").map { try JSONDecoder().decode(DefenderStatus.self, from: Data($0.utf8)) }
+        return (defender, try row.optionalInt("defender_installed").map { $0 != 0 })
+    }
+
+    static func defenderSummary(_ status: DefenderStatus?, installed: Bool?) -> String? {
+        status?.summary ?? (installed == false ? "Defender not installed" : nil)
+    }
 
     static func device(_ row: any SQLRow) throws -> Device {
         func enumValue<E: RawRepresentable>(_ column: String, _ type: E.Type) throws -> E where E.RawValue == String {
@@ -17,8 +28,7 @@ extension PalisadeStore {
             guard let value = E(rawValue: raw) else { throw StoreError.corrupt("\(column) = \(raw)") }
             return value
         }
-        let defender = try row.optionalString("defender").map { try JSONDecoder().decode(DefenderStatus.self, from: Data($0.utf8)) }
-        let defenderInstalled = try row.optionalInt("defender_installed").map { $0 != 0 }
+        let (defender, defenderInstalled) = try defenderColumns(row)
         return Device(
             id: try row.string("id"), name: try row.string("name"),
             platform: try enumValue("platform", DevicePlatform.self),
@@ -27,7 +37,7 @@ extension PalisadeStore {
             managedBy: try enumValue("managed_by", ManagementChannel.self),
             mdmEnrolled: try row.int("mdm_enrolled") != 0,
             defenderInstalled: defenderInstalled,
-            defender: defender, defenderSummary: defender?.summary ?? (defenderInstalled == false ? "Defender not installed" : nil),
+            defender: defender, defenderSummary: defenderSummary(defender, installed: defenderInstalled),
             enrollmentStatus: try enumValue("enrollment_status", EnrollmentStatus.self),
             enrolledAt: Timestamp.date(try row.millis("enrolled_at")),
             lastCheckInAt: Timestamp.optionalDate(try row.optionalMillis("last_check_in_at")),
@@ -37,7 +47,7 @@ extension PalisadeStore {
                 PendingReenrollment(since: Timestamp.date(try row.millis("pending_since")), sourceAddress: try row.optionalString("pending_source"),
                                     publicKeySHA256: Digest.sha256Hex(Data(key.utf8)))
             },
-            management: nil, stale: nil)
+            management: nil, stale: nil, syncRequestedAt: Timestamp.optionalDate(try row.optionalMillis("sync_requested_at")))
     }
 
     public func devices(tenant: String, limit: Int, after cursor: String?) async throws -> Page<Device> {

@@ -49,7 +49,13 @@ extension PalisadeStore {
     /// Replaces a policy's name, description and settings as a new revision. Platform and
     /// template are fixed at creation.
     public func updatePolicy(tenant: String, by actor: AuditActor, id: String, _ draft: PolicyDraft) async throws -> Policy {
-        let draft = try validate(draft)
+        try await replacePolicy(tenant: tenant, by: actor, id: id, try validate(draft), action: .policyUpdate)
+    }
+
+    /// The update path, shared by updates and rollbacks: a new revision, the devices
+    /// recomputed and their long-polls woken, one audit event (`action`; a rollback's names
+    /// the revision it restored).
+    func replacePolicy(tenant: String, by actor: AuditActor, id: String, _ draft: PolicyDraft, action: AuditAction, restoredRevision: Int? = nil) async throws -> Policy {
         let settingsJSON = try encodeJSON(draft.settings)
         let now = clock.nowMillis
         return try await writeDirectory(tenant: tenant) { sql, directory in
@@ -69,7 +75,12 @@ extension PalisadeStore {
             try await Self.insertRevision(policy: id, revision: revision, tenant: tenant, draft: draft, settingsJSON: settingsJSON, at: now, on: sql)
             directory.policyChanged(id)
             let updated = try await Self.policy(tenant: tenant, id: id, on: sql)
-            try await Self.audit(.policyUpdate, by: actor, tenant: tenant, target: ("policy", id, updated.name), old: current, new: updated, at: now, on: sql)
+            if let restoredRevision {
+                try await Self.audit(action, by: actor, tenant: tenant, target: ("policy", id, updated.name), old: current,
+                                     new: RolledBackPolicy(restoredRevision: restoredRevision, policy: updated), at: now, on: sql)
+            } else {
+                try await Self.audit(action, by: actor, tenant: tenant, target: ("policy", id, updated.name), old: current, new: updated, at: now, on: sql)
+            }
             return updated
         }
     }

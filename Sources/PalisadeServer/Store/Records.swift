@@ -76,6 +76,9 @@ public struct Device: Codable, Sendable, Hashable {
     /// Not seen for longer than the tenant's stale threshold. Flagged only: memberships and
     /// assignments are kept; only an admin's explicit action removes a device.
     public var stale: Bool?
+    /// An administrator asked the device to check in and report ("sync now") and it has not
+    /// reported since; it will be asked on its next check-in.
+    public var syncRequestedAt: Date? = nil
 
     /// What membership rules read: admin tags and agent tags as separate attributes.
     var ruleAttributes: DeviceAttributes {

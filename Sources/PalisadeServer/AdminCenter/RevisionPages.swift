@@ -1,0 +1,106 @@
+import Foundation
+import Hummingbird
+import PalisadeCore
+
+/// Revisions (diff and rollback, previewed first), Sync now, and the enrollment report.
+extension AdminCenter {
+    func addRevisionAndSyncPages(to pages: PageRoutes) {
+        pages.get("policies/:id/revisions/:revision", .readPolicies) { page in try await revisionDiffPage(page) }
+        pages.post("policies/:id/rollback", .managePolicies) { page, form in
+            let id = try page.parameter("id")
+            guard let revision = form["revision"].flatMap(Int.init) else {
+                throw PalisadeError.invalid("revision must be a revision number", field: "revision")
+            }
+            if form["action"] == "confirm" {
+                _ = try await store.rollbackPolicy(tenant: page.tenant, by: page.actor, policy: id, to: revision)
+                return page.redirect("/policies/\(id)", notice: .rolledBack)
+            }
+            let policy = try await store.policy(tenant: page.tenant, id: id)
+            let preview = try await store.previewRollback(tenant: page.tenant, policy: id, to: revision)
+            let diff = try await store.policyRevisionDiff(tenant: page.tenant, policy: id, revision: revision, against: policy.revision)
+            return page.render("revision-diff", title: "Roll back \(policy.name) to revision \(revision)", Self.diffData(diff, policy: policy).merging([
+                "rollback": ["revision": revision, "preview": Self.previewData(preview)] as [String: Any],
+                "canRollback": true,
+            ], uniquingKeysWith: { $1 }))
+        }
+        pages.post("devices/:id/sync", .syncDevices) { page, _ in
+            let id = try page.parameter("id")
+            _ = try await store.requestSync(tenant: page.tenant, by: page.actor, device: id)
+            return page.redirect("/devices/\(id)", notice: .synced)
+        }
+        pages.post("groups/:id/sync", .syncDevices) { page, _ in
+            let id = try page.parameter("id")
+            _ = try await store.requestSync(tenant: page.tenant, by: page.actor, group: id)
+            return page.redirect("/groups/\(id)", notice: .synced)
+        }
+        pages.get("reports/enrollment", .readReports) { page in try await enrollmentReportPage(page) }
+    }
+
+    func revisionDiffPage(_ page: SignedInPage) async throws -> Response {
+        let id = try page.parameter("id")
+        guard let revision = Int(try page.parameter("revision")) else {
+            throw PalisadeError.invalid("revision must be a revision number", field: "revision")
+        }
+        let against = try page.query("against").map { text in
+            guard let number = Int(text) else { throw PalisadeError.invalid("against must be a revision number", field: "against") }
+            return number
+        }
+        let policy = try await store.policy(tenant: page.tenant, id: id)
+        let diff = try await store.policyRevisionDiff(tenant: page.tenant, policy: id, revision: revision, against: against)
+        return page.render("revision-diff", title: "Revision \(revision) of \(policy.name)", Self.diffData(diff, policy: policy).merging([
+            "canRollback": page.may(.managePolicies) && revision != policy.revision,
+        ], uniquingKeysWith: { $1 }))
+    }
+
+    static func diffData(_ diff: PolicyRevisionDiff, policy: Policy) -> [String: Any] {
+        [
+            "policyId": policy.id, "policyName": policy.name, "revision": diff.revision, "against": diff.against,
+            "nameChange": diff.name.map { ["old": $0.oldValue, "new": $0.newValue] } as Any,
+            "descriptionChange": diff.description.map { ["old": $0.oldValue, "new": $0.newValue] } as Any,
+            "added": diff.added.map { ["id": $0.settingId, "value": Show.json($0.value)] },
+            "removed": diff.removed.map { ["id": $0.settingId, "value": Show.json($0.value)] },
+            "changed": diff.changed.map { ["id": $0.settingId, "old": Show.json($0.oldValue), "new": Show.json($0.newValue)] },
+            "same": diff.added.isEmpty && diff.removed.isEmpty && diff.changed.isEmpty && diff.name == nil && diff.description == nil,
+        ]
+    }
+
+    func enrollmentReportPage(_ page: SignedInPage) async throws -> Response {
+        let state = try page.query("state").map { text in
+            guard let state = EnrollmentState(rawValue: text) else {
+                throw PalisadeError.invalid("state must be one of \(EnrollmentState.allCases.map(\.rawValue).joined(separator: ", "))", field: "state")
+            }
+            return state
+        }
+        let report = try await store.enrollmentReport(tenant: page.tenant, state: state, limit: 100, after: page.query("cursor"))
+        let refused = try await store.refusedEnrollments(tenant: page.tenant, limit: 50, after: nil)
+        let summary = report.summary
+        let counts: [(EnrollmentState, Int)] = [(.enrolled, summary.enrolled), (.pendingReenrollment, summary.pendingReenrollment), (.stale, summary.stale),
+                                                (.outOfScope, summary.outOfScope), (.managedElsewhere, summary.managedElsewhere), (.retired, summary.retired)]
+        return page.render("enrollment-report", title: "Enrollment report", [
+            "counts": counts.map { ["state": $0.0.rawValue, "label": Self.enrollmentTitle($0.0), "count": $0.1, "selected": $0.0 == state] as [String: Any] },
+            "chart": Chart.bars(counts.map { (Self.enrollmentTitle($0.0), $0.1) }, label: "Devices by enrollment state", width: 560),
+            "devices": report.devices.map { row in
+                ["id": row.deviceId, "name": row.deviceName, "platform": row.platform.title, "state": Self.enrollmentTitle(row.state),
+                 "reason": row.reason, "defender": row.defender, "lastSeen": Show.time(row.lastCheckInAt)] as [String: Any]
+            },
+            "noDevices": report.devices.isEmpty,
+            "next": report.nextCursor.map { cursor in "/reports/enrollment?" + (state.map { "state=\($0.rawValue)&" } ?? "") + "cursor=\(cursor)" } as Any,
+            "refused": refused.items.map { attempt in
+                ["at": Show.time(attempt.at), "source": attempt.sourceAddress ?? "unknown", "hostname": attempt.hostname ?? "", "code": attempt.code, "reason": attempt.reason]
+            },
+            "noRefused": refused.items.isEmpty,
+            "csv": "/api/v1/reports/enrollment?format=csv" + (state.map { "&state=\($0.rawValue)" } ?? ""),
+        ])
+    }
+
+    static func enrollmentTitle(_ state: EnrollmentState) -> String {
+        switch state {
+        case .enrolled: "Enrolled"
+        case .pendingReenrollment: "Pending re-enrollment"
+        case .stale: "Stale"
+        case .outOfScope: "Out of scope"
+        case .managedElsewhere: "Managed by another channel"
+        case .retired: "Retired"
+        }
+    }
+}
