@@ -171,7 +171,7 @@ import Testing
                 Issue.record("expected a re-apply and report, got \(outcome)")
                 return
             }
-            #expect(elapsed < .seconds(10), "woken across replicas (took \(elapsed))")
+            #expect(elapsed < .seconds(25), "woken across replicas, well before the 60 s wait (took \(elapsed))")
         }
     }
 }

@@ -73,12 +73,42 @@ class Server:
         self.log.close()
 
 
+# A STAND-IN for Defender's `mdatp` (a test double: Defender cannot be installed here), on the
+# agent's PATH. It answers `mdatp health --output json` with the shape Microsoft documents for a
+# healthy, onboarded Linux device (the same recording the Swift tests use), so the agent treats
+# Defender as present and reports its settings succeeded.
+HEALTHY_MDATP = {
+    "healthy": True, "health_issues": [], "licensed": True, "app_version": "101.24092.0002",
+    "engine_version": "1.1.24080.1", "org_id": "8a7c0e4e-2f6b-4d3a-9c1e-5b2d7f3a9e10",
+    "definitions_version": "1.417.472.0", "definitions_status": "up_to_date", "definitions_updated_minutes_ago": 95,
+    "tamper_protection": {"value": "block", "scope": "managed"}, "real_time_protection_subsystem": "fanotify",
+}
+
+
+def install_mdatp_stand_in(directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "answer.json").write_text(json.dumps(HEALTHY_MDATP))
+    script = directory / "mdatp"
+    script.write_text("""#!/bin/sh
+# Stand-in for Defender's mdatp (a test double): answers from answer.json beside it.
+here=$(dirname "$0")
+case "$*" in
+  "health --output json") cat "$here/answer.json" ;;
+  *) echo "the stand-in does not answer: $*" >&2; exit 2 ;;
+esac
+""")
+    os.chmod(script, 0o755)
+
+
 class Agent:
-    """A real agent, enrolled with an onboarding package, writing under its own sandbox root."""
+    """A real agent, enrolled with an onboarding package, writing under its own sandbox root,
+    with the stand-in `mdatp` first on its PATH."""
 
     def __init__(self, server, directory, name):
         self.directory = pathlib.Path(directory) / name
         self.directory.mkdir(parents=True)
+        install_mdatp_stand_in(self.directory / "tools")
+        self.environment = dict(os.environ, PATH=str(self.directory / "tools") + os.pathsep + os.environ.get("PATH", ""))
         package = server.request("POST", "/api/v1/onboarding-packages", {"platform": "linux", "name": name, "expiresInHours": 1, "maxUses": 1})
         package_path = self.directory / "package.json"
         package_path.write_text(json.dumps(package))
@@ -86,13 +116,14 @@ class Agent:
         self.state = self.directory / "state"
         subprocess.run([str(BINARY), "agent", "enroll", "--package", str(package_path), "--state-dir", str(self.state),
                         "--root", str(self.directory / "root"), "--hostname", name, "--hardware-id", "hw-" + name],
-                       check=True, capture_output=True, timeout=60)
+                       check=True, capture_output=True, timeout=60, env=self.environment)
         self.device_id = json.loads((self.state / "enrollment.json").read_text())["deviceId"]
         self.log = open(self.directory / "agent.log", "w")
         self.process = None
 
     def run(self):
-        self.process = subprocess.Popen([str(BINARY), "agent", "run", "--state-dir", str(self.state)], stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([str(BINARY), "agent", "run", "--state-dir", str(self.state)], stdout=self.log, stderr=subprocess.STDOUT,
+                                        env=self.environment)
 
     def stop(self):
         if self.process:

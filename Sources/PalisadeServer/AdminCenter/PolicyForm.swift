@@ -116,7 +116,7 @@ struct PolicyForm {
                 "description": Show.text(definition.description) as Any,
                 "default": definition.defaultValue.map(Show.json) as Any,
                 "expectation": definition.type.expectation,
-                "errors": byId[id].map { $0.map(\.message).joined(separator: "; ") } as Any,
+                "problem": byId[id].map { $0.map(\.message).joined(separator: "; ") } as Any,
             ]
             switch definition.type {
             case .boolean:
