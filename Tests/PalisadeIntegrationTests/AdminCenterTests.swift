@@ -191,6 +191,78 @@ import Testing
     }
 }
 
+@Suite struct AdminCenterWorkflowTests {
+    /// Rollback from the policy page: a preview (the difference and the impact) that saves
+    /// nothing, then the confirmation that saves a new revision equal to the chosen one.
+    @Test(arguments: StoreEngine.available)
+    func rollbackIsPreviewedThenSavedAsANewRevision(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            try await server.createUser("ada@example.com", role: "endpointSecurityManager")
+            let policy = try await server.createPolicy("AV", settings: ["antivirusEngine.maximumOnDemandScanThreads": 2])
+            try await server.must(.PUT, "/api/v1/policies/\(policy)", ["name": "AV", "platform": "linux", "template": "antivirus",
+                                                                      "settings": ["antivirusEngine.maximumOnDemandScanThreads": 6]])
+            let browser = PageClient(server: server)
+            defer { browser.close() }
+            _ = try await browser.signIn("ada@example.com", AdminCenterTests.password)
+            let page = try await browser.get("/policies/\(policy)")
+            #expect(page.body.contains("aria-label=\"Roll back to revision 1\""))
+
+            let preview = try await browser.post("/policies/\(policy)/rollback", ["revision": "1", "action": "preview"])
+            #expect(preview.status == 200)
+            #expect(preview.body.contains("id=\"rollback-preview\""))
+            #expect(preview.body.contains("<td><code>6</code></td><td><code>2</code></td>"), "the change from the current revision back to 1")
+            #expect(try await server.api(.GET, "/api/v1/policies/\(policy)")["revision"] == 2, "a preview saves nothing")
+
+            let confirmed = try await browser.post("/policies/\(policy)/rollback", ["revision": "1", "action": "confirm"])
+            #expect(confirmed.status == 303)
+            let stored = try await server.api(.GET, "/api/v1/policies/\(policy)")
+            #expect(stored["revision"] == 3)
+            #expect(stored["settings"] == ["antivirusEngine.maximumOnDemandScanThreads": 2])
+            let diff = try await browser.get("/policies/\(policy)/revisions/3?against=2")
+            #expect(diff.status == 200)
+            #expect(diff.body.contains("antivirusEngine.maximumOnDemandScanThreads"))
+            #expect(try await browser.get("/policies/\(policy)/revisions/9").status == 404)
+        }
+    }
+
+    /// Sync now from a device's page and a group's page: audited as the signed-in person; the
+    /// device page says the sync waits for the device.
+    @Test func syncNowFromTheDeviceAndGroupPages() async throws {
+        try await TestServer.with(.sqlite) { server in
+            try await server.createUser("kim@example.com", role: "helpDeskOperator")
+            let agent = try await TestAgent.enroll(server, name: "web-01", token: try await server.createEnrollmentToken())
+            let group = try await server.createGroup("web", members: [agent.deviceId])
+            let browser = PageClient(server: server)
+            defer { browser.close() }
+            _ = try await browser.signIn("kim@example.com", AdminCenterTests.password)
+            let device = try await browser.post("/devices/\(agent.deviceId)/sync", [:])
+            #expect(device.status == 303)
+            #expect(device.location == "/devices/\(agent.deviceId)?notice=synced")
+            #expect(try await browser.get(try #require(device.location)).body.contains("waiting for the device to report"))
+            #expect(try await browser.post("/groups/\(group)/sync", [:]).status == 303)
+            let audit = try await server.api(.GET, "/api/v1/audit?actor=kim@example.com")
+            let actions = Set(audit["events"]?.arrayValue?.compactMap { $0.objectValue?["action"]?.stringValue } ?? [])
+            #expect(actions == ["session.signIn", "device.sync", "group.sync"])
+        }
+    }
+
+    /// The enrollment report page: each device's state, the reason and Defender's state.
+    @Test func theEnrollmentReportPageNamesDefendersState() async throws {
+        try await TestServer.with(.sqlite) { server in
+            try await server.createUser("ada@example.com", role: "readOnlyOperator")
+            let agent = try await TestAgent.enroll(server, name: "bare", token: try await server.createEnrollmentToken(), defender: nil)
+            try await agent.sync()
+            let browser = PageClient(server: server)
+            defer { browser.close() }
+            _ = try await browser.signIn("ada@example.com", AdminCenterTests.password)
+            let page = try await browser.get("/reports/enrollment")
+            #expect(page.status == 200)
+            #expect(page.body.contains("Defender not installed"))
+            #expect(page.body.contains("href=\"/api/v1/reports/enrollment?format=csv\""))
+        }
+    }
+}
+
 /// A browser without JavaScript: keeps the session cookie, reads the CSRF token from the page's
 /// meta tag, sends forms URL-encoded, and does not follow redirects.
 final class PageClient: @unchecked Sendable {
