@@ -72,6 +72,9 @@ public struct Device: Codable, Sendable, Hashable {
     /// Not seen for longer than the tenant's stale threshold. Flagged only: memberships and
     /// assignments are kept; only an admin's explicit action removes a device.
     public var stale: Bool?
+    /// The worst state over the device's settings, from its last report (device list and
+    /// device reads only).
+    public var reportState: SettingState? = nil
 
     /// What membership rules read: admin tags and agent tags as separate attributes.
     var ruleAttributes: DeviceAttributes {

@@ -1,0 +1,117 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import PalisadeCore
+
+/// `?format=csv|json` or `Accept: text/csv`: a report's every matching row as a download.
+enum ExportFormat: String, Sendable {
+    case csv
+    case json
+
+    /// nil when the caller wants the ordinary paged JSON answer.
+    static func requested(_ request: Request) throws -> ExportFormat? {
+        if let text = request.uri.queryParameters["format"] {
+            guard let format = ExportFormat(rawValue: String(text)) else {
+                throw PalisadeError.invalid("format must be \"csv\" or \"json\", got \"\(text)\"", field: "format")
+            }
+            return format
+        }
+        if let accept = request.headers[.accept], accept.lowercased().contains("text/csv") { return .csv }
+        return nil
+    }
+}
+
+/// CSV as spreadsheets read it (RFC 4180), with formula injection neutralised: a cell that
+/// starts with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`.
+enum CSV {
+    static func cell(_ value: String) -> String {
+        var text = value
+        if let first = text.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) { text = "'" + text }
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    static func line(_ cells: [String]) -> String {
+        cells.map(cell).joined(separator: ",") + "\r\n"
+    }
+}
+
+enum ReportExport {
+    /// Streams every row: `page` is called with nil, then with each next cursor, until a page
+    /// has none. One page (of about a thousand rows) is in memory at a time. The first page is
+    /// read before answering, so that an unknown object or bad filter still answers 4xx.
+    static func stream<Row: Encodable & Sendable>(
+        _ format: ExportFormat, filename: String, columns: [String], cells: @escaping @Sendable (Row) -> [String],
+        page: @escaping @Sendable (String?) async throws -> Page<Row>
+    ) async throws -> Response {
+        let first = try await page(nil)
+        let body = ResponseBody { writer in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            var current = first
+            var buffer = ByteBuffer()
+            buffer.writeString(format == .csv ? CSV.line(columns) : "[")
+            var firstRow = true
+            while true {
+                for row in current.items {
+                    switch format {
+                    case .csv:
+                        buffer.writeString(CSV.line(cells(row)))
+                    case .json:
+                        if !firstRow { buffer.writeString(",\n") }
+                        buffer.writeBytes(try encoder.encode(row))
+                    }
+                    firstRow = false
+                }
+                try await writer.write(buffer)
+                buffer.clear()
+                guard let next = current.nextCursor else { break }
+                current = try await page(next)
+            }
+            if format == .json { try await writer.write(ByteBuffer(string: "]\n")) }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: headers(format, filename: filename), body: body)
+    }
+
+    /// A download of rows already in hand (small reports).
+    static func whole(_ format: ExportFormat, filename: String, columns: [String], rows: [[String]], json: some Encodable) throws -> Response {
+        let bytes: ByteBuffer = switch format {
+        case .csv: ByteBuffer(string: CSV.line(columns) + rows.map(CSV.line).joined())
+        case .json: ByteBuffer(bytes: try JSONBody.encoder.encode(json))
+        }
+        return Response(status: .ok, headers: headers(format, filename: filename), body: .init(byteBuffer: bytes))
+    }
+
+    static func headers(_ format: ExportFormat, filename: String) -> HTTPFields {
+        let safe = String(filename.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "-" || $0 == "_" ? Character($0) : "_" })
+        return [
+            .contentType: format == .csv ? "text/csv; charset=utf-8" : "application/json",
+            .contentDisposition: "attachment; filename=\"\(safe).\(format.rawValue)\"",
+            .cacheControl: "no-store",
+        ]
+    }
+}
+
+/// Filter parameters of the reports and the device list; a bad value is a 400 naming it.
+enum ReportQuery {
+    static func state(_ request: Request, name: String = "state") throws -> SettingState? {
+        guard let text = request.uri.queryParameters[Substring(name)] else { return nil }
+        guard let state = SettingState(rawValue: String(text)) else {
+            let allowed = SettingState.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+            throw PalisadeError.invalid("\(name) must be one of \(allowed), got \"\(text)\"", field: name)
+        }
+        return state
+    }
+
+    /// A free-text parameter: 1 to 200 characters.
+    static func text(_ request: Request, _ name: String) throws -> String? {
+        guard let text = request.uri.queryParameters[Substring(name)].map(String.init) else { return nil }
+        guard (1...200).contains(text.count) else {
+            throw PalisadeError.invalid("\(name) must be 1 to 200 characters", field: name)
+        }
+        return text
+    }
+}
