@@ -5,7 +5,7 @@ import NIOCore
 import PalisadeCore
 
 /// `?format=csv|json` or `Accept: text/csv`: a report's every matching row as a download.
-enum ExportFormat: String, Sendable {
+public enum ExportFormat: String, Sendable {
     case csv
     case json
 
@@ -24,56 +24,65 @@ enum ExportFormat: String, Sendable {
 
 /// CSV as spreadsheets read it (RFC 4180), with formula injection neutralised: a cell that
 /// starts with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`.
-enum CSV {
-    static func cell(_ value: String) -> String {
+public enum CSV {
+    public static func cell(_ value: String) -> String {
         var text = value
         if let first = text.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) { text = "'" + text }
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    static func line(_ cells: [String]) -> String {
+    public static func line(_ cells: [String]) -> String {
         cells.map(cell).joined(separator: ",") + "\r\n"
     }
 }
 
-enum ReportExport {
-    /// Streams every row: `page` is called with nil, then with each next cursor, until a page
-    /// has none. One page (of about a thousand rows) is in memory at a time. The first page is
-    /// read before answering, so that an unknown object or bad filter still answers 4xx.
+public enum ReportExport {
+    /// Streams every row as the response body: see `write`. The first page is read before
+    /// answering, so that an unknown object or bad filter still answers 4xx.
     static func stream<Row: Encodable & Sendable>(
         _ format: ExportFormat, filename: String, columns: [String], cells: @escaping @Sendable (Row) -> [String],
         page: @escaping @Sendable (String?) async throws -> Page<Row>
     ) async throws -> Response {
         let first = try await page(nil)
         let body = ResponseBody { writer in
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            var current = first
-            var buffer = ByteBuffer()
-            buffer.writeString(format == .csv ? CSV.line(columns) : "[")
-            var firstRow = true
-            while true {
-                for row in current.items {
-                    switch format {
-                    case .csv:
-                        buffer.writeString(CSV.line(cells(row)))
-                    case .json:
-                        if !firstRow { buffer.writeString(",\n") }
-                        buffer.writeBytes(try encoder.encode(row))
-                    }
-                    firstRow = false
-                }
-                try await writer.write(buffer)
-                buffer.clear()
-                guard let next = current.nextCursor else { break }
-                current = try await page(next)
-            }
-            if format == .json { try await writer.write(ByteBuffer(string: "]\n")) }
+            try await write(format, columns: columns, cells: cells, first: first, page: page) { buffer in try await writer.write(buffer) }
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers(format, filename: filename), body: body)
+    }
+
+    /// Writes `first`, then each following page (`page` called with each next cursor) until a
+    /// page has none, to `sink`, one buffer per page: one page (of about a thousand rows) is
+    /// in memory at a time. Public for palisade-bench, which measures it.
+    public static func write<Row: Encodable & Sendable>(
+        _ format: ExportFormat, columns: [String], cells: @Sendable (Row) -> [String], first: Page<Row>,
+        page: @Sendable (String?) async throws -> Page<Row>, to sink: (ByteBuffer) async throws -> Void
+    ) async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        var current = first
+        var buffer = ByteBuffer()
+        buffer.writeString(format == .csv ? CSV.line(columns) : "[")
+        var firstRow = true
+        while true {
+            for row in current.items {
+                switch format {
+                case .csv:
+                    buffer.writeString(CSV.line(cells(row)))
+                case .json:
+                    if !firstRow { buffer.writeString(",\n") }
+                    buffer.writeBytes(try encoder.encode(row))
+                }
+                firstRow = false
+            }
+            try await sink(buffer)
+            buffer = ByteBuffer()
+            guard let next = current.nextCursor else { break }
+            current = try await page(next)
+        }
+        if format == .json { try await sink(ByteBuffer(string: "]\n")) }
     }
 
     /// A download of rows already in hand (small reports).

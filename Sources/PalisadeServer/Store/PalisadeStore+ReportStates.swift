@@ -6,7 +6,7 @@ import SQLKit
 /// as `,<code><settingId>,<code><settingId>,` (one letter per state). Compact, parsed without a
 /// JSON decoder by the per-setting report, and matched with LIKE when listing the devices in one
 /// state of one setting.
-enum StoredSettingStates {
+public enum StoredSettingStates {
     static func code(_ state: SettingState) -> Character {
         switch state {
         case .succeeded: "s"
@@ -28,7 +28,7 @@ enum StoredSettingStates {
         }
     }
 
-    static func encode(_ states: [String: SettingState]) -> String {
+    public static func encode(_ states: [String: SettingState]) -> String {
         guard !states.isEmpty else { return "" }
         var text = ","
         for (id, state) in states.sorted(by: { $0.key < $1.key }) {
@@ -88,7 +88,8 @@ extension PalisadeStore {
     /// Brings the stored states of these devices in line with their configuration and report,
     /// inside the caller's transaction: `device_policy_targets` (which policies reach each
     /// device, at which revision, in which state, with each setting's state), `devices.report_state`,
-    /// and a `device_history` event for every state that changed. Rows that did not change are
+    /// and a `device_history` event for every policy whose state or revision changed and every
+    /// setting entering or leaving error, conflict or notApplicable. Rows that did not change are
     /// not written. Used by the report ingest, the configuration recompute and the migration.
     static func storeStates(of inputs: [DeviceStateInput], tenant: String, at now: Int64, history: Bool = true, on sql: any SQLDatabase) async throws {
         for chunk in inputs.chunked() {
@@ -134,7 +135,7 @@ extension PalisadeStore {
                 let target = StoredTarget(revision: policy.policy.revision, state: policy.state, settingStates: StoredSettingStates.encode(policy.settings))
                 let before = old[policyId]
                 if before != target { upserts.append(TargetRow(deviceId: input.deviceId, policyId: policyId, target: target)) }
-                if history, before?.state != policy.state {
+                if history, before?.state != policy.state || before?.revision != policy.policy.revision {
                     events.append(DeviceHistoryRecord(
                         deviceId: input.deviceId, kind: .policyState, subjectId: policyId, subjectName: policy.policy.name,
                         oldState: before?.state.rawValue, newState: policy.state.rawValue, revision: policy.policy.revision,
@@ -190,6 +191,9 @@ extension PalisadeStore {
     }
 
     private static func policyReason(_ policy: DeviceOutcome.Policy, before: StoredTarget?, exclusion: String?) -> String {
+        if let before, before.revision != policy.policy.revision, policy.state != .pending {
+            return "new revision delivered: revision \(policy.policy.revision); " + policyReason(policy, before: nil, exclusion: exclusion)
+        }
         switch policy.state {
         case .pending:
             if before == nil { return "the policy now targets the device: revision \(policy.policy.revision) delivered" }
