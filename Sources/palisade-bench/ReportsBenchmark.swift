@@ -66,9 +66,7 @@ enum ReportsBenchmark {
                 var bytes = 0
                 let time = try await clock.measure {
                     let first = try await store.policyReportDevices(tenant: tenant, policy: "policy-big", limit: 1000)
-                    try await ReportExport.write(.csv, columns: ["deviceId", "deviceName", "state", "revision", "lastReportAt", "stale"], cells: { row in
-                        [row.deviceId, row.deviceName, row.state.rawValue, String(row.revision), row.lastReportAt.map { $0.ISO8601Format() } ?? "", row.stale ? "true" : "false"]
-                    }, first: first, page: { cursor in
+                    try await ReportExport.write(.csv, columns: ReportExport.policyDeviceColumns, cells: ReportExport.policyDeviceCells, first: first, page: { cursor in
                         try await store.policyReportDevices(tenant: tenant, policy: "policy-big", limit: 1000, after: cursor)
                     }, to: { buffer in
                         bytes += buffer.readableBytes

@@ -1,6 +1,7 @@
 import Foundation
 import PalisadeCore
 import PalisadeServer
+import SQLKit
 import Testing
 
 /// Issue 10's reports over a real server and store: states stored at report ingest and
@@ -290,6 +291,36 @@ import Testing
                 #expect(bad.status == 400, "\(query)")
                 #expect(bad["error"]?.objectValue?["details"]?.objectValue?["field"]?.stringValue == field, "\(query): \(bad.body)")
             }
+        }
+    }
+
+    /// Migration 8 on a store that had configurations and reports before it: the migration is
+    /// undone by hand (its indexes, table and columns dropped, its row deleted), applied again,
+    /// and the reports read the backfilled states.
+    @Test(arguments: StoreEngine.available)
+    func migrationEightBackfillsStatesFromStoredConfigurationsAndReportsWithInjectedError(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let fleet = try await Self.fleet(server)
+            let bravo = fleet.agents[1].deviceId
+            try await Self.injectError(server, fleet, device: bravo, setting: "cloudService.enabled", message: "refused")
+            try await server.store.backend.write(lockKey: "test") { sql in
+                for statement in [
+                    "DROP INDEX device_policy_targets_state", "DROP INDEX devices_report_state", "DROP INDEX devices_name", "DROP INDEX devices_platform",
+                    "DROP INDEX device_history_device", "DROP TABLE device_history",
+                    "ALTER TABLE device_policy_targets DROP COLUMN state", "ALTER TABLE device_policy_targets DROP COLUMN setting_states",
+                    "ALTER TABLE devices DROP COLUMN report_state", "DELETE FROM palisade_migrations WHERE version = 8",
+                ] {
+                    try await sql.raw(SQLQueryString(statement)).run()
+                }
+            }
+            #expect(try await server.store.migrate() == [8])
+            let report = try await server.report(fleet.policy)
+            #expect(report["summary"]?.objectValue?["succeeded"] == 2)
+            #expect(report["summary"]?.objectValue?["error"] == 1)
+            let settings = try await server.api(.GET, "/api/v1/policies/\(fleet.policy)/settings-report?settingId=cloudService.enabled&state=error")
+            #expect(Self.deviceIds(settings.body) == [bravo])
+            #expect(Self.deviceIds(try await server.api(.GET, "/api/v1/devices?state=error").body) == [bravo])
+            #expect(try await server.count("device_history") == 0, "a backfill invents no history")
         }
     }
 

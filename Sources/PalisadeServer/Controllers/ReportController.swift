@@ -18,11 +18,9 @@ struct ReportController {
         routes.get("reports/overview", .readReports, use: overview)
     }
 
-    static let deviceColumns = ["deviceId", "deviceName", "state", "revision", "lastReportAt", "stale"]
+    static var deviceColumns: [String] { ReportExport.policyDeviceColumns }
 
-    static func deviceCells(_ row: PolicyReport.DeviceRow) -> [String] {
-        [row.deviceId, row.deviceName, row.state.rawValue, String(row.revision), row.lastReportAt.map { $0.ISO8601Format() } ?? "", row.stale ? "true" : "false"]
-    }
+    static func deviceCells(_ row: PolicyReport.DeviceRow) -> [String] { ReportExport.policyDeviceCells(row) }
 
     @Sendable func policyReport(_ request: Request, context: Context) async throws -> Response {
         let tenant = try context.requireTenant()
@@ -74,7 +72,7 @@ struct ReportController {
             return try await ReportExport.stream(format, filename: "device-\(id)-history",
                                                  columns: ["at", "kind", "subjectId", "subjectName", "oldState", "newState", "revision", "reason"],
                                                  cells: { event in
-                                                     [event.at.ISO8601Format(), event.kind.rawValue, event.subjectId, event.subjectName, event.oldState ?? "", event.newState ?? "",
+                                                     [CSV.timestamp(event.at), event.kind.rawValue, event.subjectId, event.subjectName, event.oldState ?? "", event.newState ?? "",
                                                       event.revision.map(String.init) ?? "", event.reason]
                                                  }) { cursor in
                 try await store.deviceHistory(tenant: tenant, device: id, limit: Self.exportPageSize, after: cursor)

@@ -32,6 +32,10 @@ extension PalisadeStore {
             comparing += ContinuousClock.now - comparingChunk
             guard !writes.isEmpty else { continue }
             written += writes.count
+            if backend.kind == .postgres {
+                // Devices before configurations, as the report ingest locks them (no deadlock).
+                try await sql.raw("SELECT id FROM devices WHERE id IN (\(binds: writes.map(\.deviceId))) ORDER BY id FOR UPDATE").run()
+            }
             for configuration in writes where existing[configuration.deviceId]?.hash != configuration.hash {
                 changed.insert(configuration.deviceId)
             }

@@ -108,10 +108,14 @@ extension PalisadeStore {
         let reported = DeviceReport(configurationHash: report.configurationHash, results: results)
         let resultsJSON = try encodeJSON(results)
         let now = clock.nowMillis
-        // On PostgreSQL the configuration row is locked, so that a recompute committing meanwhile
-        // is seen and the stored states are derived from the configuration that is current.
+        // On PostgreSQL the device's rows are locked in the order a recompute takes them (the
+        // device, then its configuration), so that a recompute committing meanwhile is seen, the
+        // stored states follow the configuration that is current, and the two never deadlock.
         let lockRow: SQLQueryString = backend.kind == .postgres ? " FOR UPDATE" : ""
         return try await backend.write(lockKey: "device:\(deviceId)") { sql in
+            if backend.kind == .postgres {
+                try await sql.raw("SELECT id FROM devices WHERE id = \(bind: deviceId) FOR UPDATE").run()
+            }
             let configurationRow = try await sql.raw("SELECT configuration_hash, effective FROM device_configurations WHERE device_id = \(bind: deviceId)\(lockRow)").first()
             let currentHash = try configurationRow?.string("configuration_hash")
             let isCurrent = currentHash == report.configurationHash

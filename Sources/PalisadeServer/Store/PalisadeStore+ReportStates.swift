@@ -33,13 +33,24 @@ public enum StoredSettingStates {
         var text = ","
         for (id, state) in states.sorted(by: { $0.key < $1.key }) {
             text.append(code(state))
-            text += id
+            text += escaped(id)
             text += ","
         }
         return text
     }
 
-    /// Calls `body` with each setting id and its state, in stored order.
+    /// Catalog ids hold no comma, but the keys of keyed settings in conflict (`id[key]`) may.
+    static func escaped(_ id: String) -> String {
+        guard id.contains(where: { $0 == "," || $0 == "%" }) else { return id }
+        return id.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: ",", with: "%2C")
+    }
+
+    static func unescaped(_ id: Substring) -> String {
+        guard id.contains("%") else { return String(id) }
+        return id.replacingOccurrences(of: "%2C", with: ",").replacingOccurrences(of: "%25", with: "%")
+    }
+
+    /// Calls `body` with each setting id (as stored: `unescaped` gives the id) and its state.
     static func forEach(in text: String, _ body: (Substring, SettingState) -> Void) {
         let comma = UInt8(ascii: ",")
         let utf8 = text.utf8
@@ -57,13 +68,13 @@ public enum StoredSettingStates {
 
     static func decode(_ text: String) -> [String: SettingState] {
         var states: [String: SettingState] = [:]
-        forEach(in: text) { id, state in states[String(id)] = state }
+        forEach(in: text) { id, state in states[unescaped(id)] = state }
         return states
     }
 
     /// A LIKE pattern matching rows where `settingId` is in `state` (any state when nil).
     static func likePattern(settingId: String, state: SettingState?) -> String {
-        "%," + (state.map { String(code($0)) } ?? "_") + escapeLike(settingId) + ",%"
+        "%," + (state.map { String(code($0)) } ?? "_") + escapeLike(escaped(settingId)) + ",%"
     }
 }
 

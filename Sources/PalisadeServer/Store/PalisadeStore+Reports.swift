@@ -110,8 +110,9 @@ extension PalisadeStore {
         return try await sql.raw(query).all().map { row in
             var rowState = SettingState(rawValue: try row.string("state")) ?? .pending
             if let setting {
+                let stored = StoredSettingStates.escaped(setting)
                 StoredSettingStates.forEach(in: try row.string("setting_states")) { id, state in
-                    if id == setting { rowState = state }
+                    if id == stored { rowState = state }
                 }
             }
             let lastSeen = try row.optionalMillis("last_check_in_at") ?? row.millis("enrolled_at")

@@ -108,17 +108,16 @@ extension PalisadeStore {
             let counts = NIOLockedValueBox(SettingCounts())
             try await sql.raw("SELECT setting_states FROM device_policy_targets WHERE tenant_id = \(bind: tenant) AND policy_id = \(bind: id)").run { row in
                 guard let text = try? row.decode(column: "setting_states", as: String.self) else { return }
-                counts.withLockedValue { counts in
-                    StoredSettingStates.forEach(in: text) { setting, state in counts.add(setting, state) }
-                }
+                counts.withLockedValue { $0.add(row: text) }
             }
-            var bySetting = counts.withLockedValue { $0.bySetting }
+            var bySetting: [String: PolicyReport.Summary] = [:]
+            for (stored, summary) in counts.withLockedValue({ $0.bySetting }) { bySetting[StoredSettingStates.unescaped(stored)] = summary }
             var settings: [PolicySettingsReport.Setting] = []
             for settingId in policy.settings.keys.sorted() {
-                settings.append(.init(settingId: settingId, summary: bySetting.removeValue(forKey: Substring(settingId)) ?? .init()))
+                settings.append(.init(settingId: settingId, summary: bySetting.removeValue(forKey: settingId) ?? .init()))
             }
             for (settingId, summary) in bySetting.sorted(by: { $0.key < $1.key }) {
-                settings.append(.init(settingId: String(settingId), summary: summary))
+                settings.append(.init(settingId: settingId, summary: summary))
             }
             return PolicySettingsReport(policyId: id, revision: policy.revision, settings: settings)
         }
@@ -262,12 +261,51 @@ extension PalisadeStore {
     }
 }
 
-/// Per setting id, the count of each state (keys are slices of the scanned rows until copied).
+/// Per setting id, the count of each state. Rows of one policy mostly list the same settings in
+/// the same (sorted) order, so each id is first compared with the one at the same position in
+/// the previous rows (a byte comparison) before falling back to a dictionary.
 private struct SettingCounts: Sendable {
-    var bySetting: [Substring: PolicyReport.Summary] = [:]
+    private var ids: [[UInt8]] = []
+    private var summaries: [PolicyReport.Summary] = []
+    private var slots: [[UInt8]: Int] = [:]
 
-    mutating func add(_ setting: Substring, _ state: SettingState) {
-        bySetting[setting, default: .init()].add(state)
+    var bySetting: [Substring: PolicyReport.Summary] {
+        var result: [Substring: PolicyReport.Summary] = [:]
+        for (index, id) in ids.enumerated() { result[Substring(String(decoding: id, as: UTF8.self))] = summaries[index] }
+        return result
+    }
+
+    mutating func add(row text: String) {
+        var text = text
+        text.withUTF8 { bytes in
+            let comma = UInt8(ascii: ",")
+            let count = bytes.count
+            guard count > 0, bytes[0] == comma else { return }
+            var index = 1
+            var expected = 0
+            while index < count {
+                guard let state = StoredSettingStates.state(bytes[index]) else { return }
+                let start = index + 1
+                var end = start
+                while end < count, bytes[end] != comma { end += 1 }
+                guard end < count else { return }
+                let id = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                let slot: Int
+                if expected < ids.count, ids[expected].count == id.count, ids[expected].elementsEqual(id) {
+                    slot = expected
+                } else if let known = slots[Array(id)] {
+                    slot = known
+                } else {
+                    slot = ids.count
+                    ids.append(Array(id))
+                    slots[Array(id)] = slot
+                    summaries.append(.init())
+                }
+                summaries[slot].add(state)
+                expected = slot + 1
+                index = end + 1
+            }
+        }
     }
 }
 
