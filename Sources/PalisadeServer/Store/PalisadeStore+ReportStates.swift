@@ -175,7 +175,7 @@ extension PalisadeStore {
             try await sql.raw(SQLQueryString.insert("DELETE FROM device_policy_targets WHERE (policy_id, device_id) IN (VALUES ",
                                                     rows: batch.map { "(\(bind: $0.policyId), \(bind: $0.deviceId))" }, suffix: ")")).run()
         }
-        for batch in upserts.chunked(200) {
+        for batch in upserts.chunked(500) {
             try await sql.raw(SQLQueryString.insert(
                 "INSERT INTO device_policy_targets (tenant_id, policy_id, device_id, revision, state, setting_states) VALUES ",
                 rows: batch.map { "(\(bind: tenant), \(bind: $0.policyId), \(bind: $0.deviceId), \(bind: $0.target.revision), \(bind: $0.target.state.rawValue), \(bind: $0.target.settingStates))" },
@@ -246,12 +246,18 @@ extension PalisadeStore {
     }
 
     /// Appends history events in the caller's transaction (issue 11's drift events come here too).
+    /// Ids grow with time (`<millis>-<random run>-<index>`, hex): a transaction's events append
+    /// at the end of the primary key instead of landing at random places in it (a recompute of
+    /// 100k devices writes hundreds of thousands), and keep their order within the transaction.
     static func appendHistory(_ events: [DeviceHistoryRecord], tenant: String, at now: Int64, on sql: any SQLDatabase) async throws {
-        for batch in events.chunked(100) {
+        guard !events.isEmpty else { return }
+        let run = String(format: "%016llx-%08x-", UInt64(max(0, now)), UInt32.random(in: .min ... .max))
+        for (batchIndex, batch) in events.chunked(500).enumerated() {
             try await sql.raw(SQLQueryString.insert(
                 "INSERT INTO device_history (id, tenant_id, device_id, at, kind, subject_id, subject_name, old_state, new_state, revision, reason) VALUES ",
-                rows: batch.map { event in
-                    "(\(bind: Identifier.make()), \(bind: tenant), \(bind: event.deviceId), \(bind: now), \(bind: event.kind.rawValue), \(bind: event.subjectId), \(bind: event.subjectName), \(bind: event.oldState), \(bind: event.newState), \(bind: event.revision), \(bind: event.reason))"
+                rows: batch.enumerated().map { index, event in
+                    let id = run + String(format: "%08x", batchIndex * 500 + index)
+                    return "(\(bind: id), \(bind: tenant), \(bind: event.deviceId), \(bind: now), \(bind: event.kind.rawValue), \(bind: event.subjectId), \(bind: event.subjectName), \(bind: event.oldState), \(bind: event.newState), \(bind: event.revision), \(bind: event.reason))"
                 })).run()
         }
     }
