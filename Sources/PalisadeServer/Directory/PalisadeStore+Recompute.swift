@@ -46,7 +46,9 @@ extension PalisadeStore {
                      ON CONFLICT (device_id) DO UPDATE SET configuration_hash = excluded.configuration_hash,
                         effective = excluded.effective, effective_digest = excluded.effective_digest, computed_at = excluded.computed_at
                     """)).run()
-            try await Self.storeStates(of: try await Self.stateInputs(of: writes, on: sql), tenant: tenant, at: now, on: sql)
+            // A rebuild re-derives data changed behind the server's back: its states are stored,
+            // but nothing happened on the devices, so it writes no history.
+            try await Self.storeStates(of: try await Self.stateInputs(of: writes, on: sql), tenant: tenant, at: now, history: !verifyingDocuments, on: sql)
         }
         logger.debug("configurations stored", metadata: [
             "compared": "\(computed.count)", "written": "\(written)", "comparing": "\(comparing)", "writing": "\(ContinuousClock.now - storing - comparing)",
@@ -71,7 +73,11 @@ extension PalisadeStore {
                     configurationHash: try row.string("configuration_hash"), results: try row.json("results", as: [String: DeviceProtocol.SettingResult].self))
             }
         }
-        return configurations.map { DeviceStateInput(deviceId: $0.deviceId, configuration: $0.effective, report: reports[$0.deviceId] ?? .none) }
+        return configurations.map { configuration in
+            let report = reports[configuration.deviceId] ?? .none
+            return DeviceStateInput(deviceId: configuration.deviceId, configuration: configuration.effective, report: report,
+                                    shareKey: report.configurationHash == configuration.hash ? nil : configuration.effectiveDigest)
+        }
     }
 
     /// Configurations are computed on every core when many devices change at once.

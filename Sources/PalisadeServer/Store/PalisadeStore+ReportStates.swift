@@ -93,6 +93,10 @@ struct DeviceStateInput: Sendable {
     var deviceId: String
     var configuration: EffectiveConfiguration
     var report: DeviceReport
+    /// Set when the states depend on the configuration alone (no report about it yet): devices
+    /// with the same key share one evaluation (a recompute of 100k devices has about a fifth
+    /// as many distinct configurations).
+    var shareKey: String? = nil
 }
 
 extension PalisadeStore {
@@ -103,8 +107,21 @@ extension PalisadeStore {
     /// setting entering or leaving error, conflict or notApplicable. Rows that did not change are
     /// not written. Used by the report ingest, the configuration recompute and the migration.
     static func storeStates(of inputs: [DeviceStateInput], tenant: String, at now: Int64, history: Bool = true, on sql: any SQLDatabase) async throws {
+        var shared: [String: EvaluatedStates] = [:]
         for chunk in inputs.chunked() {
-            try await storeStatesChunk(chunk, tenant: tenant, at: now, history: history, on: sql)
+            try await storeStatesChunk(chunk, tenant: tenant, at: now, history: history, shared: &shared, on: sql)
+            if shared.count > 50_000 { shared.removeAll() }
+        }
+    }
+
+    /// A device's outcome with each policy's per-setting states already encoded.
+    private struct EvaluatedStates: Sendable {
+        var outcome: DeviceOutcome
+        var settingStates: [String: String]
+
+        init(_ input: DeviceStateInput) {
+            outcome = StatusEvaluator.outcome(of: input.configuration, report: input.report)
+            settingStates = outcome.policies.mapValues { StoredSettingStates.encode($0.settings) }
         }
     }
 
@@ -120,7 +137,8 @@ extension PalisadeStore {
         var target: StoredTarget
     }
 
-    private static func storeStatesChunk(_ inputs: [DeviceStateInput], tenant: String, at now: Int64, history: Bool, on sql: any SQLDatabase) async throws {
+    private static func storeStatesChunk(_ inputs: [DeviceStateInput], tenant: String, at now: Int64, history: Bool,
+                                         shared: inout [String: EvaluatedStates], on sql: any SQLDatabase) async throws {
         let ids = inputs.map(\.deviceId)
         var stored: [String: [String: StoredTarget]] = [:]
         for row in try await sql.raw("""
@@ -140,10 +158,17 @@ extension PalisadeStore {
         var events: [DeviceHistoryRecord] = []
         var removedPolicies: Set<String> = []
         for input in inputs {
-            let outcome = StatusEvaluator.outcome(of: input.configuration, report: input.report)
+            let evaluated: EvaluatedStates
+            if let key = input.shareKey, let known = shared[key] {
+                evaluated = known
+            } else {
+                evaluated = EvaluatedStates(input)
+                if let key = input.shareKey { shared[key] = evaluated }
+            }
+            let outcome = evaluated.outcome
             let old = stored[input.deviceId] ?? [:]
             for (policyId, policy) in outcome.policies {
-                let target = StoredTarget(revision: policy.policy.revision, state: policy.state, settingStates: StoredSettingStates.encode(policy.settings))
+                let target = StoredTarget(revision: policy.policy.revision, state: policy.state, settingStates: evaluated.settingStates[policyId] ?? "")
                 let before = old[policyId]
                 if before != target { upserts.append(TargetRow(deviceId: input.deviceId, policyId: policyId, target: target)) }
                 if history, before?.state != policy.state || before?.revision != policy.policy.revision {
