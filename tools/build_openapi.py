@@ -15,6 +15,13 @@ enrollment_state = {"type": "string", "enum": ["enrolled", "pendingReenrollment"
 devp = {"name": "deviceId", "in": "path", "required": True, "schema": {"type": "string"}}
 paging = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
           {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
+# The state of a policy or setting on a device (SettingState).
+state = {"type": "string", "enum": ["succeeded", "error", "conflict", "pending", "notApplicable"]}
+text_filter = {"type": "string", "minLength": 1, "maxLength": 200}
+formatp = {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["csv", "json"]}, "description": "Download every matching row (Content-Disposition: attachment); Accept: text/csv does the same as csv"}
+def export_resp(desc, schema, export_schema):
+    return {"description": desc, "content": {"application/json": {"schema": {"anyOf": [schema, export_schema]}}, "text/csv": {"schema": {"type": "string"}}},
+            "headers": {"Content-Disposition": {"schema": {"type": "string"}, "description": "attachment; filename=... on downloads"}}}
 def listof(name, item):
     return {"type": "object", "required": [name], "properties": {name: {"type": "array", "items": ref(item)}, "nextCursor": {"type": "string", "description": "Pass as ?cursor= for the next page; absent on the last page."}}}
 dev_sec = [{"deviceAssertion": []}]
@@ -31,7 +38,9 @@ paths = {
  "/api/v1/onboarding-packages": {"post": {"operationId": "createOnboardingPackage", "summary": "An onboarding package for one platform: server URL, the CA to pin with its SHA-256, an enrollment token (created now from name/expiresInHours/maxUses, or an existing one given by id and secret) and the install commands; the answer is the package file (it holds the secret: Cache-Control no-store)",
    "requestBody": body(ref("OnboardingPackageRequest")),
    "responses": {"201": resp("A package with a newly created enrollment token", ref("OnboardingPackage")), "200": resp("A package with the existing enrollment token given", ref("OnboardingPackage")), **errs("400", "401", "413")}}},
- "/api/v1/devices": {"get": {"operationId": "listDevices", "summary": "List devices", "parameters": paging, "responses": {"200": resp("Devices", listof("devices", "Device")), **errs("400", "401")}}},
+ "/api/v1/devices": {"get": {"operationId": "listDevices", "summary": "List devices by id, filtered: name contains (search, case-insensitive), platform, overall report state, tag (admin or agent tag, whole, case-insensitive), group (member directly or through nested groups)", "parameters": paging + [
+     {"name": "search", "in": "query", "schema": text_filter}, {"name": "platform", "in": "query", "schema": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]}},
+     {"name": "state", "in": "query", "schema": state}, {"name": "tag", "in": "query", "schema": text_filter}, {"name": "group", "in": "query", "schema": text_filter, "description": "A group id; an unknown one answers 400"}], "responses": {"200": resp("Devices", listof("devices", "Device")), **errs("400", "401")}}},
  "/api/v1/devices/{id}": {
    "get": {"operationId": "getDevice", "summary": "Get a device", "parameters": [idp], "responses": {"200": resp("The device", ref("Device")), **errs("401", "404")}},
    "patch": {"operationId": "updateDevice", "summary": "Set the admin tags of a device (agent-reported tags are kept apart); dynamic memberships follow at once", "parameters": [idp], "requestBody": body({"type": "object", "properties": {"tags": {"type": ["array", "null"], "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"}}}}), "responses": {"200": resp("The device", ref("Device")), **errs("400", "401", "404", "413")}},
@@ -68,7 +77,17 @@ paths = {
    "put": {"operationId": "updatePolicy", "summary": "Replace name, description and settings as a new revision (platform and template are fixed)", "parameters": [idp], "requestBody": body(ref("PolicyRequest")), "responses": {"200": resp("The policy at its new revision", ref("Policy")), **errs("400", "401", "404", "413")}},
    "delete": {"operationId": "deletePolicy", "summary": "Delete a policy; its settings leave every device", "parameters": [idp], "responses": {"204": resp("Deleted"), **errs("401", "404")}}},
  "/api/v1/policies/{id}/assignments": {"put": {"operationId": "setAssignments", "summary": "Replace the include and exclude groups (exclude wins)", "parameters": [idp], "requestBody": body(ref("Assignments")), "responses": {"200": resp("The policy", ref("Policy")), **errs("400", "401", "404", "413")}}},
- "/api/v1/policies/{id}/report": {"get": {"operationId": "policyReport", "summary": "Per-device state of a policy: the summary counts every targeted device, the devices come one page at a time by name", "parameters": [idp, *paging], "responses": {"200": resp("The report", ref("PolicyReport")), **errs("400", "401", "404")}}},
+ "/api/v1/policies/{id}/report": {"get": {"operationId": "policyReport", "summary": "Per-device state of a policy: the summary counts every targeted device, the devices (filtered by state and name) come one page at a time by name; ?format=csv|json or Accept: text/csv downloads every matching device",
+   "parameters": [idp, *paging, {"name": "state", "in": "query", "schema": state}, {"name": "search", "in": "query", "schema": text_filter, "description": "Device name contains (case-insensitive)"}, formatp],
+   "responses": {"200": export_resp("The report (JSON export: every matching device)", ref("PolicyReport"), {"type": "array", "items": ref("PolicyReportDevice")}), **errs("400", "401", "404")}}},
+ "/api/v1/policies/{id}/settings-report": {"get": {"operationId": "policySettingsReport", "summary": "For each setting of the policy, how many targeted devices are in each state; with settingId (and optionally state), the devices where that setting is in that state, one page at a time by name; ?format=csv|json downloads all",
+   "parameters": [idp, *paging, {"name": "settingId", "in": "query", "schema": text_filter}, {"name": "state", "in": "query", "schema": state, "description": "Only with settingId"}, formatp],
+   "responses": {"200": export_resp("Counts per setting, or the devices of one setting", {"anyOf": [ref("PolicySettingsReport"), ref("PolicySettingDevices")]},
+                                     {"anyOf": [{"type": "array", "items": ref("SettingCounts")}, {"type": "array", "items": ref("PolicyReportDevice")}]}), **errs("400", "401", "404")}}},
+ "/api/v1/devices/{id}/history": {"get": {"operationId": "deviceHistory", "summary": "When each policy or setting changed state on the device, on which revision and why, newest first; ?format=csv|json downloads all",
+   "parameters": [idp, *paging, formatp], "responses": {"200": export_resp("Events", listof("events", "DeviceHistoryEvent"), {"type": "array", "items": ref("DeviceHistoryEvent")}), **errs("400", "401", "404")}}},
+ "/api/v1/reports/overview": {"get": {"operationId": "tenantOverview", "summary": "Devices by platform and by state, policies by state, devices in error or conflict (limit: how many to list, default 20)",
+   "parameters": [paging[0]], "responses": {"200": resp("Overview", ref("TenantOverview")), **errs("400", "401")}}},
  "/api/v1/policies/{id}/revisions": {"get": {"operationId": "listPolicyRevisions", "summary": "A policy's revisions, newest first: number, name, time, who made it (when the audit log knows), setting count; the revisions of a deleted policy stay readable", "parameters": [idp, paging[0], {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}, "description": "The nextCursor of the previous page (a revision number)"}], "responses": {"200": resp("Revisions", listof("revisions", "PolicyRevisionSummary")), **errs("400", "401", "404")}}},
  "/api/v1/policies/{id}/revisions/{revision}": {"get": {"operationId": "getPolicyRevision", "summary": "One revision in full: name, description, settings", "parameters": [idp, revp], "responses": {"200": resp("The revision", ref("PolicyRevision")), "404": resp("No such policy, or the policy has no such revision (the message names it)", ref("Error")), **errs("400", "401")}}},
  "/api/v1/policies/{id}/revisions/{revision}/diff": {"get": {"operationId": "diffPolicyRevisions", "summary": "What changed from revision `against` (default: the revision before) to this revision: settings added, removed and changed with old and new values, name and description changes", "parameters": [idp, revp, {"name": "against", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "The revision to compare with; required for revision 1"}],
@@ -126,7 +145,7 @@ paths = {
  "/device/v1/reports": {"post": {"operationId": "report", "summary": "Report per-setting results for a configuration hash (idempotent)", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("StatusReport")), "responses": {"200": resp("Stored", ref("StatusReportResponse")), "403": resp("Device retired", ref("Error")), "429": resp("Too many requests from this address or device (Retry-After says when to come back)", ref("Error")), **errs("400", "401", "413")}}},
 }
 dt = {"type": "string", "format": "date-time"}
-state = {"type": "string", "enum": ["succeeded", "error", "conflict", "pending", "notApplicable"]}
+summary = {"type": "object", "required": ["succeeded", "error", "conflict", "pending", "notApplicable"], "properties": {k: {"type": "integer"} for k in ["succeeded", "error", "conflict", "pending", "notApplicable"]}}
 policyref = {"type": "object", "required": ["id", "name", "revision"], "properties": {"id": str_, "name": str_, "revision": {"type": "integer"}, "groupIds": {"type": "array", "items": str_}}}
 inventory = {"type": "object", "required": ["hostname", "platform", "osVersion", "hardwareId", "agentVersion", "mdmEnrolled"], "properties": {
   "hostname": {"type": "string", "minLength": 1, "maxLength": 255}, "platform": {"type": "string", "enum": ["linux", "macos", "windows", "windowsServer"]},
@@ -168,7 +187,8 @@ schemas = {
    "defender": ref("DefenderStatus"), "defenderSummary": {"type": "string", "description": "e.g. Defender not installed, Defender healthy, Defender unhealthy: <issues>"},
    "enrollmentStatus": {"type": "string", "enum": ["enrolled", "retired"]}, "enrolledAt": dt, "lastCheckInAt": dt, "tags": {"type": "array", "items": str_, "description": "admin tags"}, "agentTags": {"type": "array", "items": str_, "description": "tags the agent reports"},
    "management": {"type": "object", "properties": {"state": {"type": "string", "enum": ["managed", "excluded"]}, "reason": str_}}, "stale": {"type": "boolean"},
-   "syncRequestedAt": {"type": "string", "format": "date-time", "description": "Sync now was asked and the device has not reported since"}}},
+   "syncRequestedAt": {"type": "string", "format": "date-time", "description": "Sync now was asked and the device has not reported since"},
+   "reportState": {**state, "description": "The worst state over the device's settings (notApplicable when it receives nothing); on device lists and reads"}}},
  "GroupRequest": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": ["string", "null"]}, "members": {"type": ["array", "null"], "items": str_}, "membershipRule": {"type": ["string", "null"], "description": "Makes the group dynamic, e.g. device.platform -eq \"linux\" -and device.tags -contains \"prod\""},
    "groups": {"type": ["array", "null"], "items": str_, "description": "Groups nested in this static group; cycles are refused"}}},
  "Group": {"type": "object", "required": ["id", "name", "description", "memberCount", "createdAt"], "properties": {"id": str_, "name": str_, "description": str_, "membershipRule": str_, "nestedGroups": {"type": "array", "items": str_}, "memberCount": {"type": "integer", "description": "The group's own members: listed devices, or those its rule selects now; not those of nested groups"}, "createdAt": dt}},
@@ -187,6 +207,20 @@ schemas = {
    "summary": {"type": "object", "required": ["succeeded", "error", "conflict", "pending", "notApplicable"], "properties": {k: {"type": "integer"} for k in ["succeeded", "error", "conflict", "pending", "notApplicable"]}},
    "devices": {"type": "array", "items": {"type": "object", "required": ["deviceId", "deviceName", "state", "revision", "stale"], "properties": {"deviceId": str_, "deviceName": str_, "state": state, "revision": {"type": "integer"}, "lastReportAt": dt, "stale": {"type": "boolean"}}}},
    "nextCursor": {"type": "string", "description": "Pass as ?cursor= for the next page; absent on the last page."}}},
+ "PolicyReportDevice": {"type": "object", "required": ["deviceId", "deviceName", "state", "revision", "stale"], "properties": {"deviceId": str_, "deviceName": str_, "state": state, "revision": {"type": "integer"}, "lastReportAt": dt, "stale": {"type": "boolean"}}},
+ "SettingCounts": {"type": "object", "required": ["settingId", "summary"], "properties": {"settingId": str_, "summary": summary}},
+ "PolicySettingsReport": {"type": "object", "required": ["policyId", "revision", "settings"], "properties": {"policyId": str_, "revision": {"type": "integer"}, "settings": {"type": "array", "items": ref("SettingCounts")}}},
+ "PolicySettingDevices": {"type": "object", "required": ["policyId", "settingId", "devices"], "properties": {"policyId": str_, "settingId": str_, "state": state,
+   "devices": {"type": "array", "items": ref("PolicyReportDevice"), "description": "Each state is the setting's state on the device"}, "nextCursor": {"type": "string"}}},
+ "DeviceHistoryEvent": {"type": "object", "required": ["id", "at", "kind", "subjectId", "subjectName", "reason"], "properties": {"id": str_, "at": dt,
+   "kind": {"type": "string", "enum": ["policyState", "settingState"]}, "subjectId": {"type": "string", "description": "Policy id or setting id"}, "subjectName": str_,
+   "oldState": {"type": "string", "description": "A state; absent when the policy or setting was not there before"}, "newState": {"type": "string", "description": "A state; absent when the policy or setting is no longer there"},
+   "revision": {"type": "integer"}, "reason": str_}},
+ "TenantOverview": {"type": "object", "required": ["devicesByPlatform", "devicesByState", "staleDevices", "retiredDevices", "policies", "policiesWithErrors", "devicesNeedingAttention", "devicesNeedingAttentionCount"], "properties": {
+   "devicesByPlatform": {"type": "object", "additionalProperties": {"type": "integer"}}, "devicesByState": {"type": "object", "additionalProperties": {"type": "integer"}},
+   "staleDevices": {"type": "integer"}, "retiredDevices": {"type": "integer"}, "policiesWithErrors": {"type": "integer"}, "devicesNeedingAttentionCount": {"type": "integer"},
+   "policies": {"type": "array", "items": {"type": "object", "required": ["policyId", "policyName", "summary"], "properties": {"policyId": str_, "policyName": str_, "summary": summary}}},
+   "devicesNeedingAttention": {"type": "array", "items": {"type": "object", "required": ["deviceId", "deviceName", "platform", "state"], "properties": {"deviceId": str_, "deviceName": str_, "platform": str_, "state": state}}}}},
  "SettingStatus": {"type": "object", "required": ["settingId", "state", "policies"], "properties": {"settingId": str_, "value": {}, "state": state, "detail": str_, "policies": {"type": "array", "items": policyref},
    "competingValues": {"type": "array", "items": {"type": "object", "required": ["value", "policies"], "properties": {"value": {}, "policies": {"type": "array", "items": policyref}}}}}},
  "RollbackRequest": {"type": "object", "required": ["revision"], "properties": {"revision": {"type": "integer", "minimum": 1}}},

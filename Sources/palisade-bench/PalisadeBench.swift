@@ -1,11 +1,12 @@
 import Foundation
 
-/// `palisade-bench [engine|server] [--devices N] [--groups N] [--policies N] [--database URL]`
+/// `palisade-bench [engine|server|reports] [--devices N] [--groups N] [--policies N] [--database URL]`
 ///
 /// Seeded synthetic tenants (see `SyntheticTenant`); figures are recorded in BENCHMARKS.md.
 /// `engine` measures the directory engine alone; `server` measures the same operations
 /// through the store (directory engine, SQL write transaction, batched writes) on a SQLite
 /// file in a temporary directory, or on the PostgreSQL database given with `--database`.
+/// `reports` measures issue 10's reports (summary, filtered pages, settings report, CSV export).
 @main
 struct PalisadeBench {
     static func main() async throws {
@@ -21,14 +22,16 @@ struct PalisadeBench {
         let database = option("--database")
         let mode = arguments.first ?? "engine"
 
-        let tenant = try SyntheticTenant(devices: deviceCount, groups: groupCount, policies: policyCount)
+        func tenant() throws -> SyntheticTenant { try SyntheticTenant(devices: deviceCount, groups: groupCount, policies: policyCount) }
         switch mode {
         case "engine":
-            try EngineBenchmark.run(tenant, phases: ProcessInfo.processInfo.environment["BENCH_PHASES"] != nil)
+            try EngineBenchmark.run(try tenant(), phases: ProcessInfo.processInfo.environment["BENCH_PHASES"] != nil)
         case "server":
-            try await ServerBenchmark.run(tenant, databaseURL: database)
+            try await ServerBenchmark.run(try tenant(), databaseURL: database)
+        case "reports":
+            try await ReportsBenchmark.run(devices: deviceCount, databaseURL: database)
         default:
-            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine or server\n".utf8))
+            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server or reports\n".utf8))
             exit(2)
         }
     }

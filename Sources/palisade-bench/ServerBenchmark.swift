@@ -82,6 +82,10 @@ enum ServerBenchmark {
             var drift: [String] = []
             let driftTime = try await clock.measure { drift = try await store.directoryDrift(tenant: tenantId) }
 
+            let (targetRows, historyRows) = try await backend.read { sql in
+                (try await sql.raw("SELECT COUNT(*) AS n FROM device_policy_targets").first()?.decode(column: "n", as: Int.self) ?? 0,
+                 try await sql.raw("SELECT COUNT(*) AS n FROM device_history").first()?.decode(column: "n", as: Int.self) ?? 0)
+            }
             print("""
                 server (\(backend.kind.rawValue)): \(tenant.devices.count) devices, \(tenant.groups.count) groups (\(tenant.groups.count / 2) dynamic), \(tenant.policies.count) policies; seeded in \(milliseconds(seedTime))
                 full recompute, first:   \(milliseconds(first.duration)) (directory loaded from the database, \(tenant.devices.count) configurations written)
@@ -93,6 +97,7 @@ enum ServerBenchmark {
                 check-in, first of day:  \(percentiles(firstOfDayTimes))
                 check-in, nothing new:   \(percentiles(checkInTimes))
                 drift check:             \(milliseconds(driftTime)), \(drift.count) devices differ from a fresh load
+                stored report states:    \(targetRows) (device, policy) rows; \(historyRows) device history events written by all of the above
                 """)
             if !drift.isEmpty { throw BenchmarkFailure(message: "stored configurations differ from a fresh load: \(drift.prefix(5))") }
             try await RevisionsSyncBenchmark.run(store: store, tenant: tenantId, tenant: tenant)

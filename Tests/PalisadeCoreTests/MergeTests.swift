@@ -105,6 +105,36 @@ import Testing
         let stale = DeviceReport(configurationHash: "sha256:old", results: ok.results)
         #expect(StatusEvaluator.policyState(policyId: "a", configuration: configuration, report: stale) == .pending)
     }
+
+    /// The stored states (`outcome`) agree with `policyState` for every policy, and explain
+    /// errors and conflicts.
+    @Test func outcomeAgreesWithPolicyStateAndGivesReasons() {
+        let configuration = resolver.resolve(for: device(groups: ["g"]), among: [
+            .init(policy: policy("a", ["cloudService.enabled": true, "cloudService.cloudBlockLevel": "high"]), includeGroups: ["g"], excludeGroups: []),
+            .init(policy: policy("b", ["cloudService.cloudBlockLevel": "normal"]), includeGroups: ["g"], excludeGroups: []),
+            .init(policy: policy("c", ["antivirusEngine.scanArchives": true]), includeGroups: ["g"], excludeGroups: []),
+        ])
+        let hash = configuration.deviceConfiguration.hash
+        let report = DeviceReport(configurationHash: hash, results: [
+            "cloudService.enabled": .init(settingId: "cloudService.enabled", state: .succeeded),
+            "antivirusEngine.scanArchives": .init(settingId: "antivirusEngine.scanArchives", state: .error, detail: "disk full"),
+        ])
+        for candidate in [report, .none, DeviceReport(configurationHash: "sha256:old", results: report.results)] {
+            let outcome = StatusEvaluator.outcome(of: configuration, report: candidate)
+            for id in ["a", "b", "c"] {
+                #expect(outcome.policies[id]?.state == StatusEvaluator.policyState(policyId: id, configuration: configuration, report: candidate))
+            }
+            #expect(outcome.state == .conflict, "conflict wins over everything")
+        }
+        let outcome = StatusEvaluator.outcome(of: configuration, report: report)
+        #expect(outcome.policies["a"]?.reason == "cloudService.cloudBlockLevel: conflict with policy \"Policy b\"")
+        #expect(outcome.policies["c"]?.reason == "antivirusEngine.scanArchives: disk full")
+        #expect(outcome.policies["a"]?.settings == ["cloudService.enabled": .succeeded, "cloudService.cloudBlockLevel": .conflict])
+        #expect(outcome.policies["c"]?.settings == ["antivirusEngine.scanArchives": .error])
+        let excluded = EffectiveConfiguration(platform: .linux, exclusion: "retired by an administrator")
+        #expect(StatusEvaluator.outcome(of: excluded, report: .none).state == .notApplicable)
+        #expect(StatusEvaluator.outcome(of: EffectiveConfiguration(platform: .linux), report: .none).state == .pending)
+    }
 }
 
 @Suite struct CanonicalJSONTests {

@@ -23,7 +23,13 @@ import Testing
             enrollment.serverURL = "http://127.0.0.1:1"
             try state.save(enrollment)
             try state.savePendingReport(applied.report)
-            try await server.store.backend.write(lockKey: "test") { sql in try await sql.raw("DELETE FROM device_reports").run() }
+            // The report never arrived: no stored report, and the states reports read are those
+            // of a delivered configuration not yet reported on.
+            try await server.store.backend.write(lockKey: "test") { sql in
+                try await sql.raw("DELETE FROM device_reports").run()
+                try await sql.raw("UPDATE device_policy_targets SET state = 'pending'").run()
+                try await sql.raw("UPDATE devices SET report_state = 'pending'").run()
+            }
             #expect(try await server.report(policy)["summary"]?.objectValue?["pending"] == 1)
 
             let running = Task { try await agent.agent.run() }

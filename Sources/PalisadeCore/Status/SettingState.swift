@@ -61,14 +61,7 @@ public enum StatusEvaluator {
         let statuses = settingStatuses(of: configuration, report: report).filter { status in
             status.policies.contains { $0.id == policyId }
         }
-        if statuses.isEmpty {
-            return report.configurationHash == configuration.deviceConfiguration.hash ? .succeeded : .pending
-        }
-        let states = Set(statuses.map(\.state))
-        for state in [SettingState.conflict, .error, .pending] where states.contains(state) {
-            return state
-        }
-        return states == [.notApplicable] ? .notApplicable : .succeeded
+        return worstState(of: statuses, current: report.configurationHash == configuration.deviceConfiguration.hash)
     }
 }
 

@@ -12,6 +12,9 @@ public struct ComputedConfiguration: Sendable, Hashable {
     /// SHA-256 of `effectiveJSON`: what a recompute compares with the stored digest.
     public var effectiveDigest: String
     public var policies: [PolicyReference]
+    /// The configuration itself (shared, copy-on-write, by devices with equal inputs): the
+    /// reports derive each device's stored states from it.
+    public var effective: EffectiveConfiguration
 }
 
 extension DirectoryIndex {
@@ -30,7 +33,7 @@ extension DirectoryIndex {
             let configuration = effectiveConfiguration(for: inputs)
             let json = configuration.canonicalJSON
             let result = ComputedConfiguration(deviceId: id, hash: configuration.deviceConfiguration.hash, effectiveJSON: json,
-                                               effectiveDigest: Digest.sha256Hex(Data(json.utf8)), policies: configuration.policies)
+                                               effectiveDigest: Digest.sha256Hex(Data(json.utf8)), policies: configuration.policies, effective: configuration)
             computed[inputs] = result
             return result
         }

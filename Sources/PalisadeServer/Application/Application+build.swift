@@ -78,6 +78,7 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     DeviceController(store: store).addRoutes(to: admin)
     GroupController(store: store).addRoutes(to: admin)
     PolicyController(store: store).addRoutes(to: admin)
+    ReportController(store: store).addRoutes(to: admin)
     TenantSettingsController(store: store).addRoutes(to: admin)
     CatalogController(catalog: store.catalog).addRoutes(to: admin)
     APITokenController(store: store).addRoutes(to: admin)

@@ -34,7 +34,16 @@ struct DeviceController {
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let page = try PageRequest(request)
-        return try await store.devices(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "devices")
+        var filter = DeviceFilter(search: try ReportQuery.text(request, "search"), state: try ReportQuery.state(request),
+                                  tag: try ReportQuery.text(request, "tag"), group: try ReportQuery.text(request, "group"))
+        if let platform = request.uri.queryParameters["platform"] {
+            guard let value = DevicePlatform(rawValue: String(platform)) else {
+                let allowed = DevicePlatform.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                throw PalisadeError.invalid("platform must be one of \(allowed), got \"\(platform)\"", field: "platform")
+            }
+            filter.platform = value
+        }
+        return try await store.devices(tenant: try context.requireTenant(), filter: filter, limit: page.limit, after: page.cursor).response(named: "devices")
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> Response {

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import PalisadeCore
 
-/// Policies: `/api/v1/policies`: revisions of settings, assignments, reports, previews.
+/// Policies: `/api/v1/policies`: revisions of settings, assignments, previews (reports: ReportController).
 struct PolicyController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
@@ -14,7 +14,6 @@ struct PolicyController {
         routes.put("policies/:id", .managePolicies, use: update)
         routes.delete("policies/:id", .managePolicies, use: delete)
         routes.put("policies/:id/assignments", .managePolicies, use: setAssignments)
-        routes.get("policies/:id/report", .readReports, use: report)
         routes.post("policies/:id/preview", .readPolicies, use: preview)
         routes.get("policies/:id/revisions", .readPolicies, use: revisions)
         routes.get("policies/:id/revisions/:revision", .readPolicies, use: revision)
@@ -89,13 +88,6 @@ struct PolicyController {
         return try JSONBody.response(try await store.previewPolicyChange(
             tenant: tenant, policy: id, settings: body.settings, include: body.assignments?.include, exclude: body.assignments?.exclude))
     }
-
-    @Sendable func report(_ request: Request, context: Context) async throws -> Response {
-        let page = try PageRequest(request)
-        return try JSONBody.response(try await store.policyReport(tenant: try context.requireTenant(), policy: try context.parameters.require("id"),
-                                                                  limit: page.limit, after: page.cursor))
-    }
-
     // MARK: Revisions
 
     @Sendable func revisions(_ request: Request, context: Context) async throws -> Response {

@@ -9,6 +9,8 @@ enum Migrations {
         var version: Int
         var name: String
         var statements: [String]
+        /// Runs after the statements, in the same transaction, for data SQL alone cannot derive.
+        var backfill: (@Sendable (any SQLDatabase) async throws -> Void)? = nil
     }
 
     static let all: [Migration] = [
@@ -274,6 +276,33 @@ enum Migrations {
             // A retired device never comes back: the hardware enrolling again gets a new record.
             "UPDATE devices SET original_hardware_id = hardware_id, hardware_id = 'retired:' || id WHERE enrollment_status = 'retired'",
         ]),
+        Migration(version: 8, name: "reports: stored per-policy, per-setting and per-device states; device history", statements: [
+            "ALTER TABLE device_policy_targets ADD COLUMN state TEXT NOT NULL DEFAULT 'pending'",
+            // ",<state letter><setting id>," per setting the policy contributes (StoredSettingStates).
+            "ALTER TABLE device_policy_targets ADD COLUMN setting_states TEXT NOT NULL DEFAULT ''",
+            // The worst state over the device's settings (SettingState), for filters and the overview.
+            "ALTER TABLE devices ADD COLUMN report_state TEXT NOT NULL DEFAULT 'pending'",
+            "CREATE INDEX device_policy_targets_state ON device_policy_targets (tenant_id, policy_id, state, device_id)",
+            "CREATE INDEX devices_report_state ON devices (tenant_id, report_state, id)",
+            "CREATE INDEX devices_name ON devices (tenant_id, name, id)",
+            "CREATE INDEX devices_platform ON devices (tenant_id, platform, id)",
+            """
+            CREATE TABLE device_history (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                at BIGINT NOT NULL,
+                kind TEXT NOT NULL,
+                subject_id TEXT NOT NULL,
+                subject_name TEXT NOT NULL,
+                old_state TEXT,
+                new_state TEXT,
+                revision BIGINT,
+                reason TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX device_history_device ON device_history (device_id, at, id)",
+        ], backfill: { sql in try await PalisadeStore.backfillReportStates(on: sql) }),
         Migration(version: 9, name: "sync requests and refused enrollment attempts", statements: [
             // Set by "sync now", cleared by the device's next report: an offline device syncs
             // when it returns.
@@ -339,6 +368,7 @@ enum Migrations {
                 for statement in migration.statements {
                     try await sql.raw(SQLQueryString(statement)).run()
                 }
+                try await migration.backfill?(sql)
                 try await sql.raw("INSERT INTO palisade_migrations (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: SystemWallClock().nowMillis))").run()
                 newlyApplied.append(migration.version)
             }

@@ -6,7 +6,8 @@ import SQLKit
 extension PalisadeStore {
     /// Recomputes the effective configuration of the given devices from the directory engine,
     /// stores those whose configuration or provenance changed (in batches), and returns the
-    /// devices whose delivered configuration changed. Runs inside the caller's write
+    /// devices whose delivered configuration changed, with their stored report states
+    /// (`storeStates`). Runs inside the caller's write
     /// transaction; never on the check-in path. Stored documents are compared by digest;
     /// `verifyingDocuments` compares the documents themselves (a rebuild trusts nothing).
     func recompute(tenant: String, devices: Set<String>, index: DirectoryIndex, verifyingDocuments: Bool = false, on sql: any SQLDatabase) async throws -> Set<String> {
@@ -31,6 +32,10 @@ extension PalisadeStore {
             comparing += ContinuousClock.now - comparingChunk
             guard !writes.isEmpty else { continue }
             written += writes.count
+            if backend.kind == .postgres {
+                // Devices before configurations, as the report ingest locks them (no deadlock).
+                try await sql.raw("SELECT id FROM devices WHERE id IN (\(binds: writes.map(\.deviceId))) ORDER BY id FOR UPDATE").run()
+            }
             for configuration in writes where existing[configuration.deviceId]?.hash != configuration.hash {
                 changed.insert(configuration.deviceId)
             }
@@ -41,7 +46,9 @@ extension PalisadeStore {
                      ON CONFLICT (device_id) DO UPDATE SET configuration_hash = excluded.configuration_hash,
                         effective = excluded.effective, effective_digest = excluded.effective_digest, computed_at = excluded.computed_at
                     """)).run()
-            try await Self.storeTargets(of: writes, tenant: tenant, on: sql)
+            // A rebuild re-derives data changed behind the server's back: its states are stored,
+            // but nothing happened on the devices, so it writes no history.
+            try await Self.storeStates(of: try await Self.stateInputs(of: writes, on: sql), tenant: tenant, at: now, history: !verifyingDocuments, on: sql)
         }
         logger.debug("configurations stored", metadata: [
             "compared": "\(computed.count)", "written": "\(written)", "comparing": "\(comparing)", "writing": "\(ContinuousClock.now - storing - comparing)",
@@ -49,34 +56,27 @@ extension PalisadeStore {
         return changed
     }
 
-    private struct PolicyTarget: Sendable, Hashable {
-        var deviceId: String
-        var policyId: String
-        var revision: Int
-    }
-
-    /// Brings `device_policy_targets` (which policies, at which revision, reach each device:
-    /// policy reports read it) in line with the configurations, touching only rows that differ:
-    /// a device that joins one group usually gains one policy, not ten.
-    private static func storeTargets(of configurations: [ComputedConfiguration], tenant: String, on sql: any SQLDatabase) async throws {
-        var wanted: Set<PolicyTarget> = []
-        for configuration in configurations {
-            for policy in configuration.policies { wanted.insert(PolicyTarget(deviceId: configuration.deviceId, policyId: policy.id, revision: policy.revision)) }
+    /// The new configurations with each device's last report: a report is decoded only when it
+    /// is about the new configuration (otherwise every setting is pending whatever it says).
+    private static func stateInputs(of configurations: [ComputedConfiguration], on sql: any SQLDatabase) async throws -> [DeviceStateInput] {
+        let hashes = Dictionary(configurations.map { ($0.deviceId, $0.hash) }, uniquingKeysWith: { first, _ in first })
+        var reports: [String: DeviceReport] = [:]
+        for row in try await sql.raw("SELECT device_id, configuration_hash FROM device_reports WHERE device_id IN (\(binds: configurations.map(\.deviceId)))").all() {
+            let deviceId = try row.string("device_id")
+            let hash = try row.string("configuration_hash")
+            reports[deviceId] = DeviceReport(configurationHash: hash, results: [:])
         }
-        var stored: Set<PolicyTarget> = []
-        for row in try await sql.raw("SELECT device_id, policy_id, revision FROM device_policy_targets WHERE device_id IN (\(binds: configurations.map(\.deviceId)))").all() {
-            stored.insert(PolicyTarget(deviceId: try row.string("device_id"), policyId: try row.string("policy_id"), revision: try row.int("revision")))
+        let current = reports.filter { hashes[$0.key] == $0.value.configurationHash }.map(\.key)
+        if !current.isEmpty {
+            for row in try await sql.raw("SELECT device_id, configuration_hash, results FROM device_reports WHERE device_id IN (\(binds: current))").all() {
+                reports[try row.string("device_id")] = DeviceReport(
+                    configurationHash: try row.string("configuration_hash"), results: try row.json("results", as: [String: DeviceProtocol.SettingResult].self))
+            }
         }
-        for batch in stored.subtracting(wanted).sorted(by: { ($0.deviceId, $0.policyId) < ($1.deviceId, $1.policyId) }).chunked() {
-            let query = SQLQueryString.insert("DELETE FROM device_policy_targets WHERE (policy_id, device_id) IN (VALUES ",
-                                              rows: batch.map { "(\(bind: $0.policyId), \(bind: $0.deviceId))" }, suffix: ")")
-            try await sql.raw(query).run()
-        }
-        for batch in wanted.subtracting(stored).sorted(by: { ($0.deviceId, $0.policyId) < ($1.deviceId, $1.policyId) }).chunked() {
-            try await sql.raw(SQLQueryString.insert(
-                "INSERT INTO device_policy_targets (tenant_id, policy_id, device_id, revision) VALUES ",
-                rows: batch.map { "(\(bind: tenant), \(bind: $0.policyId), \(bind: $0.deviceId), \(bind: $0.revision))" },
-                suffix: " ON CONFLICT (policy_id, device_id) DO UPDATE SET revision = excluded.revision")).run()
+        return configurations.map { configuration in
+            let report = reports[configuration.deviceId] ?? .none
+            return DeviceStateInput(deviceId: configuration.deviceId, configuration: configuration.effective, report: report,
+                                    shareKey: report.configurationHash == configuration.hash ? nil : configuration.effectiveDigest)
         }
     }
 

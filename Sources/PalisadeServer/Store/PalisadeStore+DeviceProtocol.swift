@@ -121,13 +121,22 @@ extension PalisadeStore {
 
     /// Stores a status report. Idempotent: the same report again changes nothing. A report
     /// about a configuration that is no longer current is kept only if no report about the
-    /// current one exists; it never settles the pending state of the current one.
+    /// current one exists; it never settles the pending state of the current one. The device's
+    /// stored report states and history follow in the same transaction.
     public func recordReport(deviceId: String, tenant: String, report: DeviceProtocol.StatusReport) async throws -> Bool {
         var results: [String: DeviceProtocol.SettingResult] = [:]
         for result in report.results { results[result.settingId] = result }
+        let reported = DeviceReport(configurationHash: report.configurationHash, results: results)
         let resultsJSON = try encodeJSON(results)
         let now = clock.nowMillis
+        // On PostgreSQL the device's rows are locked in the order a recompute takes them (the
+        // device, then its configuration), so that a recompute committing meanwhile is seen, the
+        // stored states follow the configuration that is current, and the two never deadlock.
+        let lockRow: SQLQueryString = backend.kind == .postgres ? " FOR UPDATE" : ""
         return try await backend.write(lockKey: "device:\(deviceId)") { sql in
+            if backend.kind == .postgres {
+                try await sql.raw("SELECT id FROM devices WHERE id = \(bind: deviceId) FOR UPDATE").run()
+            }
             // Drift events are kept whatever the report is about; each once (the agent's id).
             for event in report.drift ?? [] {
                 try await sql.raw("""
@@ -143,7 +152,8 @@ extension PalisadeStore {
             let answersSync = try await sql.raw("""
                 UPDATE devices SET sync_requested_at = NULL, sync_delivered_at = NULL WHERE id = \(bind: deviceId) AND sync_requested_at <= \(bind: now) RETURNING id
                 """).first() != nil
-            let currentHash = try await sql.raw("SELECT configuration_hash FROM device_configurations WHERE device_id = \(bind: deviceId)").first()?.string("configuration_hash")
+            let configurationRow = try await sql.raw("SELECT configuration_hash, effective FROM device_configurations WHERE device_id = \(bind: deviceId)\(lockRow)").first()
+            let currentHash = try configurationRow?.string("configuration_hash")
             let isCurrent = currentHash == report.configurationHash
             let existing = try await sql.raw("SELECT configuration_hash, results, detail FROM device_reports WHERE device_id = \(bind: deviceId)").first()
             let existingHash = try existing?.string("configuration_hash")
@@ -162,6 +172,12 @@ extension PalisadeStore {
                 ON CONFLICT (device_id) DO UPDATE SET configuration_hash = excluded.configuration_hash,
                     results = excluded.results, detail = excluded.detail, reported_at = excluded.reported_at
                 """).run()
+            if let configurationRow {
+                let configuration = try configurationRow.json("effective", as: EffectiveConfiguration.self)
+                try await Self.storeStates(of: [DeviceStateInput(deviceId: deviceId, configuration: configuration,
+                                                                 report: reported)],
+                                           tenant: tenant, at: now, on: sql)
+            }
             return isCurrent
         }
     }

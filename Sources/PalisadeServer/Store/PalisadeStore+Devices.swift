@@ -51,19 +51,14 @@ extension PalisadeStore {
     }
 
     public func devices(tenant: String, limit: Int, after cursor: String?) async throws -> Page<Device> {
-        try await readSnapshot { sql in
-            let rows = try await sql.raw("""
-                SELECT \(unsafeRaw: Self.deviceColumns) FROM devices
-                WHERE tenant_id = \(bind: tenant) AND id > \(bind: cursor ?? "") ORDER BY id LIMIT \(bind: limit + 1)
-                """).all()
-            let page = Page(fetched: try rows.map(Self.device), limit: limit, id: \.id)
-            return Page(items: try await Self.withManagementState(page.items, tenant: tenant, now: clock.now, on: sql), nextCursor: page.nextCursor)
-        }
+        try await devices(tenant: tenant, filter: DeviceFilter(), limit: limit, after: cursor)
     }
 
     public func device(tenant: String, id: String) async throws -> Device {
         try await readSnapshot { sql in
-            try await Self.withManagementState([try await Self.device(tenant: tenant, id: id, on: sql)], tenant: tenant, now: clock.now, on: sql)[0]
+            var device = try await Self.device(tenant: tenant, id: id, on: sql)
+            device.reportState = try await sql.raw("SELECT report_state FROM devices WHERE id = \(bind: id)").first().flatMap { SettingState(rawValue: try $0.string("report_state")) }
+            return try await Self.withManagementState([device], tenant: tenant, now: clock.now, on: sql)[0]
         }
     }
 

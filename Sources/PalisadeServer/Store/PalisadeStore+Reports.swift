@@ -1,5 +1,4 @@
 import Foundation
-import NIOConcurrencyHelpers
 import PalisadeCore
 import SQLKit
 
@@ -11,13 +10,15 @@ public struct PolicyReport: Codable, Sendable {
         public var pending = 0
         public var notApplicable = 0
 
-        mutating func count(_ state: SettingState) {
+        public init() {}
+
+        mutating func add(_ state: SettingState, count: Int = 1) {
             switch state {
-            case .succeeded: succeeded += 1
-            case .error: error += 1
-            case .conflict: conflict += 1
-            case .pending: pending += 1
-            case .notApplicable: notApplicable += 1
+            case .succeeded: succeeded += count
+            case .error: error += count
+            case .conflict: conflict += count
+            case .pending: pending += count
+            case .notApplicable: notApplicable += count
             }
         }
     }
@@ -42,48 +43,82 @@ public struct PolicyReport: Codable, Sendable {
 }
 
 extension PalisadeStore {
-    /// Per device targeted by the policy: the policy's state there and the revision delivered.
-    /// One query over one snapshot, streamed: the summary counts every device, the page keeps
-    /// `limit` of them after `cursor` (devices ordered by name, then id).
-    public func policyReport(tenant: String, policy id: String, limit: Int = 100, after cursor: String? = nil) async throws -> PolicyReport {
+    /// The policy's state on every device it targets: the summary counts them all (one GROUP BY
+    /// over the stored states), the page keeps `limit` of those matching `state` and `search`
+    /// (device name contains, case-insensitive) after `cursor`, ordered by device name, then id.
+    public func policyReport(tenant: String, policy id: String, state: SettingState? = nil, search: String? = nil,
+                             limit: Int = 100, after cursor: String? = nil) async throws -> PolicyReport {
         let position = try cursor.map(ReportCursor.init(encoded:))
         let now = clock.nowMillis
         return try await readSnapshot { sql in
             let policy = try await Self.policy(tenant: tenant, id: id, on: sql)
-            let staleBefore = now - Int64(try await Self.tenantSettings(tenant: tenant, on: sql).1.staleAfterDays) * 86_400_000
-            let accumulator = NIOLockedValueBox(PolicyReportAccumulator(limit: limit, after: position))
-            try await sql.raw("""
-                SELECT t.device_id, t.revision, d.name, d.last_check_in_at, d.enrolled_at, c.effective,
-                    r.configuration_hash AS reported_hash, r.results, r.reported_at
-                FROM device_policy_targets t
-                JOIN devices d ON d.id = t.device_id
-                JOIN device_configurations c ON c.device_id = t.device_id
-                LEFT JOIN device_reports r ON r.device_id = t.device_id
-                WHERE t.policy_id = \(bind: id) AND t.tenant_id = \(bind: tenant)
-                ORDER BY d.name, d.id
-                """).run { row in
-                do {
-                    let deviceId = try row.string("device_id")
-                    let configuration = try row.json("effective", as: EffectiveConfiguration.self)
-                    let report: DeviceReport = if let hash = try row.optionalString("reported_hash") {
-                        DeviceReport(configurationHash: hash, results: try row.json("results", as: [String: DeviceProtocol.SettingResult].self))
-                    } else {
-                        .none
-                    }
-                    let state = StatusEvaluator.policyState(policyId: id, configuration: configuration, report: report)
-                    let lastSeen = try row.optionalMillis("last_check_in_at") ?? row.millis("enrolled_at")
-                    let device = PolicyReport.DeviceRow(
-                        deviceId: deviceId, deviceName: try row.string("name"), state: state, revision: try row.int("revision"),
-                        lastReportAt: Timestamp.optionalDate(try row.optionalMillis("reported_at")), stale: lastSeen < staleBefore)
-                    accumulator.withLockedValue { $0.add(device) }
-                } catch {
-                    accumulator.withLockedValue { $0.failure = $0.failure ?? error }
+            let staleBefore = try await Self.staleBefore(tenant: tenant, now: now, on: sql)
+            var summary = PolicyReport.Summary()
+            for row in try await sql.raw("""
+                SELECT state, COUNT(*) AS n FROM device_policy_targets WHERE tenant_id = \(bind: tenant) AND policy_id = \(bind: id) GROUP BY state
+                """).all() {
+                if let state = SettingState(rawValue: try row.string("state")) { summary.add(state, count: try row.int("n")) }
+            }
+            let rows = try await Self.policyDeviceRows(tenant: tenant, policy: id, state: state, search: search, setting: nil,
+                                                       limit: limit + 1, after: position, staleBefore: staleBefore, on: sql)
+            let page = Array(rows.prefix(limit))
+            return PolicyReport(policyId: id, revision: policy.revision, summary: summary, devices: page,
+                                nextCursor: rows.count > limit ? page.last.map { ReportCursor(name: $0.deviceName, id: $0.deviceId).encoded } : nil)
+        }
+    }
+
+    /// One page of a policy report's devices without the summary (what an export reads, page
+    /// after page).
+    public func policyReportDevices(tenant: String, policy id: String, state: SettingState? = nil, search: String? = nil,
+                                    limit: Int = 1000, after cursor: String? = nil) async throws -> Page<PolicyReport.DeviceRow> {
+        let position = try cursor.map(ReportCursor.init(encoded:))
+        let now = clock.nowMillis
+        return try await readSnapshot { sql in
+            _ = try await Self.policy(tenant: tenant, id: id, on: sql)
+            let rows = try await Self.policyDeviceRows(tenant: tenant, policy: id, state: state, search: search, setting: nil, limit: limit + 1, after: position,
+                                                       staleBefore: try await Self.staleBefore(tenant: tenant, now: now, on: sql), on: sql)
+            return Page(fetched: rows, limit: limit) { ReportCursor(name: $0.deviceName, id: $0.deviceId).encoded }
+        }
+    }
+
+    static func staleBefore(tenant: String, now: Int64, on sql: any SQLDatabase) async throws -> Int64 {
+        now - Int64(try await tenantSettings(tenant: tenant, on: sql).1.staleAfterDays) * 86_400_000
+    }
+
+    /// Devices targeted by a policy, by name then id, from the stored states. With `setting`,
+    /// only devices where that setting (attributed to this policy) is in `state` (any state when
+    /// nil), and each row's state is the setting's.
+    static func policyDeviceRows(tenant: String, policy id: String, state: SettingState?, search: String?, setting: String?,
+                                 limit: Int, after position: ReportCursor?, staleBefore: Int64, on sql: any SQLDatabase) async throws -> [PolicyReport.DeviceRow] {
+        var query: SQLQueryString = """
+            SELECT t.device_id, t.revision, t.state, \(unsafeRaw: setting == nil ? "'' AS setting_states" : "t.setting_states"), d.name, d.last_check_in_at, d.enrolled_at, r.reported_at
+            FROM device_policy_targets t
+            JOIN devices d ON d.id = t.device_id
+            LEFT JOIN device_reports r ON r.device_id = t.device_id
+            WHERE t.tenant_id = \(bind: tenant) AND t.policy_id = \(bind: id) AND d.tenant_id = \(bind: tenant)
+            """
+        if let setting {
+            query += " AND t.setting_states LIKE \(bind: StoredSettingStates.likePattern(settingId: setting, state: state)) ESCAPE '\\'"
+        } else if let state {
+            query += " AND t.state = \(bind: state.rawValue)"
+        }
+        if let search { query += " AND LOWER(d.name) LIKE \(bind: "%" + escapeLike(search.lowercased()) + "%") ESCAPE '\\'" }
+        if let position {
+            query += " AND (d.name > \(bind: position.name) OR (d.name = \(bind: position.name) AND d.id > \(bind: position.id)))"
+        }
+        query += " ORDER BY d.name, d.id LIMIT \(bind: limit)"
+        return try await sql.raw(query).all().map { row in
+            var rowState = SettingState(rawValue: try row.string("state")) ?? .pending
+            if let setting {
+                let stored = StoredSettingStates.escaped(setting)
+                StoredSettingStates.forEach(in: try row.string("setting_states")) { id, state in
+                    if id == stored { rowState = state }
                 }
             }
-            let result = accumulator.withLockedValue { $0 }
-            if let failure = result.failure { throw failure }
-            return PolicyReport(policyId: id, revision: policy.revision, summary: result.summary, devices: result.page,
-                                nextCursor: result.hasMore ? result.page.last.map { ReportCursor(name: $0.deviceName, id: $0.deviceId).encoded } : nil)
+            let lastSeen = try row.optionalMillis("last_check_in_at") ?? row.millis("enrolled_at")
+            return PolicyReport.DeviceRow(
+                deviceId: try row.string("device_id"), deviceName: try row.string("name"), state: rowState, revision: try row.int("revision"),
+                lastReportAt: Timestamp.optionalDate(try row.optionalMillis("reported_at")), stale: lastSeen < staleBefore)
         }
     }
 
@@ -95,27 +130,6 @@ extension PalisadeStore {
             let (report, _) = try await Self.deviceReport(deviceId: id, on: sql)
             return StatusEvaluator.settingStatuses(of: configuration, report: report)
         }
-    }
-}
-
-/// Counts every row of a policy report and keeps one page of them.
-private struct PolicyReportAccumulator: Sendable {
-    let limit: Int
-    let after: ReportCursor?
-    var summary = PolicyReport.Summary()
-    var page: [PolicyReport.DeviceRow] = []
-    var hasMore = false
-    var failure: (any Error)?
-
-    init(limit: Int, after: ReportCursor?) {
-        self.limit = limit
-        self.after = after
-    }
-
-    mutating func add(_ device: PolicyReport.DeviceRow) {
-        summary.count(device.state)
-        if let after, (device.deviceName, device.deviceId) <= (after.name, after.id) { return }
-        if page.count < limit { page.append(device) } else { hasMore = true }
     }
 }
 

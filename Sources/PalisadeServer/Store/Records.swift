@@ -79,6 +79,9 @@ public struct Device: Codable, Sendable, Hashable {
     /// An administrator asked the device to check in and report ("sync now") and it has not
     /// reported since; it will be asked on its next check-in.
     public var syncRequestedAt: Date? = nil
+    /// The worst state over the device's settings, from its last report (device list and
+    /// device reads only).
+    public var reportState: SettingState? = nil
 
     /// What membership rules read: admin tags and agent tags as separate attributes.
     var ruleAttributes: DeviceAttributes {
