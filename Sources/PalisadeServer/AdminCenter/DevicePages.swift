@@ -40,6 +40,7 @@ extension AdminCenter {
                 "lastSeen": Show.time(device.lastCheckInAt), "stale": device.stale == true,
                 "status": Self.deviceStatusText(device), "tags": (device.tags + device.agentTags).joined(separator: ", "),
                 "defender": Self.defenderText(device),
+                "state": device.reportState?.rawValue as Any, "stateTitle": device.reportState?.title as Any,
             ]
         }
         return page.render("devices", title: "Devices", [
