@@ -104,7 +104,8 @@ extension PalisadeStore {
         }
         if let search { query += " AND LOWER(d.name) LIKE \(bind: "%" + escapeLike(search.lowercased()) + "%") ESCAPE '\\'" }
         if let position {
-            query += " AND (d.name > \(bind: position.name) OR (d.name = \(bind: position.name) AND d.id > \(bind: position.id)))"
+            // A row value: both engines walk the (tenant_id, name, id) index from there.
+            query += " AND (d.name, d.id) > (\(bind: position.name), \(bind: position.id))"
         }
         query += " ORDER BY d.name, d.id LIMIT \(bind: limit)"
         return try await sql.raw(query).all().map { row in

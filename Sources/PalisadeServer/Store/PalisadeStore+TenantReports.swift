@@ -147,7 +147,7 @@ extension PalisadeStore {
                 WHERE device_id = \(bind: id) AND tenant_id = \(bind: tenant)
                 """
             if let position {
-                query += " AND (at < \(bind: position.at) OR (at = \(bind: position.at) AND id < \(bind: position.id)))"
+                query += " AND (at, id) < (\(bind: position.at), \(bind: position.id))"
             }
             query += " ORDER BY at DESC, id DESC LIMIT \(bind: limit + 1)"
             let events = try await sql.raw(query).all().map { row in
