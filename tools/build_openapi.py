@@ -213,7 +213,7 @@ schemas = {
  "PolicySettingDevices": {"type": "object", "required": ["policyId", "settingId", "devices"], "properties": {"policyId": str_, "settingId": str_, "state": state,
    "devices": {"type": "array", "items": ref("PolicyReportDevice"), "description": "Each state is the setting's state on the device"}, "nextCursor": {"type": "string"}}},
  "DeviceHistoryEvent": {"type": "object", "required": ["id", "at", "kind", "subjectId", "subjectName", "reason"], "properties": {"id": str_, "at": dt,
-   "kind": {"type": "string", "enum": ["policyState", "settingState"]}, "subjectId": {"type": "string", "description": "Policy id or setting id"}, "subjectName": str_,
+   "kind": {"type": "string", "enum": ["policyState", "settingState", "drift"]}, "subjectId": {"type": "string", "description": "Policy id or setting id"}, "subjectName": str_,
    "oldState": {"type": "string", "description": "A state; absent when the policy or setting was not there before"}, "newState": {"type": "string", "description": "A state; absent when the policy or setting is no longer there"},
    "revision": {"type": "integer"}, "reason": str_}},
  "TenantOverview": {"type": "object", "required": ["devicesByPlatform", "devicesByState", "staleDevices", "retiredDevices", "policies", "policiesWithErrors", "devicesNeedingAttention", "devicesNeedingAttentionCount"], "properties": {

@@ -185,6 +185,11 @@ import Testing
             #expect(rest["nextCursor"] == nil)
             let mine = try await server.api(.GET, "/api/v1/reports/drift?device=\(agent.deviceId)")
             #expect(mine["events"]?.arrayValue?.count == 3)
+            // The device's history has each drift event once (the agent's resends do not repeat it).
+            let history = try await server.api(.GET, "/api/v1/devices/\(agent.deviceId)/history?limit=100")
+            let drift = (history["events"]?.arrayValue ?? []).filter { $0.objectValue?["kind"] == "drift" }
+            #expect(drift.count == 3, "\(drift)")
+            #expect(drift.allSatisfy { $0.objectValue?["reason"]?.stringValue?.contains("restored") == true })
 
             // Refusals name the field; no token, no report.
             let badCursor = try await server.api(.GET, "/api/v1/reports/drift?cursor=nonsense")

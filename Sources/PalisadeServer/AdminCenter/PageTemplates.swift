@@ -180,12 +180,3 @@ enum Show {
 
     static func stateClass(_ state: String) -> String { "state-" + state }
 }
-
-extension JSONValue {
-    /// One-line JSON, keys sorted.
-    var compactText: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-    }
-}

@@ -137,16 +137,26 @@ extension PalisadeStore {
             if backend.kind == .postgres {
                 try await sql.raw("SELECT id FROM devices WHERE id = \(bind: deviceId) FOR UPDATE").run()
             }
-            // Drift events are kept whatever the report is about; each once (the agent's id).
+            // Drift events are kept whatever the report is about; each once (the agent's id), and
+            // each new one also in the device's history.
+            var driftHistory: [DeviceHistoryRecord] = []
             for event in report.drift ?? [] {
-                try await sql.raw("""
+                let inserted = try await sql.raw("""
                     INSERT INTO device_drift_events (id, device_id, tenant_id, setting_id, found_value, restored_value, detail, detected_at, received_at)
                     VALUES (\(bind: event.id), \(bind: deviceId), \(bind: tenant), \(bind: event.settingId), \(bind: try event.found.map(encodeJSON)),
                         \(bind: try event.restored.map(encodeJSON)), \(bind: event.detail),
                         \(bind: Int64((DefenderStatus.date(event.detectedAt) ?? Timestamp.date(now)).timeIntervalSince1970 * 1000)), \(bind: now))
-                    ON CONFLICT (device_id, id) DO NOTHING
-                    """).run()
+                    ON CONFLICT (device_id, id) DO NOTHING RETURNING id
+                    """).first() != nil
+                if inserted {
+                    let found = event.found.map { $0.compactText } ?? "(missing)"
+                    let restored = event.restored.map { $0.compactText } ?? "(removed)"
+                    driftHistory.append(DeviceHistoryRecord(
+                        deviceId: deviceId, kind: .drift, subjectId: event.settingId, subjectName: event.settingId, oldState: nil, newState: nil, revision: nil,
+                        reason: "changed on the device to \(found); restored \(restored)" + (event.detail.map { " (\($0))" } ?? "")))
+                }
             }
+            try await Self.appendHistory(driftHistory, tenant: tenant, at: now, on: sql)
             // Any report answers a pending "sync now" made before it; the report's time then
             // moves even when its content is the same, so the sync shows as answered.
             let answersSync = try await sql.raw("""

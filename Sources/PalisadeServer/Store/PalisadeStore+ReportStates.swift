@@ -322,6 +322,9 @@ public enum DeviceHistoryKind: String, Codable, Sendable, CaseIterable {
     case policyState
     /// A setting entered or left error, conflict or notApplicable.
     case settingState
+    /// A value was changed on the device behind the agent's back and put back (issue 11's drift
+    /// events; the tenant-wide list is `GET /reports/drift`).
+    case drift
 }
 
 /// One event to append to `device_history`.
