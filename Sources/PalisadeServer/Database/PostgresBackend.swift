@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOSSL
 import PostgresKit
 import PostgresNIO
@@ -51,6 +52,8 @@ public final class PostgresBackend: DatabaseBackend {
             host: host, port: components.port ?? 5432, username: user,
             password: password ?? components.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.maximumConnections = 20
+        // Bounded, so that an unreachable server fails requests (and a shutdown) promptly.
+        configuration.options.connectTimeout = .seconds(3)
         return configuration
     }
 
@@ -65,24 +68,73 @@ public final class PostgresBackend: DatabaseBackend {
         return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
     }
 
-    public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
+    /// How long a request waits for a pooled connection. While PostgreSQL is down the pool
+    /// would queue requests until its circuit breaker trips (up to a minute); past this, the
+    /// request fails with `DatabaseUnreachable` (503 `database_unavailable`). Only the wait is
+    /// bounded: a query that has its connection runs as long as it needs.
+    static let connectionWaitLimit: Duration = .milliseconds(1_500)
+
+    private enum Lease: Sendable { case waiting, leased, expired }
+
+    /// `body` on a pooled connection, or `DatabaseUnreachable` when none comes within
+    /// `connectionWaitLimit`.
+    func withBoundedConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let lease = NIOLockedValueBox(Lease.waiting)
+        let unreachable = DatabaseUnreachable(database: "PostgreSQL")
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await self.client.withConnection { connection in
+                    let granted = lease.withLockedValue { state in
+                        guard state == .waiting else { return false }
+                        state = .leased
+                        return true
+                    }
+                    guard granted else { throw unreachable }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: Self.connectionWaitLimit)
+                let expired = lease.withLockedValue { state in
+                    guard state == .waiting else { return false }
+                    state = .expired
+                    return true
+                }
+                if expired { throw unreachable }
+                return nil
+            }
+            // Leaving the group on a throw cancels the other task (the pool request, or the timer).
+            while let finished = try await group.next() {
+                if let value = finished {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            throw unreachable
+        }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await withBoundedConnection { connection in
             try await body(connection.sql())
         }
     }
 
-    public func readSnapshot<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
+    public func readSnapshot<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await withBoundedConnection { connection in
             try await connection.sql().transaction("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", body)
         }
     }
 
-    public func write<T: Sendable>(lockKey: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    public func write<T: Sendable>(lockKey: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let logger = self.logger
         do {
-            return try await client.withTransaction(logger: logger) { connection in
-                let sql = connection.sql()
-                try await sql.raw("SELECT pg_advisory_xact_lock(hashtext(\(bind: lockKey)))").run()
-                return try await body(sql)
+            return try await withBoundedConnection { connection in
+                try await connection.withTransaction(logger: logger) { connection in
+                    let sql = connection.sql()
+                    try await sql.raw("SELECT pg_advisory_xact_lock(hashtext(\(bind: lockKey)))").run()
+                    return try await body(sql)
+                }
             }
         } catch let error as PostgresTransactionError {
             // The transaction was rolled back; callers want the reason, not the wrapper.
