@@ -6,11 +6,12 @@ import NIOPosix
 import PostgresNIO
 import SQLiteNIO
 
-/// No database connection could be had within `PostgresBackend.connectionWaitLimit`: the
-/// pool would otherwise queue the request until its circuit breaker trips (up to a minute).
+/// No database connection came within `PostgresBackend.connectionWaitLimit` and PostgreSQL's
+/// port refuses connections: the pool would otherwise queue the request until its circuit
+/// breaker trips (up to a minute).
 struct DatabaseUnreachable: Error, CustomStringConvertible {
     var database: String
-    var description: String { "no connection to \(database) within the wait limit" }
+    var description: String { "no connection to \(database) (it refuses connections)" }
 }
 
 /// Turns the database's own failures into answers a caller can act on: an unreachable
