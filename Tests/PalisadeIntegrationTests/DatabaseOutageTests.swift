@@ -9,7 +9,13 @@ import Testing
 /// The database going away under a running server: PostgreSQL stopped and started for real
 /// (a private instance), and a full SQLite disk.
 @Suite struct DatabaseOutageTests {
-    @Test("PostgreSQL stopped: admin and device requests answer 503 database_unavailable with Retry-After within 2 s, readiness names the database, liveness stays up; started again: the same server recovers",
+    /// The server refuses within 0.5 to 1 s of a request arriving (measured on `palisade serve`
+    /// alone). Here the test shares two cores and one cooperative thread pool with the whole
+    /// parallel suite (load averages above 10 were seen), so the client-side bound is 5 s: far
+    /// from the 30 s the pool used to hang, and not a timing test of the machine.
+    static let refusalBound: Duration = .seconds(5)
+
+    @Test("PostgreSQL stopped: admin and device requests answer 503 database_unavailable with Retry-After at once (not after the pool's 30 s), readiness names the database, liveness stays up; started again: the same server recovers",
           .enabled(if: PrivatePostgres.isAvailable, "needs PALISADE_TEST_PG_BIN"), .timeLimit(.minutes(3)))
     func postgresStoppedAndStarted() async throws {
         let postgres = try PrivatePostgres()
@@ -33,11 +39,11 @@ import Testing
                     #expect(refused.status == 503, "\(path): \(refused.body)")
                     #expect(refused.errorCode == "database_unavailable")
                     #expect(refused.headers.first(name: "Retry-After") == "5")
-                    #expect(took < .seconds(2), "\(path) took \(took)")
+                    #expect(took < Self.refusalBound, "\(path) took \(took)")
                 }
                 let started = clock.now
                 let notReady = try await server.api(.GET, "/api/v1/ready", token: "")
-                #expect(clock.now - started < .seconds(3))
+                #expect(clock.now - started < Self.refusalBound)
                 #expect(notReady.status == 503)
                 #expect(notReady.errorCode == "database_unavailable")
                 #expect(notReady.errorMessage?.contains("postgresql") == true)
@@ -48,7 +54,7 @@ import Testing
                 await #expect(throws: AgentError.serverUnavailable(code: "database_unavailable", message: "the database is unreachable; retry in 5 s", retryAfter: .seconds(5))) {
                     try await agent.sync()
                 }
-                #expect(clock.now - deviceStarted < .seconds(2))
+                #expect(clock.now - deviceStarted < Self.refusalBound)
 
                 try postgres.start()
                 var recovered = false

@@ -77,7 +77,7 @@ public final class PostgresBackend: DatabaseBackend {
     /// the server's port: refused (or no answer within `probeTimeout`) fails the request with
     /// `DatabaseUnreachable` (503 `database_unavailable`); accepted means the pool is only busy,
     /// and the request keeps waiting. Only the wait for a connection is bounded, never a query.
-    static let connectionWaitLimit: Duration = .seconds(1)
+    static let connectionWaitLimit: Duration = .milliseconds(500)
     static let probeTimeout: TimeAmount = .milliseconds(500)
 
     private enum Lease: Sendable { case waiting, leased, expired }
