@@ -57,3 +57,12 @@ import Testing
         #expect(throws: AgentError.self) { try FleetSimulator.Configuration.parsePlatformMix("linux=0") }
     }
 }
+
+extension FleetSimulatorTests {
+    @Test func aRateLimitRefusalIsRetriedWhenTheServerSays() throws {
+        let refusal = AgentError.server(status: 429, code: "too_many_requests", message: "too many enrollment attempts from 127.0.0.1; try again in 53 s")
+        let delay = try #require(FleetSimulator.retryDelay(of: refusal))
+        #expect(delay >= .seconds(53) && delay <= .seconds(54))
+        #expect(FleetSimulator.retryDelay(of: AgentError.server(status: 500, code: "internal_error", message: "try again in 53 s")) == nil)
+    }
+}

@@ -157,7 +157,9 @@ public final class FleetSimulator: Sendable {
                 metrics.recordError("enroll: \(error)")
                 failures += 1
                 if let agentError = error as? AgentError, !agentError.isTransient { return }
-                try? await Task.sleep(for: PalisadeAgent.backoff(failures: failures, base: configuration.backoffBase, maximum: configuration.backoffMaximum))
+                // A 429 says when to come back (the server limits enrollments per address).
+                let delay = Self.retryDelay(of: error) ?? PalisadeAgent.backoff(failures: failures, base: configuration.backoffBase, maximum: configuration.backoffMaximum)
+                try? await Task.sleep(for: delay)
             }
         }
 
@@ -195,6 +197,16 @@ public final class FleetSimulator: Sendable {
                 try? await Task.sleep(for: PalisadeAgent.backoff(failures: failures, base: configuration.backoffBase, maximum: configuration.backoffMaximum))
             }
         }
+    }
+}
+
+extension FleetSimulator {
+    /// "try again in N s" of a 429 refusal, with up to a second of jitter.
+    public static func retryDelay(of error: any Error) -> Duration? {
+        guard case AgentError.server(429, _, let message) = error,
+              let range = message.range(of: #"try again in (\d+) s"#, options: .regularExpression) else { return nil }
+        let seconds = Int(message[range].split(separator: " ")[3]) ?? 1
+        return .seconds(seconds) + .milliseconds(Int64.random(in: 0...1000))
     }
 }
 
