@@ -11,7 +11,7 @@ struct PalisadeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "palisade",
         abstract: "Manage Defender for Endpoint security settings of devices outside any MDM.",
-        subcommands: [Serve.self, TenantCommand.self, UserCommand.self, DirectoryCommand.self, AgentCommand.self])
+        subcommands: [Serve.self, TenantCommand.self, UserCommand.self, DirectoryCommand.self, AgentCommand.self, SimulateCommand.self])
 
     /// Logs go to stderr so that stdout carries only what commands print for people and scripts.
     static func main() async {

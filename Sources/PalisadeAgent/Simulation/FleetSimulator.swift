@@ -1,0 +1,415 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PalisadeCore
+
+/// A load simulator: `devices` virtual agents in one process, each with its own key pair and
+/// state directory, each running the real agent (`PalisadeAgent.runCycle`: enroll, long-poll
+/// check-in, apply, report) against a real server.
+///
+/// What is simulated: each virtual device's file system is a temporary directory (its state
+/// directory and its enforcement root, where the real enforcers write the managed files or the
+/// file-backed registry), and Defender's tool is a SIMULATED `mdatp`/`powershell` script shared
+/// by every device that answers "healthy", so that written settings report `succeeded`.
+/// Defender readings are cached for an hour, so the script runs about once per device.
+public final class FleetSimulator: Sendable {
+    public struct Configuration: Sendable {
+        public var serverURL: String
+        public var enrollmentToken: String
+        public var devices: Int
+        /// Shares of each platform, e.g. [.linux: 60, .macos: 20, .windows: 20].
+        public var platformMix: [(DevicePlatform, Int)]
+        public var trust: ServerTrust
+        /// Long-poll length asked for on each check-in.
+        public var waitSeconds: Int
+        /// Pause after a check-in the server answered "unchanged" (the agent's own rule).
+        public var minimumInterval: Duration
+        /// Enrollments in flight at once.
+        public var enrollConcurrency: Int
+        /// Where the virtual devices' directories go (removed by the caller).
+        public var workDirectory: String
+        public var backoffBase: Duration
+        public var backoffMaximum: Duration
+        /// Part of every device's hostname and hardware id, so that two runs against one server
+        /// are different devices (the same hardware id with a new key waits for approval).
+        public var runId: String = String(UUID().uuidString.lowercased().prefix(8))
+
+        public init(serverURL: String, enrollmentToken: String, devices: Int, platformMix: [(DevicePlatform, Int)] = [(.linux, 60), (.macos, 20), (.windows, 20)],
+                    trust: ServerTrust, waitSeconds: Int = 60, minimumInterval: Duration = .seconds(5), enrollConcurrency: Int = 32,
+                    workDirectory: String, backoffBase: Duration = .seconds(1), backoffMaximum: Duration = .seconds(30)) {
+            self.serverURL = serverURL
+            self.enrollmentToken = enrollmentToken
+            self.devices = devices
+            self.platformMix = platformMix
+            self.trust = trust
+            self.waitSeconds = waitSeconds
+            self.minimumInterval = minimumInterval
+            self.enrollConcurrency = enrollConcurrency
+            self.workDirectory = workDirectory
+            self.backoffBase = backoffBase
+            self.backoffMaximum = backoffMaximum
+        }
+
+        /// Parses "linux=60,macos=20,windows=20".
+        public static func parsePlatformMix(_ text: String) throws -> [(DevicePlatform, Int)] {
+            var mix: [(DevicePlatform, Int)] = []
+            for part in text.split(separator: ",") {
+                let pieces = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard pieces.count == 2, let platform = DevicePlatform(rawValue: pieces[0]), let share = Int(pieces[1]), share >= 0 else {
+                    throw AgentError.invalidArgument("--platform-mix: \"\(part)\" is not PLATFORM=SHARE (platforms: \(DevicePlatform.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                mix.append((platform, share))
+            }
+            guard mix.contains(where: { $0.1 > 0 }) else { throw AgentError.invalidArgument("--platform-mix needs at least one positive share") }
+            return mix
+        }
+
+        /// The platform of device `index`, spread by the mix's shares.
+        func platform(of index: Int) -> DevicePlatform {
+            let total = platformMix.reduce(0) { $0 + $1.1 }
+            var slot = index % total
+            for (platform, share) in platformMix {
+                if slot < share { return platform }
+                slot -= share
+            }
+            return platformMix[0].0
+        }
+    }
+
+    public let configuration: Configuration
+    public let metrics = SimulationMetrics()
+    let httpClient: HTTPClient
+    let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        var http = HTTPClient.Configuration()
+        http.timeout.connect = .seconds(10)
+        http.connectionPool.retryConnectionEstablishment = false
+        // One connection per virtual device, as N real devices would have (the default of 8
+        // per host would queue every long-poll behind eight).
+        http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(configuration.devices + 16, 64)
+        http.connectionPool.idleTimeout = .seconds(120)
+        http.redirectConfiguration = .disallow
+        httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+    }
+
+    public func shutdown() async throws {
+        try await httpClient.shutdown()
+    }
+
+    /// Enrolls every device, then runs their check-in loops until `duration` has passed (nil:
+    /// until cancelled).
+    public func run(duration: Duration?) async throws {
+        let tools = configuration.workDirectory + "/simulated-defender-tools"
+        try SimulatedDefenderTool.install(in: tools)
+        let started = ContinuousClock.now
+        metrics.markStarted()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let gate = EnrollmentGate(permits: configuration.enrollConcurrency)
+            for index in 0..<configuration.devices {
+                group.addTask { await self.runDevice(index: index, tools: tools, gate: gate) }
+            }
+            if let duration {
+                group.addTask {
+                    try await Task.sleep(until: started + duration, clock: .continuous)
+                    throw CancellationError()
+                }
+            }
+            do {
+                // next(), not waitForAll(): the latter waits for every device before throwing.
+                while try await group.next() != nil {}
+            } catch is CancellationError {
+                group.cancelAll()
+            }
+        }
+        metrics.markStopped()
+    }
+
+    private func runDevice(index: Int, tools: String, gate: EnrollmentGate) async {
+        let platform = configuration.platform(of: index)
+        let name = "sim-\(configuration.runId)-" + String(format: "%06d", index)
+        let base = configuration.workDirectory + "/devices/\(name)"
+        let agent = PalisadeAgent(
+            state: AgentStateDirectory(path: base + "/state"), httpClient: httpClient,
+            options: .init(waitSeconds: configuration.waitSeconds, backoffBase: configuration.backoffBase, backoffMaximum: configuration.backoffMaximum,
+                           minimumInterval: configuration.minimumInterval, defenderMaximumAge: .seconds(3600), toolSearchPath: [tools]),
+            logger: logger)
+        let probe = DeviceInventoryProbe(root: EnforcementRoot(base + "/root"), platform: platform, hostname: name, hardwareId: "sim-hw-\(name)", tags: ["simulated"])
+        let clock = ContinuousClock()
+
+        // Enrollment, retried on transient failures.
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await gate.acquire()
+                defer { gate.release() }
+                let began = clock.now
+                _ = try await agent.enroll(serverURL: configuration.serverURL, token: configuration.enrollmentToken, probe: probe, force: true, trust: configuration.trust)
+                metrics.recordEnrollment(latency: clock.now - began)
+                break
+            } catch is CancellationError {
+                return
+            } catch {
+                metrics.recordError("enroll: \(error)")
+                failures += 1
+                if let agentError = error as? AgentError, !agentError.isTransient { return }
+                // A 429 says when to come back (the server limits enrollments per address).
+                let delay = Self.retryDelay(of: error) ?? PalisadeAgent.backoff(failures: failures, base: configuration.backoffBase, maximum: configuration.backoffMaximum)
+                try? await Task.sleep(for: delay)
+            }
+        }
+
+        // The agent's loop (as PalisadeAgent.run), with each cycle timed.
+        failures = 0
+        while !Task.isCancelled {
+            metrics.adjustOnline(+1)
+            let began = clock.now
+            do {
+                let outcome = try await agent.runCycle(waitSeconds: configuration.waitSeconds)
+                let elapsed = clock.now - began
+                metrics.adjustOnline(-1)
+                failures = 0
+                switch outcome {
+                case .unchanged:
+                    metrics.recordUnchanged(latency: elapsed)
+                    if elapsed < configuration.minimumInterval {
+                        try await Task.sleep(for: configuration.minimumInterval - elapsed)
+                    }
+                case .applied(let report):
+                    // Counted as reported only once the server took it (nothing left pending).
+                    let sent = (try? agent.state.pendingReport()) == nil
+                    metrics.recordApplied(device: index, hash: report.configurationHash, sent: sent,
+                                          succeeded: !report.results.isEmpty && report.results.allSatisfy { $0.state == .succeeded }, latency: elapsed)
+                }
+            } catch is CancellationError {
+                metrics.adjustOnline(-1)
+                return
+            } catch {
+                metrics.adjustOnline(-1)
+                if Task.isCancelled { return }
+                metrics.recordError("check-in: \(error)")
+                if let agentError = error as? AgentError, !agentError.isTransient { return }
+                failures += 1
+                try? await Task.sleep(for: PalisadeAgent.backoff(failures: failures, base: configuration.backoffBase, maximum: configuration.backoffMaximum))
+            }
+        }
+    }
+}
+
+extension FleetSimulator {
+    /// "try again in N s" of a 429 refusal, with up to a second of jitter.
+    public static func retryDelay(of error: any Error) -> Duration? {
+        guard case AgentError.server(429, _, let message) = error,
+              let range = message.range(of: #"try again in (\d+) s"#, options: .regularExpression) else { return nil }
+        let seconds = Int(message[range].split(separator: " ")[3]) ?? 1
+        return .seconds(seconds) + .milliseconds(Int64.random(in: 0...1000))
+    }
+}
+
+/// Bounds how many enrollments are in flight (a fleet switched on at once would otherwise open
+/// N connections and generate N key pairs in the same instant).
+final class EnrollmentGate: Sendable {
+    private let state: NIOLockedValueBox<(free: Int, waiters: [CheckedContinuation<Void, Never>])>
+
+    init(permits: Int) { state = NIOLockedValueBox((max(permits, 1), [])) }
+
+    func acquire() async throws {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let granted = state.withLockedValue { state -> Bool in
+                if state.free > 0 { state.free -= 1; return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if granted { continuation.resume() }
+        }
+        try Task.checkCancellation()
+    }
+
+    func release() {
+        let next = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty { state.free += 1; return nil }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
+
+/// A SIMULATED Defender tool (Defender cannot be installed here): a script named `mdatp` and
+/// `powershell` that answers a healthy device's health reading, so written settings verify as
+/// `succeeded` (no effective setting values are reported, so none can mismatch).
+enum SimulatedDefenderTool {
+    static let linuxHealth = #"{"healthy":true,"health_issues":[],"licensed":true,"app_version":"101.24092.0002","definitions_status":"up_to_date","release_ring":"Production"}"#
+    static let windowsStatus = #"{"AMServiceEnabled":true,"AntivirusEnabled":true,"RealTimeProtectionEnabled":true,"AMProductVersion":"4.18.24050.7","AMRunningMode":"Normal","DefenderSignaturesOutOfDate":false,"IsTamperProtected":true}"#
+
+    static func install(in directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (tool, answer) in [("mdatp", linuxHealth), ("powershell", windowsStatus)] {
+            let script = "#!/bin/sh\n# SIMULATED Defender tool for palisade simulate.\ncat <<'EOF'\n\(answer)\nEOF\n"
+            let path = directory + "/" + tool
+            try script.write(toFile: path, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        }
+    }
+}
+
+/// Counters and latency samples of a simulation. Percentiles are exact, from every sample kept
+/// sorted at read time (no HdrHistogram: a dependency change was not worth it for this).
+public final class SimulationMetrics: Sendable {
+    public struct Snapshot: Codable, Sendable {
+        public var elapsedSeconds: Double
+        public var enrolled: Int
+        public var online: Int
+        public var checkIns: Int
+        public var unchangedCheckIns: Int
+        public var reports: Int
+        public var succeededReports: Int
+        /// Devices that have had at least one report acknowledged.
+        public var devicesReported: Int
+        public var errors: Int
+    }
+
+    struct State {
+        var started: ContinuousClock.Instant?
+        var stopped: ContinuousClock.Instant?
+        var enrolled = 0
+        var online = 0
+        var checkIns = 0
+        var unchanged = 0
+        var reports = 0
+        var succeededReports = 0
+        var reportingDevices = Set<Int>()
+        var errors = 0
+        var errorSamples: [String: Int] = [:]
+        var enrollLatencies: [Double] = []
+        var unchangedLatencies: [Double] = []
+        var appliedLatencies: [Double] = []
+        var firstEnrollAt: Double?
+        var lastEnrollAt: Double?
+        /// Per configuration hash: seconds since the Unix epoch at which each device's
+        /// succeeded report of it was acknowledged.
+        var succeededReportTimes: [String: [Double]] = [:]
+    }
+
+    let state = NIOLockedValueBox(State())
+
+    public init() {}
+
+    func markStarted() { state.withLockedValue { $0.started = .now } }
+    func markStopped() { state.withLockedValue { $0.stopped = .now } }
+    func adjustOnline(_ delta: Int) { state.withLockedValue { $0.online += delta } }
+
+    func recordEnrollment(latency: Duration) {
+        let now = Date().timeIntervalSince1970
+        state.withLockedValue {
+            $0.enrolled += 1
+            $0.enrollLatencies.append(latency.seconds)
+            $0.firstEnrollAt = $0.firstEnrollAt ?? now
+            $0.lastEnrollAt = now
+        }
+    }
+
+    func recordUnchanged(latency: Duration) {
+        state.withLockedValue {
+            $0.checkIns += 1
+            $0.unchanged += 1
+            $0.unchangedLatencies.append(latency.seconds)
+        }
+    }
+
+    func recordApplied(device: Int, hash: String, sent: Bool, succeeded: Bool, latency: Duration) {
+        let now = Date().timeIntervalSince1970
+        state.withLockedValue {
+            $0.checkIns += 1
+            $0.appliedLatencies.append(latency.seconds)
+            guard sent else { return }
+            $0.reports += 1
+            $0.reportingDevices.insert(device)
+            if succeeded {
+                $0.succeededReports += 1
+                $0.succeededReportTimes[hash, default: []].append(now)
+            }
+        }
+    }
+
+    func recordError(_ description: String) {
+        state.withLockedValue {
+            $0.errors += 1
+            let key = String(description.prefix(160))
+            if $0.errorSamples.count < 20 || $0.errorSamples[key] != nil { $0.errorSamples[key, default: 0] += 1 }
+        }
+    }
+
+    public func snapshot() -> Snapshot {
+        state.withLockedValue { state in
+            let elapsed = state.started.map { (state.stopped ?? .now) - $0 }?.seconds ?? 0
+            return Snapshot(elapsedSeconds: elapsed, enrolled: state.enrolled, online: state.online, checkIns: state.checkIns,
+                            unchangedCheckIns: state.unchanged, reports: state.reports, succeededReports: state.succeededReports, devicesReported: state.reportingDevices.count, errors: state.errors)
+        }
+    }
+
+    /// Number of devices whose succeeded report of `hash` was acknowledged.
+    public func succeededDevices(hash: String) -> Int {
+        state.withLockedValue { $0.succeededReportTimes[hash]?.count ?? 0 }
+    }
+
+    public struct Latencies: Codable, Sendable, Equatable {
+        public var count: Int
+        public var p50Ms: Double?
+        public var p90Ms: Double?
+        public var p99Ms: Double?
+        public var maxMs: Double?
+
+        static func of(_ samples: [Double]) -> Latencies {
+            let sorted = samples.sorted()
+            func percentile(_ p: Double) -> Double? {
+                guard !sorted.isEmpty else { return nil }
+                let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+                return (sorted[min(max(rank, 0), sorted.count - 1)] * 1000 * 1000).rounded() / 1000
+            }
+            return Latencies(count: sorted.count, p50Ms: percentile(50), p90Ms: percentile(90), p99Ms: percentile(99), maxMs: percentile(100))
+        }
+    }
+
+    public struct Report: Codable, Sendable {
+        public var summary: Snapshot
+        public var enrollmentsPerSecond: Double?
+        public var enrollLatency: Latencies
+        /// Whole cycles the server answered "unchanged": the signed check-in plus the agent's
+        /// own work around it (state files, inventory).
+        public var unchangedCycleLatency: Latencies
+        public var unchangedCheckInsPerSecond: Double
+        /// Cycles that received a configuration: check-in, apply, report.
+        public var appliedCycleLatency: Latencies
+        public var succeededReportTimes: [String: [Double]]
+        public var errorSamples: [String: Int]
+        public var percentileMethod: String
+    }
+
+    public func report() -> Report {
+        let summary = snapshot()
+        return state.withLockedValue { state in
+            var enrollRate: Double?
+            if let first = state.firstEnrollAt, let last = state.lastEnrollAt, state.enrolled > 1, last > first {
+                enrollRate = Double(state.enrolled - 1) / (last - first)
+            }
+            return Report(summary: summary, enrollmentsPerSecond: enrollRate, enrollLatency: .of(state.enrollLatencies),
+                          unchangedCycleLatency: .of(state.unchangedLatencies),
+                          unchangedCheckInsPerSecond: summary.elapsedSeconds > 0 ? Double(state.unchanged) / summary.elapsedSeconds : 0,
+                          appliedCycleLatency: .of(state.appliedLatencies),
+                          succeededReportTimes: state.succeededReportTimes.mapValues { $0.sorted() },
+                          errorSamples: state.errorSamples,
+                          percentileMethod: "exact, nearest-rank over every sample (no HdrHistogram)")
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
