@@ -35,8 +35,10 @@ import Testing
             // the bound leaves room for the rest of the suite sharing two cores, and still tells
             // a linear engine from a backtracking one, which takes minutes here while the other
             // tenant's first check-in of the day waits for the database's write lock.
-            #expect(elapsed < .seconds(10), "the rule took \(elapsed)")
-            #expect(checkIns.allSatisfy { $0 < .seconds(10) }, "the other tenant's check-ins took \(checkIns)")
+            // (10 s was exceeded in full-suite runs with the simulator's test beside it; a
+            // backtracking engine still takes minutes.)
+            #expect(elapsed < .seconds(30), "the rule took \(elapsed)")
+            #expect(checkIns.allSatisfy { $0 < .seconds(30) }, "the other tenant's check-ins took \(checkIns)")
 
             let refused = try await server.api(.POST, "/api/v1/groups/preview", ["membershipRule": #"device.name -match "(a)\1""#])
             #expect(refused.status == 400)
