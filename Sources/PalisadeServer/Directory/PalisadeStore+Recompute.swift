@@ -53,7 +53,6 @@ extension PalisadeStore {
         logger.debug("configurations stored", metadata: [
             "compared": "\(computed.count)", "written": "\(written)", "comparing": "\(comparing)", "writing": "\(ContinuousClock.now - storing - comparing)",
         ])
-        metrics.recomputed(devices: computed.count, duration: ContinuousClock.now - started)
         return changed
     }
 
