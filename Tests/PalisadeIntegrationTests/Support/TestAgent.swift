@@ -72,7 +72,8 @@ struct TestAgent: Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         async let outcome = agent.runCycle(waitSeconds: waitSeconds)
-        for _ in 0..<200 where await server.store.notifier.subscriberCount == 0 {
+        // Up to 15 s for the check-in to park: a loaded two-core machine took more than 4 s.
+        for _ in 0..<750 where await server.store.notifier.subscriberCount == 0 {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(await server.store.notifier.subscriberCount == 1, "the check-in is parked on the server")
