@@ -26,6 +26,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stop_process(process):
+    """SIGTERM, then SIGKILL after 15 s; nothing when it never started."""
+    if process is None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 class Server:
     def __init__(self, directory):
         self.directory = pathlib.Path(directory)
@@ -65,11 +76,7 @@ class Server:
         return self.request("POST", "/api/v1/users", {"email": email, "displayName": email.split("@")[0], "role": role, "password": PASSWORD})
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
         self.log.close()
 
 
@@ -126,12 +133,7 @@ class Agent:
                                         env=self.environment)
 
     def stop(self):
-        if self.process:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         self.log.close()
 
 

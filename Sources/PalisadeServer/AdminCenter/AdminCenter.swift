@@ -17,9 +17,11 @@ struct AdminCenter: Sendable {
     let onboarding: OnboardingSettings
     let templates: PageTemplates
     let signInLimiter: RateLimiter
+    let routes: RouteTable
 
-    init(store: PalisadeStore, onboarding: OnboardingSettings, signInLimiter: RateLimiter) {
+    init(store: PalisadeStore, onboarding: OnboardingSettings, signInLimiter: RateLimiter, routes: RouteTable) {
         self.store = store
+        self.routes = routes
         self.onboarding = onboarding
         self.templates = PageTemplates.shared
         self.signInLimiter = signInLimiter
@@ -37,7 +39,7 @@ struct AdminCenter: Sendable {
         let pages = PageRoutes(
             group: router.group()
                 .add(middleware: PageSecurityHeadersMiddleware())
-                .add(middleware: PageErrorMiddleware(templates: templates))
+                .add(middleware: PageErrorMiddleware(templates: templates, routes: routes))
                 .add(middleware: PageSessionMiddleware(store: store)),
             access: access, templates: templates)
         pages.post("sign-out", nil) { page, _ in try await signOut(page) }
@@ -204,20 +206,14 @@ struct PageSecurityHeadersMiddleware: RouterMiddleware {
 struct PageErrorMiddleware: RouterMiddleware {
     typealias Context = PalisadeRequestContext
     let templates: PageTemplates
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
-            let failure: PalisadeError = switch error {
-            case let error as PalisadeError: error
-            case let problem as InputProblem: .invalid(problem)
-            case let error as HTTPError: PalisadeError(error.status, code: .http(error.status), message: error.body ?? error.status.reasonPhrase)
-            default: {
-                context.logger.error("unhandled error on a page", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-                return PalisadeError(.internalServerError, code: .internalError, message: "internal error; the server log has the details")
-            }()
-            }
+            // The API's own mapping, so a page and a route answer the same status and code.
+            let failure = ErrorMiddleware.palisadeError(for: error, request: request, routes: routes, logger: context.logger)
             return templates.page("error", title: "\(failure.status.code) \(failure.status.reasonPhrase)", principal: context.principal, path: request.uri.path,
                                   data: ["status": failure.status.code, "reason": failure.status.reasonPhrase, "message": failure.message, "code": failure.code.rawValue],
                                   status: failure.status)

@@ -18,12 +18,8 @@ extension AdminCenter {
                 guard let platform = OnboardingController.Platform(rawValue: values["platform"]!) else {
                     throw PalisadeError.invalid("choose a platform", field: "platform")
                 }
-                guard let hours = Int(values["expiresInHours"]!) else {
-                    throw PalisadeError.invalid("expiresInHours must be a whole number of hours, got \"\(values["expiresInHours"]!)\"", field: "expiresInHours")
-                }
-                let maxUses: Int? = values["maxUses"]!.isEmpty ? nil : try Int(values["maxUses"]!) ?? {
-                    throw PalisadeError.invalid("maxUses must be a whole number or empty (no limit), got \"\(values["maxUses"]!)\"", field: "maxUses")
-                }()
+                let hours = try form.wholeNumber("expiresInHours", unit: "hours")!
+                let maxUses = try form.wholeNumber("maxUses", emptyMeans: "no limit")
                 let token = try await store.createEnrollmentToken(tenant: page.tenant, by: page.actor, name: values["name"]!, expiresInHours: hours,
                                                                   maxUses: maxUses, allowReenrollment: form["allowReenrollment"] == "on")
                 let package = OnboardingController.package(settings: onboarding, tenant: page.tenant, platform: platform, tokenId: token.record.id,
@@ -79,9 +75,7 @@ extension AdminCenter {
             scope.tag = scope.scope == .tagged ? form["tag"] : nil
             do {
                 _ = try await store.setEnforcement(tenant: page.tenant, by: page.actor, scope)
-                guard let days = Int(form["staleAfterDays"] ?? "") else {
-                    throw PalisadeError.invalid("staleAfterDays must be a whole number of days", field: "staleAfterDays")
-                }
+                let days = try form.wholeNumber("staleAfterDays", unit: "days")!
                 _ = try await store.setDeviceSettings(tenant: page.tenant, by: page.actor, DeviceSettings(staleAfterDays: days))
             } catch let error as PalisadeError where error.status.code < 500 {
                 return try await tenantSettingsPage(page, errors: FieldErrors(error, default: "tag"), status: error.status)
@@ -116,9 +110,7 @@ extension AdminCenter {
             let values = ["name": form["name"] ?? "", "role": form["role"] ?? "", "expiresInDays": form["expiresInDays"] ?? ""]
             do {
                 guard let role = Role(rawValue: values["role"]!) else { throw PalisadeError.invalid("choose a role", field: "role") }
-                let days: Int? = values["expiresInDays"]!.isEmpty ? nil : try Int(values["expiresInDays"]!) ?? {
-                    throw PalisadeError.invalid("expiresInDays must be a whole number of days or empty (no expiry)", field: "expiresInDays")
-                }()
+                let days = try form.wholeNumber("expiresInDays", unit: "days", emptyMeans: "no expiry")
                 let created = try await store.createAPIToken(tenant: page.tenant, by: page.actor, name: values["name"]!, role: role, expiresInDays: days)
                 // Shown once, in this answer only.
                 return try await apiTokensPage(page, created: created)
@@ -191,10 +183,7 @@ extension AdminCenter {
         let events = try await store.auditEvents(tenant: page.tenant, query: query, limit: 100, after: page.query("cursor"))
         var next: String?
         if let cursor = events.nextCursor {
-            var components = URLComponents()
-            components.queryItems = [("actor", query.actor), ("action", query.action), ("target", query.targetId), ("cursor", cursor)]
-                .compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
-            next = "/audit?" + (components.percentEncodedQuery ?? "")
+            next = "/audit?" + Show.query([("actor", query.actor), ("action", query.action), ("target", query.targetId), ("cursor", cursor)])
         }
         return page.render("audit", title: "Audit log", [
             "events": events.items.map { event in

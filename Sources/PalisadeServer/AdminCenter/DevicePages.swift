@@ -169,15 +169,7 @@ extension DeviceFilter {
     var isEmpty: Bool { search == nil && platform == nil && state == nil && tag == nil && group == nil }
 
     func query(cursor: String) -> String {
-        var items = [URLQueryItem]()
-        if let search { items.append(.init(name: "search", value: search)) }
-        if let platform { items.append(.init(name: "platform", value: platform.rawValue)) }
-        if let state { items.append(.init(name: "state", value: state.rawValue)) }
-        if let tag { items.append(.init(name: "tag", value: tag)) }
-        if let group { items.append(.init(name: "group", value: group)) }
-        items.append(.init(name: "cursor", value: cursor))
-        var components = URLComponents()
-        components.queryItems = items
-        return "/devices" + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+        "/devices?" + Show.query([("search", search), ("platform", platform?.rawValue), ("state", state?.rawValue), ("tag", tag), ("group", group),
+                                  ("cursor", cursor)])
     }
 }

@@ -41,6 +41,18 @@ struct FormData: Sendable {
         return pairs.map(\.name).filter { $0.hasPrefix(prefix) && seen.insert($0).inserted }
     }
 
+    /// A whole number typed into `name`; an empty field is nil when `emptyMeans` says what that
+    /// stands for ("no limit"), and refused otherwise. The refusal names the field.
+    func wholeNumber(_ name: String, unit: String? = nil, emptyMeans: String? = nil) throws -> Int? {
+        let text = self[name] ?? ""
+        if text.isEmpty, emptyMeans != nil { return nil }
+        guard let number = Int(text) else {
+            let kind = "a whole number" + (unit.map { " of \($0)" } ?? "") + (emptyMeans.map { " or empty (\($0))" } ?? "")
+            throw PalisadeError.invalid("\(name) must be \(kind), got \"\(text)\"", field: name)
+        }
+        return number
+    }
+
     func has(_ name: String) -> Bool { pairs.contains { $0.name == name } }
 
     /// Reads a request's form body (at most the context's upload limit).

@@ -178,5 +178,12 @@ enum Show {
         return value
     }
 
+    /// A link's query from name and value pairs, leaving out those without a value: `a=1&b=x%20y`.
+    static func query(_ items: [(String, String?)]) -> String {
+        var components = URLComponents()
+        components.queryItems = items.compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
+        return components.percentEncodedQuery ?? ""
+    }
+
     static func stateClass(_ state: String) -> String { "state-" + state }
 }

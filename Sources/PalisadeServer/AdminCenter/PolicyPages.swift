@@ -53,13 +53,7 @@ extension AdminCenter {
     }
 
     func policyList(_ page: SignedInPage) async throws -> Response {
-        var policies: [Policy] = []
-        var cursor: String?
-        repeat {
-            let batch = try await store.policies(tenant: page.tenant, limit: 1000, after: cursor)
-            policies += batch.items
-            cursor = batch.nextCursor
-        } while cursor != nil && policies.count < 10_000
+        let policies = try await allPolicies(tenant: page.tenant)
         let sections: [[String: Any]] = PolicyTemplate.allCases.compactMap { template in
             let rows = policies.filter { $0.template == template }.sorted { ($0.platform.rawValue, $0.name) < ($1.platform.rawValue, $1.name) }
             guard !rows.isEmpty else { return nil }
@@ -71,6 +65,19 @@ extension AdminCenter {
         return page.render("policies", title: "Endpoint security", [
             "sections": sections, "empty": sections.isEmpty, "canManage": page.may(.managePolicies),
         ])
+    }
+
+    /// The tenant's policies for the lists (endpoint security, reports), page after page, up to
+    /// 10,000.
+    func allPolicies(tenant: String) async throws -> [Policy] {
+        var policies: [Policy] = []
+        var cursor: String?
+        repeat {
+            let batch = try await store.policies(tenant: tenant, limit: 1000, after: cursor)
+            policies += batch.items
+            cursor = batch.nextCursor
+        } while cursor != nil && policies.count < 10_000
+        return policies
     }
 
     func choosePolicyKind(_ page: SignedInPage) -> Response {

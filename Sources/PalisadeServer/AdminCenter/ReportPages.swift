@@ -47,13 +47,7 @@ extension AdminCenter {
     }
 
     func reportsPage(_ page: SignedInPage) async throws -> Response {
-        var policies: [Policy] = []
-        var cursor: String?
-        repeat {
-            let batch = try await store.policies(tenant: page.tenant, limit: 1000, after: cursor)
-            policies += batch.items
-            cursor = batch.nextCursor
-        } while cursor != nil && policies.count < 10_000
+        let policies = try await allPolicies(tenant: page.tenant)
         return page.render("reports", title: "Reports", [
             "policies": policies.sorted { $0.name.localizedCaseInsensitiveCompare($1.name) == .orderedAscending }.map { policy in
                 ["id": policy.id, "name": policy.name, "platform": policy.platform.title, "template": policy.template.title]
@@ -71,9 +65,7 @@ extension AdminCenter {
         }
         let search = page.query("search")
         let report = try await store.policyReport(tenant: page.tenant, policy: id, state: state, search: search, limit: 100, after: page.query("cursor"))
-        var query = URLComponents()
-        query.queryItems = [("state", state?.rawValue), ("search", search)].compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
-        let filters = query.percentEncodedQuery ?? ""
+        let filters = Show.query([("state", state?.rawValue), ("search", search)])
         let settings = try await store.policySettingsReport(tenant: page.tenant, policy: id)
         return page.render("policy-report", title: "Report: \(policy.name)", [
             "policy": ["id": policy.id, "name": policy.name, "revision": policy.revision],
@@ -93,9 +85,8 @@ extension AdminCenter {
     }
 
     static func settingRow(_ setting: PolicySettingsReport.Setting, policy id: String) -> [String: Any] {
-        var query = URLComponents()
-        query.queryItems = [URLQueryItem(name: "settingId", value: setting.settingId), URLQueryItem(name: "state", value: "error"), URLQueryItem(name: "format", value: "csv")]
-        let link: String? = setting.summary.error > 0 ? "/api/v1/policies/\(id)/settings-report?" + (query.percentEncodedQuery ?? "") : nil
+        let link: String? = setting.summary.error > 0
+            ? "/api/v1/policies/\(id)/settings-report?" + Show.query([("settingId", setting.settingId), ("state", "error"), ("format", "csv")]) : nil
         return [
             "id": setting.settingId, "succeeded": setting.summary.succeeded, "error": setting.summary.error, "conflict": setting.summary.conflict,
             "pending": setting.summary.pending, "notApplicable": setting.summary.notApplicable, "errorLink": link as Any,

@@ -89,7 +89,7 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     OnboardingController(store: store, settings: onboarding).addRoutes(to: admin)
 
     DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"), access: access, prefix: "/device/v1")
-    AdminCenter(store: store, onboarding: onboarding, signInLimiter: signInLimiter).addRoutes(to: router, access: access)
+    AdminCenter(store: store, onboarding: onboarding, signInLimiter: signInLimiter, routes: routes).addRoutes(to: router, access: access)
     routes.set(router.routes.map { (path: "\($0.path)", method: $0.method.rawValue) })
     return router
 }
