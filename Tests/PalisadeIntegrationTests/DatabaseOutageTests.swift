@@ -98,34 +98,17 @@ import Testing
         }
     }
 
-    /// The `palisade` binary built beside this test bundle.
-    static var palisadeExecutable: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("palisade").path
-    }
-
     @Test("SIGTERM stops `palisade serve` within 10 s while PostgreSQL is down and requests are in flight",
           .enabled(if: PrivatePostgres.isAvailable, "needs PALISADE_TEST_PG_BIN"), .timeLimit(.minutes(3)))
     func gracefulStopWithPostgresDown() async throws {
         let postgres = try PrivatePostgres()
         defer { postgres.remove() }
         try postgres.start()
-        let dataDirectory = postgres.directory + "/server"
-        let port = try PrivatePostgres.freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.palisadeExecutable)
-        process.arguments = ["serve", "--database", postgres.url, "--insecure-http", "--port", String(port), "--data-dir", dataDirectory, "--log-level", "error"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-        let base = "http://127.0.0.1:\(port)"
-        var up = false
-        for _ in 0..<300 where !up {
-            up = (try? await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/api/v1/ready"), timeout: .seconds(2)))?.status == .ok
-            if !up { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        try #require(up, "the server came up")
-        let token = try String(contentsOfFile: dataDirectory + "/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let server = try await ServeProcess.start(dataDirectory: postgres.directory + "/server", port: try PrivatePostgres.freePort(),
+                                                  arguments: ["--database", postgres.url])
+        defer { server.kill() }
+        let base = server.baseURL
+        let token = try server.adminToken()
 
         try postgres.stop()
         let inFlight = Task {
@@ -141,15 +124,9 @@ import Testing
             }
         }
         try await Task.sleep(for: .milliseconds(200))
-        let clock = ContinuousClock()
-        let started = clock.now
-        kill(process.processIdentifier, SIGTERM)
-        while process.isRunning, clock.now - started < .seconds(15) {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let took = clock.now - started
-        #expect(!process.isRunning)
-        #expect(took < .seconds(10), "stopped after \(took)")
+        server.signal(SIGTERM)
+        let took = try await server.waitForExit(within: .seconds(15))
+        #expect(took != nil && took! < .seconds(10), "stopped after \(took.map { "\($0)" } ?? "more than 15 s")")
         try await inFlight.value
     }
 }
