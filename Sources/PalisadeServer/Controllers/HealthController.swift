@@ -9,8 +9,11 @@ struct HealthController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
 
-    /// The readiness probe gives up on the database after this long.
-    static let readinessTimeout: Duration = .seconds(2)
+    /// The readiness probe gives up on the database after this long. An unreachable database
+    /// is refused much sooner (the backend probes PostgreSQL's port after 0.5 s of waiting for
+    /// a connection); this only bounds a database that accepts connections but does not answer,
+    /// so a slow moment under load does not take a replica out of its load balancer.
+    static let readinessTimeout: Duration = .seconds(10)
 
     struct Readiness: Encodable {
         var status: String
