@@ -347,13 +347,23 @@ public struct PalisadeAgent: Sendable {
                 health.lastErrorAt = clock.now
                 health.consecutiveFailures = failures
                 try state.save(health)
-                let delay = Self.backoff(failures: failures, base: options.backoffBase, maximum: options.backoffMaximum)
+                var delay = Self.backoff(failures: failures, base: options.backoffBase, maximum: options.backoffMaximum)
+                if case .serverUnavailable(_, _, let retryAfter) = error {
+                    delay = Self.honouring(retryAfter: retryAfter, backoff: delay)
+                }
                 logger.warning("check-in failed; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
                 try? await Task.sleep(for: delay)
             } catch is CancellationError {
                 return
             }
         }
+    }
+
+    /// No sooner than the server's Retry-After, plus up to a fifth more at random so that a
+    /// fleet told the same time does not return in one burst.
+    public static func honouring(retryAfter: Duration, backoff: Duration) -> Duration {
+        let jitter = Duration.milliseconds(Int64.random(in: 0...max(retryAfter.milliseconds / 5, 0)))
+        return max(backoff, retryAfter + jitter)
     }
 
     /// Exponential backoff with "equal jitter": half the step fixed, half random.

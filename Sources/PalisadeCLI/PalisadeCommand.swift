@@ -33,11 +33,19 @@ struct LoggingOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Log format on stderr: text, or json (one JSON object per line, for log collectors).")
+    var logFormat: String = "text"
+
     func makeLogger(label: String) throws -> Logger {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got \"\(logLevel)\"")
         }
-        var logger = Logger(label: label)
+        var logger: Logger
+        switch logFormat {
+        case "text": logger = Logger(label: label)
+        case "json": logger = Logger(label: label) { JSONLogHandler(label: $0) }
+        default: throw ValidationError("--log-format must be text or json; got \"\(logFormat)\"")
+        }
         logger.logLevel = level
         return logger
     }
@@ -117,6 +125,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The URL agents reach this server at, put in onboarding packages (default: https://HOST:PORT of this listener).", valueName: "url"))
     var publicURL: String?
 
+    @Flag(help: "Serve /metrics (Prometheus) without authentication, for a scraper on a trusted network; otherwise it needs an API token with readReports.")
+    var metricsPublic = false
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -147,7 +158,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try logging.makeLogger(label: "palisade.server")
-        let configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database, publicURL: publicURL)
+        var configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database, publicURL: publicURL)
+        configuration.metricsPublic = metricsPublic
         let tls = ServeTLSOptions(insecureHTTP: insecureHTTP, certificateFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, subjectAltNames: subjectAltNames)
         try await PalisadeServerRunner.run(configuration, tls: tls, databasePassword: try password.resolve(), logger: logger)
     }

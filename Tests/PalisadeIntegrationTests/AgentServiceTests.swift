@@ -18,20 +18,17 @@ import Testing
         (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/\(tool)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// Runs a program; returns its exit status, standard output and standard error.
+    /// Runs a program; returns its exit status, standard output and standard error. Through
+    /// `system(3)` with the output in files, not Foundation's `Process`, whose `waitUntilExit`
+    /// was seen never to return while other tests ran processes (see `ServeProcess`).
     static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+        let directory = try TestServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let command = ([executable] + arguments).map(PrivatePostgres.quoted).joined(separator: " ")
+            + " >" + PrivatePostgres.quoted(directory + "/out") + " 2>" + PrivatePostgres.quoted(directory + "/err") + " </dev/null"
+        let status = system(command)
+        let exitStatus = (status >> 8) & 0xff
+        return (exitStatus, try String(contentsOfFile: directory + "/out", encoding: .utf8), try String(contentsOfFile: directory + "/err", encoding: .utf8))
     }
 
     @Test(.enabled(if: locate("systemd-analyze") != nil, "systemd-analyze is not installed (Debian package systemd)"))

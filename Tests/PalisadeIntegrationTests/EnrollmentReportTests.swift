@@ -91,6 +91,24 @@ import Testing
         ], token: "")
     }
 
+    @Test("An enrollment repeated with the same hardware id and key (an agent retrying after a lost answer) is the same device and uses nothing, even of a used-up token",
+          arguments: StoreEngine.available)
+    func repeatedEnrollmentIsIdempotent(engine: StoreEngine) async throws {
+        try await TestServer.with(engine) { server in
+            let once = try await server.createEnrollmentToken(maxUses: 1)
+            let first = try await enroll(server, token: once, hostname: "retrying")
+            #expect(first.status == 201)
+            let repeated = try await enroll(server, token: once, hostname: "retrying")
+            #expect(repeated.status == 201, "\(repeated.body)")
+            #expect(repeated["deviceId"] == first["deviceId"])
+            let tokens = try await server.must(.GET, "/api/v1/enrollment-tokens")
+            #expect(tokens.objectValue?["enrollmentTokens"]?.arrayValue?.first?.objectValue?["uses"]?.integerValue == 1)
+            // Another key for that hardware id, or another device, is a new use: refused.
+            #expect(try await enroll(server, token: once, hostname: "retrying", publicKey: DeviceKeyPair.generate().publicKeyPEM).errorCode == "enrollment_token_exhausted")
+            #expect(try await enroll(server, token: once, hostname: "other").errorCode == "enrollment_token_exhausted")
+        }
+    }
+
     @Test(arguments: StoreEngine.available)
     func refusedEnrollmentAttemptsAreListedWithTimeSourceAndReason(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in

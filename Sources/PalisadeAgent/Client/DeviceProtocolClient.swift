@@ -69,6 +69,9 @@ public struct DeviceProtocolClient: Sendable {
             if response.status == .forbidden, code == DeviceProtocol.ErrorCode.deviceRetired {
                 throw AgentError.retired(deviceId: signer?.deviceId ?? "?", message: message)
             }
+            if response.status == .serviceUnavailable, let seconds = response.headers.first(name: "Retry-After").flatMap(Int.init), seconds >= 0 {
+                throw AgentError.serverUnavailable(code: code, message: message, retryAfter: .seconds(min(seconds, 3_600)))
+            }
             throw AgentError.server(status: Int(response.status.code), code: code, message: message)
         }
         do {

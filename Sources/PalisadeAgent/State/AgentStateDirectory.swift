@@ -170,6 +170,9 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
     case alreadyEnrolled(deviceId: String, stateDirectory: String)
     case stateUnreadable(path: String, reason: String)
     case server(status: Int, code: String, message: String)
+    /// A 503 with Retry-After (the server's database is unreachable, say): retried no sooner
+    /// than `retryAfter`.
+    case serverUnavailable(code: String, message: String, retryAfter: Duration)
     case unreachable(String)
     case retired(deviceId: String, message: String)
     case invalidArgument(String)
@@ -187,6 +190,7 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
         case .alreadyEnrolled(let device, let directory): "already enrolled as device \(device) (state in \(directory)); use --force to enroll again"
         case .stateUnreadable(let path, let reason): "cannot read agent state \(path): \(reason)"
         case .server(let status, let code, let message): "server refused the request (HTTP \(status), \(code)): \(message)"
+        case .serverUnavailable(let code, let message, let retryAfter): "server unavailable (HTTP 503, \(code), retry after \(retryAfter)): \(message)"
         case .unreachable(let reason): "server unreachable: \(reason)"
         case .retired(let device, let message): "device \(device) is retired: \(message)"
         case .invalidArgument(let message): message
@@ -210,7 +214,7 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
     /// `.retired`) and what an operator must fix (state, arguments, an http:// server) stop it.
     public var isTransient: Bool {
         switch self {
-        case .unreachable, .untrustedServer, .serverNameMismatch, .server: true
+        case .unreachable, .untrustedServer, .serverNameMismatch, .server, .serverUnavailable: true
         default: false
         }
     }

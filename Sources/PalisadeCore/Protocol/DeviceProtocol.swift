@@ -181,6 +181,8 @@ public enum DeviceProtocol {
         public static let enrollmentTokenExhausted = "enrollment_token_exhausted"
         /// Signed with a key an administrator has not approved yet: wait and retry.
         public static let reenrollmentPending = "reenrollment_pending"
+        /// The server cannot reach its database (503 with Retry-After): transient, retry later.
+        public static let databaseUnavailable = "database_unavailable"
     }
 }
 
@@ -190,11 +192,13 @@ public struct ErrorBody: Codable, Sendable, Hashable {
         public var code: String
         public var message: String
         public var details: JSONValue?
+        /// The server's id for the request (also its `X-Request-Id` header).
+        public var requestId: String?
     }
 
     public var error: Content
 
-    public init(code: String, message: String, details: JSONValue? = nil) {
-        self.error = Content(code: code, message: message, details: details)
+    public init(code: String, message: String, details: JSONValue? = nil, requestId: String? = nil) {
+        self.error = Content(code: code, message: message, details: details, requestId: requestId)
     }
 }

@@ -25,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     /// after this long, so idle or trickling clients cannot hold connections; a long-poll that
     /// has been read and waits for its answer is not idle.
     public var idleTimeout: TimeAmount = .seconds(60)
+    /// `--metrics-public`: `/metrics` answers without a token (for a scraper on a trusted
+    /// network); otherwise it needs an API token or session with `readReports`.
+    public var metricsPublic = false
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?,
                 tls: ServerTLS? = nil, publicURL: String? = nil, agentCA: PinnedCA? = nil) {
@@ -52,17 +55,29 @@ public struct ServerConfiguration: Sendable {
 /// permission it needs in `access`); the device protocol behind device assertions; the admin
 /// center's pages at `/`, behind a session.
 public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .init(publicURL: PublicURL("http://127.0.0.1:8080"), ca: nil),
-                        strictTransportSecurity: Bool = false, access: RouteAccess = RouteAccess()) -> Router<PalisadeRequestContext> {
+                        strictTransportSecurity: Bool = false, metricsPublic: Bool = false, access: RouteAccess = RouteAccess()) -> Router<PalisadeRequestContext> {
     let router = Router(context: PalisadeRequestContext.self)
     let routes = RouteTable()
+    router.middlewares.add(RequestObservabilityMiddleware(metrics: store.metrics))
     if strictTransportSecurity {
         router.middlewares.add(StrictTransportSecurityMiddleware())
     }
-    router.middlewares.add(ErrorMiddleware(routes: routes))
+    router.middlewares.add(ErrorMiddleware(routes: routes, metrics: store.metrics))
     let prefix = "/api/v1"
     let api = router.group("api/v1")
+    // Liveness: the process answers. Readiness: it can also reach its database.
     access.record(method: "GET", path: prefix + "/health", .publicRoute)
     api.get("health") { _, _ in try JSONBody.response(["status": "ok"]) }
+    let health = HealthController(store: store)
+    access.record(method: "GET", path: prefix + "/ready", .publicRoute)
+    api.get("ready", use: health.ready)
+    if metricsPublic {
+        access.record(method: "GET", path: "/metrics", .publicRoute)
+        router.get("metrics", use: health.metrics)
+    } else {
+        AdminRoutes(group: router.group().add(middleware: AdminAuthenticationMiddleware(store: store)), prefix: "", access: access)
+            .get("metrics", .readReports, use: health.metrics)
+    }
     access.record(method: "GET", path: prefix + "/openapi.json", .publicRoute)
     api.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
@@ -102,7 +117,7 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let publicURL = PublicURL(configuration.publicURL ?? configuration.listenerURL(port: configuration.port))
     let router = buildRouter(store: store, onboarding: .init(publicURL: publicURL, ca: configuration.agentCA),
-                             strictTransportSecurity: configuration.tls != nil)
+                             strictTransportSecurity: configuration.tls != nil, metricsPublic: configuration.metricsPublic)
     let server: HTTPServerBuilder = if let tls = configuration.tls {
         try .tls(.http1(configuration: .init(idleTimeout: configuration.idleTimeout)), tlsConfiguration: try tls.makeTLSConfiguration())
     } else {

@@ -3,6 +3,8 @@ import Hummingbird
 import Logging
 import PalisadeCore
 import PalisadeSupport
+import ServiceLifecycle
+import UnixSignals
 
 /// How `palisade serve` secures its listener, from the command line.
 public struct ServeTLSOptions: Sendable {
@@ -44,8 +46,22 @@ public enum PalisadeServerRunner {
             if let credentials = try await store.bootstrapIfEmpty() {
                 try announce(credentials, dataDirectory: prepared.dataDirectory)
             }
-            try await buildApplication(store: store, configuration: prepared, logger: logger).runService()
+            try await runUntilStopped(buildApplication(store: store, configuration: prepared, logger: logger), logger: logger)
         }
+    }
+
+    /// How long SIGTERM/SIGINT wait for in-flight requests (held long-polls end at once), and
+    /// then for cancelled work, before the process is stopped regardless: an unreachable
+    /// database must not keep a server that was told to stop running.
+    static let gracefulStopLimit: Duration = .seconds(6)
+    static let cancellationLimit: Duration = .seconds(2)
+
+    /// Hummingbird's `runService()` with limits on how long stopping may take.
+    static func runUntilStopped(_ application: some ApplicationProtocol, logger: Logger) async throws {
+        var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = gracefulStopLimit
+        group.maximumCancellationDuration = cancellationLimit
+        try await ServiceGroup(configuration: group).run()
     }
 
     /// The data directory holds the database, the admin token and the CA key: mode 0700.

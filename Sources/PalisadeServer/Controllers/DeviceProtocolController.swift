@@ -41,8 +41,11 @@ struct DeviceProtocolController {
         let buffer = try await JSONBody.collect(request, context: context)
         let body = try JSONBody.decode(DeviceProtocol.EnrollRequest.self, from: buffer)
         do {
-            return try await enroll(body, buffer: buffer, request: request, context: context)
+            let response = try await enroll(body, buffer: buffer, request: request, context: context)
+            store.metrics.enrollment(outcome: response.status == .accepted ? "pending_approval" : "enrolled")
+            return response
         } catch let error as PalisadeError where Self.recordedRefusals.contains(error.code) {
+            store.metrics.enrollment(outcome: error.code.rawValue)
             // Kept for the enrollment report; recording must not change the answer.
             do {
                 try await store.recordRefusedEnrollment(enrollmentToken: body.enrollmentToken, sourceAddress: context.sourceAddress, inventory: body.inventory,
@@ -101,6 +104,7 @@ struct DeviceProtocolController {
 
         if let hash = state.hash, hash == body.configurationHash, !state.reportRequested {
             try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: nil)
+            store.metrics.checkIn(outcome: "unchanged")
             return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .unchanged, configurationHash: hash, configuration: nil))
         }
         // A sync request is answered with the whole configuration even when it is unchanged:
@@ -110,6 +114,7 @@ struct DeviceProtocolController {
         let deliveredHash = configuration.hash
         try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: deliveredHash)
         if state.reportRequested { try await store.recordSyncDelivered(deviceId: device.deviceId) }
+        store.metrics.checkIn(outcome: "changed")
         return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .changed, configurationHash: deliveredHash, configuration: configuration,
                                                                     reportRequested: state.reportRequested ? true : nil))
     }
@@ -132,6 +137,7 @@ struct DeviceProtocolController {
         }
         try Self.validateDrift(body.drift ?? [])
         let current = try await store.recordReport(deviceId: device.deviceId, tenant: device.tenantId, report: body)
+        store.metrics.reportIngested()
         return try JSONBody.response(DeviceProtocol.StatusReportResponse(current: current))
     }
 

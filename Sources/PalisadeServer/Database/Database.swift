@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 
 /// Opens the backend for a location and keeps what it needs running (PostgreSQL's pool) for
@@ -22,11 +23,21 @@ public enum Database {
             }
         case .postgres(let url, let password):
             let backend = try PostgresBackend(url: url, password: password, logger: logger)
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await backend.client.run() }
-                defer { group.cancelAll() }
-                return try await body(backend)
+            // Unstructured so that closing the pool is waited for a bounded time only: with
+            // PostgreSQL unreachable, a stopping server must not wait on connection attempts.
+            let poolStopped = NIOLockedValueBox(false)
+            let pool = Task {
+                await backend.client.run()
+                poolStopped.withLockedValue { $0 = true }
             }
+            defer { pool.cancel() }
+            let result = try await body(backend)
+            pool.cancel()
+            let deadline = ContinuousClock.now.advanced(by: .seconds(2))
+            while !poolStopped.withLockedValue({ $0 }), ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return result
         }
     }
 }

@@ -15,14 +15,14 @@ public protocol DatabaseBackend: Sendable {
     var kind: DatabaseKind { get }
 
     /// Runs `body` outside any transaction, on a connection of its own, for reads.
-    func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
 
     /// Runs `body` in a read-only transaction: every statement sees the same committed state.
-    func readSnapshot<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    func readSnapshot<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
 
     /// Runs `body` in a transaction holding the write lock of `lockKey` (a tenant id, or a
     /// global key). Rolled back when `body` throws.
-    func write<T: Sendable>(lockKey: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    func write<T: Sendable>(lockKey: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T
 
     /// Tells other replicas, on commit of the current transaction, which devices' configuration
     /// changed (PostgreSQL NOTIFY; nothing for the single-process SQLite store).

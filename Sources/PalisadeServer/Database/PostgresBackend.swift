@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
 import NIOSSL
 import PostgresKit
 import PostgresNIO
@@ -17,7 +19,9 @@ public final class PostgresBackend: DatabaseBackend {
 
     /// `password`, when given, replaces any password in `url`.
     public init(url: String, password: String? = nil, logger: Logger) throws {
-        self.client = PostgresClient(configuration: try Self.configuration(url: url, password: password), backgroundLogger: logger)
+        let configuration = try Self.configuration(url: url, password: password)
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.address = configuration.host.map { ($0, configuration.port ?? 5432) }
         self.logger = logger
     }
 
@@ -51,6 +55,8 @@ public final class PostgresBackend: DatabaseBackend {
             host: host, port: components.port ?? 5432, username: user,
             password: password ?? components.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.maximumConnections = 20
+        // Bounded, so that an unreachable server fails requests (and a shutdown) promptly.
+        configuration.options.connectTimeout = .seconds(3)
         return configuration
     }
 
@@ -65,24 +71,105 @@ public final class PostgresBackend: DatabaseBackend {
         return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
     }
 
-    public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
+    /// How long a request waits for a pooled connection before the server checks whether
+    /// PostgreSQL accepts connections at all. While it is down the pool would queue requests
+    /// until its circuit breaker trips (up to a minute); instead, a wait past this limit probes
+    /// the server's port: refused (or no answer within `probeTimeout`) fails the request with
+    /// `DatabaseUnreachable` (503 `database_unavailable`); accepted means the pool is only busy,
+    /// and the request keeps waiting. Only the wait for a connection is bounded, never a query.
+    static let connectionWaitLimit: Duration = .milliseconds(500)
+    static let probeTimeout: TimeAmount = .milliseconds(500)
+
+    private enum Lease: Sendable { case waiting, leased, expired }
+
+    /// Set when a probe found PostgreSQL unreachable, cleared by the next leased connection:
+    /// meanwhile requests probe first and are refused at once instead of queuing.
+    private let unreachableSince = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    private let address: (host: String, port: Int)?
+
+    /// Whether PostgreSQL's port accepts a TCP connection now.
+    func acceptsConnections() async -> Bool {
+        guard let address else { return true }
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(Self.probeTimeout)
+                .connect(host: address.host, port: address.port).get()
+            channel.close(promise: nil)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// `body` on a pooled connection, or `DatabaseUnreachable` when PostgreSQL does not accept
+    /// connections (see `connectionWaitLimit`).
+    func withBoundedConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let unreachable = DatabaseUnreachable(database: "PostgreSQL")
+        if unreachableSince.withLockedValue({ $0 }) != nil, !(await acceptsConnections()) {
+            throw unreachable
+        }
+        let lease = NIOLockedValueBox(Lease.waiting)
+        let unreachableSince = self.unreachableSince
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await self.client.withConnection { connection in
+                    let granted = lease.withLockedValue { state in
+                        guard state == .waiting else { return false }
+                        state = .leased
+                        return true
+                    }
+                    guard granted else { throw unreachable }
+                    unreachableSince.withLockedValue { $0 = nil }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: Self.connectionWaitLimit)
+                    if lease.withLockedValue({ $0 }) != .waiting { return nil }
+                    if await self.acceptsConnections() { continue }
+                    let expired = lease.withLockedValue { state in
+                        guard state == .waiting else { return false }
+                        state = .expired
+                        return true
+                    }
+                    guard expired else { return nil }
+                    unreachableSince.withLockedValue { $0 = $0 ?? .now }
+                    throw unreachable
+                }
+            }
+            // Leaving the group on a throw cancels the other task (the pool request, or the timer).
+            while let finished = try await group.next() {
+                if let value = finished {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            throw unreachable
+        }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await withBoundedConnection { connection in
             try await body(connection.sql())
         }
     }
 
-    public func readSnapshot<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
+    public func readSnapshot<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await withBoundedConnection { connection in
             try await connection.sql().transaction("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", body)
         }
     }
 
-    public func write<T: Sendable>(lockKey: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    public func write<T: Sendable>(lockKey: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let logger = self.logger
         do {
-            return try await client.withTransaction(logger: logger) { connection in
-                let sql = connection.sql()
-                try await sql.raw("SELECT pg_advisory_xact_lock(hashtext(\(bind: lockKey)))").run()
-                return try await body(sql)
+            return try await withBoundedConnection { connection in
+                try await connection.withTransaction(logger: logger) { connection in
+                    let sql = connection.sql()
+                    try await sql.raw("SELECT pg_advisory_xact_lock(hashtext(\(bind: lockKey)))").run()
+                    return try await body(sql)
+                }
             }
         } catch let error as PostgresTransactionError {
             // The transaction was rolled back; callers want the reason, not the wrapper.

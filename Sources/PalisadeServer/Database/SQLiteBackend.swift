@@ -47,16 +47,16 @@ public final class SQLiteBackend: DatabaseBackend {
         self.allReaders = readers
     }
 
-    public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await readers.withConnection { reader in try await body(reader.sql()) }
     }
 
-    public func readSnapshot<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    public func readSnapshot<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         // A deferred transaction in WAL mode reads one snapshot from its first statement on.
         try await readers.withConnection { reader in try await reader.sql().transaction("BEGIN", body) }
     }
 
-    public func write<T: Sendable>(lockKey: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    public func write<T: Sendable>(lockKey: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await writeLock.withLock { try await self.writer.sql().transaction("BEGIN IMMEDIATE", body) }
     }
 

@@ -58,7 +58,7 @@ extension PalisadeStore {
     /// The index is leased for the transaction: a failure before `body` returns hands it back
     /// unchanged (it still matches the database); a failure after it was changed drops it, and
     /// the next use loads the tenant again.
-    func writeDirectory<T: Sendable>(tenant: String, reload: Bool = false, _ body: @Sendable (any SQLDatabase, inout DirectoryEdit) async throws -> T) async throws -> T {
+    func writeDirectory<T: Sendable>(tenant: String, reload: Bool = false, _ body: @escaping @Sendable (any SQLDatabase, inout DirectoryEdit) async throws -> T) async throws -> T {
         let lease = DirectoryLease(await directories.lease(tenant))
         if reload { _ = lease.take() }
         let backend = self.backend

@@ -53,6 +53,7 @@ extension PalisadeStore {
         logger.debug("configurations stored", metadata: [
             "compared": "\(computed.count)", "written": "\(written)", "comparing": "\(comparing)", "writing": "\(ContinuousClock.now - storing - comparing)",
         ])
+        metrics.recomputed(devices: computed.count, duration: ContinuousClock.now - started)
         return changed
     }
 

@@ -10,12 +10,16 @@ struct ErrorMiddleware: RouterMiddleware {
     typealias Context = PalisadeRequestContext
     /// The served routes, to answer 405 (with Allow) instead of 404 for a known path.
     let routes: RouteTable
+    let metrics: ServerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
-            return try Self.palisadeError(for: error, request: request, routes: routes, logger: context.logger).response(from: request, context: context)
+            var answer = Self.palisadeError(for: error, request: request, routes: routes, logger: context.logger)
+            answer.requestId = context.requestId.isEmpty ? nil : context.requestId
+            metrics.error(code: answer.code.rawValue, status: answer.status.code)
+            return try answer.response(from: request, context: context)
         }
     }
 
@@ -25,6 +29,10 @@ struct ErrorMiddleware: RouterMiddleware {
             return error
         case let problem as InputProblem:
             return .invalid(problem)
+        case let error where DatabaseFailure.palisadeError(for: error) != nil:
+            let answer = DatabaseFailure.palisadeError(for: error)!
+            logger.warning("database failure", metadata: ["error": "\(String(reflecting: error))", "code": "\(answer.code)", "path": "\(request.uri.path)"])
+            return answer
         case let error as HTTPError where error.status == .notFound && error.body == nil:
             let allowed = routes.methods(for: request.uri.path)
             guard !allowed.isEmpty else {

@@ -28,6 +28,10 @@ public struct PalisadeError: HTTPResponseError, Sendable, CustomStringConvertibl
         public static let accountLocked = Code(rawValue: "account_locked")
         public static let tooManyRequests = Code(rawValue: "too_many_requests")
         public static let internalError = Code(rawValue: "internal_error")
+        /// The database cannot be reached (503 with Retry-After); agents back off and retry.
+        public static let databaseUnavailable = Code(rawValue: DeviceProtocol.ErrorCode.databaseUnavailable)
+        /// A write found the storage full (507); reads keep working.
+        public static let storageFull = Code(rawValue: "storage_full")
         /// Any other status Hummingbird itself answers with.
         public static func http(_ status: HTTPResponse.Status) -> Code { Code(rawValue: "http_\(status.code)") }
 
@@ -63,6 +67,9 @@ public struct PalisadeError: HTTPResponseError, Sendable, CustomStringConvertibl
     public var details: JSONValue?
     /// Extra response headers (e.g. `Allow` on a 405).
     public var headers: HTTPFields = [:]
+    /// The request's id (`X-Request-Id`), set by `ErrorMiddleware`, so that a caller can
+    /// quote it and an operator can find the request's log lines.
+    public var requestId: String?
 
     public init(_ status: HTTPResponse.Status, code: Code, message: String, details: JSONValue? = nil) {
         self.status = status
@@ -74,7 +81,7 @@ public struct PalisadeError: HTTPResponseError, Sendable, CustomStringConvertibl
     public var description: String { "\(code): \(message)" }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = (try? JSONBody.response(ErrorBody(code: code.rawValue, message: message, details: details), status: status)) ?? Response(status: status)
+        var response = (try? JSONBody.response(ErrorBody(code: code.rawValue, message: message, details: details, requestId: requestId), status: status)) ?? Response(status: status)
         response.headers.append(contentsOf: headers)
         return response
     }

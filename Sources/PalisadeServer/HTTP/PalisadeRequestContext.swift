@@ -9,9 +9,18 @@ public struct PalisadeRequestContext: RequestContext {
     /// The peer's address (the proxy's, behind a proxy), for the audit log and rate limits.
     public let sourceAddress: String?
     /// Set by `AdminAuthenticationMiddleware` on admin routes: an API token or a signed-in person.
-    public var principal: Principal?
+    public var principal: Principal? {
+        didSet { observed.setCaller(principal.map { let actor = $0.actor(from: nil); return "\(actor.type.rawValue):\(actor.id)" }) }
+    }
     /// Set by `DeviceAssertionMiddleware` on device routes after enrollment.
-    public var device: DeviceCredentials?
+    public var device: DeviceCredentials? {
+        didSet { observed.setCaller(device.map { "device:\($0.deviceId)" }) }
+    }
+    /// The request's id (`X-Request-Id`), set by `RequestObservabilityMiddleware`.
+    public var requestId: String = ""
+    /// Shared with the outer middleware, which sees only its own copy of the context: who the
+    /// caller turned out to be, for the access log.
+    let observed = ObservedRequest()
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -9,20 +9,32 @@ public actor ConfigurationChangeNotifier: Service {
         let deviceId: String
         let stream: AsyncStream<Void>
 
-        /// True when a change arrived within `timeout`; false on timeout or shutdown.
+        /// True when a change arrived within `timeout`; false on timeout or shutdown. The
+        /// server's graceful shutdown ends the wait at once: the HTTP server stops only after
+        /// its requests are answered, and a held long-poll would otherwise keep it up for a
+        /// whole wait.
         public func next(timeout: Duration) async -> Bool {
-            await withTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    for await _ in stream { return true }
-                    return false
+            let (shutdown, shutdownStarted) = AsyncStream<Void>.makeStream()
+            return await withGracefulShutdownHandler {
+                await withTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        for await _ in stream { return true }
+                        return false
+                    }
+                    group.addTask {
+                        try? await Task.sleep(for: timeout)
+                        return false
+                    }
+                    group.addTask {
+                        for await _ in shutdown {}
+                        return false
+                    }
+                    let first = await group.next() ?? false
+                    group.cancelAll()
+                    return first
                 }
-                group.addTask {
-                    try? await Task.sleep(for: timeout)
-                    return false
-                }
-                let first = await group.next() ?? false
-                group.cancelAll()
-                return first
+            } onGracefulShutdown: {
+                shutdownStarted.finish()
             }
         }
     }

@@ -154,9 +154,6 @@ extension PalisadeStore {
             if token.expiresAt < clock.now {
                 throw PalisadeError(.unauthorized, code: .enrollmentTokenExpired, message: "the enrollment token \"\(token.name)\" expired at \(token.expiresAt.ISO8601Format())")
             }
-            if let maxUses = token.maxUses, token.uses >= maxUses {
-                throw PalisadeError(.unauthorized, code: .enrollmentTokenExhausted, message: "the enrollment token \"\(token.name)\" has been used \(token.uses) of \(maxUses) times")
-            }
             let now = clock.nowMillis
             let managedBy = inventory.managementChannel
             let defenderInstalled: Int? = (inventory.defender?.installed ?? inventory.defenderInstalled).map { $0 ? 1 : 0 }
@@ -168,14 +165,22 @@ extension PalisadeStore {
                 "hostname": .string(inventory.hostname), "platform": .string(inventory.platform.rawValue), "hardwareId": .string(inventory.hardwareId),
                 "enrollmentToken": .object(["id": .string(token.id), "name": .string(token.name)]), "publicKeySHA256": .string(keyDigest),
             ]
-            try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(bind: token.id)").run()
             let existing = try await sql.raw("""
                 SELECT id, public_key FROM devices WHERE tenant_id = \(bind: tenant) AND hardware_id = \(bind: inventory.hardwareId)
                 """).first()
+            // The same hardware id with the same key is the device asking again (an agent whose
+            // answer was lost on the way retries): not a new use of the token, even its last.
+            let repeatsEnrollment = try existing?.string("public_key") == request.publicKey
+            if !repeatsEnrollment {
+                if let maxUses = token.maxUses, token.uses >= maxUses {
+                    throw PalisadeError(.unauthorized, code: .enrollmentTokenExhausted, message: "the enrollment token \"\(token.name)\" has been used \(token.uses) of \(maxUses) times")
+                }
+                try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(bind: token.id)").run()
+            }
             if let existing {
                 let deviceId = try existing.string("id")
                 let reason: String
-                if try existing.string("public_key") == request.publicKey {
+                if repeatsEnrollment {
                     reason = "the same device key"
                 } else if provenBy == deviceId {
                     reason = "a request signed with the device's current key"

@@ -15,17 +15,20 @@ public struct PalisadeStore: Sendable {
     public let clock: any WallClock
     /// bcrypt's cost for new password hashes (12: about a quarter of a second each).
     public let passwordHashCost: UInt8
+    /// This server's own metrics registry (`/metrics`).
+    public let metrics: ServerMetrics
     let logger: Logger
     /// Each tenant's directory engine between writes (see `writeDirectory`).
     let directories = TenantDirectoryCache()
 
     public init(backend: any DatabaseBackend, catalog: SettingCatalog = .standard, notifier: ConfigurationChangeNotifier = ConfigurationChangeNotifier(),
-                clock: any WallClock = SystemWallClock(), passwordHashCost: UInt8 = 12, logger: Logger) {
+                clock: any WallClock = SystemWallClock(), passwordHashCost: UInt8 = 12, metrics: ServerMetrics = ServerMetrics(), logger: Logger) {
         self.backend = backend
         self.catalog = catalog
         self.notifier = notifier
         self.clock = clock
         self.passwordHashCost = passwordHashCost
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -38,20 +41,20 @@ public struct PalisadeStore: Sendable {
     }
 
     /// One statement, or several that need not agree with each other.
-    func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await backend.read(body)
     }
 
     /// Several statements that must see one committed state (reports, listings that read
     /// more than one table, the drift check).
-    func readSnapshot<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    func readSnapshot<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await backend.readSnapshot(body)
     }
 
     /// A write transaction under the tenant's lock for data that no device's configuration
     /// depends on (enrollment tokens, device settings). Anything else goes through
     /// `writeDirectory`.
-    func write<T: Sendable>(tenant: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    func write<T: Sendable>(tenant: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await backend.write(lockKey: "tenant:\(tenant)", body)
     }
 }
