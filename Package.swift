@@ -126,6 +126,10 @@ let package = Package(
             dependencies: [
                 "PalisadeCore",
                 "PalisadeServer",
+                "PalisadeAgent",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,12 +1,13 @@
 import Foundation
 
-/// `palisade-bench [engine|server|reports] [--devices N] [--groups N] [--policies N] [--database URL]`
+/// `palisade-bench [engine|server|reports|back-to-back] [--devices N] [--groups N] [--policies N] [--changes N] [--database URL]`
 ///
 /// Seeded synthetic tenants (see `SyntheticTenant`); figures are recorded in BENCHMARKS.md.
 /// `engine` measures the directory engine alone; `server` measures the same operations
 /// through the store (directory engine, SQL write transaction, batched writes) on a SQLite
 /// file in a temporary directory, or on the PostgreSQL database given with `--database`.
 /// `reports` measures issue 10's reports (summary, filtered pages, settings report, CSV export).
+/// `back-to-back` times changes a second apart reaching one running agent (issue 12).
 @main
 struct PalisadeBench {
     static func main() async throws {
@@ -20,6 +21,7 @@ struct PalisadeBench {
         let groupCount = option("--groups").flatMap(Int.init) ?? 1_000
         let policyCount = option("--policies").flatMap(Int.init) ?? 200
         let database = option("--database")
+        let changeCount = option("--changes").flatMap(Int.init) ?? 20
         let mode = arguments.first ?? "engine"
 
         func tenant() throws -> SyntheticTenant { try SyntheticTenant(devices: deviceCount, groups: groupCount, policies: policyCount) }
@@ -30,8 +32,10 @@ struct PalisadeBench {
             try await ServerBenchmark.run(try tenant(), databaseURL: database)
         case "reports":
             try await ReportsBenchmark.run(devices: deviceCount, databaseURL: database)
+        case "back-to-back":
+            try await BackToBackBenchmark.run(changes: changeCount, databaseURL: database)
         default:
-            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server or reports\n".utf8))
+            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server, reports or back-to-back\n".utf8))
             exit(2)
         }
     }
