@@ -7,6 +7,7 @@ import Foundation
 /// through the store (directory engine, SQL write transaction, batched writes) on a SQLite
 /// file in a temporary directory, or on the PostgreSQL database given with `--database`.
 /// `reports` measures issue 10's reports (summary, filtered pages, settings report, CSV export).
+/// `ceiling` serves the bare Hummingbird endpoint of the delivery benchmark (`CeilingServer`).
 @main
 struct PalisadeBench {
     static func main() async throws {
@@ -28,10 +29,12 @@ struct PalisadeBench {
             try EngineBenchmark.run(try tenant(), phases: ProcessInfo.processInfo.environment["BENCH_PHASES"] != nil)
         case "server":
             try await ServerBenchmark.run(try tenant(), databaseURL: database)
+        case "ceiling":
+            try await CeilingServer.run(arguments: arguments)
         case "reports":
             try await ReportsBenchmark.run(devices: deviceCount, databaseURL: database)
         default:
-            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server or reports\n".utf8))
+            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server, reports or ceiling\n".utf8))
             exit(2)
         }
     }
