@@ -10,7 +10,8 @@ import Testing
 /// simulator's command-line checks, and the agent's session kept between cycles.
 @Suite struct DeliveryBenchmarkOptionsTests {
     @Test func aRaisedEnrollmentLimitAdmitsMoreAttemptsAndStillRefusesPastIt() async throws {
-        try await TestServer.with(.sqlite, deviceRateLimits: .init(enrollmentsPerMinute: 150)) { server in
+        // A clock that stands still: the limit's minute cannot end while a loaded machine sends 151 requests.
+        try await TestServer.with(.sqlite, clock: ManualClock(), deviceRateLimits: .init(enrollmentsPerMinute: 150)) { server in
             // Malformed attempts count too (the limit is taken before the body is read): 150 are
             // answered on their merits, past the default of 120; the 151st is refused.
             for attempt in 1...150 {
@@ -26,9 +27,10 @@ import Testing
     }
 
     @Test func aRaisedDeviceLimitAdmitsMoreCheckInsAndStillRefusesPastIt() async throws {
-        try await TestServer.with(.sqlite, deviceRateLimits: .init(deviceRequestsPerMinute: 130)) { server in
+        try await TestServer.with(.sqlite, clock: ManualClock(), deviceRateLimits: .init(deviceRequestsPerMinute: 130)) { server in
             let agent = try await TestAgent.enroll(server, name: "busy", token: try await server.createEnrollmentToken())
-            let signer = try await DeviceAssertionSigner(deviceId: agent.deviceId, privateKeyPEM: try #require(agent.agent.state.privateKeyPEM()))
+            let signer = try await DeviceAssertionSigner(deviceId: agent.deviceId, privateKeyPEM: try #require(agent.agent.state.privateKeyPEM()),
+                                                     clock: server.store.clock)
             let client = try DeviceProtocolClient(serverURL: server.baseURL, httpClient: TestAgent.httpClient, trust: .insecureHTTP)
             for _ in 1...130 {
                 _ = try await client.checkIn(.init(configurationHash: nil, waitSeconds: 0), signer: signer)
