@@ -145,8 +145,8 @@ public struct PalisadeAgent: Sendable {
 
     /// The session the next cycle runs with: the one already built while the enrollment, key
     /// and pinned CA files are the ones it was built from (re-enrollment or an edited file
-    /// builds a new one). Re-reading the key and building a signer every cycle cost more
-    /// client CPU than the check-in itself.
+    /// builds a new one). Re-reading them and building a signer every cycle was about a quarter
+    /// of the agent's CPU per unchanged check-in (BENCHMARKS.md, issue 12).
     func session() async throws -> Session {
         guard options.reusesSession else { return try await loadSession() }
         let stamp = [state.enrollmentPath, state.keyPath, state.pinnedCAPath].map(FileStamp.init(path:))
