@@ -48,7 +48,7 @@ for engine in ["sqlite", "postgres"]:
         lines.append(f"| {label} | server memory per held long-poll, (RSS holding {h['held']:,} - RSS holding 0) / {h['held']:,}, {h['servers']} process(es) | <= 10 KiB; 20,000 held | "
                      f"{h['kibPerHeldLongPoll']:.1f} KiB ({h['rssKiBHoldingNone'] / 1024:.0f} -> {h['rssKiBHoldingAll'] / 1024:.0f} MiB); {h['held']:,} held | "
                      f"{verdict(ok)}{'' if h['held'] >= 20000 else f'; 20,000 not tried'} | {h['loadAverage']} |")
-    for key, what in [("steady", "unchanged check-ins"), ("steadyWithoutSessionReuse", "unchanged check-ins, agents re-reading key and state each cycle (before)")]:
+    for key, what in [("steady", "unchanged check-ins/s"), ("steadyWithoutSessionReuse", "unchanged check-ins/s, agents re-reading key and state each cycle (before)")]:
         s = raw.get(f"{engine}.{key}")
         if not s:
             continue
@@ -58,7 +58,7 @@ for engine in ["sqlite", "postgres"]:
             share = f"; rate {s['perSecond'] / ceiling['perSecond'] * 100:.0f} % of the ceiling's"
             if s["serverCPUms"] and ceiling["serverCPUms"]:
                 share += f", server CPU per check-in {s['serverCPUms'] / ceiling['serverCPUms']:.1f} x the bare endpoint's"
-        lines.append(f"| {label} | {what}/s, p50 / p99 of the agent cycle | >= 5,000/s, p99 <= 50 ms | {s['perSecond']:,.0f}/s, {ms(s['cycle']['p50Ms'])} / {ms(s['cycle']['p99Ms'])}; "
+        lines.append(f"| {label} | {what}, p50 / p99 of the agent cycle | >= 5,000/s, p99 <= 50 ms | {s['perSecond']:,.0f}/s, {ms(s['cycle']['p50Ms'])} / {ms(s['cycle']['p99Ms'])}; "
                      f"server CPU {ms(s['serverCPUms'])} per check-in ({s['serverCPUShare'] * 100:.0f} % of one core), simulator CPU {ms(s['simulatorCPUms'])} per cycle{share}; "
                      f"{s['errors']} errors | {verdict(ok)} | {s['loadAverage']} |")
 if ceiling:
