@@ -25,7 +25,8 @@
 #     acknowledged (timestamps from the simulator, same clock).
 #  4. steady: STEADY_DEVICES of the fleet (default 2000, at most N) check in without long-poll,
 #     each at most once per STEADY_INTERVAL_MS (default 250 ms: an offered 8,000/s from 2,000
-#     devices), for STEADY_SECONDS (default 20) after WARM_UP seconds (default 5). Every answer
+#     devices), for STEADY_SECONDS (default 20) after WARM_UP seconds (default 5 + devices / 40,
+#     so that every device is connected and has run its first cycle). Every answer
 #     is "unchanged". Figures: check-ins/s, p50/p99 of the whole agent cycle (signed request +
 #     the agent's state reads and health write; the HTTP request alone is not timed apart),
 #     server CPU ms per check-in (/proc/PID/stat), simulator CPU ms per cycle (getrusage).
@@ -49,7 +50,10 @@ STEADY_DEVICES=${STEADY_DEVICES:-2000}
 [ "$STEADY_DEVICES" -gt "$N" ] && STEADY_DEVICES=$N
 STEADY_SECONDS=${STEADY_SECONDS:-20}
 STEADY_INTERVAL_MS=${STEADY_INTERVAL_MS:-250}
-WARM_UP=${WARM_UP:-5}
+# A new simulator process connects its devices and runs the simulated Defender tool once per
+# device before the first check-in (about 25 to 100 devices a second on a loaded machine): the
+# warm-up must cover that ramp.
+WARM_UP=${WARM_UP:-$((5 + STEADY_DEVICES / 40))}
 PG_ADMIN_URL=${PALISADE_BENCH_POSTGRES_URL:-}
 ENGINES=${ENGINES:-sqlite${PG_ADMIN_URL:+ postgres}}
 OUT=${OUT:-bench-results/delivery-$N-$(date -u +%Y%m%dT%H%M%SZ)}
