@@ -100,6 +100,9 @@ cleanup() {
   [ "${KEEP:-0}" = 1 ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Interrupted or timed out: exit, so that the EXIT trap stops the processes and drops the database.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 now() { date +%s.%N; }
