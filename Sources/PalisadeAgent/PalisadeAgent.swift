@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOPosix
 import PalisadeCore
 import PalisadeIdentity
@@ -24,6 +25,9 @@ public struct PalisadeAgent: Sendable {
         public var toolTimeout: Duration = .seconds(10)
         /// Where Defender's tools are looked for (nil: the agent's PATH).
         public var toolSearchPath: [String]?
+        /// Keep the loaded session (key, signer, client) between cycles; false re-reads it every
+        /// cycle, as agents before it did (`palisade simulate --no-session-reuse` measures both).
+        public var reusesSession = true
 
         public init(waitSeconds: Int = 60, backoffBase: Duration = .seconds(1), backoffMaximum: Duration = .seconds(300), minimumInterval: Duration = .seconds(5),
                     defenderMaximumAge: Duration = .seconds(60), toolTimeout: Duration = .seconds(10), toolSearchPath: [String]? = nil) {
@@ -45,6 +49,8 @@ public struct PalisadeAgent: Sendable {
     public let clock: any WallClock
     /// Defender's presence and health, read with its own tools and cached.
     public let defender: DefenderMonitor
+    /// The session of the last cycle, reused while its files are unchanged.
+    let sessions = SessionCache()
 
     public init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options = .init(), clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.state = state
@@ -112,6 +118,7 @@ public struct PalisadeAgent: Sendable {
             try state.savePrivateKey(keyPair.privateKeyPEM)
         }
         let response = try await client.enroll(.init(enrollmentToken: token, publicKey: keyPair.publicKeyPEM, inventory: inventory))
+        sessions.clear()
         let enrollment = AgentStateDirectory.Enrollment(
             serverURL: serverURL, deviceId: response.deviceId, tenantId: response.tenantId, platform: inventory.platform,
             hostname: inventory.hostname, hardwareId: inventory.hardwareId, root: probe.root.path, enrolledAt: clock.now, tags: probe.tags,
@@ -127,7 +134,7 @@ public struct PalisadeAgent: Sendable {
 
     // MARK: Check-in loop
 
-    struct Session {
+    struct Session: Sendable {
         var enrollment: AgentStateDirectory.Enrollment
         var client: DeviceProtocolClient
         var signer: DeviceAssertionSigner
@@ -136,7 +143,20 @@ public struct PalisadeAgent: Sendable {
         var registry: any RegistryStore
     }
 
+    /// The session the next cycle runs with: the one already built while the enrollment, key
+    /// and pinned CA files are the ones it was built from (re-enrollment or an edited file
+    /// builds a new one). Re-reading them and building a signer every cycle was about a quarter
+    /// of the agent's CPU per unchanged check-in (BENCHMARKS.md, issue 12).
     func session() async throws -> Session {
+        guard options.reusesSession else { return try await loadSession() }
+        let stamp = [state.enrollmentPath, state.keyPath, state.pinnedCAPath].map(FileStamp.init(path:))
+        if let cached = sessions.session(ifBuiltFrom: stamp) { return cached }
+        let session = try await loadSession()
+        sessions.keep(session, builtFrom: stamp)
+        return session
+    }
+
+    private func loadSession() async throws -> Session {
         guard let enrollment = try state.enrollment(), let pem = state.privateKeyPEM() else {
             throw AgentError.notEnrolled(stateDirectory: state.path)
         }
@@ -373,6 +393,37 @@ public struct PalisadeAgent: Sendable {
         let half = step / 2
         let jitterMillis = Int64.random(in: 0...max(half.milliseconds, 0))
         return half + .milliseconds(jitterMillis)
+    }
+}
+
+/// One cached session and the stamps of the files it was built from.
+final class SessionCache: Sendable {
+    private let entry = NIOLockedValueBox<(stamp: [FileStamp?], session: PalisadeAgent.Session)?>(nil)
+
+    func session(ifBuiltFrom stamp: [FileStamp?]) -> PalisadeAgent.Session? {
+        entry.withLockedValue { entry in entry.flatMap { $0.stamp == stamp ? $0.session : nil } }
+    }
+
+    func keep(_ session: PalisadeAgent.Session, builtFrom stamp: [FileStamp?]) {
+        entry.withLockedValue { $0 = (stamp, session) }
+    }
+
+    func clear() { entry.withLockedValue { $0 = nil } }
+}
+
+/// What tells a rewritten file from the one read before: state files are replaced by rename
+/// (a new file number) and their size and modification time change with them.
+struct FileStamp: Equatable, Sendable {
+    var modified: Date?
+    var size: UInt64?
+    var fileNumber: UInt64?
+
+    /// nil when the file does not exist.
+    init?(path: String) {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
+        modified = attributes[.modificationDate] as? Date
+        size = (attributes[.size] as? NSNumber)?.uint64Value
+        fileNumber = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value
     }
 }
 

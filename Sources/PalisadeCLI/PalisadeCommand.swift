@@ -128,9 +128,17 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve /metrics (Prometheus) without authentication, for a scraper on a trusted network; otherwise it needs an API token with readReports.")
     var metricsPublic = false
 
+    @Option(help: ArgumentHelp("Enrollment attempts per minute from one source address before 429 (per replica; docs/SECURITY.md says what raising it costs).", valueName: "n"))
+    var enrollmentRateLimit: Int = DeviceRateLimits.defaultEnrollmentsPerMinute
+
+    @Option(help: ArgumentHelp("Check-ins and reports per minute from one device before 429 (per replica).", valueName: "n"))
+    var deviceRateLimit: Int = DeviceRateLimits.defaultDeviceRequestsPerMinute
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        guard enrollmentRateLimit >= 1 else { throw ValidationError("--enrollment-rate-limit must be at least 1 per minute, got \(enrollmentRateLimit)") }
+        guard deviceRateLimit >= 1 else { throw ValidationError("--device-rate-limit must be at least 1 per minute, got \(deviceRateLimit)") }
         if dataDir == nil && database == nil {
             throw ValidationError("give --data-dir DIR (embedded SQLite) or --database postgres://...")
         }
@@ -160,6 +168,7 @@ struct Serve: AsyncParsableCommand {
         let logger = try logging.makeLogger(label: "palisade.server")
         var configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database, publicURL: publicURL)
         configuration.metricsPublic = metricsPublic
+        configuration.deviceRateLimits = DeviceRateLimits(enrollmentsPerMinute: enrollmentRateLimit, deviceRequestsPerMinute: deviceRateLimit)
         let tls = ServeTLSOptions(insecureHTTP: insecureHTTP, certificateFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, subjectAltNames: subjectAltNames)
         try await PalisadeServerRunner.run(configuration, tls: tls, databasePassword: try password.resolve(), logger: logger)
     }

@@ -17,8 +17,8 @@ struct SimulateCommand: AsyncParsableCommand {
             (and, with --progress-json, the progress lines as JSON on stdout).
             """)
 
-    @Option(help: ArgumentHelp("The Palisade server, e.g. https://palisade.example.com:8080.", valueName: "url"))
-    var server: String
+    @Option(help: ArgumentHelp("The Palisade server, e.g. https://palisade.example.com:8080; repeat it to spread the devices over replicas (device i uses server i mod count).", valueName: "url"))
+    var server: [String] = []
     @Option(help: ArgumentHelp("A file holding the enrollment token.", valueName: "file"))
     var tokenFile: String
     @Option(help: "How many simulated devices.")
@@ -27,6 +27,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var platformMix: String = "linux=60,macos=20,windows=20"
     @Option(help: ArgumentHelp("Stop after this many seconds (default: run until interrupted).", valueName: "seconds"))
     var duration: Double?
+    @Option(help: ArgumentHelp("Seconds at the start whose check-ins, latencies and CPU time are not counted (connections and TLS handshakes); --duration comes after it.", valueName: "seconds"))
+    var warmUp: Double = 0
     @Option(help: ArgumentHelp("Write the metrics as JSON to this file when the run ends.", valueName: "file"))
     var json: String?
     @Option(help: ArgumentHelp("The server's CA certificate (PEM) to pin.", valueName: "file"))
@@ -41,16 +43,27 @@ struct SimulateCommand: AsyncParsableCommand {
     var enrollConcurrency: Int = 32
     @Option(help: "Where the simulated devices' directories go (default: a new temporary directory, removed at the end).")
     var workDir: String?
+    @Option(help: ArgumentHelp("Names the devices (sim-RUNID-000001...); with --reuse-enrolled and the same --work-dir, a later run is the same fleet.", valueName: "id"))
+    var runId: String?
+    @Flag(help: "Devices already enrolled in --work-dir under --run-id skip enrollment (one enrolled fleet for several benchmark phases).")
+    var reuseEnrolled = false
+    @Flag(help: "Re-read each agent's key and state and build its signer every cycle, as agents did before the session was kept (to measure the difference).")
+    var noSessionReuse = false
     @Flag(help: "Print each second's progress as one JSON line on stdout.")
     var progressJSON = false
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard devices > 0 else { throw ValidationError("--devices must be at least 1, got \(devices)") }
-        guard server.hasPrefix("https://") || (server.hasPrefix("http://") && insecureHTTP) else {
-            throw ValidationError("--server must be an https:// URL (or http:// with --insecure-http), got \"\(server)\"")
+        do { try FleetSimulator.Configuration.validateServers(server, allowInsecureHTTP: insecureHTTP) } catch { throw ValidationError("\(error)") }
+        if let runId, runId.isEmpty || runId.count > 32 || !runId.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) {
+            throw ValidationError("--run-id must be 1 to 32 letters, digits or dashes, got \"\(runId)\"")
+        }
+        if reuseEnrolled && (workDir == nil || runId == nil) {
+            throw ValidationError("--reuse-enrolled needs --work-dir and --run-id (the fleet's directory and name from the run that enrolled it)")
         }
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive, got \(duration)") }
+        guard warmUp >= 0 else { throw ValidationError("--warm-up must be 0 or more seconds, got \(warmUp)") }
         guard waitSeconds >= 0 else { throw ValidationError("--wait-seconds must be 0 or more, got \(waitSeconds)") }
         guard minimumIntervalMs >= 0 else { throw ValidationError("--minimum-interval-ms must be 0 or more, got \(minimumIntervalMs)") }
         guard enrollConcurrency > 0 else { throw ValidationError("--enroll-concurrency must be at least 1, got \(enrollConcurrency)") }
@@ -77,10 +90,15 @@ struct SimulateCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { if ownsWorkDirectory { try? FileManager.default.removeItem(atPath: directory) } }
 
-        let simulator = FleetSimulator(configuration: .init(
-            serverURL: server, enrollmentToken: token, devices: devices, platformMix: try FleetSimulator.Configuration.parsePlatformMix(platformMix),
+        var configuration = FleetSimulator.Configuration(
+            serverURL: server[0], enrollmentToken: token, devices: devices, platformMix: try FleetSimulator.Configuration.parsePlatformMix(platformMix),
             trust: trust, waitSeconds: waitSeconds, minimumInterval: .milliseconds(minimumIntervalMs), enrollConcurrency: enrollConcurrency,
-            workDirectory: directory), logger: logger)
+            workDirectory: directory)
+        configuration.serverURLs = server
+        if let runId { configuration.runId = runId }
+        configuration.reuseEnrolled = reuseEnrolled
+        configuration.reusesSession = !noSessionReuse
+        let simulator = FleetSimulator(configuration: configuration, logger: logger)
         let progressJSON = self.progressJSON
         let progress = Task {
             let encoder = JSONEncoder()
@@ -95,7 +113,13 @@ struct SimulateCommand: AsyncParsableCommand {
                 }
             }
         }
-        let runTask = Task { try await simulator.run(duration: duration.map { .milliseconds(Int64($0 * 1000)) }) }
+        let warmUp = self.warmUp
+        let runTask = Task { try await simulator.run(duration: duration.map { .milliseconds(Int64(($0 + warmUp) * 1000)) }) }
+        let warmUpTask = Task {
+            guard warmUp > 0 else { return }
+            try await Task.sleep(for: .milliseconds(Int64(warmUp * 1000)))
+            simulator.metrics.restartMeasurement()
+        }
         // SIGINT/SIGTERM stop the run and still write the metrics.
         let signals = [SIGINT, SIGTERM].map { signalNumber -> any DispatchSourceSignal in
             signal(signalNumber, SIG_IGN)
@@ -105,6 +129,7 @@ struct SimulateCommand: AsyncParsableCommand {
             return source
         }
         _ = await runTask.result
+        warmUpTask.cancel()
         signals.forEach { $0.cancel() }
         progress.cancel()
         try await simulator.shutdown()

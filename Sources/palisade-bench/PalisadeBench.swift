@@ -8,6 +8,7 @@ import Foundation
 /// file in a temporary directory, or on the PostgreSQL database given with `--database`.
 /// `reports` measures issue 10's reports (summary, filtered pages, settings report, CSV export).
 /// `back-to-back` times changes a second apart reaching one running agent (issue 12).
+/// `ceiling` serves the bare Hummingbird endpoint of the delivery benchmark (`CeilingServer`).
 @main
 struct PalisadeBench {
     static func main() async throws {
@@ -30,12 +31,14 @@ struct PalisadeBench {
             try EngineBenchmark.run(try tenant(), phases: ProcessInfo.processInfo.environment["BENCH_PHASES"] != nil)
         case "server":
             try await ServerBenchmark.run(try tenant(), databaseURL: database)
+        case "ceiling":
+            try await CeilingServer.run(arguments: arguments)
         case "reports":
             try await ReportsBenchmark.run(devices: deviceCount, databaseURL: database)
         case "back-to-back":
             try await BackToBackBenchmark.run(changes: changeCount, databaseURL: database)
         default:
-            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server, reports or back-to-back\n".utf8))
+            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server, reports, back-to-back or ceiling\n".utf8))
             exit(2)
         }
     }

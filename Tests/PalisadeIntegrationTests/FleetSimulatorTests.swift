@@ -13,7 +13,9 @@ import Testing
             let group = try #require(linuxGroup.objectValue?["id"]?.stringValue)
             let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
             try await server.assign(policy, include: [group])
-            let token = try await server.createEnrollmentToken(maxUses: 20)
+            // Room for retries: under load an enrollment the server made can time out on the
+            // client, and the retry (same key) uses the token again.
+            let token = try await server.createEnrollmentToken(maxUses: 40)
             let directory = server.directory + "/simulation"
             let simulator = FleetSimulator(configuration: .init(
                 serverURL: server.baseURL, enrollmentToken: token, devices: 20, platformMix: [(.linux, 3), (.macos, 1), (.windows, 1)],

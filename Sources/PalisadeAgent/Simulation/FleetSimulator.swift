@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -16,7 +21,10 @@ import PalisadeCore
 /// Defender readings are cached for an hour, so the script runs about once per device.
 public final class FleetSimulator: Sendable {
     public struct Configuration: Sendable {
-        public var serverURL: String
+        /// The first server; devices are spread over `serverURLs` by index (device i enrolls
+        /// with server i mod count), e.g. replicas sharing one PostgreSQL database.
+        public var serverURL: String { serverURLs[0] }
+        public var serverURLs: [String]
         public var enrollmentToken: String
         public var devices: Int
         /// Shares of each platform, e.g. [.linux: 60, .macos: 20, .windows: 20].
@@ -35,11 +43,16 @@ public final class FleetSimulator: Sendable {
         /// Part of every device's hostname and hardware id, so that two runs against one server
         /// are different devices (the same hardware id with a new key waits for approval).
         public var runId: String = String(UUID().uuidString.lowercased().prefix(8))
+        /// Devices whose state directory (same work directory and run id) already holds an
+        /// enrollment skip enrolling: one enrolled fleet serves several benchmark phases.
+        public var reuseEnrolled = false
+        /// Keep each agent's session between cycles (the agent's default).
+        public var reusesSession = true
 
         public init(serverURL: String, enrollmentToken: String, devices: Int, platformMix: [(DevicePlatform, Int)] = [(.linux, 60), (.macos, 20), (.windows, 20)],
                     trust: ServerTrust, waitSeconds: Int = 60, minimumInterval: Duration = .seconds(5), enrollConcurrency: Int = 32,
                     workDirectory: String, backoffBase: Duration = .seconds(1), backoffMaximum: Duration = .seconds(30)) {
-            self.serverURL = serverURL
+            self.serverURLs = [serverURL]
             self.enrollmentToken = enrollmentToken
             self.devices = devices
             self.platformMix = platformMix
@@ -64,6 +77,21 @@ public final class FleetSimulator: Sendable {
             }
             guard mix.contains(where: { $0.1 > 0 }) else { throw AgentError.invalidArgument("--platform-mix needs at least one positive share") }
             return mix
+        }
+
+        /// Checks a list of server URLs (`--server`, repeatable).
+        public static func validateServers(_ servers: [String], allowInsecureHTTP: Bool) throws {
+            guard !servers.isEmpty else { throw AgentError.invalidArgument("--server: give at least one server URL") }
+            for server in servers {
+                guard let url = URL(string: server), let scheme = url.scheme?.lowercased(), url.host?.isEmpty == false,
+                      scheme == "https" || (scheme == "http" && allowInsecureHTTP) else {
+                    throw AgentError.invalidArgument("--server must be an https:// URL (or http:// with --insecure-http), got \"\(server)\"")
+                }
+            }
+            let normalized = servers.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+            if let duplicate = normalized.first(where: { url in normalized.filter { $0 == url }.count > 1 }) {
+                throw AgentError.invalidArgument("--server \(duplicate) is given twice")
+            }
         }
 
         /// The platform of device `index`, spread by the mix's shares.
@@ -133,22 +161,26 @@ public final class FleetSimulator: Sendable {
         let platform = configuration.platform(of: index)
         let name = "sim-\(configuration.runId)-" + String(format: "%06d", index)
         let base = configuration.workDirectory + "/devices/\(name)"
+        var options = PalisadeAgent.Options(waitSeconds: configuration.waitSeconds, backoffBase: configuration.backoffBase, backoffMaximum: configuration.backoffMaximum,
+                                            minimumInterval: configuration.minimumInterval, defenderMaximumAge: .seconds(3600), toolSearchPath: [tools])
+        options.reusesSession = configuration.reusesSession
+        let serverURL = configuration.serverURLs[index % configuration.serverURLs.count]
         let agent = PalisadeAgent(
             state: AgentStateDirectory(path: base + "/state"), httpClient: httpClient,
-            options: .init(waitSeconds: configuration.waitSeconds, backoffBase: configuration.backoffBase, backoffMaximum: configuration.backoffMaximum,
-                           minimumInterval: configuration.minimumInterval, defenderMaximumAge: .seconds(3600), toolSearchPath: [tools]),
-            logger: logger)
+            options: options, logger: logger)
         let probe = DeviceInventoryProbe(root: EnforcementRoot(base + "/root"), platform: platform, hostname: name, hardwareId: "sim-hw-\(name)", tags: ["simulated"])
         let clock = ContinuousClock()
 
         // Enrollment, retried on transient failures.
         var failures = 0
-        while !Task.isCancelled {
+        let enrolledBefore = configuration.reuseEnrolled && (try? agent.state.enrollment()) != nil
+        if enrolledBefore { metrics.recordReusedEnrollment() }
+        while !enrolledBefore && !Task.isCancelled {
             do {
                 try await gate.acquire()
                 defer { gate.release() }
                 let began = clock.now
-                _ = try await agent.enroll(serverURL: configuration.serverURL, token: configuration.enrollmentToken, probe: probe, force: true, trust: configuration.trust)
+                _ = try await agent.enroll(serverURL: serverURL, token: configuration.enrollmentToken, probe: probe, force: true, trust: configuration.trust)
                 metrics.recordEnrollment(latency: clock.now - began)
                 break
             } catch is CancellationError {
@@ -275,6 +307,9 @@ public final class SimulationMetrics: Sendable {
     struct State {
         var started: ContinuousClock.Instant?
         var stopped: ContinuousClock.Instant?
+        /// This process's CPU time (user + system) at the start and the end of the measurement.
+        var cpuAtStart: Double?
+        var cpuAtStop: Double?
         var enrolled = 0
         var online = 0
         var checkIns = 0
@@ -298,8 +333,47 @@ public final class SimulationMetrics: Sendable {
 
     public init() {}
 
-    func markStarted() { state.withLockedValue { $0.started = .now } }
-    func markStopped() { state.withLockedValue { $0.stopped = .now } }
+    func markStarted() {
+        let cpu = Self.processCPUSeconds()
+        state.withLockedValue { $0.started = .now; $0.cpuAtStart = cpu }
+    }
+
+    func markStopped() {
+        let cpu = Self.processCPUSeconds()
+        state.withLockedValue { $0.stopped = .now; $0.cpuAtStop = cpu }
+    }
+
+    /// Ends a warm-up (`palisade simulate --warm-up`): check-in counts, cycle latencies, errors,
+    /// elapsed time and CPU time start again from here; enrollments and reports are kept.
+    public func restartMeasurement() {
+        let cpu = Self.processCPUSeconds()
+        state.withLockedValue {
+            $0.started = .now
+            $0.cpuAtStart = cpu
+            $0.checkIns = 0
+            $0.unchanged = 0
+            $0.unchangedLatencies = []
+            $0.appliedLatencies = []
+            $0.errors = 0
+        }
+    }
+
+    /// User plus system CPU time of this process so far (nil where getrusage is missing).
+    static func processCPUSeconds() -> Double? {
+        #if canImport(Glibc) || canImport(Darwin)
+        var usage = rusage()
+        #if canImport(Glibc)
+        let who = __rusage_who_t(RUSAGE_SELF.rawValue)
+        #else
+        let who = RUSAGE_SELF
+        #endif
+        guard getrusage(who, &usage) == 0 else { return nil }
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+        #else
+        return nil
+        #endif
+    }
     func adjustOnline(_ delta: Int) { state.withLockedValue { $0.online += delta } }
 
     func recordEnrollment(latency: Duration) {
@@ -310,6 +384,11 @@ public final class SimulationMetrics: Sendable {
             $0.firstEnrollAt = $0.firstEnrollAt ?? now
             $0.lastEnrollAt = now
         }
+    }
+
+    /// A device that was enrolled by an earlier run (`reuseEnrolled`); not an enrollment rate sample.
+    func recordReusedEnrollment() {
+        state.withLockedValue { $0.enrolled += 1 }
     }
 
     func recordUnchanged(latency: Duration) {
@@ -385,6 +464,10 @@ public final class SimulationMetrics: Sendable {
         /// Cycles that received a configuration: check-in, apply, report.
         public var appliedCycleLatency: Latencies
         public var succeededReportTimes: [String: [Double]]
+        /// CPU time (user + system) of the whole simulator process over the measurement, and
+        /// per check-in cycle: what the simulated agents cost their machine.
+        public var processCPUSeconds: Double?
+        public var cpuMillisecondsPerCheckIn: Double?
         public var errorSamples: [String: Int]
         public var percentileMethod: String
     }
@@ -396,11 +479,14 @@ public final class SimulationMetrics: Sendable {
             if let first = state.firstEnrollAt, let last = state.lastEnrollAt, state.enrolled > 1, last > first {
                 enrollRate = Double(state.enrolled - 1) / (last - first)
             }
+            let cpu = state.cpuAtStart.flatMap { start in (state.cpuAtStop ?? Self.processCPUSeconds()).map { $0 - start } }
             return Report(summary: summary, enrollmentsPerSecond: enrollRate, enrollLatency: .of(state.enrollLatencies),
                           unchangedCycleLatency: .of(state.unchangedLatencies),
                           unchangedCheckInsPerSecond: summary.elapsedSeconds > 0 ? Double(state.unchanged) / summary.elapsedSeconds : 0,
                           appliedCycleLatency: .of(state.appliedLatencies),
                           succeededReportTimes: state.succeededReportTimes.mapValues { $0.sorted() },
+                          processCPUSeconds: cpu,
+                          cpuMillisecondsPerCheckIn: cpu.flatMap { state.checkIns > 0 ? $0 * 1000 / Double(state.checkIns) : nil },
                           errorSamples: state.errorSamples,
                           percentileMethod: "exact, nearest-rank over every sample (no HdrHistogram)")
         }

@@ -28,6 +28,9 @@ public struct ServerConfiguration: Sendable {
     /// `--metrics-public`: `/metrics` answers without a token (for a scraper on a trusted
     /// network); otherwise it needs an API token or session with `readReports`.
     public var metricsPublic = false
+    /// Enrollment attempts per source address and device requests per device (`--enrollment-rate-limit`,
+    /// `--device-rate-limit`).
+    public var deviceRateLimits: DeviceRateLimits = .init()
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?,
                 tls: ServerTLS? = nil, publicURL: String? = nil, agentCA: PinnedCA? = nil) {
@@ -50,12 +53,29 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
+/// How many device-protocol requests the server takes before answering 429, per minute and per
+/// replica: enrollment attempts per source address, check-ins and reports per device.
+/// Raising them (a fleet enrolling from behind one NAT address, a load test) lets one address
+/// guess enrollment tokens, or one device make requests, that much faster (docs/SECURITY.md).
+public struct DeviceRateLimits: Sendable, Equatable {
+    public static let defaultEnrollmentsPerMinute = 120
+    public static let defaultDeviceRequestsPerMinute = 120
+    public var enrollmentsPerMinute: Int
+    public var deviceRequestsPerMinute: Int
+
+    public init(enrollmentsPerMinute: Int = Self.defaultEnrollmentsPerMinute, deviceRequestsPerMinute: Int = Self.defaultDeviceRequestsPerMinute) {
+        self.enrollmentsPerMinute = enrollmentsPerMinute
+        self.deviceRequestsPerMinute = deviceRequestsPerMinute
+    }
+}
+
 /// The routes: health, the OpenAPI document and sign-in without authentication; the admin API
 /// behind an API token or a session (one controller per resource, every route declaring the
 /// permission it needs in `access`); the device protocol behind device assertions; the admin
 /// center's pages at `/`, behind a session.
 public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .init(publicURL: PublicURL("http://127.0.0.1:8080"), ca: nil),
-                        strictTransportSecurity: Bool = false, metricsPublic: Bool = false, access: RouteAccess = RouteAccess()) -> Router<PalisadeRequestContext> {
+                        strictTransportSecurity: Bool = false, metricsPublic: Bool = false, access: RouteAccess = RouteAccess(),
+                        deviceRateLimits: DeviceRateLimits = .init()) -> Router<PalisadeRequestContext> {
     let router = Router(context: PalisadeRequestContext.self)
     let routes = RouteTable()
     router.middlewares.add(RequestObservabilityMiddleware(metrics: store.metrics))
@@ -103,7 +123,7 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     EnrollmentReportController(store: store).addRoutes(to: admin)
     OnboardingController(store: store, settings: onboarding).addRoutes(to: admin)
 
-    DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"), access: access, prefix: "/device/v1")
+    DeviceProtocolController(store: store, rateLimits: deviceRateLimits).addRoutes(to: router.group("device/v1"), access: access, prefix: "/device/v1")
     AdminCenter(store: store, onboarding: onboarding, signInLimiter: signInLimiter, routes: routes).addRoutes(to: router, access: access)
     routes.set(router.routes.map { (path: "\($0.path)", method: $0.method.rawValue) })
     return router
@@ -117,7 +137,8 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let publicURL = PublicURL(configuration.publicURL ?? configuration.listenerURL(port: configuration.port))
     let router = buildRouter(store: store, onboarding: .init(publicURL: publicURL, ca: configuration.agentCA),
-                             strictTransportSecurity: configuration.tls != nil, metricsPublic: configuration.metricsPublic)
+                             strictTransportSecurity: configuration.tls != nil, metricsPublic: configuration.metricsPublic,
+                             deviceRateLimits: configuration.deviceRateLimits)
     let server: HTTPServerBuilder = if let tls = configuration.tls {
         try .tls(.http1(configuration: .init(idleTimeout: configuration.idleTimeout)), tlsConfiguration: try tls.makeTLSConfiguration())
     } else {

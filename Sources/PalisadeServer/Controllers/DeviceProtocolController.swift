@@ -15,10 +15,10 @@ struct DeviceProtocolController {
     let enrollments: RateLimiter
     let deviceRequests: RateLimiter
 
-    init(store: PalisadeStore) {
+    init(store: PalisadeStore, rateLimits: DeviceRateLimits = .init()) {
         self.store = store
-        enrollments = RateLimiter(limit: 120, window: .seconds(60), clock: store.clock)
-        deviceRequests = RateLimiter(limit: 120, window: .seconds(60), clock: store.clock)
+        enrollments = RateLimiter(limit: rateLimits.enrollmentsPerMinute, window: .seconds(60), clock: store.clock)
+        deviceRequests = RateLimiter(limit: rateLimits.deviceRequestsPerMinute, window: .seconds(60), clock: store.clock)
     }
 
     /// Reports name at most this much text per result and overall.
