@@ -85,6 +85,16 @@ public struct DeviceAssertionSigner: Sendable {
     }
 }
 
+/// A device's public key, parsed from its PEM once.
+public struct DeviceVerificationKey: Sendable {
+    let key: ES256PublicKey
+
+    public init?(pem: String) {
+        guard let key = try? ES256PublicKey(pem: pem) else { return nil }
+        self.key = key
+    }
+}
+
 /// Why an assertion was refused: a value, so the server can answer with a precise code.
 public enum AssertionCheck: Sendable, Equatable {
     case valid(DeviceAssertion)
@@ -112,12 +122,20 @@ public enum DeviceAssertionVerifier {
         token: String, publicKeyPEM: String, deviceId: String,
         method: String, path: String, now: Date
     ) async -> AssertionCheck {
-        let keys = JWTKeyCollection()
-        do {
-            await keys.add(ecdsa: try ES256PublicKey(pem: publicKeyPEM))
-        } catch {
+        guard let key = DeviceVerificationKey(pem: publicKeyPEM) else {
             return .invalid(reason: "the device's stored public key is unusable")
         }
+        return await check(token: token, key: key, deviceId: deviceId, method: method, path: path, now: now)
+    }
+
+    /// The same with a key parsed once (the server caches it per device: parsing the PEM
+    /// costs more than verifying the signature).
+    public static func check(
+        token: String, key: DeviceVerificationKey, deviceId: String,
+        method: String, path: String, now: Date
+    ) async -> AssertionCheck {
+        let keys = JWTKeyCollection()
+        await keys.add(ecdsa: key.key)
         let assertion: DeviceAssertion
         do {
             assertion = try await keys.verify(token, as: DeviceAssertion.self)

@@ -13,3 +13,13 @@ struct DirectoryWarmUp: Service {
         try? await gracefulShutdown()
     }
 }
+
+/// Writes the last-seen times held in memory (`LastSeenWriter`) when the server stops gracefully.
+struct LastSeenFlush: Service {
+    let store: PalisadeStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await store.flushLastSeen()
+    }
+}
