@@ -117,9 +117,32 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The URL agents reach this server at, put in onboarding packages (default: https://HOST:PORT of this listener).", valueName: "url"))
     var publicURL: String?
 
+    @Option(help: ArgumentHelp("Tell agents the shortest time between two check-ins answered \"unchanged\" at once (0-3600; default: the agent's own, 5 s).", valueName: "seconds"))
+    var checkInInterval: Int?
+
+    @Option(help: ArgumentHelp("Tell agents how long each check-in may be held open (0-300; default: the agent's own, 60 s).", valueName: "seconds"))
+    var longPollSeconds: Int?
+
+    @Option(help: ArgumentHelp("Tell agents to come back after an outage at a random time within this window (1-3600), not all at once.", valueName: "seconds"))
+    var returnWindow: Int?
+
     @OptionGroup var logging: LoggingOptions
 
+    var checkInSchedule: DeviceProtocol.CheckInSchedule? {
+        let schedule = DeviceProtocol.CheckInSchedule(checkInIntervalSeconds: checkInInterval, waitSeconds: longPollSeconds, returnWindowSeconds: returnWindow)
+        return schedule.isEmpty ? nil : schedule
+    }
+
     func validate() throws {
+        if let checkInInterval, !(0...DeviceProtocol.CheckInSchedule.maximumIntervalSeconds).contains(checkInInterval) {
+            throw ValidationError("--check-in-interval must be from 0 to \(DeviceProtocol.CheckInSchedule.maximumIntervalSeconds) seconds, got \(checkInInterval)")
+        }
+        if let longPollSeconds, !(0...DeviceProtocol.maximumWaitSeconds).contains(longPollSeconds) {
+            throw ValidationError("--long-poll-seconds must be from 0 to \(DeviceProtocol.maximumWaitSeconds), got \(longPollSeconds)")
+        }
+        if let returnWindow, !(1...DeviceProtocol.CheckInSchedule.maximumReturnWindowSeconds).contains(returnWindow) {
+            throw ValidationError("--return-window must be from 1 to \(DeviceProtocol.CheckInSchedule.maximumReturnWindowSeconds) seconds, got \(returnWindow)")
+        }
         if dataDir == nil && database == nil {
             throw ValidationError("give --data-dir DIR (embedded SQLite) or --database postgres://...")
         }
@@ -147,7 +170,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try logging.makeLogger(label: "palisade.server")
-        let configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database, publicURL: publicURL)
+        var configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database, publicURL: publicURL)
+        configuration.checkInSchedule = checkInSchedule
         let tls = ServeTLSOptions(insecureHTTP: insecureHTTP, certificateFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, subjectAltNames: subjectAltNames)
         try await PalisadeServerRunner.run(configuration, tls: tls, databasePassword: try password.resolve(), logger: logger)
     }

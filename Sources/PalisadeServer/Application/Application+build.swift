@@ -25,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     /// after this long, so idle or trickling clients cannot hold connections; a long-poll that
     /// has been read and waits for its answer is not idle.
     public var idleTimeout: TimeAmount = .seconds(60)
+    /// The check-in schedule sent to agents with every check-in answer (nil: none, agents keep
+    /// their own).
+    public var checkInSchedule: DeviceProtocol.CheckInSchedule?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?,
                 tls: ServerTLS? = nil, publicURL: String? = nil, agentCA: PinnedCA? = nil) {
@@ -52,7 +55,8 @@ public struct ServerConfiguration: Sendable {
 /// permission it needs in `access`); the device protocol behind device assertions; the admin
 /// center's pages at `/`, behind a session.
 public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .init(publicURL: PublicURL("http://127.0.0.1:8080"), ca: nil),
-                        strictTransportSecurity: Bool = false, access: RouteAccess = RouteAccess()) -> Router<PalisadeRequestContext> {
+                        strictTransportSecurity: Bool = false, access: RouteAccess = RouteAccess(),
+                        checkInSchedule: DeviceProtocol.CheckInSchedule? = nil) -> Router<PalisadeRequestContext> {
     let router = Router(context: PalisadeRequestContext.self)
     let routes = RouteTable()
     if strictTransportSecurity {
@@ -88,7 +92,7 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     EnrollmentReportController(store: store).addRoutes(to: admin)
     OnboardingController(store: store, settings: onboarding).addRoutes(to: admin)
 
-    DeviceProtocolController(store: store).addRoutes(to: router.group("device/v1"), access: access, prefix: "/device/v1")
+    DeviceProtocolController(store: store, schedule: checkInSchedule).addRoutes(to: router.group("device/v1"), access: access, prefix: "/device/v1")
     AdminCenter(store: store, onboarding: onboarding, signInLimiter: signInLimiter, routes: routes).addRoutes(to: router, access: access)
     routes.set(router.routes.map { (path: "\($0.path)", method: $0.method.rawValue) })
     return router
@@ -102,7 +106,7 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let publicURL = PublicURL(configuration.publicURL ?? configuration.listenerURL(port: configuration.port))
     let router = buildRouter(store: store, onboarding: .init(publicURL: publicURL, ca: configuration.agentCA),
-                             strictTransportSecurity: configuration.tls != nil)
+                             strictTransportSecurity: configuration.tls != nil, checkInSchedule: configuration.checkInSchedule)
     let server: HTTPServerBuilder = if let tls = configuration.tls {
         try .tls(.http1(configuration: .init(idleTimeout: configuration.idleTimeout)), tlsConfiguration: try tls.makeTLSConfiguration())
     } else {

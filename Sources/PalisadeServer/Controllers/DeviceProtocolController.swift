@@ -14,9 +14,12 @@ struct DeviceProtocolController {
     /// misbehaving or hostile agent is answered 429 with Retry-After instead of load.
     let enrollments: RateLimiter
     let deviceRequests: RateLimiter
+    /// Sent with every check-in answer (`palisade serve --check-in-interval` ...).
+    let schedule: DeviceProtocol.CheckInSchedule?
 
-    init(store: PalisadeStore) {
+    init(store: PalisadeStore, schedule: DeviceProtocol.CheckInSchedule? = nil) {
         self.store = store
+        self.schedule = schedule.flatMap { $0.isEmpty ? nil : $0 }
         enrollments = RateLimiter(limit: 120, window: .seconds(60), clock: store.clock)
         deviceRequests = RateLimiter(limit: 120, window: .seconds(60), clock: store.clock)
     }
@@ -101,7 +104,7 @@ struct DeviceProtocolController {
 
         if let hash = state.hash, hash == body.configurationHash, !state.reportRequested {
             try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: nil)
-            return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .unchanged, configurationHash: hash, configuration: nil))
+            return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .unchanged, configurationHash: hash, configuration: nil, schedule: schedule))
         }
         // A sync request is answered with the whole configuration even when it is unchanged:
         // agents that predate `reportRequested` then apply it and report as after any change.
@@ -111,7 +114,7 @@ struct DeviceProtocolController {
         try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: deliveredHash)
         if state.reportRequested { try await store.recordSyncDelivered(deviceId: device.deviceId) }
         return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .changed, configurationHash: deliveredHash, configuration: configuration,
-                                                                    reportRequested: state.reportRequested ? true : nil))
+                                                                    reportRequested: state.reportRequested ? true : nil, schedule: schedule))
     }
 
     @Sendable func report(_ request: Request, context: Context) async throws -> Response {

@@ -48,7 +48,8 @@ struct TestServer: Sendable {
 
     /// Starts a server, runs `body`, stops the server. `tls: true` serves HTTPS with a private
     /// CA generated in the server's directory (`directory/tls`), as `palisade serve` does.
-    static func with<T: Sendable>(_ engine: StoreEngine, clock: any WallClock = SystemWallClock(), tls: Bool = false, idleTimeout: TimeAmount? = nil, _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
+    static func with<T: Sendable>(_ engine: StoreEngine, clock: any WallClock = SystemWallClock(), tls: Bool = false, idleTimeout: TimeAmount? = nil,
+                                  checkInSchedule: DeviceProtocol.CheckInSchedule? = nil, _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let location: DatabaseLocation = switch engine {
@@ -61,7 +62,8 @@ struct TestServer: Sendable {
             try await store.migrate()
             let credentials = try #require(try await store.bootstrapIfEmpty())
             let served = try tls ? TestTLS.generated(in: directory + "/tls") : nil
-            return try await serve(store, adminToken: credentials.ownerToken, directory: directory, tls: served, idleTimeout: idleTimeout, body)
+            return try await serve(store, adminToken: credentials.ownerToken, directory: directory, tls: served, idleTimeout: idleTimeout,
+                                   checkInSchedule: checkInSchedule, body)
         }
     }
 
@@ -86,10 +88,12 @@ struct TestServer: Sendable {
     }
 
     static func serve<T: Sendable>(_ store: PalisadeStore, adminToken: String, directory: String, tls: TestTLS? = nil, idleTimeout: TimeAmount? = nil,
+                                   checkInSchedule: DeviceProtocol.CheckInSchedule? = nil,
                                    _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, dataDirectory: nil, databaseURL: nil, tls: tls?.server, agentCA: tls?.ca)
         if let idleTimeout { configuration.idleTimeout = idleTimeout }
+        configuration.checkInSchedule = checkInSchedule
         let app = try buildApplication(
             store: store, configuration: configuration,
             logger: logger, onServerRunning: { channel in
