@@ -120,6 +120,7 @@ let package = Package(
             name: "palisade-bench",
             dependencies: [
                 "PalisadeCore",
+                "PalisadeIdentity",
                 "PalisadeServer",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),

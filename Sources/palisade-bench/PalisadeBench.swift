@@ -7,6 +7,7 @@ import Foundation
 /// through the store (directory engine, SQL write transaction, batched writes) on a SQLite
 /// file in a temporary directory, or on the PostgreSQL database given with `--database`.
 /// `reports` measures issue 10's reports (summary, filtered pages, settings report, CSV export).
+/// `checkin-seed` and `checkin-sign` prepare scripts/bench-checkin.sh (see `CheckInRequests`).
 @main
 struct PalisadeBench {
     static func main() async throws {
@@ -30,8 +31,13 @@ struct PalisadeBench {
             try await ServerBenchmark.run(try tenant(), databaseURL: database)
         case "reports":
             try await ReportsBenchmark.run(devices: deviceCount, databaseURL: database)
+        case "checkin-seed":
+            try await CheckInRequests.seed(dataDirectory: option("--data-dir") ?? ".", devices: deviceCount, out: option("--out") ?? "devices.json")
+        case "checkin-sign":
+            try await CheckInRequests.sign(devicesFile: option("--devices-file") ?? "devices.json", requests: option("--requests").flatMap(Int.init) ?? 100_000,
+                                           out: option("--out") ?? "requests.tsv")
         default:
-            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server or reports\n".utf8))
+            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server, reports, checkin-seed or checkin-sign\n".utf8))
             exit(2)
         }
     }
