@@ -33,6 +33,8 @@ struct PalisadeBench {
             try await ReportsBenchmark.run(devices: deviceCount, databaseURL: database)
         case "checkin-seed":
             try await CheckInRequests.seed(dataDirectory: option("--data-dir") ?? ".", devices: deviceCount, out: option("--out") ?? "devices.json")
+        case "checkin-profile":
+            try await CheckInProfile.run()
         case "checkin-sign":
             try await CheckInRequests.sign(devicesFile: option("--devices-file") ?? "devices.json", requests: option("--requests").flatMap(Int.init) ?? 100_000,
                                            out: option("--out") ?? "requests.tsv")

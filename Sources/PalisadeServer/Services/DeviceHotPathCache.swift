@@ -13,9 +13,9 @@ import PalisadeIdentity
 /// missed meanwhile). Every entry also expires after `timeToLive`: a safety net, so that a
 /// missed invalidation can never keep a retired device's key alive for longer.
 ///
-/// A reader that missed the cache reads the database and stores what it read only if no
-/// invalidation happened since it started (`generation`): an invalidation racing with the
-/// read never leaves the older value behind.
+/// A reader that missed the cache reads the database and stores what it read only if its
+/// device was not invalidated since the read started (`generation`): an invalidation racing
+/// with the read never leaves the older value behind.
 public final class DeviceHotPathCache: Sendable {
     public static let defaultTimeToLive: Duration = .seconds(60)
 
@@ -38,6 +38,11 @@ public final class DeviceHotPathCache: Sendable {
 
     private struct State: Sendable {
         var generation: UInt64 = 0
+        /// The generation at which each device was last invalidated, and at which everything
+        /// was: a read may be stored only if its device was not invalidated since it started
+        /// (per device, so that churn on some devices does not stop others being cached).
+        var invalidatedAt: [String: UInt64] = [:]
+        var everythingInvalidatedAt: UInt64 = 0
         var credentials: [String: Entry<Credentials>] = [:]
         var hashes: [String: Entry<String?>] = [:]
         var inventories: [String: Entry<LastInventory>] = [:]
@@ -96,7 +101,7 @@ public final class DeviceHotPathCache: Sendable {
     private func store<Value: Sendable>(_ value: Value, in table: WritableKeyPath<State, [String: Entry<Value>]>, deviceId: String, readAt generation: UInt64) {
         let expires = ContinuousClock.now + timeToLive
         state.withLockedValue { state in
-            guard state.generation == generation else { return }
+            guard state.everythingInvalidatedAt <= generation, (state.invalidatedAt[deviceId] ?? 0) <= generation else { return }
             if state[keyPath: table].count >= maximumEntries { state[keyPath: table].removeAll(keepingCapacity: true) }
             state[keyPath: table][deviceId] = Entry(value: value, expires: expires)
         }
@@ -105,17 +110,30 @@ public final class DeviceHotPathCache: Sendable {
     /// The devices' configuration or sync state changed: their hashes are read again.
     public func configurationChanged(_ deviceIds: some Sequence<String>) {
         state.withLockedValue { state in
-            state.generation &+= 1
-            for id in deviceIds { state.hashes.removeValue(forKey: id) }
+            state.generation += 1
+            for id in deviceIds {
+                state.hashes.removeValue(forKey: id)
+                Self.markInvalidated(id, in: &state, maximumEntries: maximumEntries)
+            }
         }
+    }
+
+    private static func markInvalidated(_ deviceId: String, in state: inout State, maximumEntries: Int) {
+        if state.invalidatedAt.count >= maximumEntries {
+            // Forgetting per-device marks is safe only by treating everything as invalidated.
+            state.invalidatedAt.removeAll(keepingCapacity: true)
+            state.everythingInvalidatedAt = state.generation
+        }
+        state.invalidatedAt[deviceId] = state.generation
     }
 
     /// The devices' records changed (key, pending key, status, inventory): everything about
     /// them is read again.
     public func devicesChanged(_ deviceIds: some Sequence<String>) {
         state.withLockedValue { state in
-            state.generation &+= 1
+            state.generation += 1
             for id in deviceIds {
+                Self.markInvalidated(id, in: &state, maximumEntries: maximumEntries)
                 state.credentials.removeValue(forKey: id)
                 state.hashes.removeValue(forKey: id)
                 state.inventories.removeValue(forKey: id)
@@ -126,7 +144,9 @@ public final class DeviceHotPathCache: Sendable {
     /// Forgets everything (the change listener reconnected: it may have missed changes).
     public func removeAll() {
         state.withLockedValue { state in
-            state.generation &+= 1
+            state.generation += 1
+            state.everythingInvalidatedAt = state.generation
+            state.invalidatedAt.removeAll()
             state.credentials.removeAll()
             state.hashes.removeAll()
             state.inventories.removeAll()
