@@ -102,6 +102,11 @@ actor LastSeenWriter {
     private let logger: Logger
     private var pending: [String: Int64] = [:]
     private var scheduled = false
+    /// Failed flushes in a row; after `maximumRetries` the times are dropped (they are only
+    /// last-seen times, and the next check-in notes them again), so that a store whose
+    /// database is gone for good does not retry for ever.
+    private var failures = 0
+    static let maximumRetries = 5
 
     init(backend: any DatabaseBackend, logger: Logger) {
         self.backend = backend
@@ -135,7 +140,14 @@ actor LastSeenWriter {
                         suffix: ") AS v WHERE devices.id = v.column1 AND (devices.last_check_in_at IS NULL OR devices.last_check_in_at < v.column2)")).run()
                 }
             }
+            failures = 0
         } catch {
+            failures += 1
+            guard failures <= Self.maximumRetries else {
+                logger.warning("could not write last-seen times; dropped", metadata: ["devices": "\(batch.count)", "error": "\(error)"])
+                failures = 0
+                return
+            }
             logger.warning("could not write last-seen times; retrying", metadata: ["devices": "\(batch.count)", "error": "\(error)"])
             for (id, millis) in batch { pending[id] = max(pending[id] ?? millis, millis) }
             if !scheduled {
