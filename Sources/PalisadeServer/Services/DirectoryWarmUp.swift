@@ -20,6 +20,9 @@ struct LastSeenFlush: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
+        // Cancelled (not a graceful stop): the database may be closing under us; a write now
+        // could wait for ever and hold the service group open.
+        guard !Task.isCancelled else { return }
         await store.flushLastSeen()
     }
 }
