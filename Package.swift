@@ -125,6 +125,7 @@ let package = Package(
             name: "palisade-bench",
             dependencies: [
                 "PalisadeCore",
+                "PalisadeIdentity",
                 "PalisadeServer",
                 "PalisadeAgent",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

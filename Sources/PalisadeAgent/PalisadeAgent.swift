@@ -244,6 +244,8 @@ public struct PalisadeAgent: Sendable {
         health.consecutiveFailures = 0
         health.lastError = nil
         try state.save(health)
+        let schedule = response.schedule?.clamped
+        if (try? state.schedule()) != schedule { try state.saveSchedule(schedule) }
 
         guard response.status == .changed, let configuration = response.configuration else {
             // "Sync now" on an unchanged configuration: apply what we hold again and report.
@@ -347,17 +349,19 @@ public struct PalisadeAgent: Sendable {
         var failures = 0
         let monotonic = ContinuousClock()
         while !Task.isCancelled {
+            // What the server last asked for (persisted), else the agent's own options.
+            let timing = Timing(options: options, schedule: (try? state.schedule()) ?? nil)
             do {
                 let started = monotonic.now
-                let outcome = try await runCycle(waitSeconds: options.waitSeconds)
+                let outcome = try await runCycle(waitSeconds: timing.waitSeconds)
                 failures = 0
                 // The minimum interval only stops a server that answers "unchanged" at once from
                 // making the agent spin; after a new configuration the next check-in goes out at
                 // once, so a change made right after the last one is not held back.
                 if case .unchanged = outcome {
                     let elapsed = monotonic.now - started
-                    if elapsed < options.minimumInterval {
-                        try await Task.sleep(for: options.minimumInterval - elapsed)
+                    if elapsed < timing.minimumInterval {
+                        try await Task.sleep(for: timing.minimumInterval - elapsed)
                     }
                 }
             } catch let error as AgentError where error.isTransient {
@@ -367,7 +371,7 @@ public struct PalisadeAgent: Sendable {
                 health.lastErrorAt = clock.now
                 health.consecutiveFailures = failures
                 try state.save(health)
-                var delay = Self.backoff(failures: failures, base: options.backoffBase, maximum: options.backoffMaximum)
+                var delay = Self.retryDelay(failures: failures, base: options.backoffBase, maximum: options.backoffMaximum, returnWindow: timing.returnWindow)
                 if case .serverUnavailable(_, _, let retryAfter) = error {
                     delay = Self.honouring(retryAfter: retryAfter, backoff: delay)
                 }
@@ -384,6 +388,33 @@ public struct PalisadeAgent: Sendable {
     public static func honouring(retryAfter: Duration, backoff: Duration) -> Duration {
         let jitter = Duration.milliseconds(Int64.random(in: 0...max(retryAfter.milliseconds / 5, 0)))
         return max(backoff, retryAfter + jitter)
+    }
+
+    /// The long-poll length, minimum interval and return window in force: the server's
+    /// schedule where it set them, the agent's options otherwise.
+    public struct Timing: Sendable, Equatable {
+        public var waitSeconds: Int
+        public var minimumInterval: Duration
+        public var returnWindow: Duration?
+
+        public init(options: Options, schedule: DeviceProtocol.CheckInSchedule?) {
+            let schedule = schedule?.clamped
+            waitSeconds = schedule?.waitSeconds ?? options.waitSeconds
+            minimumInterval = schedule?.checkInIntervalSeconds.map { .seconds($0) } ?? options.minimumInterval
+            returnWindow = schedule?.returnWindowSeconds.flatMap { $0 > 0 ? .seconds($0) : nil }
+        }
+    }
+
+    /// The wait before retrying after `failures` failures in a row. Without a return window,
+    /// `backoff`. With one, "full jitter" capped by the window: a uniformly random time up to
+    /// the step (base doubling per failure, at most the window, which replaces the agent's own
+    /// maximum), so that after an outage agents come back spread evenly over the server's
+    /// window instead of in a herd.
+    public static func retryDelay(failures: Int, base: Duration, maximum: Duration, returnWindow: Duration?) -> Duration {
+        guard let returnWindow, returnWindow > .zero else { return backoff(failures: failures, base: base, maximum: maximum) }
+        let exponent = min(max(failures - 1, 0), 30)
+        let step = min(base * (1 << exponent), returnWindow)
+        return .milliseconds(Int64.random(in: 0...max(step.milliseconds, 0)))
     }
 
     /// Exponential backoff with "equal jitter": half the step fixed, half random.

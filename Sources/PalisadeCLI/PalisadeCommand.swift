@@ -134,11 +134,34 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Check-ins and reports per minute from one device before 429 (per replica).", valueName: "n"))
     var deviceRateLimit: Int = DeviceRateLimits.defaultDeviceRequestsPerMinute
 
+    @Option(help: ArgumentHelp("Tell agents the shortest time between two check-ins answered \"unchanged\" at once (0-3600; default: the agent's own, 5 s).", valueName: "seconds"))
+    var checkInInterval: Int?
+
+    @Option(help: ArgumentHelp("Tell agents how long each check-in may be held open (0-300; default: the agent's own, 60 s).", valueName: "seconds"))
+    var longPollSeconds: Int?
+
+    @Option(help: ArgumentHelp("Tell agents to come back after an outage at a random time within this window (1-3600), not all at once.", valueName: "seconds"))
+    var returnWindow: Int?
+
     @OptionGroup var logging: LoggingOptions
+
+    var checkInSchedule: DeviceProtocol.CheckInSchedule? {
+        let schedule = DeviceProtocol.CheckInSchedule(checkInIntervalSeconds: checkInInterval, waitSeconds: longPollSeconds, returnWindowSeconds: returnWindow)
+        return schedule.isEmpty ? nil : schedule
+    }
 
     func validate() throws {
         guard enrollmentRateLimit >= 1 else { throw ValidationError("--enrollment-rate-limit must be at least 1 per minute, got \(enrollmentRateLimit)") }
         guard deviceRateLimit >= 1 else { throw ValidationError("--device-rate-limit must be at least 1 per minute, got \(deviceRateLimit)") }
+        if let checkInInterval, !(0...DeviceProtocol.CheckInSchedule.maximumIntervalSeconds).contains(checkInInterval) {
+            throw ValidationError("--check-in-interval must be from 0 to \(DeviceProtocol.CheckInSchedule.maximumIntervalSeconds) seconds, got \(checkInInterval)")
+        }
+        if let longPollSeconds, !(0...DeviceProtocol.maximumWaitSeconds).contains(longPollSeconds) {
+            throw ValidationError("--long-poll-seconds must be from 0 to \(DeviceProtocol.maximumWaitSeconds), got \(longPollSeconds)")
+        }
+        if let returnWindow, !(1...DeviceProtocol.CheckInSchedule.maximumReturnWindowSeconds).contains(returnWindow) {
+            throw ValidationError("--return-window must be from 1 to \(DeviceProtocol.CheckInSchedule.maximumReturnWindowSeconds) seconds, got \(returnWindow)")
+        }
         if dataDir == nil && database == nil {
             throw ValidationError("give --data-dir DIR (embedded SQLite) or --database postgres://...")
         }
@@ -169,6 +192,7 @@ struct Serve: AsyncParsableCommand {
         var configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDir, databaseURL: database, publicURL: publicURL)
         configuration.metricsPublic = metricsPublic
         configuration.deviceRateLimits = DeviceRateLimits(enrollmentsPerMinute: enrollmentRateLimit, deviceRequestsPerMinute: deviceRateLimit)
+        configuration.checkInSchedule = checkInSchedule
         let tls = ServeTLSOptions(insecureHTTP: insecureHTTP, certificateFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, subjectAltNames: subjectAltNames)
         try await PalisadeServerRunner.run(configuration, tls: tls, databasePassword: try password.resolve(), logger: logger)
     }

@@ -85,6 +85,16 @@ public struct DeviceAssertionSigner: Sendable {
     }
 }
 
+/// A device's public key, parsed from its PEM once.
+public struct DeviceVerificationKey: Sendable {
+    let key: ES256PublicKey
+
+    public init?(pem: String) {
+        guard let key = try? ES256PublicKey(pem: pem) else { return nil }
+        self.key = key
+    }
+}
+
 /// Why an assertion was refused: a value, so the server can answer with a precise code.
 public enum AssertionCheck: Sendable, Equatable {
     case valid(DeviceAssertion)
@@ -112,12 +122,20 @@ public enum DeviceAssertionVerifier {
         token: String, publicKeyPEM: String, deviceId: String,
         method: String, path: String, now: Date
     ) async -> AssertionCheck {
-        let keys = JWTKeyCollection()
-        do {
-            await keys.add(ecdsa: try ES256PublicKey(pem: publicKeyPEM))
-        } catch {
+        guard let key = DeviceVerificationKey(pem: publicKeyPEM) else {
             return .invalid(reason: "the device's stored public key is unusable")
         }
+        return await check(token: token, key: key, deviceId: deviceId, method: method, path: path, now: now)
+    }
+
+    /// The same with a key parsed once (the server caches it per device: parsing the PEM
+    /// costs more than verifying the signature).
+    public static func check(
+        token: String, key: DeviceVerificationKey, deviceId: String,
+        method: String, path: String, now: Date
+    ) async -> AssertionCheck {
+        let keys = JWTKeyCollection()
+        await keys.add(ecdsa: key.key)
         let assertion: DeviceAssertion
         do {
             assertion = try await keys.verify(token, as: DeviceAssertion.self)
@@ -158,12 +176,17 @@ extension DeviceAssertionVerifier {
     /// The device id an assertion claims, read without verifying it: the server needs it to
     /// find the key that verifies the assertion.
     public static func claimedDeviceId(in token: String) -> String? {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        // Bytes, not Characters, and only `sub` decoded: this runs on every device request.
+        let parts = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
-        var base64 = String(parts[1].map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64),
-              let claims = try? JSONDecoder().decode([String: JSONValue].self, from: data) else { return nil }
-        return claims["sub"]?.stringValue
+        var base64 = parts[1].map { $0 == UInt8(ascii: "-") ? UInt8(ascii: "+") : $0 == UInt8(ascii: "_") ? UInt8(ascii: "/") : $0 }
+        base64 += repeatElement(UInt8(ascii: "="), count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: Data(base64)),
+              let claims = try? JSONDecoder().decode(Subject.self, from: data) else { return nil }
+        return claims.sub
+    }
+
+    private struct Subject: Decodable {
+        var sub: String
     }
 }

@@ -9,6 +9,7 @@ import Foundation
 /// `reports` measures issue 10's reports (summary, filtered pages, settings report, CSV export).
 /// `back-to-back` times changes a second apart reaching one running agent (issue 12).
 /// `ceiling` serves the bare Hummingbird endpoint of the delivery benchmark (`CeilingServer`).
+/// `checkin-seed` and `checkin-sign` prepare scripts/bench-checkin.sh (see `CheckInRequests`).
 @main
 struct PalisadeBench {
     static func main() async throws {
@@ -37,8 +38,15 @@ struct PalisadeBench {
             try await ReportsBenchmark.run(devices: deviceCount, databaseURL: database)
         case "back-to-back":
             try await BackToBackBenchmark.run(changes: changeCount, databaseURL: database)
+        case "checkin-seed":
+            try await CheckInRequests.seed(dataDirectory: option("--data-dir") ?? ".", devices: deviceCount, out: option("--out") ?? "devices.json")
+        case "checkin-profile":
+            try await CheckInProfile.run()
+        case "checkin-sign":
+            try await CheckInRequests.sign(devicesFile: option("--devices-file") ?? "devices.json", requests: option("--requests").flatMap(Int.init) ?? 100_000,
+                                           out: option("--out") ?? "requests.tsv")
         default:
-            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server, reports, back-to-back or ceiling\n".utf8))
+            FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server, reports, back-to-back, ceiling, checkin-seed, checkin-sign or checkin-profile\n".utf8))
             exit(2)
         }
     }

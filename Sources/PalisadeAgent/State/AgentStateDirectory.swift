@@ -76,6 +76,7 @@ public struct AgentStateDirectory: Sendable {
     var healthPath: String { file("health.json") }
     var pinnedCAPath: String { file("server-ca.pem") }
     var defenderPath: String { file("defender.json") }
+    var schedulePath: String { file("schedule.json") }
 
     func file(_ name: String) -> String { URL(fileURLWithPath: path).appendingPathComponent(name).path }
 
@@ -141,6 +142,16 @@ public struct AgentStateDirectory: Sendable {
 
     public func defenderState() throws -> DefenderState { try load(DefenderState.self, from: defenderPath) ?? DefenderState() }
     public func save(_ defender: DefenderState) throws { try store(defender, to: defenderPath, mode: 0o600) }
+
+    /// The check-in schedule the server last sent (nil: none; the agent's own options apply).
+    public func schedule() throws -> DeviceProtocol.CheckInSchedule? { try load(DeviceProtocol.CheckInSchedule.self, from: schedulePath) }
+    public func saveSchedule(_ schedule: DeviceProtocol.CheckInSchedule?) throws {
+        if let schedule {
+            try store(schedule, to: schedulePath, mode: 0o600)
+        } else {
+            try AtomicFile.remove(schedulePath)
+        }
+    }
 
     public func health() throws -> Health { try load(Health.self, from: healthPath) ?? .initial }
     public func save(_ health: Health) throws { try store(health, to: healthPath, mode: 0o600) }

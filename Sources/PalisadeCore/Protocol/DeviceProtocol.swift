@@ -106,13 +106,50 @@ public enum DeviceProtocol {
         /// report every setting, even if it is the one already applied. Absent otherwise; agents
         /// that do not know it still apply and report, since the answer is `changed`.
         public var reportRequested: Bool?
+        /// When the server wants the agent to check in (`palisade serve --check-in-interval`,
+        /// `--long-poll-seconds`, `--return-window`); absent when the server leaves it to the
+        /// agent. Agents that do not know it keep their own schedule.
+        public var schedule: CheckInSchedule?
 
-        public init(status: CheckInStatus, configurationHash: String, configuration: DeviceConfiguration?, reportRequested: Bool? = nil) {
+        public init(status: CheckInStatus, configurationHash: String, configuration: DeviceConfiguration?, reportRequested: Bool? = nil,
+                    schedule: CheckInSchedule? = nil) {
             self.status = status
             self.configurationHash = configurationHash
             self.configuration = configuration
             self.reportRequested = reportRequested
+            self.schedule = schedule
         }
+    }
+
+    /// The check-in schedule a server sets; every field optional (absent: the agent's own).
+    public struct CheckInSchedule: Codable, Sendable, Hashable {
+        /// The shortest time between two check-ins answered "unchanged" at once (the agent's
+        /// minimum interval; never applied after a new configuration).
+        public var checkInIntervalSeconds: Int?
+        /// How long each check-in may be held open (the long-poll length), 0-300.
+        public var waitSeconds: Int?
+        /// After failures (an outage), agents retry at a random time within this many seconds,
+        /// so that they come back spread over it rather than all at once.
+        public var returnWindowSeconds: Int?
+
+        public static let maximumIntervalSeconds = 3_600
+        public static let maximumReturnWindowSeconds = 3_600
+
+        public init(checkInIntervalSeconds: Int? = nil, waitSeconds: Int? = nil, returnWindowSeconds: Int? = nil) {
+            self.checkInIntervalSeconds = checkInIntervalSeconds
+            self.waitSeconds = waitSeconds
+            self.returnWindowSeconds = returnWindowSeconds
+        }
+
+        /// Values clamped to what an agent accepts (a bad or hostile server cannot make it spin
+        /// or go silent for days).
+        public var clamped: CheckInSchedule {
+            CheckInSchedule(checkInIntervalSeconds: checkInIntervalSeconds.map { min(max($0, 0), Self.maximumIntervalSeconds) },
+                            waitSeconds: waitSeconds.map { min(max($0, 0), Int(DeviceProtocol.maximumWaitSeconds)) },
+                            returnWindowSeconds: returnWindowSeconds.map { min(max($0, 0), Self.maximumReturnWindowSeconds) })
+        }
+
+        public var isEmpty: Bool { checkInIntervalSeconds == nil && waitSeconds == nil && returnWindowSeconds == nil }
     }
 
     /// What the agent reports per setting (docs/STATES.md). `conflict` is the server's own state;

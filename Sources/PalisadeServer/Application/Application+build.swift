@@ -31,6 +31,9 @@ public struct ServerConfiguration: Sendable {
     /// Enrollment attempts per source address and device requests per device (`--enrollment-rate-limit`,
     /// `--device-rate-limit`).
     public var deviceRateLimits: DeviceRateLimits = .init()
+    /// The check-in schedule sent to agents with every check-in answer (nil: none, agents keep
+    /// their own).
+    public var checkInSchedule: DeviceProtocol.CheckInSchedule?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String?, databaseURL: String?,
                 tls: ServerTLS? = nil, publicURL: String? = nil, agentCA: PinnedCA? = nil) {
@@ -75,7 +78,7 @@ public struct DeviceRateLimits: Sendable, Equatable {
 /// center's pages at `/`, behind a session.
 public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .init(publicURL: PublicURL("http://127.0.0.1:8080"), ca: nil),
                         strictTransportSecurity: Bool = false, metricsPublic: Bool = false, access: RouteAccess = RouteAccess(),
-                        deviceRateLimits: DeviceRateLimits = .init()) -> Router<PalisadeRequestContext> {
+                        deviceRateLimits: DeviceRateLimits = .init(), checkInSchedule: DeviceProtocol.CheckInSchedule? = nil) -> Router<PalisadeRequestContext> {
     let router = Router(context: PalisadeRequestContext.self)
     let routes = RouteTable()
     router.middlewares.add(RequestObservabilityMiddleware(metrics: store.metrics))
@@ -123,7 +126,7 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     EnrollmentReportController(store: store).addRoutes(to: admin)
     OnboardingController(store: store, settings: onboarding).addRoutes(to: admin)
 
-    DeviceProtocolController(store: store, rateLimits: deviceRateLimits).addRoutes(to: router.group("device/v1"), access: access, prefix: "/device/v1")
+    DeviceProtocolController(store: store, rateLimits: deviceRateLimits, schedule: checkInSchedule).addRoutes(to: router.group("device/v1"), access: access, prefix: "/device/v1")
     AdminCenter(store: store, onboarding: onboarding, signInLimiter: signInLimiter, routes: routes).addRoutes(to: router, access: access)
     routes.set(router.routes.map { (path: "\($0.path)", method: $0.method.rawValue) })
     return router
@@ -138,7 +141,7 @@ public func buildApplication(
     let publicURL = PublicURL(configuration.publicURL ?? configuration.listenerURL(port: configuration.port))
     let router = buildRouter(store: store, onboarding: .init(publicURL: publicURL, ca: configuration.agentCA),
                              strictTransportSecurity: configuration.tls != nil, metricsPublic: configuration.metricsPublic,
-                             deviceRateLimits: configuration.deviceRateLimits)
+                             deviceRateLimits: configuration.deviceRateLimits, checkInSchedule: configuration.checkInSchedule)
     let server: HTTPServerBuilder = if let tls = configuration.tls {
         try .tls(.http1(configuration: .init(idleTimeout: configuration.idleTimeout)), tlsConfiguration: try tls.makeTLSConfiguration())
     } else {
@@ -174,7 +177,7 @@ struct StrictTransportSecurityMiddleware: RouterMiddleware {
 /// Background services beside the HTTP server: the long-poll notifier, the directory warm-up,
 /// and on PostgreSQL the listener that hears other replicas' changes.
 func services(for store: PalisadeStore, logger: Logger) -> [any Service] {
-    var services: [any Service] = [store.notifier, DirectoryWarmUp(store: store)]
+    var services: [any Service] = [store.notifier, DirectoryWarmUp(store: store), LastSeenFlush(store: store)]
     if let postgres = store.backend as? PostgresBackend {
         services.append(PostgresChangeListener(backend: postgres, notifier: store.notifier, logger: logger))
     }

@@ -40,12 +40,14 @@ struct DeviceAssertionMiddleware: RouterMiddleware {
         guard let deviceId = DeviceAssertionVerifier.claimedDeviceId(in: token) else {
             throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "the device assertion is not a readable JWT")
         }
-        guard let device = try await store.deviceCredentials(deviceId: deviceId) else {
+        guard let (device, key) = try await store.cachedDeviceCredentials(deviceId: deviceId) else {
             throw PalisadeError(.unauthorized, code: .deviceUnknown, message: "device \(deviceId) is not enrolled here; enroll again")
         }
-        let check = await DeviceAssertionVerifier.check(
-            token: token, publicKeyPEM: device.publicKeyPEM, deviceId: deviceId,
-            method: request.method.rawValue, path: request.uri.path, now: store.clock.now)
+        let check: AssertionCheck = if let key {
+            await DeviceAssertionVerifier.check(token: token, key: key, deviceId: deviceId, method: request.method.rawValue, path: request.uri.path, now: store.clock.now)
+        } else {
+            .invalid(reason: "the device's stored public key is unusable")
+        }
         guard case .valid(let assertion) = check else {
             if let pending = device.pendingPublicKeyPEM, case .valid = await DeviceAssertionVerifier.check(
                 token: token, publicKeyPEM: pending, deviceId: deviceId, method: request.method.rawValue, path: request.uri.path, now: store.clock.now) {

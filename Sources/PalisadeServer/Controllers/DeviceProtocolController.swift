@@ -14,9 +14,12 @@ struct DeviceProtocolController {
     /// misbehaving or hostile agent is answered 429 with Retry-After instead of load.
     let enrollments: RateLimiter
     let deviceRequests: RateLimiter
+    /// Sent with every check-in answer (`palisade serve --check-in-interval` ...).
+    let schedule: DeviceProtocol.CheckInSchedule?
 
-    init(store: PalisadeStore, rateLimits: DeviceRateLimits = .init()) {
+    init(store: PalisadeStore, rateLimits: DeviceRateLimits = .init(), schedule: DeviceProtocol.CheckInSchedule? = nil) {
         self.store = store
+        self.schedule = schedule.flatMap { $0.isEmpty ? nil : $0 }
         enrollments = RateLimiter(limit: rateLimits.enrollmentsPerMinute, window: .seconds(60), clock: store.clock)
         deviceRequests = RateLimiter(limit: rateLimits.deviceRequestsPerMinute, window: .seconds(60), clock: store.clock)
     }
@@ -105,7 +108,7 @@ struct DeviceProtocolController {
         if let hash = state.hash, hash == body.configurationHash, !state.reportRequested {
             try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: nil)
             store.metrics.checkIn(outcome: "unchanged")
-            return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .unchanged, configurationHash: hash, configuration: nil))
+            return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .unchanged, configurationHash: hash, configuration: nil, schedule: schedule))
         }
         // A sync request is answered with the whole configuration even when it is unchanged:
         // agents that predate `reportRequested` then apply it and report as after any change.
@@ -116,7 +119,7 @@ struct DeviceProtocolController {
         if state.reportRequested { try await store.recordSyncDelivered(deviceId: device.deviceId) }
         store.metrics.checkIn(outcome: "changed")
         return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .changed, configurationHash: deliveredHash, configuration: configuration,
-                                                                    reportRequested: state.reportRequested ? true : nil))
+                                                                    reportRequested: state.reportRequested ? true : nil, schedule: schedule))
     }
 
     @Sendable func report(_ request: Request, context: Context) async throws -> Response {

@@ -28,6 +28,10 @@ public protocol DatabaseBackend: Sendable {
     /// changed (PostgreSQL NOTIFY; nothing for the single-process SQLite store).
     func announceConfigurationChanges(_ deviceIds: Set<String>, on sql: any SQLDatabase) async throws
 
+    /// Tells other replicas, on commit, which devices' records (key, status, inventory)
+    /// changed, so that they drop what they cached of them.
+    func announceDeviceRecordChanges(_ deviceIds: Set<String>, on sql: any SQLDatabase) async throws
+
     func close() async throws
 }
 

@@ -188,5 +188,21 @@ public final class PostgresBackend: DatabaseBackend {
         }
     }
 
+    /// Device records (key, pending key, status, inventory) changed: same channel, payload
+    /// `devices:` followed by the ids.
+    public func announceDeviceRecordChanges(_ deviceIds: Set<String>, on sql: any SQLDatabase) async throws {
+        for chunk in deviceIds.sorted().chunked(150) {
+            try await sql.raw("SELECT pg_notify(\(bind: Self.changeChannel), \(bind: Self.deviceRecordPrefix + chunk.joined(separator: ",")))").run()
+        }
+    }
+
+    static let deviceRecordPrefix = "devices:"
+
+    /// The ids of a device record notification; nil for a configuration change.
+    static func deviceRecordChanges(in payload: String) -> Set<String>? {
+        guard payload.hasPrefix(deviceRecordPrefix) else { return nil }
+        return Set(payload.dropFirst(deviceRecordPrefix.count).split(separator: ",").map(String.init))
+    }
+
     public func close() async throws {}
 }

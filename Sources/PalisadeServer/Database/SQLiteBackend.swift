@@ -61,6 +61,7 @@ public final class SQLiteBackend: DatabaseBackend {
     }
 
     public func announceConfigurationChanges(_ deviceIds: Set<String>, on sql: any SQLDatabase) async throws {}
+    public func announceDeviceRecordChanges(_ deviceIds: Set<String>, on sql: any SQLDatabase) async throws {}
 
     /// The writer's `PRAGMA synchronous` (2 = FULL), for tests.
     public func writerSynchronousLevel() async throws -> Int {

@@ -13,6 +13,9 @@ struct DirectoryEdit: Sendable {
     fileprivate(set) var index: DirectoryIndex
     fileprivate(set) var version: Int64
     fileprivate(set) var changes = DirectoryChanges()
+    /// Devices whose record (key, pending key, status, inventory) changed: caches of them are
+    /// dropped here and on other replicas once the transaction commits.
+    fileprivate(set) var changedRecords: Set<String> = []
 
     init(tenant: String, index: DirectoryIndex, version: Int64) {
         self.tenant = tenant
@@ -20,7 +23,12 @@ struct DirectoryEdit: Sendable {
         self.version = version
     }
 
-    mutating func deviceChanged(_ id: String) { changes.devices.insert(id) }
+    mutating func deviceChanged(_ id: String) {
+        changes.devices.insert(id)
+        changedRecords.insert(id)
+    }
+    /// A change to the device's record that no rule reads (a pending key).
+    mutating func deviceRecordChanged(_ id: String) { changedRecords.insert(id) }
     mutating func groupChanged(_ id: String) { changes.groups.insert(id) }
     mutating func policyChanged(_ id: String) { changes.policies.insert(id) }
     mutating func scopeChanged() { changes.scope = true }
@@ -64,7 +72,7 @@ extension PalisadeStore {
         let backend = self.backend
         do {
             let started = ContinuousClock.now
-            let (result, changed, entry) = try await backend.write(lockKey: "tenant:\(tenant)") { sql in
+            let (result, changed, changedRecords, entry) = try await backend.write(lockKey: "tenant:\(tenant)") { sql in
                 let locked = ContinuousClock.now
                 var edit = try await openDirectory(tenant: tenant, lease: lease, on: sql)
                 let opened = ContinuousClock.now
@@ -78,13 +86,15 @@ extension PalisadeStore {
                 let body = ContinuousClock.now
                 let changed = try await finish(&edit, on: sql)
                 try await backend.announceConfigurationChanges(changed, on: sql)
+                if !edit.changedRecords.isEmpty { try await backend.announceDeviceRecordChanges(edit.changedRecords, on: sql) }
                 logger.debug("directory transaction", metadata: [
                     "lock": "\(locked - started)", "open": "\(opened - locked)", "body": "\(body - opened)", "finish": "\(ContinuousClock.now - body)",
                 ])
-                return (result, changed, edit.entry)
+                return (result, changed, edit.changedRecords, edit.entry)
             }
             logger.debug("directory transaction committed", metadata: ["total": "\(ContinuousClock.now - started)"])
             await directories.release(tenant, entry: entry)
+            if !changedRecords.isEmpty { notifier.devicesChanged(changedRecords) }
             if !changed.isEmpty { await notifier.notify(changed) }
             return result
         } catch {

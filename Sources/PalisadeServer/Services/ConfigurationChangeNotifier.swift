@@ -41,8 +41,12 @@ public actor ConfigurationChangeNotifier: Service {
 
     private var subscribers: [String: [UUID: AsyncStream<Void>.Continuation]] = [:]
     private var isShuttingDown = false
+    /// The check-in hot path's cache: every change this notifier hears invalidates it first.
+    public nonisolated let cache: DeviceHotPathCache
 
-    public init() {}
+    public init(cache: DeviceHotPathCache = DeviceHotPathCache()) {
+        self.cache = cache
+    }
 
     public var subscriberCount: Int { subscribers.values.reduce(0) { $0 + $1.count } }
 
@@ -88,11 +92,19 @@ public actor ConfigurationChangeNotifier: Service {
     /// Wakes this replica's waiters of these devices (other replicas hear of the change
     /// through the database: `DatabaseBackend.announceConfigurationChanges`).
     public func notify(_ deviceIds: Set<String>) {
+        cache.configurationChanged(deviceIds)
         for id in deviceIds {
             for continuation in subscribers[id]?.values ?? [:].values {
                 continuation.yield()
             }
         }
+    }
+
+    /// The devices' records changed (key, status, inventory) on this replica or another:
+    /// their cached credentials and state are dropped. Long-polls are not woken: what they
+    /// wait for, the configuration, did not change.
+    public nonisolated func devicesChanged(_ deviceIds: Set<String>) {
+        cache.devicesChanged(deviceIds)
     }
 
     /// Waits for graceful shutdown, then releases every waiting check-in so that the server

@@ -3,7 +3,8 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// Listens for configuration changes committed by any replica (PostgreSQL LISTEN) and wakes
-/// this replica's long-polling check-ins. Whenever the listening connection ends, it waits
+/// this replica's long-polling check-ins; device record changes (keys, status) drop this
+/// replica's cached credentials. Whenever the listening connection ends, it waits
 /// before reconnecting (longer after each failure in a row), so that a database that is
 /// down or refusing connections is not hammered in a loop.
 public struct PostgresChangeListener: Service {
@@ -30,9 +31,14 @@ public struct PostgresChangeListener: Service {
                 try await cancelWhenGracefulShutdown {
                     try await backend.client.withConnection { connection in
                         try await connection.listen(on: PostgresBackend.changeChannel) { notifications in
+                            // Listening now; whatever changed while it was not is unknown.
+                            notifier.cache.removeAll()
                             for try await notification in notifications {
-                                let ids = Set(notification.payload.split(separator: ",").map(String.init))
-                                await notifier.notify(ids)
+                                if let devices = PostgresBackend.deviceRecordChanges(in: notification.payload) {
+                                    notifier.devicesChanged(devices)
+                                } else {
+                                    await notifier.notify(Set(notification.payload.split(separator: ",").map(String.init)))
+                                }
                             }
                         }
                     }

@@ -1,5 +1,6 @@
 import Foundation
 import PalisadeCore
+import PalisadeIdentity
 import SQLKit
 
 /// What the server needs to verify a device's assertion.
@@ -31,18 +32,23 @@ extension PalisadeStore {
         }
     }
 
-    /// Records an assertion's id; false when it was seen before (a replay). Expired ids of the
-    /// device are purged on the way, so the table stays small.
+    /// The device's credentials with its key parsed, from this replica's cache when it holds
+    /// them (see `DeviceHotPathCache` for how they are invalidated), else from the database.
+    public func cachedDeviceCredentials(deviceId: String) async throws -> (DeviceCredentials, DeviceVerificationKey?)? {
+        let cache = notifier.cache
+        if let cached = cache.credentials(deviceId) { return (cached.credentials, cached.key) }
+        let generation = cache.generation
+        guard let credentials = try await deviceCredentials(deviceId: deviceId) else { return nil }
+        guard let key = DeviceVerificationKey(pem: credentials.publicKeyPEM) else { return (credentials, nil) }
+        cache.storeCredentials(.init(credentials: credentials, key: key), readAt: generation)
+        return (credentials, key)
+    }
+
+    /// Records an assertion's id; false when it was seen before (a replay). Concurrent calls
+    /// share one transaction (`AssertionLedger`); each returns once its batch has committed.
+    /// Expired ids are purged on the way, so the table stays small.
     public func recordAssertion(deviceId: String, jti: String, expiresAt: Int64) async throws -> Bool {
-        let now = clock.nowMillis
-        return try await backend.write(lockKey: "device:\(deviceId)") { sql in
-            try await sql.raw("DELETE FROM device_assertion_nonces WHERE device_id = \(bind: deviceId) AND expires_at < \(bind: now)").run()
-            let inserted = try await sql.raw("""
-                INSERT INTO device_assertion_nonces (device_id, jti, expires_at) VALUES (\(bind: deviceId), \(bind: jti), \(bind: expiresAt))
-                ON CONFLICT (device_id, jti) DO NOTHING RETURNING jti
-                """).first()
-            return inserted != nil
-        }
+        try await assertionLedger.record(.init(deviceId: deviceId, jti: jti, expiresAt: expiresAt))
     }
 
     /// The hash of the device's current configuration (cheap: one indexed row).
@@ -64,8 +70,24 @@ extension PalisadeStore {
     /// what rules can read (name, OS or agent version, agent tags), or the first check-in of a
     /// new day (rules read `lastCheckInAt` as a day), goes through the directory under the
     /// tenant's write lock; otherwise only the device row is touched.
+    ///
+    /// When this replica saw the same inventory from the device earlier the same day (cached,
+    /// see `DeviceHotPathCache`), an unchanged check-in only notes the last-seen time, written
+    /// behind in batches (`LastSeenWriter`).
     public func recordCheckIn(deviceId: String, tenant: String, inventory: DeviceProtocol.Inventory?, deliveredHash: String?) async throws {
         let now = clock.nowMillis
+        let today = Device.ruleDay(Timestamp.date(now))
+        let cache = notifier.cache
+        if deliveredHash == nil, let last = cache.lastInventory(deviceId), last.ruleDay == today, inventory == nil || inventory == last.inventory {
+            await lastSeen.note(deviceId, at: now)
+            return
+        }
+        let generation = cache.generation
+        try await recordCheckInInDatabase(deviceId: deviceId, tenant: tenant, inventory: inventory, deliveredHash: deliveredHash, now: now)
+        cache.storeLastInventory(.init(inventory: inventory, ruleDay: today), deviceId: deviceId, readAt: generation)
+    }
+
+    private func recordCheckInInDatabase(deviceId: String, tenant: String, inventory: DeviceProtocol.Inventory?, deliveredHash: String?, now: Int64) async throws {
         let device = try await read { sql in try await Self.device(tenant: tenant, id: deviceId, on: sql) }
         let newDay = device.lastCheckInAt.map(Device.ruleDay) != Device.ruleDay(Timestamp.date(now))
         // An inventory without `defender` brings no news of Defender: what is stored stays.

@@ -191,6 +191,7 @@ extension PalisadeStore {
                         UPDATE devices SET pending_public_key = \(bind: request.publicKey), pending_since = \(bind: now), pending_source = \(bind: sourceAddress)
                         WHERE id = \(bind: deviceId)
                         """).run()
+                    directory.deviceRecordChanged(deviceId)
                     var pending = actor
                     pending.id = deviceId
                     try await Self.audit(.deviceReenrollmentPending, by: pending, tenant: tenant, target: ("device", deviceId, inventory.hostname),

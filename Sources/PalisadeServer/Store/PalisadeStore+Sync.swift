@@ -69,14 +69,23 @@ extension PalisadeStore {
 
     /// What a check-in compares: the configuration hash, and whether to ask the device to
     /// report (a sync request not yet answered by a report, nor carried by a recent check-in).
+    /// Without a pending sync request, the hash comes from this replica's cache when it holds
+    /// it: a configuration change or a sync request invalidates it (`notifier.notify`).
     public func checkInState(deviceId: String) async throws -> (hash: String?, reportRequested: Bool) {
         let now = clock.nowMillis
+        let cache = notifier.cache
+        if let hash = cache.configurationHash(deviceId) { return (hash, false) }
+        let generation = cache.generation
         return try await read { sql in
             let row = try await sql.raw("""
                 SELECT c.configuration_hash, d.sync_requested_at, d.sync_delivered_at FROM devices d
                 LEFT JOIN device_configurations c ON c.device_id = d.id WHERE d.id = \(bind: deviceId)
                 """).first()
-            guard try row?.optionalMillis("sync_requested_at") != nil else { return (try row?.optionalString("configuration_hash"), false) }
+            guard try row?.optionalMillis("sync_requested_at") != nil else {
+                let hash = try row?.optionalString("configuration_hash")
+                if row != nil { cache.storeConfigurationHash(hash, deviceId: deviceId, readAt: generation) }
+                return (hash, false)
+            }
             let delivered = try row?.optionalMillis("sync_delivered_at")
             let due = delivered.map { now - $0 >= Self.syncRedeliveryMillis } ?? true
             return (try row?.optionalString("configuration_hash"), due)

@@ -20,6 +20,9 @@ public struct PalisadeStore: Sendable {
     let logger: Logger
     /// Each tenant's directory engine between writes (see `writeDirectory`).
     let directories = TenantDirectoryCache()
+    /// The check-in hot path's batched writes (see PalisadeStore+HotPath.swift).
+    let assertionLedger: AssertionLedger
+    let lastSeen: LastSeenWriter
 
     public init(backend: any DatabaseBackend, catalog: SettingCatalog = .standard, notifier: ConfigurationChangeNotifier = ConfigurationChangeNotifier(),
                 clock: any WallClock = SystemWallClock(), passwordHashCost: UInt8 = 12, metrics: ServerMetrics = ServerMetrics(), logger: Logger) {
@@ -30,6 +33,13 @@ public struct PalisadeStore: Sendable {
         self.passwordHashCost = passwordHashCost
         self.metrics = metrics
         self.logger = logger
+        self.assertionLedger = AssertionLedger(backend: backend, clock: clock)
+        self.lastSeen = LastSeenWriter(backend: backend, logger: logger)
+    }
+
+    /// Writes the last-seen times still held in memory (graceful shutdown; tests).
+    public func flushLastSeen() async {
+        await lastSeen.flush()
     }
 
     var resolver: EffectiveConfigurationResolver { EffectiveConfigurationResolver(catalog: catalog) }

@@ -49,7 +49,8 @@ struct TestServer: Sendable {
     /// Starts a server, runs `body`, stops the server. `tls: true` serves HTTPS with a private
     /// CA generated in the server's directory (`directory/tls`), as `palisade serve` does.
     static func with<T: Sendable>(_ engine: StoreEngine, clock: any WallClock = SystemWallClock(), tls: Bool = false, idleTimeout: TimeAmount? = nil,
-                                  metricsPublic: Bool = false, deviceRateLimits: DeviceRateLimits = .init(), _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
+                                  metricsPublic: Bool = false, deviceRateLimits: DeviceRateLimits = .init(), checkInSchedule: DeviceProtocol.CheckInSchedule? = nil,
+                                  _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let location: DatabaseLocation = switch engine {
@@ -63,7 +64,7 @@ struct TestServer: Sendable {
             let credentials = try #require(try await store.bootstrapIfEmpty())
             let served = try tls ? TestTLS.generated(in: directory + "/tls") : nil
             return try await serve(store, adminToken: credentials.ownerToken, directory: directory, tls: served, idleTimeout: idleTimeout, metricsPublic: metricsPublic,
-                                   deviceRateLimits: deviceRateLimits, body)
+                                   deviceRateLimits: deviceRateLimits, checkInSchedule: checkInSchedule, body)
         }
     }
 
@@ -88,13 +89,14 @@ struct TestServer: Sendable {
     }
 
     static func serve<T: Sendable>(_ store: PalisadeStore, adminToken: String, directory: String, tls: TestTLS? = nil, idleTimeout: TimeAmount? = nil,
-                                   metricsPublic: Bool = false, deviceRateLimits: DeviceRateLimits = .init(),
+                                   metricsPublic: Bool = false, deviceRateLimits: DeviceRateLimits = .init(), checkInSchedule: DeviceProtocol.CheckInSchedule? = nil,
                                    _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, dataDirectory: nil, databaseURL: nil, tls: tls?.server, agentCA: tls?.ca)
         if let idleTimeout { configuration.idleTimeout = idleTimeout }
         configuration.metricsPublic = metricsPublic
         configuration.deviceRateLimits = deviceRateLimits
+        configuration.checkInSchedule = checkInSchedule
         let app = try buildApplication(
             store: store, configuration: configuration,
             logger: logger, onServerRunning: { channel in

@@ -1,0 +1,159 @@
+import Foundation
+import NIOConcurrencyHelpers
+import PalisadeCore
+import PalisadeIdentity
+
+/// What an unchanged check-in needs to know about its device, kept in this process so that it
+/// costs no database read: the device's credentials (key parsed once), its check-in state
+/// (configuration hash, no sync pending) and the inventory last stored for it.
+///
+/// Entries are dropped by the events that change them, on this replica and, through
+/// PostgreSQL NOTIFY, on the others (`ConfigurationChangeNotifier.devicesChanged/notify`);
+/// the whole cache is dropped when the listener reconnects (notifications may have been
+/// missed meanwhile). Every entry also expires after `timeToLive`: a safety net, so that a
+/// missed invalidation can never keep a retired device's key alive for longer.
+///
+/// A reader that missed the cache reads the database and stores what it read only if its
+/// device was not invalidated since the read started (`generation`): an invalidation racing
+/// with the read never leaves the older value behind.
+public final class DeviceHotPathCache: Sendable {
+    public static let defaultTimeToLive: Duration = .seconds(60)
+
+    struct Credentials: Sendable {
+        var credentials: DeviceCredentials
+        var key: DeviceVerificationKey
+    }
+
+    /// Only states without a pending sync request are cached: those answer "unchanged" when
+    /// the hash matches, and a sync request invalidates them.
+    struct LastInventory: Sendable {
+        var inventory: DeviceProtocol.Inventory?
+        var ruleDay: String
+    }
+
+    private struct Entry<Value: Sendable>: Sendable {
+        var value: Value
+        var expires: ContinuousClock.Instant
+    }
+
+    private struct State: Sendable {
+        var generation: UInt64 = 0
+        /// The generation at which each device was last invalidated, and at which everything
+        /// was: a read may be stored only if its device was not invalidated since it started
+        /// (per device, so that churn on some devices does not stop others being cached).
+        var invalidatedAt: [String: UInt64] = [:]
+        var everythingInvalidatedAt: UInt64 = 0
+        var credentials: [String: Entry<Credentials>] = [:]
+        var hashes: [String: Entry<String?>] = [:]
+        var inventories: [String: Entry<LastInventory>] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
+    let timeToLive: Duration
+    /// Beyond this many devices a table starts again empty (memory stays bounded).
+    let maximumEntries: Int
+
+    public init(timeToLive: Duration = DeviceHotPathCache.defaultTimeToLive, maximumEntries: Int = 500_000) {
+        self.timeToLive = timeToLive
+        self.maximumEntries = maximumEntries
+    }
+
+    /// Changes with every invalidation; read before a database read, passed to `store...`.
+    var generation: UInt64 { state.withLockedValue { $0.generation } }
+
+    func credentials(_ deviceId: String) -> Credentials? {
+        let now = ContinuousClock.now
+        return state.withLockedValue { state in
+            guard let entry = state.credentials[deviceId], entry.expires > now else { return nil }
+            return entry.value
+        }
+    }
+
+    func storeCredentials(_ value: Credentials, readAt generation: UInt64) {
+        store(value, in: \.credentials, deviceId: value.credentials.deviceId, readAt: generation)
+    }
+
+    /// `.some(hash)` when cached (hash nil: no configuration yet), nil on a miss.
+    func configurationHash(_ deviceId: String) -> String?? {
+        let now = ContinuousClock.now
+        return state.withLockedValue { state in
+            guard let entry = state.hashes[deviceId], entry.expires > now else { return nil }
+            return .some(entry.value)
+        }
+    }
+
+    func storeConfigurationHash(_ hash: String?, deviceId: String, readAt generation: UInt64) {
+        store(hash, in: \.hashes, deviceId: deviceId, readAt: generation)
+    }
+
+    func lastInventory(_ deviceId: String) -> LastInventory? {
+        let now = ContinuousClock.now
+        return state.withLockedValue { state in
+            guard let entry = state.inventories[deviceId], entry.expires > now else { return nil }
+            return entry.value
+        }
+    }
+
+    func storeLastInventory(_ value: LastInventory, deviceId: String, readAt generation: UInt64) {
+        store(value, in: \.inventories, deviceId: deviceId, readAt: generation)
+    }
+
+    private func store<Value: Sendable>(_ value: Value, in table: WritableKeyPath<State, [String: Entry<Value>]>, deviceId: String, readAt generation: UInt64) {
+        let expires = ContinuousClock.now + timeToLive
+        state.withLockedValue { state in
+            guard state.everythingInvalidatedAt <= generation, (state.invalidatedAt[deviceId] ?? 0) <= generation else { return }
+            if state[keyPath: table].count >= maximumEntries { state[keyPath: table].removeAll(keepingCapacity: true) }
+            state[keyPath: table][deviceId] = Entry(value: value, expires: expires)
+        }
+    }
+
+    /// The devices' configuration or sync state changed: their hashes are read again.
+    public func configurationChanged(_ deviceIds: some Sequence<String>) {
+        state.withLockedValue { state in
+            state.generation += 1
+            for id in deviceIds {
+                state.hashes.removeValue(forKey: id)
+                Self.markInvalidated(id, in: &state, maximumEntries: maximumEntries)
+            }
+        }
+    }
+
+    private static func markInvalidated(_ deviceId: String, in state: inout State, maximumEntries: Int) {
+        if state.invalidatedAt.count >= maximumEntries {
+            // Forgetting per-device marks is safe only by treating everything as invalidated.
+            state.invalidatedAt.removeAll(keepingCapacity: true)
+            state.everythingInvalidatedAt = state.generation
+        }
+        state.invalidatedAt[deviceId] = state.generation
+    }
+
+    /// The devices' records changed (key, pending key, status, inventory): everything about
+    /// them is read again.
+    public func devicesChanged(_ deviceIds: some Sequence<String>) {
+        state.withLockedValue { state in
+            state.generation += 1
+            for id in deviceIds {
+                Self.markInvalidated(id, in: &state, maximumEntries: maximumEntries)
+                state.credentials.removeValue(forKey: id)
+                state.hashes.removeValue(forKey: id)
+                state.inventories.removeValue(forKey: id)
+            }
+        }
+    }
+
+    /// Forgets everything (the change listener reconnected: it may have missed changes).
+    public func removeAll() {
+        state.withLockedValue { state in
+            state.generation += 1
+            state.everythingInvalidatedAt = state.generation
+            state.invalidatedAt.removeAll()
+            state.credentials.removeAll()
+            state.hashes.removeAll()
+            state.inventories.removeAll()
+        }
+    }
+
+    public var count: (credentials: Int, hashes: Int, inventories: Int) {
+        state.withLockedValue { ($0.credentials.count, $0.hashes.count, $0.inventories.count) }
+    }
+}

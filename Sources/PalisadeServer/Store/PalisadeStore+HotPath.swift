@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import PalisadeCore
+import SQLKit
+
+/// Group commit of single-use assertion ids: requests arriving while a batch commits wait for
+/// the next one, and each batch is one transaction with one multi-row
+/// `INSERT ... ON CONFLICT DO NOTHING RETURNING`. The database's unique key (device, jti)
+/// stays the arbiter: an id is accepted only if this batch's insert created its row, so a
+/// replay is refused whether its first use was in the same batch, in a concurrent batch, or
+/// on another replica. A request is answered only after its batch has committed.
+actor AssertionLedger {
+    struct Use: Sendable, Hashable {
+        var deviceId: String
+        var jti: String
+        var expiresAt: Int64
+
+        var key: Key { Key(deviceId: deviceId, jti: jti) }
+    }
+
+    struct Key: Sendable, Hashable {
+        var deviceId: String
+        var jti: String
+    }
+
+    static let maximumBatch = 500
+    /// Expired ids are deleted at most this often (one indexed DELETE in a batch's transaction).
+    static let purgeIntervalMillis: Int64 = 10_000
+
+    private let backend: any DatabaseBackend
+    private let clock: any WallClock
+    /// Batches of one replica never wait for another replica's: the unique key decides.
+    private let lockKey = "assertions:\(UUID().uuidString)"
+    private var queue: [(use: Use, answer: CheckedContinuation<Bool, any Error>)] = []
+    private var draining = false
+    private var lastPurge: Int64 = 0
+    private(set) var batchesCommitted = 0
+
+    init(backend: any DatabaseBackend, clock: any WallClock) {
+        self.backend = backend
+        self.clock = clock
+    }
+
+    /// True when this is the id's first use; false for a replay. Throws if the batch failed.
+    func record(_ use: Use) async throws -> Bool {
+        try await withCheckedThrowingContinuation { answer in
+            queue.append((use, answer))
+            if !draining {
+                draining = true
+                Task { await self.drain() }
+            }
+        }
+    }
+
+    private func drain() async {
+        while !queue.isEmpty {
+            let batch = Array(queue.prefix(Self.maximumBatch))
+            queue.removeFirst(batch.count)
+            do {
+                let created = try await commit(batch.map(\.use))
+                // Two uses of one id in the same batch: the first is granted, the rest are replays.
+                var granted: Set<Key> = []
+                for (use, answer) in batch {
+                    answer.resume(returning: created.contains(use.key) && granted.insert(use.key).inserted)
+                }
+            } catch {
+                for (_, answer) in batch { answer.resume(throwing: error) }
+            }
+        }
+        draining = false
+    }
+
+    private func commit(_ uses: [Use]) async throws -> Set<Key> {
+        let now = clock.nowMillis
+        let purge = now - lastPurge >= Self.purgeIntervalMillis
+        if purge { lastPurge = now }
+        // Sorted and distinct: concurrent batches on PostgreSQL take row locks in one order.
+        var seen: Set<Key> = []
+        let rows = uses.filter { seen.insert($0.key).inserted }.sorted { ($0.deviceId, $0.jti) < ($1.deviceId, $1.jti) }
+        let created = try await backend.write(lockKey: lockKey) { sql in
+            if purge {
+                try await sql.raw("DELETE FROM device_assertion_nonces WHERE expires_at < \(bind: now)").run()
+            }
+            return try await sql.raw(SQLQueryString.insert(
+                "INSERT INTO device_assertion_nonces (device_id, jti, expires_at) VALUES ",
+                rows: rows.map { "(\(bind: $0.deviceId), \(bind: $0.jti), \(bind: $0.expiresAt))" },
+                suffix: " ON CONFLICT (device_id, jti) DO NOTHING RETURNING device_id, jti")).all()
+                .map { Key(deviceId: try $0.string("device_id"), jti: try $0.string("jti")) }
+        }
+        batchesCommitted += 1
+        return Set(created)
+    }
+}
+
+/// Write-behind of last-seen times for check-ins that change nothing else: noted in memory,
+/// written at most `interval` later in one transaction for every device noted meanwhile, and
+/// on graceful shutdown (`flush`). A crash loses at most the last interval's times (the
+/// devices look one interval less recently seen; their next check-in writes it again).
+actor LastSeenWriter {
+    static let interval: Duration = .seconds(1)
+    private let backend: any DatabaseBackend
+    private let logger: Logger
+    private var pending: [String: Int64] = [:]
+    private var scheduled = false
+    /// Failed flushes in a row; after `maximumRetries` the times are dropped (they are only
+    /// last-seen times, and the next check-in notes them again), so that a store whose
+    /// database is gone for good does not retry for ever.
+    private var failures = 0
+    static let maximumRetries = 5
+
+    init(backend: any DatabaseBackend, logger: Logger) {
+        self.backend = backend
+        self.logger = logger
+    }
+
+    func note(_ deviceId: String, at millis: Int64) {
+        pending[deviceId] = max(pending[deviceId] ?? millis, millis)
+        guard !scheduled else { return }
+        scheduled = true
+        Task {
+            try? await Task.sleep(for: Self.interval)
+            await self.flush()
+        }
+    }
+
+    var pendingCount: Int { pending.count }
+
+    /// Writes every noted time now. A time never moves backwards (a direct write may be newer).
+    func flush() async {
+        scheduled = false
+        let batch = pending
+        pending = [:]
+        guard !batch.isEmpty else { return }
+        do {
+            for chunk in batch.sorted(by: { $0.key < $1.key }).chunked(400) {
+                try await backend.write(lockKey: "last-seen") { sql in
+                    try await sql.raw(SQLQueryString.insert(
+                        "UPDATE devices SET last_check_in_at = v.column2 FROM (VALUES ",
+                        rows: chunk.map { "(\(bind: $0.key), \(bind: $0.value))" },
+                        suffix: ") AS v WHERE devices.id = v.column1 AND (devices.last_check_in_at IS NULL OR devices.last_check_in_at < v.column2)")).run()
+                }
+            }
+            failures = 0
+        } catch {
+            failures += 1
+            guard failures <= Self.maximumRetries else {
+                logger.warning("could not write last-seen times; dropped", metadata: ["devices": "\(batch.count)", "error": "\(error)"])
+                failures = 0
+                return
+            }
+            logger.warning("could not write last-seen times; retrying", metadata: ["devices": "\(batch.count)", "error": "\(error)"])
+            for (id, millis) in batch { pending[id] = max(pending[id] ?? millis, millis) }
+            if !scheduled {
+                scheduled = true
+                Task {
+                    try? await Task.sleep(for: Self.interval)
+                    await self.flush()
+                }
+            }
+        }
+    }
+}
