@@ -85,6 +85,16 @@ public final class PostgresBackend: DatabaseBackend {
     /// Set when a probe found PostgreSQL unreachable, cleared by the next leased connection:
     /// meanwhile requests probe first and are refused at once instead of queuing.
     private let unreachableSince = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    /// When the pool last handed out a connection. A pool that did so within
+    /// `recentLeaseWindow` is busy, not cut off: its waiters keep waiting without a probe,
+    /// which under load (an event loop slow to complete even a loopback connect) could
+    /// otherwise fail and refuse a fleet's requests with 503 while PostgreSQL is fine.
+    private let lastLeased = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    static let recentLeaseWindow: Duration = .seconds(1)
+
+    private func leasedRecently() -> Bool {
+        lastLeased.withLockedValue { last in last.map { ContinuousClock.now - $0 < Self.recentLeaseWindow } ?? false }
+    }
     private let address: (host: String, port: Int)?
 
     /// Whether PostgreSQL's port accepts a TCP connection now.
@@ -105,11 +115,12 @@ public final class PostgresBackend: DatabaseBackend {
     /// connections (see `connectionWaitLimit`).
     func withBoundedConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let unreachable = DatabaseUnreachable(database: "PostgreSQL")
-        if unreachableSince.withLockedValue({ $0 }) != nil, !(await acceptsConnections()) {
+        if unreachableSince.withLockedValue({ $0 }) != nil, !leasedRecently(), !(await acceptsConnections()) {
             throw unreachable
         }
         let lease = NIOLockedValueBox(Lease.waiting)
         let unreachableSince = self.unreachableSince
+        let lastLeased = self.lastLeased
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await self.client.withConnection { connection in
@@ -120,6 +131,7 @@ public final class PostgresBackend: DatabaseBackend {
                     }
                     guard granted else { throw unreachable }
                     unreachableSince.withLockedValue { $0 = nil }
+                    lastLeased.withLockedValue { $0 = .now }
                     return try await body(connection)
                 }
             }
@@ -127,6 +139,7 @@ public final class PostgresBackend: DatabaseBackend {
                 while true {
                     try await Task.sleep(for: Self.connectionWaitLimit)
                     if lease.withLockedValue({ $0 }) != .waiting { return nil }
+                    if self.leasedRecently() { continue }
                     if await self.acceptsConnections() { continue }
                     let expired = lease.withLockedValue { state in
                         guard state == .waiting else { return false }
