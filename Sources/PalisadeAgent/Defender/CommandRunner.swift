@@ -45,6 +45,11 @@ public struct CommandRunner: Sendable {
         return nil
     }
 
+    /// Foundation's `Process.run()` is not safe to call from several threads at once: the
+    /// suite crashed inside it (a bad memcpy) with many simulated agents starting tools
+    /// together. Starting is serialised; waiting for the tools is not.
+    private static let spawning = NSLock()
+
     /// Runs `tool` with `arguments`; blocks the calling thread (callers run it on a thread pool).
     public func run(_ tool: String, _ arguments: [String]) -> Outcome {
         guard let executable = locate(tool) else { return .notFound(tool: tool) }
@@ -56,7 +61,7 @@ public struct CommandRunner: Sendable {
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         do {
-            try process.run()
+            try Self.spawning.withLock { try process.run() }
         } catch {
             return .failedToStart(tool: tool, reason: "\(error)")
         }

@@ -62,11 +62,7 @@ public final class DeviceHotPathCache: Sendable {
     var generation: UInt64 { state.withLockedValue { $0.generation } }
 
     func credentials(_ deviceId: String) -> Credentials? {
-        let now = ContinuousClock.now
-        return state.withLockedValue { state in
-            guard let entry = state.credentials[deviceId], entry.expires > now else { return nil }
-            return entry.value
-        }
+        lookup(deviceId, in: \.credentials)
     }
 
     func storeCredentials(_ value: Credentials, readAt generation: UInt64) {
@@ -75,11 +71,7 @@ public final class DeviceHotPathCache: Sendable {
 
     /// `.some(hash)` when cached (hash nil: no configuration yet), nil on a miss.
     func configurationHash(_ deviceId: String) -> String?? {
-        let now = ContinuousClock.now
-        return state.withLockedValue { state in
-            guard let entry = state.hashes[deviceId], entry.expires > now else { return nil }
-            return .some(entry.value)
-        }
+        lookup(deviceId, in: \.hashes)
     }
 
     func storeConfigurationHash(_ hash: String?, deviceId: String, readAt generation: UInt64) {
@@ -87,15 +79,20 @@ public final class DeviceHotPathCache: Sendable {
     }
 
     func lastInventory(_ deviceId: String) -> LastInventory? {
-        let now = ContinuousClock.now
-        return state.withLockedValue { state in
-            guard let entry = state.inventories[deviceId], entry.expires > now else { return nil }
-            return entry.value
-        }
+        lookup(deviceId, in: \.inventories)
     }
 
     func storeLastInventory(_ value: LastInventory, deviceId: String, readAt generation: UInt64) {
         store(value, in: \.inventories, deviceId: deviceId, readAt: generation)
+    }
+
+    /// The device's unexpired entry in `table`, nil on a miss.
+    private func lookup<Value: Sendable>(_ deviceId: String, in table: KeyPath<State, [String: Entry<Value>]>) -> Value? {
+        let now = ContinuousClock.now
+        return state.withLockedValue { state in
+            guard let entry = state[keyPath: table][deviceId], entry.expires > now else { return nil }
+            return entry.value
+        }
     }
 
     private func store<Value: Sendable>(_ value: Value, in table: WritableKeyPath<State, [String: Entry<Value>]>, deviceId: String, readAt generation: UInt64) {
