@@ -65,8 +65,25 @@ import Glibc
             }
             let reportsBefore = simulator.metrics.snapshot().reports
             try await Task.sleep(for: .seconds(3))
-            process.signal(SIGKILL)
+            // Kill the moment some agent holds an acknowledged report of a changed configuration
+            // while the others are still mid-cycle. On a loaded machine every agent can lag
+            // behind a change every 200 ms (CI once saw 0 of 30 acknowledged at a fixed moment),
+            // so after 10 s the changes stop and the first agent to catch up decides the moment.
+            let fleet = server.directory + "/fleet/devices"
+            let firstHashes = try Self.acknowledgedReports(fleet)
+            let changedAndAcknowledged: @Sendable () throws -> Bool = {
+                try Self.acknowledgedReports(fleet).contains { firstHashes[$0.key] != $0.value }
+            }
+            let clock = ContinuousClock()
+            let watching = clock.now
+            while clock.now - watching < .seconds(10), try !changedAndAcknowledged() {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             changes.cancel()
+            while clock.now - watching < .seconds(70), try !changedAndAcknowledged() {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            process.signal(SIGKILL)
             _ = await changes.result
             #expect(try await process.waitForExit(within: .seconds(10)) != nil)
             #expect(simulator.metrics.snapshot().reports > reportsBefore, "reports were arriving when the server was killed")
@@ -75,13 +92,7 @@ import Glibc
 
             // What the agents hold as acknowledged: an applied configuration with no report of it
             // pending (an agent keeps a report until the server answered it).
-            var acknowledged: [String: String] = [:]
-            let fleet = server.directory + "/fleet/devices"
-            for name in try FileManager.default.contentsOfDirectory(atPath: fleet) {
-                let state = AgentStateDirectory(path: fleet + "/" + name + "/state")
-                guard let enrollment = try state.enrollment(), let applied = try state.applied(), try state.pendingReport() == nil else { continue }
-                acknowledged[enrollment.deviceId] = applied.hash
-            }
+            let acknowledged = try Self.acknowledgedReports(fleet)
             // Agents answered mid-stream still hold their newest report; the others are checked.
             #expect(!acknowledged.isEmpty, "some agents had their last report acknowledged (\(acknowledged.count) of \(devices))")
             let stored = try await Self.storedReportHashes(server)
@@ -128,6 +139,19 @@ import Glibc
             serverURL: server, enrollmentToken: token, devices: devices, platformMix: [(.linux, 1)], trust: .insecureHTTP,
             waitSeconds: waitSeconds, minimumInterval: .milliseconds(100), enrollConcurrency: 8, workDirectory: directory + "/fleet",
             backoffBase: .milliseconds(100), backoffMaximum: .seconds(1)), logger: TestServer.logger)
+    }
+
+    /// Each simulated agent's acknowledged report, as device id and configuration hash: an
+    /// applied configuration with no report of it pending (state files are written atomically,
+    /// so reading them while the agents run is safe).
+    static func acknowledgedReports(_ fleet: String) throws -> [String: String] {
+        var acknowledged: [String: String] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: fleet) {
+            let state = AgentStateDirectory(path: fleet + "/" + name + "/state")
+            guard let enrollment = try state.enrollment(), let applied = try state.applied(), try state.pendingReport() == nil else { continue }
+            acknowledged[enrollment.deviceId] = applied.hash
+        }
+        return acknowledged
     }
 
     /// Each device's stored report, as the configuration hash it was about.
