@@ -76,7 +76,10 @@ public final class PostgresBackend: DatabaseBackend {
     /// until its circuit breaker trips (up to a minute); instead, a wait past this limit probes
     /// the server's port: refused (or no answer within `probeTimeout`) fails the request with
     /// `DatabaseUnreachable` (503 `database_unavailable`); accepted means the pool is only busy,
-    /// and the request keeps waiting. Only the wait for a connection is bounded, never a query.
+    /// and the request keeps waiting. A probe not answered in time counts only when the next
+    /// one is not either (`unansweredProbesForUnreachable`): a stopped PostgreSQL is refused
+    /// within about a second, a host gone from the network within about two. Only the wait for
+    /// a connection is bounded, never a query.
     static let connectionWaitLimit: Duration = .milliseconds(500)
     static let probeTimeout: TimeAmount = .milliseconds(500)
 
@@ -97,17 +100,27 @@ public final class PostgresBackend: DatabaseBackend {
     }
     private let address: (host: String, port: Int)?
 
+    enum ProbeResult: Sendable, Equatable { case accepted, refused, unanswered }
+
+    /// Probes that timed out, in a row, before a waiting request is refused: a connect that
+    /// is not answered within `probeTimeout` may be PostgreSQL's host gone from the network or
+    /// only this process's event loops too busy to complete a loopback connect (seen as false
+    /// 503s under load). Refused connections (PostgreSQL stopped) count at once.
+    static let unansweredProbesForUnreachable = 2
+
     /// Whether PostgreSQL's port accepts a TCP connection now.
-    func acceptsConnections() async -> Bool {
-        guard let address else { return true }
+    func probe() async -> ProbeResult {
+        guard let address else { return .accepted }
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(Self.probeTimeout)
                 .connect(host: address.host, port: address.port).get()
             channel.close(promise: nil)
-            return true
+            return .accepted
+        } catch ChannelError.connectTimeout {
+            return .unanswered
         } catch {
-            return false
+            return .refused
         }
     }
 
@@ -115,7 +128,7 @@ public final class PostgresBackend: DatabaseBackend {
     /// connections (see `connectionWaitLimit`).
     func withBoundedConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let unreachable = DatabaseUnreachable(database: "PostgreSQL")
-        if unreachableSince.withLockedValue({ $0 }) != nil, !leasedRecently(), !(await acceptsConnections()) {
+        if unreachableSince.withLockedValue({ $0 }) != nil, !leasedRecently(), await probe() != .accepted {
             throw unreachable
         }
         let lease = NIOLockedValueBox(Lease.waiting)
@@ -136,11 +149,23 @@ public final class PostgresBackend: DatabaseBackend {
                 }
             }
             group.addTask {
+                var unanswered = 0
                 while true {
                     try await Task.sleep(for: Self.connectionWaitLimit)
                     if lease.withLockedValue({ $0 }) != .waiting { return nil }
                     if self.leasedRecently() { continue }
-                    if await self.acceptsConnections() { continue }
+                    switch await self.probe() {
+                    case .accepted:
+                        unanswered = 0
+                        continue
+                    case .unanswered:
+                        // No answer may be a saturated event loop, not a dead server: only
+                        // several in a row count (a refusal counts at once).
+                        unanswered += 1
+                        if unanswered < Self.unansweredProbesForUnreachable { continue }
+                    case .refused:
+                        break
+                    }
                     let expired = lease.withLockedValue { state in
                         guard state == .waiting else { return false }
                         state = .expired
