@@ -112,9 +112,9 @@ struct DeviceProtocolController {
         }
         // A sync request is answered with the whole configuration even when it is unchanged:
         // agents that predate `reportRequested` then apply it and report as after any change.
-        let configuration = try await store.effectiveConfiguration(deviceId: device.deviceId)?.deviceConfiguration
-            ?? DeviceConfiguration(platform: .linux, settings: [:])
-        let deliveredHash = configuration.hash
+        let deliverable = try await store.deliverableConfiguration(deviceId: device.deviceId)
+        let configuration = deliverable?.configuration ?? DeviceConfiguration(platform: .linux, settings: [:])
+        let deliveredHash = deliverable?.hash ?? configuration.hash
         try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: deliveredHash)
         if state.reportRequested { try await store.recordSyncDelivered(deviceId: device.deviceId) }
         store.metrics.checkIn(outcome: "changed")

@@ -154,3 +154,47 @@ public final class DeviceHotPathCache: Sendable {
         state.withLockedValue { ($0.credentials.count, $0.hashes.count, $0.inventories.count) }
     }
 }
+
+/// Decoded effective configurations by content: the SHA-256 of the stored document
+/// (`device_configurations.effective_digest`). Devices that sit in the same groups share one
+/// document, so a thousand check-ins and reports after a policy change decode it once instead
+/// of a thousand times (on SQLite, reports decode it inside the single writer's transaction). Keyed by content, an entry can never be stale; the cache is bounded and simply
+/// emptied when full.
+public final class EffectiveConfigurationCache: Sendable {
+    public struct Entry: Sendable {
+        public let effective: EffectiveConfiguration
+        /// What the agent is sent.
+        public let delivered: DeviceConfiguration
+    }
+
+    static let capacity = 512
+    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    private let decodes = NIOLockedValueBox(0)
+
+    public init() {}
+
+    /// Documents decoded so far (tests, `palisade-bench`).
+    public var documentsDecoded: Int { decodes.withLockedValue { $0 } }
+
+    func entry(digest: String) -> Entry? {
+        entries.withLockedValue { $0[digest] }
+    }
+
+    /// Decodes `document` (whose digest is `digest`) and keeps it.
+    func decode(_ document: String, digest: String) throws -> Entry {
+        let effective: EffectiveConfiguration
+        do {
+            effective = try CanonicalJSON.decode(EffectiveConfiguration.self, from: document)
+        } catch {
+            throw StoreError.corrupt("column effective: \(error)")
+        }
+        decodes.withLockedValue { $0 += 1 }
+        let delivered = effective.deviceConfiguration
+        let entry = Entry(effective: effective, delivered: delivered)
+        entries.withLockedValue { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[digest] = entry
+        }
+        return entry
+    }
+}

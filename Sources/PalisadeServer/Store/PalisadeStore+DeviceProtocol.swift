@@ -58,6 +58,35 @@ extension PalisadeStore {
         }
     }
 
+    /// The device's current configuration as decoded once per distinct document
+    /// (`EffectiveConfigurationCache`): its effective configuration, what the agent is sent and
+    /// that hash (`configuration_hash`, which the recompute derived from the same document).
+    /// `lockRow`: take the row's lock (PostgreSQL, inside a write).
+    static func currentConfiguration(deviceId: String, lockRow: Bool = false, cache: EffectiveConfigurationCache,
+                                     on sql: any SQLDatabase) async throws -> (hash: String, entry: EffectiveConfigurationCache.Entry)? {
+        let forUpdate: SQLQueryString = lockRow ? " FOR UPDATE" : ""
+        guard let row = try await sql.raw("""
+            SELECT configuration_hash, effective_digest FROM device_configurations WHERE device_id = \(bind: deviceId)\(forUpdate)
+            """).first() else {
+            return nil
+        }
+        let hash = try row.string("configuration_hash")
+        if let digest = try row.optionalString("effective_digest"), let known = cache.entry(digest: digest) { return (hash, known) }
+        guard let document = try await sql.raw("SELECT effective FROM device_configurations WHERE device_id = \(bind: deviceId)").first()?.string("effective") else {
+            return nil
+        }
+        // Keyed by the digest of the document read here, not the column (rows predating it have none).
+        return (hash, try cache.decode(document, digest: Digest.sha256Hex(Data(document.utf8))))
+    }
+
+    /// What a check-in delivers: the current configuration and its hash.
+    public func deliverableConfiguration(deviceId: String) async throws -> (configuration: DeviceConfiguration, hash: String)? {
+        let cache = effectiveConfigurations
+        return try await read { sql in
+            try await Self.currentConfiguration(deviceId: deviceId, cache: cache, on: sql).map { ($0.entry.delivered, $0.hash) }
+        }
+    }
+
     public func effectiveConfiguration(deviceId: String) async throws -> EffectiveConfiguration? {
         try await read { sql in try await Self.effectiveConfiguration(deviceId: deviceId, on: sql) }
     }
@@ -73,13 +102,22 @@ extension PalisadeStore {
     ///
     /// When this replica saw the same inventory from the device earlier the same day (cached,
     /// see `DeviceHotPathCache`), an unchanged check-in only notes the last-seen time, written
-    /// behind in batches (`LastSeenWriter`).
+    /// behind in batches (`LastSeenWriter`), and a delivery only the time and the delivered
+    /// hash, group-committed with other devices' writes (`DeviceWriteBatcher`).
     public func recordCheckIn(deviceId: String, tenant: String, inventory: DeviceProtocol.Inventory?, deliveredHash: String?) async throws {
         let now = clock.nowMillis
         let today = Device.ruleDay(Timestamp.date(now))
         let cache = notifier.cache
-        if deliveredHash == nil, let last = cache.lastInventory(deviceId), last.ruleDay == today, inventory == nil || inventory == last.inventory {
-            await lastSeen.note(deviceId, at: now)
+        if let last = cache.lastInventory(deviceId), last.ruleDay == today, inventory == nil || inventory == last.inventory {
+            guard let deliveredHash else {
+                await lastSeen.note(deviceId, at: now)
+                return
+            }
+            // A delivery with nothing else new: no device read, only the batched write.
+            try await deviceWrites.write(deviceId: deviceId) { sql in
+                try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
+                try await Self.recordDelivery(deliveredHash, deviceId: deviceId, at: now, on: sql)
+            }
             return
         }
         let generation = cache.generation
@@ -117,7 +155,7 @@ extension PalisadeStore {
             }
         }
         guard !throughDirectory || deliveredHash != nil else { return }
-        try await backend.write(lockKey: "device:\(deviceId)") { sql in
+        try await deviceWrites.write(deviceId: deviceId) { sql in
             if !throughDirectory {
                 try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
                 // News that rules do not read (definitions, real-time protection, issues) skips the directory.
@@ -126,12 +164,16 @@ extension PalisadeStore {
                 }
             }
             if let deliveredHash {
-                try await sql.raw("""
-                    UPDATE device_configurations SET delivered_hash = \(bind: deliveredHash), delivered_at = \(bind: now)
-                    WHERE device_id = \(bind: deviceId)
-                    """).run()
+                try await Self.recordDelivery(deliveredHash, deviceId: deviceId, at: now, on: sql)
             }
         }
+    }
+
+    static func recordDelivery(_ deliveredHash: String, deviceId: String, at now: Int64, on sql: any SQLDatabase) async throws {
+        try await sql.raw("""
+            UPDATE device_configurations SET delivered_hash = \(bind: deliveredHash), delivered_at = \(bind: now)
+            WHERE device_id = \(bind: deviceId)
+            """).run()
     }
 
     static func storeDefender(_ status: DefenderStatus, deviceId: String, on sql: any SQLDatabase) async throws {
@@ -154,8 +196,9 @@ extension PalisadeStore {
         // On PostgreSQL the device's rows are locked in the order a recompute takes them (the
         // device, then its configuration), so that a recompute committing meanwhile is seen, the
         // stored states follow the configuration that is current, and the two never deadlock.
-        let lockRow: SQLQueryString = backend.kind == .postgres ? " FOR UPDATE" : ""
-        return try await backend.write(lockKey: "device:\(deviceId)") { sql in
+        let backend = self.backend
+        let cache = effectiveConfigurations
+        return try await deviceWrites.write(deviceId: deviceId) { sql in
             if backend.kind == .postgres {
                 try await sql.raw("SELECT id FROM devices WHERE id = \(bind: deviceId) FOR UPDATE").run()
             }
@@ -184,8 +227,8 @@ extension PalisadeStore {
             let answersSync = try await sql.raw("""
                 UPDATE devices SET sync_requested_at = NULL, sync_delivered_at = NULL WHERE id = \(bind: deviceId) AND sync_requested_at <= \(bind: now) RETURNING id
                 """).first() != nil
-            let configurationRow = try await sql.raw("SELECT configuration_hash, effective FROM device_configurations WHERE device_id = \(bind: deviceId)\(lockRow)").first()
-            let currentHash = try configurationRow?.string("configuration_hash")
+            let current = try await Self.currentConfiguration(deviceId: deviceId, lockRow: backend.kind == .postgres, cache: cache, on: sql)
+            let currentHash = current?.hash
             let isCurrent = currentHash == report.configurationHash
             let existing = try await sql.raw("SELECT configuration_hash, results, detail FROM device_reports WHERE device_id = \(bind: deviceId)").first()
             let existingHash = try existing?.string("configuration_hash")
@@ -204,9 +247,8 @@ extension PalisadeStore {
                 ON CONFLICT (device_id) DO UPDATE SET configuration_hash = excluded.configuration_hash,
                     results = excluded.results, detail = excluded.detail, reported_at = excluded.reported_at
                 """).run()
-            if let configurationRow {
-                let configuration = try configurationRow.json("effective", as: EffectiveConfiguration.self)
-                try await Self.storeStates(of: [DeviceStateInput(deviceId: deviceId, configuration: configuration,
+            if let current {
+                try await Self.storeStates(of: [DeviceStateInput(deviceId: deviceId, configuration: current.entry.effective,
                                                                  report: reported)],
                                            tenant: tenant, at: now, on: sql)
             }

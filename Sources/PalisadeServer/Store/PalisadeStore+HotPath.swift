@@ -160,3 +160,100 @@ actor LastSeenWriter {
         }
     }
 }
+
+/// Group commit of per-device writes (status reports, delivered configurations): writes that
+/// arrive while a batch commits wait for the next one, and a batch runs each write in turn in
+/// one transaction, so a thousand reports after a policy change cost a few commits (a synced
+/// commit each on SQLite) instead of a thousand. Each caller is answered only once its batch
+/// has committed, with what its own write returned.
+///
+/// Writes run sorted by device under each device's lock (on PostgreSQL the advisory lock a
+/// lone write takes, then row locks in the order a recompute takes them), so concurrent batches
+/// on two replicas lock in one order. A batch that fails is retried one write per transaction,
+/// so that one bad write fails alone; a database that is unreachable or full fails the whole
+/// batch at once (retrying would only make every caller wait longer for the same answer).
+actor DeviceWriteBatcher {
+    struct Write: Sendable {
+        var deviceId: String
+        var run: @Sendable (any SQLDatabase) async throws -> Void
+        var answer: CheckedContinuation<Void, any Error>
+    }
+
+    static let maximumBatch = 200
+    private let backend: any DatabaseBackend
+    private let batchLock = "device-writes:\(UUID().uuidString)"
+    private var queue: [Write] = []
+    private var draining = false
+    private(set) var batchesCommitted = 0
+
+    init(backend: any DatabaseBackend) {
+        self.backend = backend
+    }
+
+    /// Runs `body` inside a batch's transaction under the device's lock; returns its result
+    /// once the batch has committed.
+    func write<T: Sendable>(deviceId: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let result = WriteResult<T>()
+        try await withCheckedThrowingContinuation { (answer: CheckedContinuation<Void, any Error>) in
+            queue.append(Write(deviceId: deviceId, run: { sql in result.set(try await body(sql)) }, answer: answer))
+            if !draining {
+                draining = true
+                Task { await self.drain() }
+            }
+        }
+        return try result.value()
+    }
+
+    private func drain() async {
+        while !queue.isEmpty {
+            let batch = Array(queue.prefix(Self.maximumBatch))
+            queue.removeFirst(batch.count)
+            // Stable: two writes of one device keep their order.
+            let ordered = batch.enumerated().sorted { ($0.element.deviceId, $0.offset) < ($1.element.deviceId, $1.offset) }.map(\.element)
+            do {
+                try await commit(ordered)
+                batchesCommitted += 1
+                for write in ordered { write.answer.resume() }
+            } catch where batch.count > 1 && !DatabaseFailure.isUnavailable(error) && !DatabaseFailure.isStorageFull(error) {
+                for write in ordered {
+                    do {
+                        try await commit([write])
+                        write.answer.resume()
+                    } catch {
+                        write.answer.resume(throwing: error)
+                    }
+                }
+            } catch {
+                for write in ordered { write.answer.resume(throwing: error) }
+            }
+        }
+        draining = false
+    }
+
+    private func commit(_ writes: [Write]) async throws {
+        let isPostgres = backend.kind == .postgres
+        try await backend.write(lockKey: writes.count == 1 ? "device:\(writes[0].deviceId)" : batchLock) { sql in
+            var locked: Set<String> = []
+            for write in writes {
+                if isPostgres, writes.count > 1, locked.insert(write.deviceId).inserted {
+                    try await sql.raw("SELECT pg_advisory_xact_lock(hashtext(\(bind: "device:" + write.deviceId)))").run()
+                }
+                try await write.run(sql)
+            }
+        }
+    }
+}
+
+/// What one write of a batch returned (set inside the transaction, read after the commit; a
+/// batch retried write by write sets it again).
+private final class WriteResult<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T?
+
+    func set(_ value: T) { lock.withLock { stored = value } }
+
+    func value() throws -> T {
+        guard let value = lock.withLock({ stored }) else { throw CancellationError() }
+        return value
+    }
+}

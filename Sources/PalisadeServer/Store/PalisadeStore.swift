@@ -23,6 +23,8 @@ public struct PalisadeStore: Sendable {
     /// The check-in hot path's batched writes (see PalisadeStore+HotPath.swift).
     let assertionLedger: AssertionLedger
     let lastSeen: LastSeenWriter
+    let deviceWrites: DeviceWriteBatcher
+    let effectiveConfigurations = EffectiveConfigurationCache()
 
     public init(backend: any DatabaseBackend, catalog: SettingCatalog = .standard, notifier: ConfigurationChangeNotifier = ConfigurationChangeNotifier(),
                 clock: any WallClock = SystemWallClock(), passwordHashCost: UInt8 = 12, metrics: ServerMetrics = ServerMetrics(), logger: Logger) {
@@ -35,6 +37,7 @@ public struct PalisadeStore: Sendable {
         self.logger = logger
         self.assertionLedger = AssertionLedger(backend: backend, clock: clock)
         self.lastSeen = LastSeenWriter(backend: backend, logger: logger)
+        self.deviceWrites = DeviceWriteBatcher(backend: backend)
     }
 
     /// Writes the last-seen times still held in memory (graceful shutdown; tests).
