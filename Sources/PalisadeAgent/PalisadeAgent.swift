@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
 import PalisadeCore
+import PalisadeSupport
 import PalisadeIdentity
 
 /// The agent: enrolls once, then checks in (long-poll), applies what it receives through the
@@ -52,13 +53,17 @@ public struct PalisadeAgent: Sendable {
     /// The session of the last cycle, reused while its files are unchanged.
     let sessions = SessionCache()
 
-    public init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options = .init(), clock: any WallClock = SystemWallClock(), logger: Logger) {
+    /// `defender`: a monitor shared with other agents in this process (the simulator's virtual
+    /// devices of one platform read one SIMULATED tool); nil makes the agent its own.
+    public init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options = .init(), clock: any WallClock = SystemWallClock(),
+                defender: DefenderMonitor? = nil, logger: Logger) {
         self.state = state
         self.httpClient = httpClient
         self.options = options
         self.clock = clock
         self.logger = logger
-        self.defender = DefenderMonitor(runner: CommandRunner(searchPath: options.toolSearchPath, timeout: options.toolTimeout), maximumAge: options.defenderMaximumAge)
+        self.defender = defender
+            ?? DefenderMonitor(runner: CommandRunner(searchPath: options.toolSearchPath, timeout: options.toolTimeout), maximumAge: options.defenderMaximumAge)
     }
 
     // MARK: Enrollment
@@ -286,10 +291,11 @@ public struct PalisadeAgent: Sendable {
         // File work runs on NIO's thread pool, off the cooperative pool. A device whose Defender
         // settings another channel manages is left exactly as it is.
         let enforcer = session.enforcer
+        let syncsToDisk = AtomicFile.syncsToDisk  // a task-local: carried to the pool's thread
         let enforcerReport = configuration.leaveUntouched == true
             ? DeviceProtocol.StatusReport(configurationHash: configuration.hash, results: [],
                                           detail: configuration.reason ?? "another channel manages Defender's settings; nothing was written")
-            : try await NIOThreadPool.singleton.runIfActive { enforcer.apply(configuration) }
+            : try await NIOThreadPool.singleton.runIfActive { AtomicFile.$syncsToDisk.withValue(syncsToDisk) { enforcer.apply(configuration) } }
         var report = configuration.leaveUntouched == true ? enforcerReport : DefenderVerification.report(enforcerReport, configuration: configuration, observation: observation)
         // Drift found earlier and not yet sent travels with this report.
         let unsent = (try? state.pendingReport())?.drift ?? []

@@ -19,6 +19,9 @@ public enum AtomicFile {
         public var description: String { "cannot \(operation) \(path) (Win32 error \(code))" }
     }
 
+    /// As on POSIX: off only in the load simulator (the move is then not written through).
+    @TaskLocal public static var syncsToDisk = true
+
     public static func write(_ data: some Collection<UInt8>, to path: String, mode: FileMode) throws {
         let random = UInt64.random(in: .min ... .max)
         let temporary = path + ".palisade-tmp-" + String(random, radix: 16)
@@ -27,7 +30,7 @@ public enum AtomicFile {
         }
         let moved = temporary.withCString(encodedAs: UTF16.self) { from in
             path.withCString(encodedAs: UTF16.self) { to in
-                MoveFileExW(from, to, DWORD(MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+                MoveFileExW(from, to, DWORD(syncsToDisk ? MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH : MOVEFILE_REPLACE_EXISTING))
             }
         }
         guard moved else {

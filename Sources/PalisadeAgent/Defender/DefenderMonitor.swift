@@ -10,6 +10,10 @@ public final class DefenderMonitor: Sendable {
     public let runner: CommandRunner
     public let maximumAge: Duration
     private let cache = NIOLockedValueBox<(observation: DefenderObservation, key: String, at: ContinuousClock.Instant)?>(nil)
+    /// The reading under way, if any: callers arriving meanwhile wait for it rather than start
+    /// their own (a monitor shared by many simulated devices would otherwise run the tool once
+    /// per device when its reading expires).
+    private let inFlight = NIOLockedValueBox<(key: String, reading: Task<DefenderObservation, Never>)?>(nil)
 
     public init(runner: CommandRunner = CommandRunner(), maximumAge: Duration = .seconds(60)) {
         self.runner = runner
@@ -27,11 +31,20 @@ public final class DefenderMonitor: Sendable {
             return cached.observation
         }
         let runner = self.runner
-        let observation = (try? await NIOThreadPool.singleton.runIfActive {
-            Self.read(platform: platform, runner: runner, registry: registry, now: now)
-        }) ?? .notInstalled("the agent is shutting down", source: "agent")
-        cache.withLockedValue { $0 = (observation, key, clock.now) }
-        return observation
+        let reading = inFlight.withLockedValue { inFlight -> Task<DefenderObservation, Never> in
+            if let inFlight, inFlight.key == key { return inFlight.reading }
+            let reading = Task {
+                let observation = (try? await NIOThreadPool.singleton.runIfActive {
+                    Self.read(platform: platform, runner: runner, registry: registry, now: now)
+                }) ?? .notInstalled("the agent is shutting down", source: "agent")
+                self.cache.withLockedValue { $0 = (observation, key, clock.now) }
+                self.inFlight.withLockedValue { if $0?.key == key { $0 = nil } }
+                return observation
+            }
+            inFlight = (key, reading)
+            return reading
+        }
+        return await reading.value
     }
 
     /// One reading, blocking.

@@ -9,6 +9,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import PalisadeCore
+import PalisadeSupport
 
 /// A load simulator: `devices` virtual agents in one process, each with its own key pair and
 /// state directory, each running the real agent (`PalisadeAgent.runCycle`: enroll, long-poll
@@ -18,7 +19,9 @@ import PalisadeCore
 /// directory and its enforcement root, where the real enforcers write the managed files or the
 /// file-backed registry), and Defender's tool is a SIMULATED `mdatp`/`powershell` script shared
 /// by every device that answers "healthy", so that written settings report `succeeded`.
-/// Defender readings are cached for an hour, so the script runs about once per device.
+/// The devices of one platform share one Defender reading, cached for an hour, so the script
+/// runs about once per platform: a process per device (10,000 of them, each holding a thread
+/// of a two-thread pool while it runs) would measure the simulator, not the server.
 public final class FleetSimulator: Sendable {
     public struct Configuration: Sendable {
         /// The first server; devices are spread over `serverURLs` by index (device i enrolls
@@ -134,40 +137,49 @@ public final class FleetSimulator: Sendable {
     public func run(duration: Duration?) async throws {
         let tools = configuration.workDirectory + "/simulated-defender-tools"
         try SimulatedDefenderTool.install(in: tools)
+        var monitors: [DevicePlatform: DefenderMonitor] = [:]
+        for platform in DevicePlatform.allCases {
+            monitors[platform] = DefenderMonitor(runner: CommandRunner(searchPath: [tools], timeout: .seconds(10)), maximumAge: .seconds(3600))
+        }
+        let defenders = monitors
         let started = ContinuousClock.now
         metrics.markStarted()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            let gate = EnrollmentGate(permits: configuration.enrollConcurrency)
-            for index in 0..<configuration.devices {
-                group.addTask { await self.runDevice(index: index, tools: tools, gate: gate) }
-            }
-            if let duration {
-                group.addTask {
-                    try await Task.sleep(until: started + duration, clock: .continuous)
-                    throw CancellationError()
+        // The virtual devices' files live in temporary directories: written atomically, not
+        // synced (see AtomicFile.syncsToDisk).
+        try await AtomicFile.$syncsToDisk.withValue(false) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let gate = EnrollmentGate(permits: configuration.enrollConcurrency)
+                for index in 0..<configuration.devices {
+                    let platform = configuration.platform(of: index)
+                    group.addTask { await self.runDevice(index: index, platform: platform, defender: defenders[platform]!, gate: gate) }
                 }
-            }
-            do {
-                // next(), not waitForAll(): the latter waits for every device before throwing.
-                while try await group.next() != nil {}
-            } catch is CancellationError {
-                group.cancelAll()
+                if let duration {
+                    group.addTask {
+                        try await Task.sleep(until: started + duration, clock: .continuous)
+                        throw CancellationError()
+                    }
+                }
+                do {
+                    // next(), not waitForAll(): the latter waits for every device before throwing.
+                    while try await group.next() != nil {}
+                } catch is CancellationError {
+                    group.cancelAll()
+                }
             }
         }
         metrics.markStopped()
     }
 
-    private func runDevice(index: Int, tools: String, gate: EnrollmentGate) async {
-        let platform = configuration.platform(of: index)
+    private func runDevice(index: Int, platform: DevicePlatform, defender: DefenderMonitor, gate: EnrollmentGate) async {
         let name = "sim-\(configuration.runId)-" + String(format: "%06d", index)
         let base = configuration.workDirectory + "/devices/\(name)"
         var options = PalisadeAgent.Options(waitSeconds: configuration.waitSeconds, backoffBase: configuration.backoffBase, backoffMaximum: configuration.backoffMaximum,
-                                            minimumInterval: configuration.minimumInterval, defenderMaximumAge: .seconds(3600), toolSearchPath: [tools])
+                                            minimumInterval: configuration.minimumInterval)
         options.reusesSession = configuration.reusesSession
         let serverURL = configuration.serverURLs[index % configuration.serverURLs.count]
         let agent = PalisadeAgent(
             state: AgentStateDirectory(path: base + "/state"), httpClient: httpClient,
-            options: options, logger: logger)
+            options: options, defender: defender, logger: logger)
         let probe = DeviceInventoryProbe(root: EnforcementRoot(base + "/root"), platform: platform, hostname: name, hardwareId: "sim-hw-\(name)", tags: ["simulated"])
         let clock = ContinuousClock()
 
