@@ -40,7 +40,9 @@ for engine in ["sqlite", "postgres"]:
     if c:
         ok = c["p99Seconds"] is not None and c["p99Seconds"] <= 5
         lines.append(f"| {label} | convergence 50 / 99 / 100 % of {n:,} parked devices after a policy change | 99 % within 5 s (at 10,000) | "
-                     f"{seconds(c['p50Seconds'])} / {seconds(c['p99Seconds'])} / {seconds(c['p100Seconds'])} (PUT {c['policyPutSeconds']} s; {c['errors']} errors) | "
+                     f"{seconds(c['p50Seconds'])} / {seconds(c['p99Seconds'])} / {seconds(c['p100Seconds'])} (PUT {c['policyPutSeconds']} s; {c['errors']} errors)"
+                     + (f"; CPU meanwhile: servers {c['serverCPUSeconds']} s ({c['serverCPUMillisecondsPerDevice']} ms per device), "
+                        f"simulator {c['simulatorCPUSeconds']} s ({c['simulatorCPUMillisecondsPerDevice']} ms per device)" if 'serverCPUSeconds' in c else "") + " | "
                      f"{verdict(ok)}{'' if n >= 10000 else f' at {n:,}'} | {c['loadAverage']} |")
     h = raw.get(f"{engine}.hold")
     if h:

@@ -22,7 +22,8 @@
 #     RSS is read again once every long-poll is parked: (RSS holding N - RSS holding 0) / N.
 #  3. convergence: the policy changes through the API; from just before that call until 50 %,
 #     99 %, 100 % of the N devices' `succeeded` reports of the new configuration were
-#     acknowledged (timestamps from the simulator, same clock).
+#     acknowledged (timestamps from the simulator, same clock); with the CPU time the servers and
+#     the simulator used meanwhile (/proc/PID/stat), per device.
 #  4. steady: STEADY_DEVICES of the fleet (default 2000, at most N) check in without long-poll,
 #     each at most once per STEADY_INTERVAL_MS (default 250 ms: an offered 8,000/s from 2,000
 #     devices), for STEADY_SECONDS (default 20) after WARM_UP seconds (default 5 + devices / 40,
@@ -38,7 +39,8 @@
 #
 # Environment: PALISADE_BIN (default .build/release/palisade), PALISADE_BENCH_BIN (default
 # .build/release/palisade-bench), PORT (18443), PORT2 (18444), STEADY_DEVICES, STEADY_SECONDS,
-# STEADY_INTERVAL_MS, WARM_UP, OUT, KEEP=1 keeps the temporary directory.
+# STEADY_INTERVAL_MS, WARM_UP, OUT, KEEP=1 keeps the temporary directory, STEADY=0 stops each
+# suite after the convergence phase (no steady state, no ceiling).
 set -euo pipefail
 
 N=${1:-1000}
@@ -117,6 +119,8 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg | sed 's/ /, /g'; }
 rss_kib() { local total=0 pid; for pid in "${SERVER_PIDS[@]}"; do total=$((total + $(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"))); done; echo "$total"; }
 # CPU seconds (user + system) of the server processes so far.
 server_cpu() { local ticks=0 pid; for pid in "${SERVER_PIDS[@]}"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; python3 -c "print($ticks / $(getconf CLK_TCK))"; }
+# CPU seconds of the running simulator so far.
+sim_cpu() { python3 -c "print($(awk '{print $14 + $15}' "/proc/$SIM_PID/stat") / $(getconf CLK_TCK))"; }
 server_fds() { local total=0 pid; for pid in "${SERVER_PIDS[@]}"; do total=$((total + $(ls "/proc/$pid/fd" | wc -l))); done; echo "$total"; }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
@@ -243,7 +247,8 @@ PY
 
   # 3. Convergence after a policy change, with every device parked on its long-poll.
   log "$ENGINE: convergence: changing the policy"
-  local changed api_done all_seen
+  local changed api_done all_seen cpu_server0 cpu_sim0 cpu_server1 cpu_sim1
+  cpu_server0=$(server_cpu); cpu_sim0=$(sim_cpu)
   changed=$(now)
   "${CURL[@]}" -X PUT "$API/policies/$POLICY" -H "$AUTH" -d '{"name":"bench","platform":"linux","template":"antivirus","settings":{"cloudService.enabled":true,"cloudService.cloudBlockLevel":"high_plus"}}' > /dev/null
   api_done=$(now)
@@ -253,11 +258,14 @@ PY
     sleep 0.25
   done
   all_seen=$(now)
+  cpu_server1=$(server_cpu); cpu_sim1=$(sim_cpu)
   sleep 1
   stop_simulator
-  record "$ENGINE.convergence" "$(python3 - "$WORK/$ENGINE-hold.json" "$N" "$changed" "$api_done" "$all_seen" "$(loadavg)" <<'PY'
+  record "$ENGINE.convergence" "$(python3 - "$WORK/$ENGINE-hold.json" "$N" "$changed" "$api_done" "$all_seen" "$(loadavg)" \
+    "$cpu_server0" "$cpu_server1" "$cpu_sim0" "$cpu_sim1" <<'PY'
 import json, math, sys
 r = json.load(open(sys.argv[1])); n = int(sys.argv[2]); changed, api_done, all_seen = map(float, sys.argv[3:6])
+server_cpu = float(sys.argv[8]) - float(sys.argv[7]); sim_cpu = float(sys.argv[10]) - float(sys.argv[9])
 # Reports of configurations first seen after the change are the new revision's.
 times = sorted(t for ts in r["succeededReportTimes"].values() if min(ts) > changed for t in ts)
 def at(fraction):
@@ -265,9 +273,18 @@ def at(fraction):
     return round(times[k - 1] - changed, 3) if len(times) >= k else None
 print(json.dumps({"devices": n, "p50Seconds": at(0.5), "p99Seconds": at(0.99), "p100Seconds": at(1.0), "reported": len(times),
                   "policyPutSeconds": round(api_done - changed, 3), "reportAPIShowedAllAfterSeconds": round(all_seen - changed, 3),
+                  # CPU used from the change until every report was in (the machine's budget is cores x seconds).
+                  "serverCPUSeconds": round(server_cpu, 2), "simulatorCPUSeconds": round(sim_cpu, 2),
+                  "serverCPUMillisecondsPerDevice": round(server_cpu * 1000 / n, 2), "simulatorCPUMillisecondsPerDevice": round(sim_cpu * 1000 / n, 2),
                   "errors": r["summary"]["errors"], "errorSamples": r["errorSamples"], "loadAverage": sys.argv[6]}))
 PY
 )"
+
+  if [ "${STEADY:-1}" = 0 ]; then
+    stop_servers
+    if [ -n "$PG_DATABASE" ]; then psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DATABASE" > /dev/null; PG_DATABASE=; fi
+    return
+  fi
 
   # 4. Steady state (and, on SQLite, the same with sessions re-read every cycle).
   steady steady
