@@ -65,26 +65,25 @@ import Glibc
             }
             let reportsBefore = simulator.metrics.snapshot().reports
             try await Task.sleep(for: .seconds(3))
-            // Kill the moment some agent holds an acknowledged report of a changed configuration
-            // while the others are still mid-cycle. On a loaded machine every agent can lag
-            // behind a change every 200 ms (CI once saw 0 of 30 acknowledged at a fixed moment),
-            // so after 10 s the changes stop and the first agent to catch up decides the moment.
+            // Kill the moment some agent holds an acknowledged report of the last configuration
+            // while the others are still catching up. Not while changes still come: an agent
+            // seen acknowledged would already have the next configuration on its way (and then
+            // a report pending when the server dies); and not at a fixed moment: on a loaded
+            // machine CI once found all 30 agents mid-cycle (0 acknowledged) 3 s into it.
+            changes.cancel()
+            _ = await changes.result
             let fleet = server.directory + "/fleet/devices"
-            let firstHashes = try Self.acknowledgedReports(fleet)
-            let changedAndAcknowledged: @Sendable () throws -> Bool = {
-                try Self.acknowledgedReports(fleet).contains { firstHashes[$0.key] != $0.value }
+            let lastConfigurations = try await server.sql { sql in
+                try await sql.raw("SELECT device_id, configuration_hash FROM device_configurations").all().reduce(into: [String: String]()) {
+                    $0[try $1.decode(column: "device_id", as: String.self)] = try $1.decode(column: "configuration_hash", as: String.self)
+                }
             }
             let clock = ContinuousClock()
             let watching = clock.now
-            while clock.now - watching < .seconds(10), try !changedAndAcknowledged() {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            changes.cancel()
-            while clock.now - watching < .seconds(70), try !changedAndAcknowledged() {
-                try await Task.sleep(for: .milliseconds(20))
+            while clock.now - watching < .seconds(60), try !Self.acknowledgedReports(fleet).contains(where: { lastConfigurations[$0.key] == $0.value }) {
+                try await Task.sleep(for: .milliseconds(10))
             }
             process.signal(SIGKILL)
-            _ = await changes.result
             #expect(try await process.waitForExit(within: .seconds(10)) != nil)
             #expect(simulator.metrics.snapshot().reports > reportsBefore, "reports were arriving when the server was killed")
             // Agents now fail to connect and back off; let the last answers they got settle.
