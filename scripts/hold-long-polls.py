@@ -121,6 +121,10 @@ async def main():
                 await writer.drain()
                 counts.sent += 1
             counts.answered[await read_response(reader)] += 1
+            # As an agent's HTTP client does: close once the server closes (a stopping server
+            # closes after its answer; with TLS it waits for our close_notify otherwise).
+            await reader.read()
+            writer.close()
         except Exception as error:  # counted, reported; one failure must not end the others
             counts.error(error)
 
