@@ -19,7 +19,7 @@ public actor ConfigurationChangeNotifier: Service {
         ///
         /// One continuation, woken by whichever comes first, and one timer on an event loop:
         /// no child tasks, because every held long-poll pays for what its wait keeps alive
-        /// (issue 12: memory per held long-poll; three child tasks cost about 7 KiB each wait).
+        /// (issue 12: memory per held long-poll; the three child tasks cost about 5 KiB each wait).
         public func next(timeout: Duration) async -> Bool {
             await withTaskCancellationOrGracefulShutdownHandler {
                 await waiter.wait(timeout: timeout)
