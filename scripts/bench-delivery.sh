@@ -40,7 +40,9 @@
 # Environment: PALISADE_BIN (default .build/release/palisade), PALISADE_BENCH_BIN (default
 # .build/release/palisade-bench), PORT (18443), PORT2 (18444), STEADY_DEVICES, STEADY_SECONDS,
 # STEADY_INTERVAL_MS, WARM_UP, OUT, KEEP=1 keeps the temporary directory, STEADY=0 stops each
-# suite after the convergence phase (no steady state, no ceiling).
+# suite after the convergence phase (no steady state, no ceiling), STOP_AFTER=hold ends each
+# suite after the hold phase (enroll and memory only; scripts/bench-hold.sh measures the
+# memory at several N without the simulator).
 set -euo pipefail
 
 N=${1:-1000}
@@ -57,6 +59,8 @@ STEADY_INTERVAL_MS=${STEADY_INTERVAL_MS:-250}
 # warm-up must cover that ramp.
 WARM_UP=${WARM_UP:-$((5 + STEADY_DEVICES / 40))}
 PG_ADMIN_URL=${PALISADE_BENCH_POSTGRES_URL:-}
+STOP_AFTER=${STOP_AFTER:-}
+case "$STOP_AFTER" in ""|hold) ;; *) echo "STOP_AFTER is empty or hold, got $STOP_AFTER" >&2; exit 2 ;; esac
 ENGINES=${ENGINES:-sqlite${PG_ADMIN_URL:+ postgres}}
 OUT=${OUT:-bench-results/delivery-$N-$(date -u +%Y%m%dT%H%M%SZ)}
 [ -x "$BIN" ] || { echo "no $BIN: run swift build -c release --product palisade (or set PALISADE_BIN)" >&2; exit 2; }
@@ -244,6 +248,11 @@ PY
   local rss1; rss1=$(rss_kib)
   record "$ENGINE.hold" "{\"held\": $N, \"rssKiBHoldingNone\": $rss0, \"rssKiBHoldingAll\": $rss1, \"kibPerHeldLongPoll\": $(python3 -c "print(round(($rss1 - $rss0) / $N, 2))"), \"servers\": ${#SERVER_PIDS[@]}, \"loadAverage\": \"$(loadavg)\"}"
   log "$ENGINE: hold: RSS $((rss0 / 1024)) MiB holding none, $((rss1 / 1024)) MiB holding $N"
+  if [ "$STOP_AFTER" = hold ]; then
+    stop_simulator; stop_servers
+    if [ -n "$PG_DATABASE" ]; then psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DATABASE" > /dev/null; PG_DATABASE=; fi
+    return 0
+  fi
 
   # 3. Convergence after a policy change, with every device parked on its long-poll.
   log "$ENGINE: convergence: changing the policy"

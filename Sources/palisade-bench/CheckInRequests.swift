@@ -5,13 +5,14 @@ import PalisadeIdentity
 import PalisadeServer
 
 /// `palisade-bench checkin-seed --data-dir DIR --devices N --out FILE` and
-/// `palisade-bench checkin-sign --devices-file FILE --requests M --out FILE`, for
-/// scripts/bench-checkin.sh: the server-alone figure of unchanged check-ins (issue 12).
+/// `palisade-bench checkin-sign --devices-file FILE --requests M [--wait-seconds S] --out FILE`,
+/// for scripts/bench-checkin.sh: the server-alone figure of unchanged check-ins (issue 12), and
+/// scripts/bench-hold.sh: server memory per held long-poll (`--wait-seconds 300`).
 ///
 /// `checkin-seed` enrolls N devices straight through the store of a server's (stopped) data
 /// directory, so that no enrollment rate limit applies, and writes each device's id, key,
 /// inventory and configuration hash. `checkin-sign` pre-signs M single-use assertions for
-/// unchanged check-ins (the agent's body: hash, no wait, the same inventory), round robin over
+/// unchanged check-ins (the agent's body: hash, a wait of S seconds (default 0), the same inventory), round robin over
 /// the devices, one `authorization<TAB>body` line each, for wrk to replay once each.
 enum CheckInRequests {
     struct SeededDevice: Codable {
@@ -54,7 +55,7 @@ enum CheckInRequests {
         print("seeded \(seeded.count) devices into \(location)")
     }
 
-    static func sign(devicesFile: String, requests: Int, out: String) async throws {
+    static func sign(devicesFile: String, requests: Int, waitSeconds: Int = 0, out: String) async throws {
         let devices = try JSONDecoder().decode([SeededDevice].self, from: Data(contentsOf: URL(fileURLWithPath: devicesFile)))
         var signers: [DeviceAssertionSigner] = []
         for device in devices {
@@ -63,7 +64,7 @@ enum CheckInRequests {
             signers.append(signer)
         }
         let bodies = try devices.map {
-            String(decoding: try CanonicalJSON.data(DeviceProtocol.CheckInRequest(configurationHash: $0.configurationHash, waitSeconds: 0, inventory: $0.inventory)), as: UTF8.self)
+            String(decoding: try CanonicalJSON.data(DeviceProtocol.CheckInRequest(configurationHash: $0.configurationHash, waitSeconds: waitSeconds, inventory: $0.inventory)), as: UTF8.self)
         }
         var lines = ""
         lines.reserveCapacity(requests * 900)

@@ -44,7 +44,7 @@ struct PalisadeBench {
             try await CheckInProfile.run()
         case "checkin-sign":
             try await CheckInRequests.sign(devicesFile: option("--devices-file") ?? "devices.json", requests: option("--requests").flatMap(Int.init) ?? 100_000,
-                                           out: option("--out") ?? "requests.tsv")
+                                           waitSeconds: option("--wait-seconds").flatMap(Int.init) ?? 0, out: option("--out") ?? "requests.tsv")
         default:
             FileHandle.standardError.write(Data("palisade-bench: unknown mode \"\(mode)\"; use engine, server, reports, back-to-back, ceiling, checkin-seed, checkin-sign or checkin-profile\n".utf8))
             exit(2)

@@ -63,6 +63,38 @@ import Testing
         }
         #expect(await notifier.subscriberCount == 0)
     }
+
+    /// A held long-poll ends on whichever comes first: a change (also one that came between
+    /// subscribing and waiting), its timeout, or the request's cancellation; never later.
+    @Test func aLongPollEndsOnChangeTimeoutOrCancellation() async throws {
+        let notifier = ConfigurationChangeNotifier()
+        let changedBeforeWaiting = try await notifier.withSubscription(to: "early") { subscription in
+            await notifier.notify(["early"])
+            return await subscription!.next(timeout: .seconds(30))
+        }
+        #expect(changedBeforeWaiting, "a change between subscribing and waiting is not missed")
+
+        async let woken: Bool = notifier.withSubscription(to: "woken") { subscription in await subscription!.next(timeout: .seconds(30)) }
+        for _ in 0..<100 where await notifier.subscriberCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        let changed = ContinuousClock.now
+        await notifier.notify(["woken", "someone else"])
+        #expect(try await woken == true)
+        #expect(ContinuousClock.now - changed < .seconds(5))
+
+        let started = ContinuousClock.now
+        let timedOut = try await notifier.withSubscription(to: "quiet") { subscription in await subscription!.next(timeout: .milliseconds(300)) }
+        let waited = ContinuousClock.now - started
+        #expect(timedOut == false)
+        #expect(waited >= .milliseconds(300) && waited < .seconds(5), "waited \(waited)")
+
+        let cancelled = Task { try await notifier.withSubscription(to: "gone") { subscription in await subscription!.next(timeout: .seconds(30)) } }
+        for _ in 0..<100 where await notifier.subscriberCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        let cancelledAt = ContinuousClock.now
+        cancelled.cancel()
+        #expect(try await cancelled.value == false)
+        #expect(ContinuousClock.now - cancelledAt < .seconds(5))
+        #expect(await notifier.subscriberCount == 0, "every path out releases its subscription")
+    }
 }
 
 /// Idle connections are closed; a long-poll waiting for its answer is not idle.

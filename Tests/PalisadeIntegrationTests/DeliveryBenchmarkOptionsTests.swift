@@ -47,6 +47,29 @@ import Testing
         }
     }
 
+    /// `palisade serve` lifts its soft open-file limit to the hard one: with the common soft
+    /// default of 1,024 it could not hold more than about a thousand long-polls.
+    @Test func theServerRaisesItsOpenFileLimitToTheHardLimit() throws {
+        #if os(Linux)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        var before = rlimit()
+        try #require(getrlimit(resource, &before) == 0)
+        try #require(before.rlim_max > 256, "the hard limit \(before.rlim_max) leaves nothing to raise")
+        var lowered = before
+        lowered.rlim_cur = 256
+        try #require(setrlimit(resource, &lowered) == 0)
+        defer { var restore = before; _ = setrlimit(resource, &restore) }
+        let raised = PalisadeServerRunner.raiseOpenFileLimit()
+        #expect(raised.soft > 256 && raised.soft <= UInt64(before.rlim_max))
+        #expect(raised.hard == UInt64(before.rlim_max))
+        var now = rlimit()
+        try #require(getrlimit(resource, &now) == 0)
+        #expect(UInt64(now.rlim_cur) == raised.soft, "the process's limit is the one reported")
+    }
+
     @Test func theDefaultLimitsAreUnchanged() {
         let limits = DeviceRateLimits()
         #expect(limits.enrollmentsPerMinute == 120)

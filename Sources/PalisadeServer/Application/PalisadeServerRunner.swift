@@ -39,6 +39,8 @@ public enum PalisadeServerRunner {
             try prepareDataDirectory(directory, logger: logger)
         }
         try prepareTLS(&configuration, options: options, logger: logger)
+        let openFiles = raiseOpenFileLimit()
+        logger.info("open-file limit \(openFiles.soft) (hard limit \(openFiles.hard)): each held long-poll is an open connection")
         let prepared = configuration
         try await Database.with(location, logger: logger) { backend in
             let store = PalisadeStore(backend: backend, logger: logger)
@@ -62,6 +64,30 @@ public enum PalisadeServerRunner {
         group.maximumGracefulShutdownDuration = gracefulStopLimit
         group.maximumCancellationDuration = cancellationLimit
         try await ServiceGroup(configuration: group).run()
+    }
+
+    /// Raises the soft limit on open files to the hard limit (as Go's runtime does): every held
+    /// long-poll is an open connection, and a soft limit of 1,024 (a common default, systemd's
+    /// among them) would refuse connections past about a thousand devices. Returns the limits
+    /// in force afterwards; the hard limit itself is the administrator's (`LimitNOFILE=`).
+    @discardableResult
+    public static func raiseOpenFileLimit() -> (soft: UInt64, hard: UInt64) {
+        #if os(Linux)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        var limit = rlimit()
+        guard getrlimit(resource, &limit) == 0 else { return (0, 0) }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            #if os(macOS)
+            raised.rlim_cur = min(limit.rlim_max, rlim_t(OPEN_MAX))
+            #endif
+            if setrlimit(resource, &raised) == 0 { limit = raised }
+        }
+        return (UInt64(limit.rlim_cur), UInt64(limit.rlim_max))
     }
 
     /// The data directory holds the database, the admin token and the CA key: mode 0700.

@@ -15,6 +15,15 @@ struct DeviceAssertionMiddleware: RouterMiddleware {
     let store: PalisadeStore
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // Checked in a function of its own: this frame stays allocated while a check-in is
+        // held as a long-poll, and should not carry the verification's locals (issue 12).
+        let (request, context) = try await authenticated(request, context: context)
+        return try await next(request, context)
+    }
+
+    /// The request with the body it signed, and the context with the verified device.
+    @inline(never)
+    func authenticated(_ request: Request, context: Context) async throws -> (Request, Context) {
         let (device, assertion) = try await verifiedSigner(of: request)
         let body = try await JSONBody.collect(request, context: context)
         guard DeviceAssertionVerifier.bodyMatches(assertion, body: body.readableBytesView) else {
@@ -26,7 +35,7 @@ struct DeviceAssertionMiddleware: RouterMiddleware {
         var context = context
         context.device = device
         context.logger[metadataKey: "device"] = .string(device.deviceId)
-        return try await next(request, context)
+        return (request, context)
     }
 
     /// The enrolled device that signed the request's assertion (signature, claims and status

@@ -89,22 +89,49 @@ struct DeviceProtocolController {
         return try JSONBody.response(response, status: response.pendingApproval == true ? .accepted : .created)
     }
 
+    /// A check-in the device sent, read and checked.
+    struct AcceptedCheckIn: Sendable {
+        var device: DeviceCredentials
+        var body: DeviceProtocol.CheckInRequest
+        var waitSeconds: Int
+    }
+
+    /// A held long-poll keeps its connection task's async frames, and a Swift task keeps the
+    /// memory of its deepest call until it ends: so the work before and after the wait runs in
+    /// functions of their own (`@inline(never)`), and the frame held through the wait stays
+    /// small (issue 12: server memory per held long-poll).
     @Sendable func checkIn(_ request: Request, context: Context) async throws -> Response {
+        let accepted = try await acceptCheckIn(request, context: context)
+        let state = try await store.notifier.withSubscription(to: accepted.device.deviceId, if: accepted.waitSeconds > 0) { subscription in
+            try await checkInState(accepted, waitingWith: subscription)
+        }
+        return try await answerCheckIn(accepted, state: state)
+    }
+
+    @inline(never)
+    func acceptCheckIn(_ request: Request, context: Context) async throws -> AcceptedCheckIn {
         let device = try context.requireDevice()
         try deviceRequests.consume(device.deviceId, what: "requests from device \(device.deviceId)")
         let body = try await JSONBody.decode(DeviceProtocol.CheckInRequest.self, from: request, context: context)
         try body.inventory?.validated(field: "inventory")
-        let wait = min(max(body.waitSeconds ?? 0, 0), DeviceProtocol.maximumWaitSeconds)
+        return AcceptedCheckIn(device: device, body: body, waitSeconds: min(max(body.waitSeconds ?? 0, 0), DeviceProtocol.maximumWaitSeconds))
+    }
 
-        // Subscribe before reading the state, so that a change in between is not missed. A
-        // pending "sync now" answers at once, like a change.
-        let state = try await store.notifier.withSubscription(to: device.deviceId, if: wait > 0) { subscription in
-            let state = try await store.checkInState(deviceId: device.deviceId)
-            guard let subscription, state.hash == body.configurationHash, !state.reportRequested else { return state }
-            _ = await subscription.next(timeout: .seconds(wait))
-            return try await store.checkInState(deviceId: device.deviceId)
-        }
+    /// The device's state; with a subscription (subscribed before this read, so that a change
+    /// in between is not missed), after waiting for a change when nothing is new. A pending
+    /// "sync now" answers at once, like a change.
+    @inline(never)
+    func checkInState(_ accepted: AcceptedCheckIn, waitingWith subscription: ConfigurationChangeNotifier.Subscription?) async throws
+        -> (hash: String?, reportRequested: Bool) {
+        let state = try await store.checkInState(deviceId: accepted.device.deviceId)
+        guard let subscription, state.hash == accepted.body.configurationHash, !state.reportRequested else { return state }
+        _ = await subscription.next(timeout: .seconds(accepted.waitSeconds))
+        return try await store.checkInState(deviceId: accepted.device.deviceId)
+    }
 
+    @inline(never)
+    func answerCheckIn(_ accepted: AcceptedCheckIn, state: (hash: String?, reportRequested: Bool)) async throws -> Response {
+        let (device, body) = (accepted.device, accepted.body)
         if let hash = state.hash, hash == body.configurationHash, !state.reportRequested {
             try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: nil)
             store.metrics.checkIn(outcome: "unchanged")
