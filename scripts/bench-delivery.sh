@@ -123,6 +123,16 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg | sed 's/ /, /g'; }
 rss_kib() { local total=0 pid; for pid in "${SERVER_PIDS[@]}"; do total=$((total + $(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"))); done; echo "$total"; }
 # CPU seconds (user + system) of the server processes so far.
 server_cpu() { local ticks=0 pid; for pid in "${SERVER_PIDS[@]}"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; python3 -c "print($ticks / $(getconf CLK_TCK))"; }
+# Long-polls held by the servers now (each server's palisade_long_polls_held gauge, summed).
+held_polls() {
+  local total=0 port value
+  for port in "${SERVER_PORTS[@]}"; do
+    value=$(curl -sS --max-time 5 --cacert "$WORK/data/tls/ca.pem" -H "Authorization: Bearer $(cat "$WORK/data/admin-token")" \
+      "https://127.0.0.1:$port/metrics" 2>/dev/null | awk '/^palisade_long_polls_held / {print int($2)}')
+    total=$((total + ${value:-0}))
+  done
+  echo "$total"
+}
 # CPU seconds of the running simulator so far.
 sim_cpu() { python3 -c "print($(awk '{print $14 + $15}' "/proc/$SIM_PID/stat") / $(getconf CLK_TCK))"; }
 server_fds() { local total=0 pid; for pid in "${SERVER_PIDS[@]}"; do total=$((total + $(ls "/proc/$pid/fd" | wc -l))); done; echo "$total"; }
@@ -144,8 +154,10 @@ start_server() {
 
 start_servers() {  # per suite: one SQLite server, or two replicas on one PostgreSQL database
   if [ "$ENGINE" = sqlite ]; then
+    SERVER_PORTS=("$PORT")
     start_server server "$PORT" --data-dir "$WORK/data"
   else
+    SERVER_PORTS=("$PORT" "$PORT2")
     start_server replica1 "$PORT" --data-dir "$WORK/data" --database "$PG_URL"
     start_server replica2 "$PORT2" --data-dir "$WORK/data2" --database "$PG_URL" \
       --tls-cert "$WORK/data/tls/server.pem" --tls-key "$WORK/data/tls/server-key.pem" --tls-ca "$WORK/data/tls/ca.pem"
@@ -240,8 +252,10 @@ PY
   while :; do
     kill -0 "$SIM_PID" 2>/dev/null || { tail -20 "$WORK/$ENGINE-hold.log" >&2; exit 1; }
     cpu_a=$(server_cpu); sleep 1; cpu_b=$(server_cpu)
-    # Parked: a connection per device and the servers idle (each long-poll read and waiting).
-    if [ $(($(server_fds) - fds0)) -ge "$N" ] && python3 -c "import sys; sys.exit(0 if $cpu_b - $cpu_a < 0.05 else 1)"; then break; fi
+    # Parked: every device's long-poll held (the servers' palisade_long_polls_held gauges add
+    # up to N; open connections alone also count devices backing off after a failed TLS
+    # handshake) and the servers idle.
+    if [ "$(held_polls)" -ge "$N" ] && python3 -c "import sys; sys.exit(0 if $cpu_b - $cpu_a < 0.05 else 1)"; then break; fi
     [ $SECONDS -lt $deadline ] || { echo "the $N long-polls were not all parked after $((120 + N / 10)) s" >&2; exit 1; }
   done
   sleep 2

@@ -58,11 +58,15 @@ public enum PalisadeServerRunner {
     static let gracefulStopLimit: Duration = .seconds(6)
     static let cancellationLimit: Duration = .seconds(2)
 
-    /// Hummingbird's `runService()` with limits on how long stopping may take.
+    /// Hummingbird's `runService()` with limits on how long stopping may take. The last limit
+    /// is `StopDeadline`'s, not ServiceLifecycle's: that one ends the process with a fatal
+    /// error (SIGILL, and a backtrace that took 30 s to print with 19,900 held long-polls).
     static func runUntilStopped(_ application: some ApplicationProtocol, logger: Logger) async throws {
-        var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let deadline = StopDeadline(limit: gracefulStopLimit + cancellationLimit, logger: logger)
+        // Services stop in reverse order: the deadline is armed first.
+        var group = ServiceGroupConfiguration(services: [application, deadline], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = gracefulStopLimit
-        group.maximumCancellationDuration = cancellationLimit
+        group.maximumCancellationDuration = nil
         try await ServiceGroup(configuration: group).run()
     }
 
@@ -151,5 +155,30 @@ public enum PalisadeServerRunner {
             print("The token is also in \(path) (mode 0600).")
         }
         fflush(nil)
+    }
+}
+
+/// Ends the process `limit` after a stop was asked for, if it has not ended by then: answering
+/// tens of thousands of held long-polls over TLS can take longer than the graceful limit on a
+/// small machine, and those still open are then cut (agents retry; what was acknowledged is
+/// stored, see the crash test). A plain thread, so that it fires even when every task is busy.
+struct StopDeadline: Service {
+    let limit: Duration
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await gracefulShutdown()
+        } catch {
+            return  // cancelled: the group is ending anyway
+        }
+        let (limit, logger) = (self.limit, self.logger)
+        let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: seconds)
+            logger.warning("stopping took longer than \(limit): ending the process now; connections still open are cut")
+            fflush(nil)  // every stream (the log goes to stderr)
+            _exit(0)
+        }
     }
 }
