@@ -29,6 +29,14 @@ struct ErrorMiddleware: RouterMiddleware {
             return error
         case let problem as InputProblem:
             return .invalid(problem)
+        case let error where error is CancellationError || Task.isCancelled:
+            // A stop cancels what is still running after the graceful limit: thousands of
+            // requests at once with a large fleet, each otherwise logged as an error (or, for a
+            // database pool request, as the database being unavailable).
+            logger.debug("request cancelled", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            var refusal = PalisadeError(.serviceUnavailable, code: .serverStopping, message: "the server is stopping; retry in a few seconds")
+            refusal.headers[.retryAfter] = String(DatabaseFailure.retryAfterSeconds)
+            return refusal
         case let error where DatabaseFailure.palisadeError(for: error) != nil:
             let answer = DatabaseFailure.palisadeError(for: error)!
             logger.warning("database failure", metadata: ["error": "\(String(reflecting: error))", "code": "\(answer.code)", "path": "\(request.uri.path)"])

@@ -32,6 +32,8 @@ public struct PalisadeError: HTTPResponseError, Sendable, CustomStringConvertibl
         public static let databaseUnavailable = Code(rawValue: DeviceProtocol.ErrorCode.databaseUnavailable)
         /// A write found the storage full (507); reads keep working.
         public static let storageFull = Code(rawValue: "storage_full")
+        /// The request was cancelled: the server is stopping (or the client left).
+        public static let serverStopping = Code(rawValue: "server_stopping")
         /// Any other status Hummingbird itself answers with.
         public static func http(_ status: HTTPResponse.Status) -> Code { Code(rawValue: "http_\(status.code)") }
 
