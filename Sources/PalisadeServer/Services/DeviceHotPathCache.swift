@@ -158,8 +158,9 @@ public final class DeviceHotPathCache: Sendable {
 /// Decoded effective configurations by content: the SHA-256 of the stored document
 /// (`device_configurations.effective_digest`). Devices that sit in the same groups share one
 /// document, so a thousand check-ins and reports after a policy change decode it once instead
-/// of a thousand times (on SQLite, reports decode it inside the single writer's transaction). Keyed by content, an entry can never be stale; the cache is bounded and simply
-/// emptied when full.
+/// of a thousand times (on SQLite, reports decode it inside the single writer's transaction).
+/// Keyed by content, an entry can never be stale; the cache is bounded and simply emptied when
+/// full.
 public final class EffectiveConfigurationCache: Sendable {
     public struct Entry: Sendable {
         public let effective: EffectiveConfiguration
@@ -168,16 +169,15 @@ public final class EffectiveConfigurationCache: Sendable {
     }
 
     static let capacity = 512
-    private let entries = NIOLockedValueBox<[String: Entry]>([:])
-    private let decodes = NIOLockedValueBox(0)
+    private let state = NIOLockedValueBox<(entries: [String: Entry], decoded: Int)>(([:], 0))
 
     public init() {}
 
-    /// Documents decoded so far (tests, `palisade-bench`).
-    public var documentsDecoded: Int { decodes.withLockedValue { $0 } }
+    /// Documents decoded so far (tests).
+    public var documentsDecoded: Int { state.withLockedValue { $0.decoded } }
 
     func entry(digest: String) -> Entry? {
-        entries.withLockedValue { $0[digest] }
+        state.withLockedValue { $0.entries[digest] }
     }
 
     /// Decodes `document` (whose digest is `digest`) and keeps it.
@@ -188,12 +188,11 @@ public final class EffectiveConfigurationCache: Sendable {
         } catch {
             throw StoreError.corrupt("column effective: \(error)")
         }
-        decodes.withLockedValue { $0 += 1 }
-        let delivered = effective.deviceConfiguration
-        let entry = Entry(effective: effective, delivered: delivered)
-        entries.withLockedValue { entries in
-            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[digest] = entry
+        let entry = Entry(effective: effective, delivered: effective.deviceConfiguration)
+        state.withLockedValue { state in
+            state.decoded += 1
+            if state.entries.count >= Self.capacity { state.entries.removeAll(keepingCapacity: true) }
+            state.entries[digest] = entry
         }
         return entry
     }

@@ -114,10 +114,7 @@ extension PalisadeStore {
                 return
             }
             // A delivery with nothing else new: no device read, only the batched write.
-            try await deviceWrites.write(deviceId: deviceId) { sql in
-                try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
-                try await Self.recordDelivery(deliveredHash, deviceId: deviceId, at: now, on: sql)
-            }
+            try await writeCheckIn(deviceId: deviceId, at: now, lastSeen: true, defenderNews: nil, deliveredHash: deliveredHash)
             return
         }
         let generation = cache.generation
@@ -155,25 +152,29 @@ extension PalisadeStore {
             }
         }
         guard !throughDirectory || deliveredHash != nil else { return }
-        try await deviceWrites.write(deviceId: deviceId) { sql in
-            if !throughDirectory {
-                try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
-                // News that rules do not read (definitions, real-time protection, issues) skips the directory.
-                if let defenderNews {
-                    try await Self.storeDefender(defenderNews, deviceId: deviceId, on: sql)
-                }
-            }
-            if let deliveredHash {
-                try await Self.recordDelivery(deliveredHash, deviceId: deviceId, at: now, on: sql)
-            }
-        }
+        // News that rules do not read (definitions, real-time protection, issues) skips the directory.
+        try await writeCheckIn(deviceId: deviceId, at: now, lastSeen: !throughDirectory, defenderNews: throughDirectory ? nil : defenderNews,
+                               deliveredHash: deliveredHash)
     }
 
-    static func recordDelivery(_ deliveredHash: String, deviceId: String, at now: Int64, on sql: any SQLDatabase) async throws {
-        try await sql.raw("""
-            UPDATE device_configurations SET delivered_hash = \(bind: deliveredHash), delivered_at = \(bind: now)
-            WHERE device_id = \(bind: deviceId)
-            """).run()
+    /// A check-in's write outside the directory, group-committed (`DeviceWriteBatcher`): the
+    /// last-seen time (unless the directory wrote it), Defender news rules do not read, and
+    /// the configuration hash delivered.
+    private func writeCheckIn(deviceId: String, at now: Int64, lastSeen: Bool, defenderNews: DefenderStatus?, deliveredHash: String?) async throws {
+        try await deviceWrites.write(deviceId: deviceId) { sql in
+            if lastSeen {
+                try await sql.raw("UPDATE devices SET last_check_in_at = \(bind: now) WHERE id = \(bind: deviceId)").run()
+            }
+            if let defenderNews {
+                try await Self.storeDefender(defenderNews, deviceId: deviceId, on: sql)
+            }
+            if let deliveredHash {
+                try await sql.raw("""
+                    UPDATE device_configurations SET delivered_hash = \(bind: deliveredHash), delivered_at = \(bind: now)
+                    WHERE device_id = \(bind: deviceId)
+                    """).run()
+            }
+        }
     }
 
     static func storeDefender(_ status: DefenderStatus, deviceId: String, on sql: any SQLDatabase) async throws {

@@ -115,6 +115,11 @@ actor LastSeenWriter {
 
     func note(_ deviceId: String, at millis: Int64) {
         pending[deviceId] = max(pending[deviceId] ?? millis, millis)
+        scheduleFlush()
+    }
+
+    /// A flush `interval` from now, unless one is already due.
+    private func scheduleFlush() {
         guard !scheduled else { return }
         scheduled = true
         Task {
@@ -150,13 +155,7 @@ actor LastSeenWriter {
             }
             logger.warning("could not write last-seen times; retrying", metadata: ["devices": "\(batch.count)", "error": "\(error)"])
             for (id, millis) in batch { pending[id] = max(pending[id] ?? millis, millis) }
-            if !scheduled {
-                scheduled = true
-                Task {
-                    try? await Task.sleep(for: Self.interval)
-                    await self.flush()
-                }
-            }
+            scheduleFlush()
         }
     }
 }
@@ -168,9 +167,8 @@ actor LastSeenWriter {
 /// batch has committed, with what its own write returned. (PostgreSQL: see `write`.)
 ///
 /// Writes run sorted by device, inside the single writer's transaction. A batch that fails is
-/// retried one write per transaction,
-/// so that one bad write fails alone; a database that is unreachable or full fails the whole
-/// batch at once (retrying would only make every caller wait longer for the same answer).
+/// retried one write per transaction, so that one bad write fails alone; a full disk fails the
+/// whole batch at once (retrying would only make every caller wait longer for the same answer).
 actor DeviceWriteBatcher {
     struct Write: Sendable {
         var deviceId: String
@@ -224,7 +222,7 @@ actor DeviceWriteBatcher {
                 try await commit(ordered)
                 batchesCommitted += 1
                 for write in ordered { write.answer.resume() }
-            } catch where batch.count > 1 && !DatabaseFailure.isUnavailable(error) && !DatabaseFailure.isStorageFull(error) {
+            } catch where batch.count > 1 && !DatabaseFailure.isStorageFull(error) {
                 for write in ordered {
                     do {
                         try await commit([write])
