@@ -331,11 +331,18 @@ public struct PalisadeAgent: Sendable {
         return updated
     }
 
-    /// Sends the report that could not be sent before; keeps it when the server is unreachable.
+    /// Sends the report that could not be sent before, and forgets it only once the server
+    /// has answered it: stored (2xx), about a configuration that is no longer the device's
+    /// (409 `configuration_outdated`: the check-in that follows brings the current one), or
+    /// refused as malformed. Anything else (no answer, 5xx, 401, 429) keeps it for the next
+    /// cycle (at least once; the server stores a report idempotently).
     private func flushPendingReport(_ session: Session) async throws {
         guard let report = try state.pendingReport() else { return }
         do {
             _ = try await session.client.report(report, signer: session.signer)
+            try state.savePendingReport(nil)
+        } catch AgentError.server(409, DeviceProtocol.ErrorCode.configurationOutdated, let message) {
+            logger.info("report of an outdated configuration; checking in for the current one", metadata: ["hash": "\(report.configurationHash)", "message": "\(message)"])
             try state.savePendingReport(nil)
         } catch AgentError.server(let status, let code, let message) where (400..<500).contains(status) && ![401, 403, 408, 429].contains(status) {
             // A report the server refuses as malformed would be refused for ever: drop it
@@ -352,7 +359,7 @@ public struct PalisadeAgent: Sendable {
     /// exponentially with jitter and are recorded in the health file; the last good
     /// configuration stays applied.
     public func run() async throws {
-        var failures = 0
+        var streak = FailureStreak()
         let monotonic = ContinuousClock()
         while !Task.isCancelled {
             // What the server last asked for (persisted), else the agent's own options.
@@ -360,7 +367,7 @@ public struct PalisadeAgent: Sendable {
             do {
                 let started = monotonic.now
                 let outcome = try await runCycle(waitSeconds: timing.waitSeconds)
-                failures = 0
+                streak = FailureStreak()
                 // The minimum interval only stops a server that answers "unchanged" at once from
                 // making the agent spin; after a new configuration the next check-in goes out at
                 // once, so a change made right after the last one is not held back.
@@ -371,16 +378,12 @@ public struct PalisadeAgent: Sendable {
                     }
                 }
             } catch let error as AgentError where error.isTransient {
-                failures += 1
+                let delay = streak.failed(error, at: monotonic.now, options: options, timing: timing)
                 var health = try state.health()
                 health.lastError = error.description
                 health.lastErrorAt = clock.now
-                health.consecutiveFailures = failures
+                health.consecutiveFailures = streak.failures
                 try state.save(health)
-                var delay = Self.retryDelay(failures: failures, base: options.backoffBase, maximum: options.backoffMaximum, returnWindow: timing.returnWindow)
-                if case .serverUnavailable(_, _, let retryAfter) = error {
-                    delay = Self.honouring(retryAfter: retryAfter, backoff: delay)
-                }
                 logger.warning("check-in failed; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
                 try? await Task.sleep(for: delay)
             } catch is CancellationError {
@@ -411,15 +414,22 @@ public struct PalisadeAgent: Sendable {
         }
     }
 
-    /// The wait before retrying after `failures` failures in a row. Without a return window,
-    /// `backoff`. With one, "full jitter" capped by the window: a uniformly random time up to
-    /// the step (base doubling per failure, at most the window, which replaces the agent's own
-    /// maximum), so that after an outage agents come back spread evenly over the server's
-    /// window instead of in a herd.
-    public static func retryDelay(failures: Int, base: Duration, maximum: Duration, returnWindow: Duration?) -> Duration {
+    /// The wait before retrying after `failures` failures in a row, the first `failingFor`
+    /// ago. Without a return window, `backoff`. With one, "full jitter" capped by the window: a
+    /// uniformly random time up to the step (base doubling per failure, at most the window,
+    /// which replaces the agent's own maximum), so that after an outage agents come back
+    /// spread evenly over the server's window instead of in a herd.
+    ///
+    /// Either way the wait is at most twice the time already spent failing plus the base
+    /// (equal jitter: each wait is at least half its step, so the time spent grows with the
+    /// step; full jitter: the step is also capped by that time, since waits near zero could
+    /// otherwise double it many times within a short outage). So an agent tries again by
+    /// 3 T + base after an outage of T began: a server back within 5 s sees every agent within
+    /// 11 s of its return (docs/PROTOCOL.md, "Agent behaviour").
+    public static func retryDelay(failures: Int, failingFor: Duration, base: Duration, maximum: Duration, returnWindow: Duration?) -> Duration {
         guard let returnWindow, returnWindow > .zero else { return backoff(failures: failures, base: base, maximum: maximum) }
         let exponent = min(max(failures - 1, 0), 30)
-        let step = min(base * (1 << exponent), returnWindow)
+        let step = min(base * (1 << exponent), returnWindow, max(base, failingFor))
         return .milliseconds(Int64.random(in: 0...max(step.milliseconds, 0)))
     }
 
@@ -430,6 +440,28 @@ public struct PalisadeAgent: Sendable {
         let half = step / 2
         let jitterMillis = Int64.random(in: 0...max(half.milliseconds, 0))
         return half + .milliseconds(jitterMillis)
+    }
+}
+
+/// Failures in a row and when the first was: how long the agent (and each simulated device)
+/// waits before trying again (`PalisadeAgent.retryDelay`, and a 503's Retry-After).
+public struct FailureStreak: Sendable {
+    public private(set) var failures = 0
+    private var since: ContinuousClock.Instant?
+
+    public init() {}
+
+    /// Notes a failure at `now` and returns the wait before the next try.
+    public mutating func failed(_ error: any Error, at now: ContinuousClock.Instant, options: PalisadeAgent.Options, timing: PalisadeAgent.Timing) -> Duration {
+        failures += 1
+        let since = self.since ?? now
+        self.since = since
+        let delay = PalisadeAgent.retryDelay(failures: failures, failingFor: now - since, base: options.backoffBase, maximum: options.backoffMaximum,
+                                             returnWindow: timing.returnWindow)
+        if case AgentError.serverUnavailable(_, _, let retryAfter) = error {
+            return PalisadeAgent.honouring(retryAfter: retryAfter, backoff: delay)
+        }
+        return delay
     }
 }
 

@@ -45,8 +45,13 @@ enum CheckInRequests {
                 // The first check-in of a day goes through the directory: done here, so that the
                 // runs measure steady-state check-ins (run the benchmark on the seeding day, UTC).
                 try await store.recordCheckIn(deviceId: enrolled.deviceId, tenant: tenant, inventory: inventory, deliveredHash: nil)
-                seeded.append(SeededDevice(deviceId: enrolled.deviceId, privateKeyPEM: keys.privateKeyPEM, inventory: inventory,
-                                           configurationHash: try await store.configurationHash(deviceId: enrolled.deviceId)))
+                let hash = try await store.configurationHash(deviceId: enrolled.deviceId)
+                // A device in its steady state has reported what it holds (else its check-ins
+                // would be asked for that report).
+                if let hash {
+                    _ = try await store.recordReport(deviceId: enrolled.deviceId, tenant: tenant, report: .init(configurationHash: hash, results: []))
+                }
+                seeded.append(SeededDevice(deviceId: enrolled.deviceId, privateKeyPEM: keys.privateKeyPEM, inventory: inventory, configurationHash: hash))
             }
             await store.flushLastSeen()
             return seeded

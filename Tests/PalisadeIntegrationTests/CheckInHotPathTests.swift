@@ -193,6 +193,7 @@ import Testing
     func aCachedHashIsInvalidatedByAPolicyChange(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in
             let (agent, _, policy) = try await TestAgent.enrolledWithPolicy(server, settings: ["cloudService.enabled": true])
+            try await agent.sync()  // applied and reported: the steady state the cache holds
             let signer = try await Self.signer(agent)
             let current = try await Self.signedCheckIn(server, signer: signer)
             let hash = try #require(current["configurationHash"]?.stringValue)
@@ -212,6 +213,7 @@ import Testing
     func aSyncRequestIsAnsweredDespiteACachedHash(engine: StoreEngine) async throws {
         try await TestServer.with(engine) { server in
             let (agent, _, _) = try await TestAgent.enrolledWithPolicy(server, settings: ["cloudService.enabled": true])
+            try await agent.sync()  // applied and reported: the steady state the cache holds
             let signer = try await Self.signer(agent)
             let hash = try #require(try await Self.signedCheckIn(server, signer: signer)["configurationHash"]?.stringValue)
             #expect(try await Self.signedCheckIn(server, signer: signer, hash: hash)["status"] == "unchanged")

@@ -69,22 +69,43 @@ import Testing
         }
     }
 
+    /// Issue 17: a server back within 5 s sees every agent again within 11 s of its return
+    /// (2 T + base), with or without a return window: the agent's real retry waits, drawn in
+    /// 20,000 outages per mode, each a run of failed tries until the first one after T.
+    @Test func afterAShortOutageEveryAgentComesBackWithinTwiceItsLengthPlusTheBase() {
+        let outage = Duration.seconds(5)
+        for window in [nil, Duration.seconds(60), Duration.seconds(600)] {
+            var latest = Duration.zero
+            for _ in 0..<20_000 {
+                var elapsed = Duration.zero
+                var failures = 0
+                while elapsed < outage {
+                    failures += 1
+                    elapsed += PalisadeAgent.retryDelay(failures: failures, failingFor: elapsed, base: .seconds(1), maximum: .seconds(300), returnWindow: window)
+                }
+                latest = max(latest, elapsed - outage)
+            }
+            #expect(latest <= outage * 2 + .seconds(1), "window \(window.map { "\($0)" } ?? "none"): an agent came back \(latest) after the server")
+            #expect(latest > .zero)
+        }
+    }
+
     /// After an outage, retries with a return window are spread evenly over it: full jitter,
     /// capped by the window (not by the agent's own maximum).
     @Test func retriesAreSpreadUniformlyOverTheReturnWindow() {
         let window = Duration.seconds(60)
         let delays = (0..<10_000).map { _ in
-            PalisadeAgent.retryDelay(failures: 12, base: .seconds(1), maximum: .seconds(300), returnWindow: window)
+            PalisadeAgent.retryDelay(failures: 12, failingFor: .seconds(3_600), base: .seconds(1), maximum: .seconds(300), returnWindow: window)
         }
         #expect(delays.allSatisfy { $0 >= .zero && $0 <= window })
         var buckets = [Int](repeating: 0, count: 10)
         for delay in delays { buckets[min(Int(delay / window * 10), 9)] += 1 }
         #expect(buckets.allSatisfy { (800...1_200).contains($0) }, "each tenth of the window gets about a tenth of the retries: \(buckets)")
         // Early failures still retry soon: the step doubles from the base.
-        #expect((0..<200).allSatisfy { _ in PalisadeAgent.retryDelay(failures: 1, base: .seconds(1), maximum: .seconds(300), returnWindow: window) <= .seconds(1) })
+        #expect((0..<200).allSatisfy { _ in PalisadeAgent.retryDelay(failures: 1, failingFor: .zero, base: .seconds(1), maximum: .seconds(300), returnWindow: window) <= .seconds(1) })
         // Without a window: the agent's own equal-jitter backoff (at least half the step).
         #expect((0..<200).allSatisfy { _ in
-            let delay = PalisadeAgent.retryDelay(failures: 12, base: .seconds(1), maximum: .seconds(300), returnWindow: nil)
+            let delay = PalisadeAgent.retryDelay(failures: 12, failingFor: .seconds(3_600), base: .seconds(1), maximum: .seconds(300), returnWindow: nil)
             return delay >= .seconds(150) && delay <= .seconds(300)
         })
     }

@@ -40,18 +40,18 @@ import Testing
             }
             // The first report alone decodes the new configuration; the others arrive together.
             let decodedBefore = store.effectiveConfigurations.documentsDecoded
-            #expect(try await store.recordReport(deviceId: reports[0].0, tenant: tenant, report: reports[0].1))
+            #expect(try await store.recordReport(deviceId: reports[0].0, tenant: tenant, report: reports[0].1) == .stored)
             let batchesBefore = await store.deviceWrites.batchesCommitted
-            let answers = try await withThrowingTaskGroup(of: Bool.self) { group in
+            let answers = try await withThrowingTaskGroup(of: ReportOutcome.self) { group in
                 for (device, report) in reports.dropFirst() {
                     group.addTask { try await store.recordReport(deviceId: device, tenant: tenant, report: report) }
                 }
-                var answers: [Bool] = []
+                var answers: [ReportOutcome] = []
                 for try await answer in group { answers.append(answer) }
                 return answers
             }
             let batches = await store.deviceWrites.batchesCommitted - batchesBefore
-            #expect(answers == Array(repeating: true, count: size - 1), "every report is about the current configuration")
+            #expect(answers == Array(repeating: .stored, count: size - 1), "every report is about the current configuration")
             if engine == .sqlite {
                 #expect(batches >= 1 && batches <= size / 2, "\(size - 1) reports arriving together committed in \(batches) transactions")
             } else {
@@ -69,7 +69,7 @@ import Testing
             // The same reports again (agents retrying after a lost answer) change nothing.
             let historyBefore = try await server.count("device_history")
             for (device, report) in reports.prefix(4) {
-                #expect(try await store.recordReport(deviceId: device, tenant: tenant, report: report))
+                #expect(try await store.recordReport(deviceId: device, tenant: tenant, report: report) == .stored)
             }
             #expect(try await server.count("device_history") == historyBefore)
         }

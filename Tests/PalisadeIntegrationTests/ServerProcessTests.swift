@@ -100,7 +100,7 @@ import Glibc
             }
 
             // Restarted on the same data: every device converges on the current configuration.
-            let restarted = try await ServeProcess.start(dataDirectory: process.dataDirectory, port: process.port)
+            let restarted = try await process.restarted()
             defer { restarted.kill() }
             try await Self.waitUntil("all \(devices) devices report the current configuration after the restart", timeout: .seconds(180)) {
                 let report = try await server.must(.GET, "/api/v1/policies/\(policy)/report?limit=1")
@@ -121,12 +121,19 @@ import Glibc
 
     /// A `palisade serve` process on a fresh data directory, and a `TestServer` whose API calls
     /// go to it (its store reads the same SQLite file).
-    static func withServerProcess(_ body: @Sendable (ServeProcess, TestServer) async throws -> Void) async throws {
+    /// On PostgreSQL the process serves a fresh database (`--database`); its data directory
+    /// then holds only the admin token and the CA. `ServeProcess.arguments` restarts it alike.
+    static func withServerProcess(engine: StoreEngine = .sqlite, _ body: @Sendable (ServeProcess, TestServer) async throws -> Void) async throws {
         let directory = try TestServer.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = try await ServeProcess.start(dataDirectory: directory + "/data", port: try PrivatePostgres.freePort())
+        let location: DatabaseLocation = switch engine {
+        case .sqlite: .sqlite(path: directory + "/data/palisade.sqlite")
+        case .postgres: .postgres(url: try await TestServer.createPostgresDatabase())
+        }
+        let arguments: [String] = if case .postgres(let url, _) = location { ["--database", url] } else { [] }
+        let process = try await ServeProcess.start(dataDirectory: directory + "/data", port: try PrivatePostgres.freePort(), arguments: arguments)
         defer { process.kill() }
-        try await Database.with(.sqlite(path: directory + "/data/palisade.sqlite"), logger: TestServer.logger) { backend in
+        try await Database.with(location, logger: TestServer.logger) { backend in
             let server = TestServer(baseURL: process.baseURL, store: PalisadeStore(backend: backend, logger: TestServer.logger),
                                     adminToken: try process.adminToken(), directory: directory)
             try await body(process, server)

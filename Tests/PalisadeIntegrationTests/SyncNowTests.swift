@@ -82,9 +82,9 @@ import Testing
             let (agent, _, _) = try await TestAgent.enrolledWithPolicy(server)
             try await agent.sync()
             #expect(try await server.api(.POST, "/api/v1/devices/\(agent.deviceId)/sync").status == 202)
-            #expect(try await server.store.checkInState(deviceId: agent.deviceId).reportRequested)
+            #expect(try await server.store.checkInState(deviceId: agent.deviceId, deviceHash: nil).reportRequested)
             try await server.store.recordSyncDelivered(deviceId: agent.deviceId)
-            #expect(try await server.store.checkInState(deviceId: agent.deviceId).reportRequested == false)
+            #expect(try await server.store.checkInState(deviceId: agent.deviceId, deviceHash: nil).reportRequested == false)
             guard case .unchanged = try await agent.sync() else {
                 Issue.record("a request carried a moment ago is not carried again")
                 return
@@ -93,7 +93,7 @@ import Testing
 
             // A new request is carried at once.
             #expect(try await server.api(.POST, "/api/v1/devices/\(agent.deviceId)/sync").status == 202)
-            #expect(try await server.store.checkInState(deviceId: agent.deviceId).reportRequested)
+            #expect(try await server.store.checkInState(deviceId: agent.deviceId, deviceHash: nil).reportRequested)
             try await server.store.recordSyncDelivered(deviceId: agent.deviceId)
 
             clock.advance(by: Double(PalisadeStore.syncRedeliveryMillis) / 1000)

@@ -207,8 +207,8 @@ public final class FleetSimulator: Sendable {
             }
         }
 
-        // The agent's loop (as PalisadeAgent.run), with each cycle timed.
-        failures = 0
+        // The agent's loop (as PalisadeAgent.run, with its timing and retry waits), each cycle timed.
+        var streak = FailureStreak()
         while !Task.isCancelled {
             metrics.adjustOnline(+1)
             let began = clock.now
@@ -216,7 +216,7 @@ public final class FleetSimulator: Sendable {
                 let outcome = try await agent.runCycle(waitSeconds: configuration.waitSeconds)
                 let elapsed = clock.now - began
                 metrics.adjustOnline(-1)
-                failures = 0
+                streak = FailureStreak()
                 switch outcome {
                 case .unchanged:
                     metrics.recordUnchanged(latency: elapsed)
@@ -237,8 +237,8 @@ public final class FleetSimulator: Sendable {
                 if Task.isCancelled { return }
                 metrics.recordError("check-in: \(error)")
                 if let agentError = error as? AgentError, !agentError.isTransient { return }
-                failures += 1
-                try? await Task.sleep(for: PalisadeAgent.backoff(failures: failures, base: configuration.backoffBase, maximum: configuration.backoffMaximum))
+                let timing = PalisadeAgent.Timing(options: options, schedule: (try? agent.state.schedule()) ?? nil)
+                try? await Task.sleep(for: streak.failed(error, at: clock.now, options: options, timing: timing))
             }
         }
     }

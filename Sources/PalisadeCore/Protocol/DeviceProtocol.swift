@@ -192,8 +192,8 @@ public enum DeviceProtocol {
     }
 
     public struct StatusReportResponse: Codable, Sendable {
-        /// False when the report is about a configuration that is no longer current: it is kept
-        /// but does not settle the device's pending state.
+        /// Always true: a report about another configuration than the current one is answered
+        /// 409 `configuration_outdated` instead (servers before that answered `false`).
         public var current: Bool
 
         public init(current: Bool) {
@@ -218,6 +218,9 @@ public enum DeviceProtocol {
         public static let enrollmentTokenExhausted = "enrollment_token_exhausted"
         /// Signed with a key an administrator has not approved yet: wait and retry.
         public static let reenrollmentPending = "reenrollment_pending"
+        /// A status report about another configuration than the device's current one (409): it
+        /// settles nothing; the agent drops it and checks in.
+        public static let configurationOutdated = "configuration_outdated"
         /// The server cannot reach its database (503 with Retry-After): transient, retry later.
         public static let databaseUnavailable = "database_unavailable"
     }

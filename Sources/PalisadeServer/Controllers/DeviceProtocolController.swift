@@ -105,7 +105,7 @@ struct DeviceProtocolController {
         let state = try await store.notifier.withSubscription(to: accepted.device.deviceId, if: accepted.waitSeconds > 0) { subscription in
             try await checkInState(accepted, waitingWith: subscription)
         }
-        return try await answerCheckIn(accepted, state: state)
+        return try await answerCheckIn(accepted, state: state, logger: context.logger)
     }
 
     @inline(never)
@@ -119,20 +119,20 @@ struct DeviceProtocolController {
 
     /// The device's state; with a subscription (subscribed before this read, so that a change
     /// in between is not missed), after waiting for a change when nothing is new. A pending
-    /// "sync now" answers at once, like a change.
+    /// "sync now", or a report the server lacks, answers at once, like a change.
     @inline(never)
-    func checkInState(_ accepted: AcceptedCheckIn, waitingWith subscription: ConfigurationChangeNotifier.Subscription?) async throws
-        -> (hash: String?, reportRequested: Bool) {
-        let state = try await store.checkInState(deviceId: accepted.device.deviceId)
-        guard let subscription, state.hash == accepted.body.configurationHash, !state.reportRequested else { return state }
+    func checkInState(_ accepted: AcceptedCheckIn, waitingWith subscription: ConfigurationChangeNotifier.Subscription?) async throws -> CheckInState {
+        let (deviceId, deviceHash) = (accepted.device.deviceId, accepted.body.configurationHash)
+        let state = try await store.checkInState(deviceId: deviceId, deviceHash: deviceHash)
+        guard let subscription, state.configurationHash == deviceHash, !state.reportRequested else { return state }
         _ = await subscription.next(timeout: .seconds(accepted.waitSeconds))
-        return try await store.checkInState(deviceId: accepted.device.deviceId)
+        return try await store.checkInState(deviceId: deviceId, deviceHash: deviceHash)
     }
 
     @inline(never)
-    func answerCheckIn(_ accepted: AcceptedCheckIn, state: (hash: String?, reportRequested: Bool)) async throws -> Response {
+    func answerCheckIn(_ accepted: AcceptedCheckIn, state: CheckInState, logger: Logger) async throws -> Response {
         let (device, body) = (accepted.device, accepted.body)
-        if let hash = state.hash, hash == body.configurationHash, !state.reportRequested {
+        if let hash = state.configurationHash, hash == body.configurationHash, !state.reportRequested {
             try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: nil)
             store.metrics.checkIn(outcome: "unchanged")
             return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .unchanged, configurationHash: hash, configuration: nil, schedule: schedule))
@@ -143,8 +143,13 @@ struct DeviceProtocolController {
         let configuration = deliverable?.configuration ?? DeviceConfiguration(platform: .linux, settings: [:])
         let deliveredHash = deliverable?.hash ?? configuration.hash
         try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: deliveredHash)
-        if state.reportRequested { try await store.recordSyncDelivered(deviceId: device.deviceId) }
-        store.metrics.checkIn(outcome: "changed")
+        if state.syncDue { try await store.recordSyncDelivered(deviceId: device.deviceId) }
+        if state.reportMissing, !state.syncDue {
+            logger.info("the device holds its current configuration but no report of it is stored; asked for one", metadata: ["device": "\(device.deviceId)"])
+            store.metrics.checkIn(outcome: "report_requested")
+        } else {
+            store.metrics.checkIn(outcome: "changed")
+        }
         return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .changed, configurationHash: deliveredHash, configuration: configuration,
                                                                     reportRequested: state.reportRequested ? true : nil, schedule: schedule))
     }
@@ -166,9 +171,18 @@ struct DeviceProtocolController {
             throw PalisadeError.invalid("results[\(index)].settingId is empty", field: "results[\(index)].settingId")
         }
         try Self.validateDrift(body.drift ?? [])
-        let current = try await store.recordReport(deviceId: device.deviceId, tenant: device.tenantId, report: body)
+        let outcome = try await store.recordReport(deviceId: device.deviceId, tenant: device.tenantId, report: body)
         store.metrics.reportIngested()
-        return try JSONBody.response(DeviceProtocol.StatusReportResponse(current: current))
+        guard case .outdated(let current) = outcome else {
+            return try JSONBody.response(DeviceProtocol.StatusReportResponse(current: true))
+        }
+        // Never a 200 for a report that settles nothing: the agent drops it and checks in,
+        // which brings it the current configuration (its drift events were kept).
+        throw PalisadeError(
+            .conflict, code: .configurationOutdated,
+            message: "the report is about configuration \(body.configurationHash), not the device's current one"
+                + (current.map { " (\($0)); check in to receive it" } ?? " (it has none)"),
+            details: .object(["field": "configurationHash", "reported": .string(body.configurationHash), "current": current.map(JSONValue.string) ?? .null]))
     }
 
     static func validateDrift(_ events: [DriftEvent]) throws {

@@ -60,6 +60,7 @@ public struct PalisadeError: HTTPResponseError, Sendable, CustomStringConvertibl
         public static let enrollmentTokenExpired = Code(rawValue: DeviceProtocol.ErrorCode.enrollmentTokenExpired)
         public static let enrollmentTokenExhausted = Code(rawValue: DeviceProtocol.ErrorCode.enrollmentTokenExhausted)
         public static let reenrollmentPending = Code(rawValue: DeviceProtocol.ErrorCode.reenrollmentPending)
+        public static let configurationOutdated = Code(rawValue: DeviceProtocol.ErrorCode.configurationOutdated)
         public static let noPendingReenrollment = Code(rawValue: "no_pending_reenrollment")
     }
 

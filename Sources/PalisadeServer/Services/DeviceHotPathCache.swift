@@ -5,7 +5,8 @@ import PalisadeIdentity
 
 /// What an unchanged check-in needs to know about its device, kept in this process so that it
 /// costs no database read: the device's credentials (key parsed once), its check-in state
-/// (configuration hash, no sync pending) and the inventory last stored for it.
+/// (configuration hash, no sync pending, its report about that configuration stored) and the
+/// inventory last stored for it.
 ///
 /// Entries are dropped by the events that change them, on this replica and, through
 /// PostgreSQL NOTIFY, on the others (`ConfigurationChangeNotifier.devicesChanged/notify`);
@@ -46,6 +47,8 @@ public final class DeviceHotPathCache: Sendable {
         var credentials: [String: Entry<Credentials>] = [:]
         var hashes: [String: Entry<String?>] = [:]
         var inventories: [String: Entry<LastInventory>] = [:]
+        /// When each device was last asked to report again (`askForReport`), wall-clock millis.
+        var reportRequests: [String: Int64] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -84,6 +87,17 @@ public final class DeviceHotPathCache: Sendable {
 
     func storeLastInventory(_ value: LastInventory, deviceId: String, readAt generation: UInt64) {
         store(value, in: \.inventories, deviceId: deviceId, readAt: generation)
+    }
+
+    /// True when `deviceId` may be asked to report again now: it was not asked in the last
+    /// `interval` millis on this replica. Notes the time when it answers true.
+    func askForReport(_ deviceId: String, at nowMillis: Int64, interval: Int64) -> Bool {
+        state.withLockedValue { state in
+            if let last = state.reportRequests[deviceId], nowMillis - last < interval, nowMillis >= last { return false }
+            if state.reportRequests.count >= maximumEntries { state.reportRequests.removeAll(keepingCapacity: true) }
+            state.reportRequests[deviceId] = nowMillis
+            return true
+        }
     }
 
     /// The device's unexpired entry in `table`, nil on a miss.

@@ -13,6 +13,15 @@ public struct DeviceCredentials: Sendable {
     public var status: EnrollmentStatus
 }
 
+/// What became of a status report (`recordReport`).
+public enum ReportOutcome: Sendable, Equatable {
+    /// About the device's current configuration: stored, or stored already (idempotent).
+    case stored
+    /// About another configuration than the device's current one (`current`; nil when the
+    /// device has none): it settles nothing, and the agent must check in to get the current one.
+    case outdated(current: String?)
+}
+
 /// The configuration the server holds for a device: its hash, and the document when asked.
 public struct StoredConfiguration: Sendable {
     public var hash: String
@@ -185,10 +194,13 @@ extension PalisadeStore {
     }
 
     /// Stores a status report. Idempotent: the same report again changes nothing. A report
-    /// about a configuration that is no longer current is kept only if no report about the
-    /// current one exists; it never settles the pending state of the current one. The device's
-    /// stored report states and history follow in the same transaction.
-    public func recordReport(deviceId: String, tenant: String, report: DeviceProtocol.StatusReport) async throws -> Bool {
+    /// about another configuration than the device's current one is `outdated`: its drift
+    /// events are kept, the report itself only if no report about the current one exists (so
+    /// the device's last word stays visible), and it never settles the current one; the
+    /// caller tells the agent so instead of acknowledging it (docs/PROTOCOL.md, section 4).
+    /// The device's stored report states and history follow in the same transaction, which
+    /// commits before this returns.
+    public func recordReport(deviceId: String, tenant: String, report: DeviceProtocol.StatusReport) async throws -> ReportOutcome {
         var results: [String: DeviceProtocol.SettingResult] = [:]
         for result in report.results { results[result.settingId] = result }
         let reported = DeviceReport(configurationHash: report.configurationHash, results: results)
@@ -233,14 +245,15 @@ extension PalisadeStore {
             let isCurrent = currentHash == report.configurationHash
             let existing = try await sql.raw("SELECT configuration_hash, results, detail FROM device_reports WHERE device_id = \(bind: deviceId)").first()
             let existingHash = try existing?.string("configuration_hash")
+            let outcome: ReportOutcome = isCurrent ? .stored : .outdated(current: currentHash)
             if !isCurrent, existingHash != nil, existingHash == currentHash {
-                return false
+                return outcome
             }
             if existingHash == report.configurationHash, try existing?.string("results") == resultsJSON, try existing?.optionalString("detail") == report.detail {
                 if answersSync {
                     try await sql.raw("UPDATE device_reports SET reported_at = \(bind: now) WHERE device_id = \(bind: deviceId)").run()
                 }
-                return isCurrent
+                return outcome
             }
             try await sql.raw("""
                 INSERT INTO device_reports (device_id, tenant_id, configuration_hash, results, detail, reported_at)
@@ -253,7 +266,7 @@ extension PalisadeStore {
                                                                  report: reported)],
                                            tenant: tenant, at: now, on: sql)
             }
-            return isCurrent
+            return outcome
         }
     }
 

@@ -2,6 +2,26 @@ import Foundation
 import PalisadeCore
 import SQLKit
 
+/// What a check-in is answered from (`checkInState`).
+public struct CheckInState: Sendable, Equatable {
+    /// The device's current configuration hash; nil when none was computed yet.
+    public var configurationHash: String?
+    /// An administrator's "sync now" is due: this check-in carries it.
+    public var syncDue = false
+    /// The device holds its current configuration and the server has no report of it: ask
+    /// for one (at most every `reportRequestRepeatMillis` per device).
+    public var reportMissing = false
+
+    /// The answer carries `reportRequested: true` and the whole configuration.
+    public var reportRequested: Bool { syncDue || reportMissing }
+
+    public init(configurationHash: String?, syncDue: Bool = false, reportMissing: Bool = false) {
+        self.configurationHash = configurationHash
+        self.syncDue = syncDue
+        self.reportMissing = reportMissing
+    }
+}
+
 /// The answer to "sync now" (`POST /devices/{id}/sync`, `POST /groups/{id}/sync`).
 public struct SyncRequest: Codable, Sendable, Hashable {
     /// How many devices were asked to check in and report (retired devices are not).
@@ -67,29 +87,52 @@ extension PalisadeStore {
     /// state directory) would otherwise be answered at once on every check-in.
     public static let syncRedeliveryMillis: Int64 = 300_000
 
-    /// What a check-in compares: the configuration hash, and whether to ask the device to
-    /// report (a sync request not yet answered by a report, nor carried by a recent check-in).
-    /// Without a pending sync request, the hash comes from this replica's cache when it holds
-    /// it: a configuration change or a sync request invalidates it (`notifier.notify`).
-    public func checkInState(deviceId: String) async throws -> (hash: String?, reportRequested: Bool) {
+    /// A device that holds its current configuration while the server has no report of it is
+    /// asked for one at once, and again at most this often (per replica): a report refused
+    /// for good (malformed) must not make the agent re-apply and report on every check-in.
+    public static let reportRequestRepeatMillis: Int64 = 120_000
+
+    /// What a check-in of a device holding `deviceHash` is answered from: the configuration
+    /// hash, and whether to ask the device to report. It is asked when an administrator's sync
+    /// request is due (not answered by a report, nor carried by a recent check-in), or when it
+    /// holds its current configuration and the server has no report of it: a report lost for
+    /// any reason (a crash, a report of an older configuration with the same settings) then
+    /// corrects itself. The agent sends any report it holds before it checks in, so a device
+    /// that checks in with the current hash and no stored report of it has none on the way.
+    ///
+    /// Only the steady state is cached on this replica (no sync request, the stored report
+    /// about the current configuration): a configuration change or a sync request invalidates
+    /// it (`notifier.notify`), and a report cannot unsettle it (one about another
+    /// configuration is not stored while one about the current one is).
+    public func checkInState(deviceId: String, deviceHash: String?) async throws -> CheckInState {
         let now = clock.nowMillis
         let cache = notifier.cache
-        if let hash = cache.configurationHash(deviceId) { return (hash, false) }
+        if let hash = cache.configurationHash(deviceId) { return CheckInState(configurationHash: hash) }
         let generation = cache.generation
-        return try await read { sql in
-            let row = try await sql.raw("""
-                SELECT c.configuration_hash, d.sync_requested_at, d.sync_delivered_at FROM devices d
-                LEFT JOIN device_configurations c ON c.device_id = d.id WHERE d.id = \(bind: deviceId)
-                """).first()
-            guard try row?.optionalMillis("sync_requested_at") != nil else {
-                let hash = try row?.optionalString("configuration_hash")
-                if row != nil { cache.storeConfigurationHash(hash, deviceId: deviceId, readAt: generation) }
-                return (hash, false)
+        var state = try await read { sql -> CheckInState? in
+            guard let row = try await sql.raw("""
+                SELECT c.configuration_hash, d.sync_requested_at, d.sync_delivered_at, r.configuration_hash AS reported_hash FROM devices d
+                LEFT JOIN device_configurations c ON c.device_id = d.id LEFT JOIN device_reports r ON r.device_id = d.id
+                WHERE d.id = \(bind: deviceId)
+                """).first() else {
+                return nil
             }
-            let delivered = try row?.optionalMillis("sync_delivered_at")
-            let due = delivered.map { now - $0 >= Self.syncRedeliveryMillis } ?? true
-            return (try row?.optionalString("configuration_hash"), due)
+            let hash = try row.optionalString("configuration_hash")
+            let reportedHash = try row.optionalString("reported_hash")
+            let reported = hash == nil || reportedHash == hash
+            guard try row.optionalMillis("sync_requested_at") != nil else {
+                if reported { cache.storeConfigurationHash(hash, deviceId: deviceId, readAt: generation) }
+                return CheckInState(configurationHash: hash, reportMissing: !reported)
+            }
+            let delivered = try row.optionalMillis("sync_delivered_at")
+            return CheckInState(configurationHash: hash, syncDue: delivered.map { now - $0 >= Self.syncRedeliveryMillis } ?? true, reportMissing: !reported)
+        } ?? CheckInState(configurationHash: nil)
+        // Missing matters only for the configuration the device says it holds.
+        if state.reportMissing {
+            state.reportMissing = deviceHash != nil && deviceHash == state.configurationHash
+                && cache.askForReport(deviceId, at: now, interval: Self.reportRequestRepeatMillis)
         }
+        return state
     }
 
     /// Notes that a check-in carried the device's sync request.

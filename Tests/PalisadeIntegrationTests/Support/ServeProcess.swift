@@ -16,6 +16,8 @@ final class ServeProcess: Sendable {
     let pid: pid_t
     let port: Int
     let dataDirectory: String
+    /// What `start` was given beyond the data directory and port (e.g. `--database`).
+    let arguments: [String]
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
     static var executable: String {
@@ -37,7 +39,7 @@ final class ServeProcess: Sendable {
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, nil, &cArguments, environ)
         guard spawned == 0 else { throw ServeProcessError(message: "posix_spawn \(executable) failed with \(spawned)") }
-        let server = ServeProcess(pid: pid, port: port, dataDirectory: dataDirectory)
+        let server = ServeProcess(pid: pid, port: port, dataDirectory: dataDirectory, arguments: arguments)
         for _ in 0..<600 {
             if let status = server.exitStatus() {
                 throw ServeProcessError(message: "palisade serve exited with status \(status) while starting; see \(log)")
@@ -50,10 +52,16 @@ final class ServeProcess: Sendable {
         throw ServeProcessError(message: "palisade serve did not become ready within a minute; see \(log)")
     }
 
-    private init(pid: pid_t, port: Int, dataDirectory: String) {
+    private init(pid: pid_t, port: Int, dataDirectory: String, arguments: [String]) {
         self.pid = pid
         self.port = port
         self.dataDirectory = dataDirectory
+        self.arguments = arguments
+    }
+
+    /// A new process on the same data, port and arguments (after this one has exited).
+    func restarted() async throws -> ServeProcess {
+        try await Self.start(dataDirectory: dataDirectory, port: port, arguments: arguments)
     }
 
     /// The owner token the first start wrote.
