@@ -31,7 +31,8 @@ import Glibc
     /// How many times each case runs (PALISADE_TEST_RESTART_RUNS; 1 in the suite).
     static var runs: Int { ProcessInfo.processInfo.environment["PALISADE_TEST_RESTART_RUNS"].flatMap(Int.init) ?? 1 }
 
-    static let devices = 40
+    /// PALISADE_TEST_RESTART_DEVICES overrides it (the issue's own runs had 300).
+    static var devices: Int { ProcessInfo.processInfo.environment["PALISADE_TEST_RESTART_DEVICES"].flatMap(Int.init) ?? 40 }
     static let changes = 12
     static let stopAfterChange = 6
 
@@ -56,7 +57,7 @@ import Glibc
                 backoffBase: .seconds(1), backoffMaximum: .seconds(300)), logger: TestServer.logger)
             let fleet = Task { try await simulator.run(duration: .seconds(600)) }
             defer { fleet.cancel() }
-            try await ServerProcessTests.waitUntil("all \(devices) devices reported", timeout: .seconds(240)) {
+            try await ServerProcessTests.waitUntil("all \(devices) devices reported", timeout: .seconds(240 + devices)) {
                 simulator.metrics.snapshot().devicesReported == devices
             }
 
