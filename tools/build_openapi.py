@@ -143,7 +143,7 @@ paths = {
  "/device/v1/check-in": {"post": {"operationId": "checkIn", "summary": "Compare configuration hashes; long-polls up to waitSeconds", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("CheckInRequest")), "responses": {"200": resp("Unchanged, or the new configuration", ref("CheckInResponse")), "403": resp("Device retired (code device_retired)", ref("Error")), "429": resp("Too many requests from this address or device (Retry-After says when to come back)", ref("Error")), **errs("400", "401", "413")}}},
  "/api/v1/reports/drift": {"get": {"operationId": "driftReport", "summary": "Drift events of the tenant, newest first: managed values agents found changed behind their back and put back", "parameters": paging + [{"name": "device", "in": "query", "description": "only this device's events", "schema": {"type": "string", "minLength": 1, "maxLength": 100}}],
    "responses": {"200": resp("Drift events", listof("events", "DriftEvent")), **errs("400", "401", "404")}}},
- "/device/v1/reports": {"post": {"operationId": "report", "summary": "Report per-setting results for a configuration hash (idempotent)", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("StatusReport")), "responses": {"200": resp("Stored", ref("StatusReportResponse")), "403": resp("Device retired", ref("Error")), "429": resp("Too many requests from this address or device (Retry-After says when to come back)", ref("Error")), **errs("400", "401", "413")}}},
+ "/device/v1/reports": {"post": {"operationId": "report", "summary": "Report per-setting results for a configuration hash (idempotent)", "security": dev_sec, "tags": ["device"], "requestBody": body(ref("StatusReport")), "responses": {"200": resp("Stored: the report is about the device's current configuration (stored once; the same report again changes nothing)", ref("StatusReportResponse")), "409": resp("configuration_outdated: the report is about another configuration than the device's current one and settles nothing (its drift events are kept); the agent drops it and checks in", ref("Error")), "403": resp("Device retired", ref("Error")), "429": resp("Too many requests from this address or device (Retry-After says when to come back)", ref("Error")), **errs("400", "401", "413")}}},
 }
 dt = {"type": "string", "format": "date-time"}
 summary = {"type": "object", "required": ["succeeded", "error", "conflict", "pending", "notApplicable"], "properties": {k: {"type": "integer"} for k in ["succeeded", "error", "conflict", "pending", "notApplicable"]}}
@@ -269,7 +269,7 @@ schemas = {
    "id": str_, "deviceId": str_, "deviceName": str_, "settingId": {"type": "string", "description": "the setting, or (file) when the file changed without any managed value differing"},
    "found": {"description": "the value found; absent when it was missing"}, "restored": {"description": "the value put back; absent when the setting is no longer managed"},
    "detail": str_, "detectedAt": dt, "receivedAt": dt}},
- "StatusReportResponse": {"type": "object", "required": ["current"], "properties": {"current": {"type": "boolean"}}},
+ "StatusReportResponse": {"type": "object", "required": ["current"], "properties": {"current": {"type": "boolean", "description": "Always true (a report of another configuration is answered 409 configuration_outdated)"}}},
 }
 # Every admin operation can be refused with 403 when the caller's role lacks its permission
 # (docs/PERMISSIONS.md), or when a session-cookie change lacks its CSRF token.
