@@ -92,8 +92,29 @@ import Testing
             let summary = try await server.must(.GET, "/api/v1/policies/\(policy)/report?limit=1").objectValue?["summary"]?.objectValue
             #expect(summary?["succeeded"]?.integerValue == 1, "\(String(describing: summary))")
 
-            // Lost again at once: not asked again until two minutes have passed (a report that
-            // can never be stored must not make the agent re-apply on every check-in).
+            // Lost again at once: not asked about the same configuration again until two
+            // minutes have passed (a report that can never be stored must not make the agent
+            // re-apply on every check-in).
+            try await loseTheReport()
+            #expect(try await agent.sync() == .unchanged(hash: current))
+
+            // A new revision with the same settings (a value flipped and back: the hash of the
+            // last) is another configuration: asked about at once. The stuck devices of the
+            // issue's 300-device runs had been asked during the flips and then parked.
+            for enabled in [false, true] {
+                _ = try await server.must(.PUT, "/api/v1/policies/\(policy)", [
+                    "name": "AV", "platform": "linux", "template": "antivirus", "settings": ["cloudService.enabled": .bool(enabled)],
+                ])
+                try await agent.sync()
+            }
+            #expect(try await server.store.configurationHash(deviceId: agent.deviceId) == current)
+            try await loseTheReport()
+            guard case .applied = try await agent.sync() else {
+                Issue.record("a new revision with the same hash was not asked about")
+                return
+            }
+            #expect(try await storedReportHash(server, agent.deviceId) == current)
+
             try await loseTheReport()
             #expect(try await agent.sync() == .unchanged(hash: current))
             clock.advance(by: Double(PalisadeStore.reportRequestRepeatMillis) / 1000 + 1)

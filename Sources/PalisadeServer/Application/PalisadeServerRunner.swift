@@ -165,6 +165,11 @@ public enum PalisadeServerRunner {
 struct StopDeadline: Service {
     let limit: Duration
     let logger: Logger
+    /// What ends the process (tests pass a recorder).
+    var endProcess: @Sendable () -> Void = {
+        fflush(nil)  // every stream (the log goes to stderr)
+        _exit(0)
+    }
 
     func run() async throws {
         do {
@@ -172,13 +177,12 @@ struct StopDeadline: Service {
         } catch {
             return  // cancelled: the group is ending anyway
         }
-        let (limit, logger) = (self.limit, self.logger)
+        let (limit, logger, endProcess) = (self.limit, self.logger, self.endProcess)
         let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
         Thread.detachNewThread {
             Thread.sleep(forTimeInterval: seconds)
             logger.warning("stopping took longer than \(limit): ending the process now; connections still open are cut")
-            fflush(nil)  // every stream (the log goes to stderr)
-            _exit(0)
+            endProcess()
         }
     }
 }

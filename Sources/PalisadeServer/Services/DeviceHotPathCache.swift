@@ -47,8 +47,9 @@ public final class DeviceHotPathCache: Sendable {
         var credentials: [String: Entry<Credentials>] = [:]
         var hashes: [String: Entry<String?>] = [:]
         var inventories: [String: Entry<LastInventory>] = [:]
-        /// When each device was last asked to report again (`askForReport`), wall-clock millis.
-        var reportRequests: [String: Int64] = [:]
+        /// When each device was last asked to report again (`askForReport`), wall-clock millis,
+        /// and which configuration (its stored document's digest) it was asked about.
+        var reportRequests: [String: (millis: Int64, configuration: String)] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -89,13 +90,19 @@ public final class DeviceHotPathCache: Sendable {
         store(value, in: \.inventories, deviceId: deviceId, readAt: generation)
     }
 
-    /// True when `deviceId` may be asked to report again now: it was not asked in the last
-    /// `interval` millis on this replica. Notes the time when it answers true.
-    func askForReport(_ deviceId: String, at nowMillis: Int64, interval: Int64) -> Bool {
+    /// True when `deviceId` may be asked to report `configuration` (a stored document's digest)
+    /// now: it was not asked about that same configuration in the last `interval` millis on this
+    /// replica. A new configuration may be asked about at once, even one with the hash of the
+    /// last (a revision flipping a value back): its device may have been asked during the
+    /// churn before it, and then parks on a long-poll that nothing else would wake. Notes the
+    /// ask when it answers true.
+    func askForReport(_ deviceId: String, configuration: String, at nowMillis: Int64, interval: Int64) -> Bool {
         state.withLockedValue { state in
-            if let last = state.reportRequests[deviceId], nowMillis - last < interval, nowMillis >= last { return false }
+            if let last = state.reportRequests[deviceId], last.configuration == configuration, nowMillis - last.millis < interval, nowMillis >= last.millis {
+                return false
+            }
             if state.reportRequests.count >= maximumEntries { state.reportRequests.removeAll(keepingCapacity: true) }
-            state.reportRequests[deviceId] = nowMillis
+            state.reportRequests[deviceId] = (nowMillis, configuration)
             return true
         }
     }

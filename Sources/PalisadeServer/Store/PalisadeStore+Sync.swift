@@ -88,8 +88,9 @@ extension PalisadeStore {
     public static let syncRedeliveryMillis: Int64 = 300_000
 
     /// A device that holds its current configuration while the server has no report of it is
-    /// asked for one at once, and again at most this often (per replica): a report refused
-    /// for good (malformed) must not make the agent re-apply and report on every check-in.
+    /// asked for one at once, and about the same configuration again at most this often (per
+    /// replica): a report refused for good (malformed) must not make the agent re-apply and
+    /// report on every check-in.
     public static let reportRequestRepeatMillis: Int64 = 120_000
 
     /// What a check-in of a device holding `deviceHash` is answered from: the configuration
@@ -109,30 +110,36 @@ extension PalisadeStore {
         let cache = notifier.cache
         if let hash = cache.configurationHash(deviceId) { return CheckInState(configurationHash: hash) }
         let generation = cache.generation
-        var state = try await read { sql -> CheckInState? in
+        let (state, configuration) = try await read { sql -> (CheckInState, String?) in
             guard let row = try await sql.raw("""
-                SELECT c.configuration_hash, d.sync_requested_at, d.sync_delivered_at, r.configuration_hash AS reported_hash FROM devices d
-                LEFT JOIN device_configurations c ON c.device_id = d.id LEFT JOIN device_reports r ON r.device_id = d.id
+                SELECT c.configuration_hash, c.effective_digest, d.sync_requested_at, d.sync_delivered_at, r.configuration_hash AS reported_hash
+                FROM devices d LEFT JOIN device_configurations c ON c.device_id = d.id LEFT JOIN device_reports r ON r.device_id = d.id
                 WHERE d.id = \(bind: deviceId)
                 """).first() else {
-                return nil
+                return (CheckInState(configurationHash: nil), nil)
             }
             let hash = try row.optionalString("configuration_hash")
             let reportedHash = try row.optionalString("reported_hash")
             let reported = hash == nil || reportedHash == hash
+            // Which configuration it is (a new revision with the same hash is a new document).
+            let configuration = try row.optionalString("effective_digest") ?? hash
             guard try row.optionalMillis("sync_requested_at") != nil else {
                 if reported { cache.storeConfigurationHash(hash, deviceId: deviceId, readAt: generation) }
-                return CheckInState(configurationHash: hash, reportMissing: !reported)
+                return (CheckInState(configurationHash: hash, reportMissing: !reported), configuration)
             }
             let delivered = try row.optionalMillis("sync_delivered_at")
-            return CheckInState(configurationHash: hash, syncDue: delivered.map { now - $0 >= Self.syncRedeliveryMillis } ?? true, reportMissing: !reported)
-        } ?? CheckInState(configurationHash: nil)
-        // Missing matters only for the configuration the device says it holds.
-        if state.reportMissing {
-            state.reportMissing = deviceHash != nil && deviceHash == state.configurationHash
-                && cache.askForReport(deviceId, at: now, interval: Self.reportRequestRepeatMillis)
+            return (CheckInState(configurationHash: hash, syncDue: delivered.map { now - $0 >= Self.syncRedeliveryMillis } ?? true, reportMissing: !reported),
+                    configuration)
         }
-        return state
+        // Missing matters only for the configuration the device says it holds.
+        var checked = state
+        if let configuration, checked.reportMissing {
+            checked.reportMissing = deviceHash != nil && deviceHash == state.configurationHash
+                && cache.askForReport(deviceId, configuration: configuration, at: now, interval: Self.reportRequestRepeatMillis)
+        } else {
+            checked.reportMissing = false
+        }
+        return checked
     }
 
     /// Notes that a check-in carried the device's sync request.
