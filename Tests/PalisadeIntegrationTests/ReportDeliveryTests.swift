@@ -11,9 +11,7 @@ import Testing
 /// missing anyway is asked for it again on its next check-in (docs/PROTOCOL.md, section 4).
 @Suite struct ReportDeliveryTests {
     func storedReportHash(_ server: TestServer, _ device: String) async throws -> String? {
-        try await server.sql { sql in
-            try await sql.raw("SELECT configuration_hash FROM device_reports WHERE device_id = \(bind: device)").first()?.decode(column: "configuration_hash", as: String.self)
-        }
+        try await ServerProcessTests.storedReportHashes(server)[device]
     }
 
     @Test(arguments: StoreEngine.available)
