@@ -77,7 +77,8 @@ struct AdminCenter: Sendable {
             response.setCookie(Cookie(name: AdminAuthenticationMiddleware.sessionCookie, value: signedIn.cookieValue, path: "/",
                                       secure: true, httpOnly: true, sameSite: .strict))
             return response
-        } catch let error as PalisadeError {
+        } catch {
+            guard let error = PalisadeError.refusal(error) else { throw error }
             if error.code == .invalidCredentials { signInLimiter.recordFailure("sign-in:\(source)") }
             return render(error.message, error.status)
         }

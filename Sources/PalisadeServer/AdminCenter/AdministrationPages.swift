@@ -28,7 +28,8 @@ extension AdminCenter {
                 response.headers[.cacheControl] = "no-store"
                 response.headers[.contentDisposition] = "attachment; filename=\"\(OnboardingController.packageFileName)\""
                 return response
-            } catch let error as PalisadeError where error.status.code < 500 {
+            } catch {
+                guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await onboardingPage(page, values: values, errors: FieldErrors(error, default: "name"), status: error.status)
             }
         }
@@ -77,7 +78,8 @@ extension AdminCenter {
                 _ = try await store.setEnforcement(tenant: page.tenant, by: page.actor, scope)
                 let days = try form.wholeNumber("staleAfterDays", unit: "days")!
                 _ = try await store.setDeviceSettings(tenant: page.tenant, by: page.actor, DeviceSettings(staleAfterDays: days))
-            } catch let error as PalisadeError where error.status.code < 500 {
+            } catch {
+                guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await tenantSettingsPage(page, errors: FieldErrors(error, default: "tag"), status: error.status)
             }
             return page.redirect("/tenant-settings", notice: .saved)
@@ -90,7 +92,8 @@ extension AdminCenter {
                 guard let role = Role(rawValue: values["role"]!) else { throw PalisadeError.invalid("choose a role", field: "role") }
                 _ = try await store.createUser(tenant: page.tenant, by: page.actor, email: values["email"]!, displayName: values["displayName"]!,
                                                role: role, password: form.all("password").first ?? "")
-            } catch let error as PalisadeError where error.status.code < 500 {
+            } catch {
+                guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await usersPage(page, values: values, errors: FieldErrors(error, default: "email"), status: error.status)
             }
             return page.redirect("/users", notice: .created)
@@ -114,7 +117,8 @@ extension AdminCenter {
                 let created = try await store.createAPIToken(tenant: page.tenant, by: page.actor, name: values["name"]!, role: role, expiresInDays: days)
                 // Shown once, in this answer only.
                 return try await apiTokensPage(page, created: created)
-            } catch let error as PalisadeError where error.status.code < 500 {
+            } catch {
+                guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await apiTokensPage(page, values: values, errors: FieldErrors(error, default: "name"), status: error.status)
             }
         }

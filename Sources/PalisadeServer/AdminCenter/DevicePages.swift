@@ -13,7 +13,8 @@ extension AdminCenter {
             let tags = (form["tags"] ?? "").split(whereSeparator: { $0 == "," || $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             do {
                 _ = try await store.setTags(tenant: page.tenant, by: page.actor, device: id, tags: tags)
-            } catch let error as PalisadeError where error.status == .badRequest {
+            } catch {
+                guard let error = PalisadeError.refusal(error), error.status == .badRequest else { throw error }
                 return try await devicePage(page, tagError: error.message, tagsText: form["tags"] ?? "")
             }
             return page.redirect("/devices/\(id)", notice: .saved)

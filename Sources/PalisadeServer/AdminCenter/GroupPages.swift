@@ -16,7 +16,8 @@ extension AdminCenter {
                 let group = try await store.createGroup(tenant: page.tenant, by: page.actor, name: values["name"]!, description: values["description"]!,
                                                         members: [], membershipRule: rule)
                 return page.redirect("/groups/\(group.id)", notice: .created)
-            } catch let error as PalisadeError where error.status.code < 500 {
+            } catch {
+                guard let error = PalisadeError.refusal(error) else { throw error }
                 return groupForm(page, values: values, errors: FieldErrors(error, default: values["kind"] == "dynamic" ? "membershipRule" : "name"), status: error.status)
             }
         }
@@ -27,7 +28,8 @@ extension AdminCenter {
             do {
                 _ = try await store.updateGroup(tenant: page.tenant, by: page.actor, id: id, name: form["name"], description: form["description"] ?? "",
                                                 membershipRule: current.membershipRule == nil ? nil : (form["membershipRule"] ?? ""))
-            } catch let error as PalisadeError where error.status.code < 500 {
+            } catch {
+                guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await groupPage(page, edits: ["name": form["name"] ?? "", "description": form["description"] ?? "", "membershipRule": form["membershipRule"] ?? ""],
                                            errors: FieldErrors(error, default: "name"), status: error.status)
             }
@@ -40,7 +42,8 @@ extension AdminCenter {
             do {
                 let deviceIds = try await store.resolveDevices(tenant: page.tenant, namesOrIds: entries, field: "devices")
                 _ = try await store.addMembers(tenant: page.tenant, by: page.actor, group: id, deviceIds: deviceIds, groupIds: nested)
-            } catch let error as PalisadeError where error.status.code < 500 {
+            } catch {
+                guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await groupPage(page, memberText: form["devices"] ?? "", errors: FieldErrors(error, default: "devices"), status: error.status)
             }
             return page.redirect("/groups/\(id)", notice: .saved)

@@ -41,7 +41,8 @@ extension AdminCenter {
                     return try await policyPage(page, assignmentPreview: preview, include: include, exclude: exclude)
                 }
                 _ = try await store.setAssignments(tenant: page.tenant, by: page.actor, policy: id, include: include, exclude: exclude)
-            } catch let error as PalisadeError where error.status.code < 500 {
+            } catch {
+                guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await policyPage(page, include: include, exclude: exclude, assignmentError: error.message, status: error.status)
             }
             return page.redirect("/policies/\(id)", notice: .assigned)
@@ -141,7 +142,8 @@ extension AdminCenter {
                 try await store.createPolicy(tenant: page.tenant, by: page.actor, draft)
             }
             return page.redirect("/policies/\(saved.id)", notice: existing == nil ? .created : .saved)
-        } catch let error as PalisadeError where error.status.code < 500 {
+        } catch {
+            guard let error = PalisadeError.refusal(error) else { throw error }
             return try rerender(FieldErrors(error, default: "name"), [], nil, error.status)
         }
     }

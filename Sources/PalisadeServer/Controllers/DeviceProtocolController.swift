@@ -47,12 +47,13 @@ struct DeviceProtocolController {
             let response = try await enroll(body, buffer: buffer, request: request, context: context)
             store.metrics.enrollment(outcome: response.status == .accepted ? "pending_approval" : "enrolled")
             return response
-        } catch let error as PalisadeError where Self.recordedRefusals.contains(error.code) {
-            store.metrics.enrollment(outcome: error.code.rawValue)
+        } catch let error where PalisadeError.refusal(error).map({ Self.recordedRefusals.contains($0.code) }) ?? false {
+            let refusal = PalisadeError.refusal(error)!
+            store.metrics.enrollment(outcome: refusal.code.rawValue)
             // Kept for the enrollment report; recording must not change the answer.
             do {
                 try await store.recordRefusedEnrollment(enrollmentToken: body.enrollmentToken, sourceAddress: context.sourceAddress, inventory: body.inventory,
-                                                        code: error.code.rawValue, reason: error.message)
+                                                        code: refusal.code.rawValue, reason: refusal.message)
             } catch {
                 context.logger.error("could not record a refused enrollment", metadata: ["error": "\(error)"])
             }

@@ -41,7 +41,7 @@ struct SessionController {
         let signedIn: SignedIn
         do {
             signedIn = try await store.signIn(email: body.email, password: body.password, sourceAddress: context.sourceAddress)
-        } catch let error as PalisadeError where error.code == .invalidCredentials {
+        } catch let error as DomainError where error.code == .invalidCredentials {
             limiter.recordFailure("sign-in:\(source)")
             throw error
         }

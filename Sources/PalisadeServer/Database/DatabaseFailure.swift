@@ -1,5 +1,4 @@
 import Foundation
-import Hummingbird
 import NIOCore
 import PalisadeCore
 import NIOPosix
@@ -14,27 +13,12 @@ struct DatabaseUnreachable: Error, CustomStringConvertible {
     var description: String { "no connection to \(database) (it refuses connections)" }
 }
 
-/// Turns the database's own failures into answers a caller can act on: an unreachable
-/// PostgreSQL into 503 `database_unavailable` with Retry-After (agents back off and retry), a
-/// full SQLite disk into 507 `storage_full`. Anything else stays an internal error.
+/// Recognises the database's own failures a caller can act on: an unreachable PostgreSQL (the
+/// HTTP layer answers 503 `database_unavailable` with Retry-After; agents back off and retry)
+/// and a full disk (507 `storage_full`). Anything else stays an internal error.
 enum DatabaseFailure {
     /// Seconds a caller is told to wait before retrying while the database is unreachable.
     static let retryAfterSeconds = 5
-
-    static func palisadeError(for error: any Error) -> PalisadeError? {
-        if isUnavailable(error) {
-            var refusal = PalisadeError(.serviceUnavailable, code: .databaseUnavailable,
-                                        message: "the database is unreachable; retry in \(retryAfterSeconds) s",
-                                        details: ["database": "unreachable", "retryAfterSeconds": .number(Double(retryAfterSeconds))])
-            refusal.headers[.retryAfter] = String(retryAfterSeconds)
-            return refusal
-        }
-        if isStorageFull(error) {
-            return PalisadeError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: .storageFull,
-                                 message: "the server's storage is full: nothing was written; reads still work, and writes work again once space is freed")
-        }
-        return nil
-    }
 
     static func isStorageFull(_ error: any Error) -> Bool {
         switch error {

@@ -4,7 +4,7 @@ import Logging
 import PalisadeCore
 
 /// Turns every error into `{"error": {"code", "message", "details"}}` with the right status:
-/// `PalisadeError` as it is, the core's `InputProblem` as a 400 naming its field, Hummingbird's
+/// `PalisadeError` as it is, a `DomainError` by its kind, the core's `InputProblem` as a 400 naming its field, Hummingbird's
 /// own errors with a code, and anything else as a 500 whose details stay in the server log.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = PalisadeRequestContext
@@ -27,6 +27,8 @@ struct ErrorMiddleware: RouterMiddleware {
         switch error {
         case let error as PalisadeError:
             return error
+        case let refusal as DomainError:
+            return PalisadeError(refusal)
         case let problem as InputProblem:
             return .invalid(problem)
         case let error where error is CancellationError || Task.isCancelled:
@@ -37,8 +39,8 @@ struct ErrorMiddleware: RouterMiddleware {
             var refusal = PalisadeError(.serviceUnavailable, code: .serverStopping, message: "the server is stopping; retry in a few seconds")
             refusal.headers[.retryAfter] = String(DatabaseFailure.retryAfterSeconds)
             return refusal
-        case let error where DatabaseFailure.palisadeError(for: error) != nil:
-            let answer = DatabaseFailure.palisadeError(for: error)!
+        case let error where PalisadeError.databaseFailure(error) != nil:
+            let answer = PalisadeError.databaseFailure(error)!
             logger.warning("database failure", metadata: ["error": "\(String(reflecting: error))", "code": "\(answer.code)", "path": "\(request.uri.path)"])
             return answer
         case let error as HTTPError where error.status == .notFound && error.body == nil:

@@ -36,6 +36,8 @@ enum JSONBody {
             throw describe(error)
         } catch let error as PalisadeError {
             throw error
+        } catch let error as DomainError {
+            throw error
         } catch {
             throw PalisadeError(.badRequest, code: .invalidJSON, message: "the request body is not valid JSON")
         }

@@ -5,64 +5,8 @@ import PalisadeCore
 /// Every error that reaches an admin or an agent: an HTTP status, a stable code and a message
 /// that says what is wrong and where. Rendered as `{"error": {"code", "message", "details"}}`.
 public struct PalisadeError: HTTPResponseError, Sendable, CustomStringConvertible {
-    /// A stable, machine-readable error code. Admin and device codes live together here so
-    /// that a call site names a constant, never a string.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-        public var rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
-
-        // Requests
-        public static let invalidJSON = Code(rawValue: "invalid_json")
-        public static let invalidRequest = Code(rawValue: "invalid_request")
-        public static let payloadTooLarge = Code(rawValue: "payload_too_large")
-        public static let notFound = Code(rawValue: "not_found")
-        public static let methodNotAllowed = Code(rawValue: "method_not_allowed")
-        public static let unauthorized = Code(rawValue: "unauthorized")
-        public static let forbidden = Code(rawValue: "forbidden")
-        public static let tokenExpired = Code(rawValue: "token_expired")
-        public static let tokenRevoked = Code(rawValue: "token_revoked")
-        public static let sessionExpired = Code(rawValue: "session_expired")
-        public static let csrfTokenInvalid = Code(rawValue: "csrf_token_invalid")
-        public static let invalidCredentials = Code(rawValue: "invalid_credentials")
-        public static let accountLocked = Code(rawValue: "account_locked")
-        public static let tooManyRequests = Code(rawValue: "too_many_requests")
-        public static let internalError = Code(rawValue: "internal_error")
-        /// The database cannot be reached (503 with Retry-After); agents back off and retry.
-        public static let databaseUnavailable = Code(rawValue: DeviceProtocol.ErrorCode.databaseUnavailable)
-        /// A write found the storage full (507); reads keep working.
-        public static let storageFull = Code(rawValue: "storage_full")
-        /// The request was cancelled: the server is stopping (or the client left).
-        public static let serverStopping = Code(rawValue: "server_stopping")
-        /// Any other status Hummingbird itself answers with.
-        public static func http(_ status: HTTPResponse.Status) -> Code { Code(rawValue: "http_\(status.code)") }
-
-        // Admin API
-        public static let tenantExists = Code(rawValue: "tenant_exists")
-        public static let userExists = Code(rawValue: "user_exists")
-        public static let invalidSettings = Code(rawValue: "invalid_settings")
-        public static let ambiguousSetting = Code(rawValue: "ambiguous_setting")
-        public static let groupExists = Code(rawValue: "group_exists")
-        public static let unknownDevice = Code(rawValue: "unknown_device")
-        public static let unknownGroup = Code(rawValue: "unknown_group")
-        public static let invalidRule = Code(rawValue: "invalid_rule")
-        public static let dynamicGroup = Code(rawValue: "dynamic_group")
-        public static let staticGroup = Code(rawValue: "static_group")
-        public static let groupCycle = Code(rawValue: "group_cycle")
-
-        // Device protocol (the agent acts on these: DeviceProtocol.ErrorCode)
-        public static let invalidPublicKey = Code(rawValue: "invalid_public_key")
-        public static let deviceRetired = Code(rawValue: DeviceProtocol.ErrorCode.deviceRetired)
-        public static let deviceUnknown = Code(rawValue: DeviceProtocol.ErrorCode.deviceUnknown)
-        public static let assertionInvalid = Code(rawValue: DeviceProtocol.ErrorCode.assertionInvalid)
-        public static let assertionReplayed = Code(rawValue: DeviceProtocol.ErrorCode.assertionReplayed)
-        public static let enrollmentTokenInvalid = Code(rawValue: DeviceProtocol.ErrorCode.enrollmentTokenInvalid)
-        public static let enrollmentTokenExpired = Code(rawValue: DeviceProtocol.ErrorCode.enrollmentTokenExpired)
-        public static let enrollmentTokenExhausted = Code(rawValue: DeviceProtocol.ErrorCode.enrollmentTokenExhausted)
-        public static let reenrollmentPending = Code(rawValue: DeviceProtocol.ErrorCode.reenrollmentPending)
-        public static let configurationOutdated = Code(rawValue: DeviceProtocol.ErrorCode.configurationOutdated)
-        public static let noPendingReenrollment = Code(rawValue: "no_pending_reenrollment")
-    }
+    /// The stable codes live with the domain (`ErrorCode`), which knows nothing of HTTP.
+    public typealias Code = ErrorCode
 
     public var status: HTTPResponse.Status
     public var code: Code
@@ -89,39 +33,41 @@ public struct PalisadeError: HTTPResponseError, Sendable, CustomStringConvertibl
         return response
     }
 
-    static func notFound(_ what: String, id: String) -> PalisadeError {
-        PalisadeError(.notFound, code: .notFound, message: "\(what) \(id) does not exist", details: .object(["id": .string(id)]))
+    /// What a domain refusal means over HTTP: its status, and Retry-After where it says when.
+    init(_ refusal: DomainError) {
+        let status: HTTPResponse.Status = switch refusal.kind {
+        case .invalidInput: .badRequest
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .unauthenticated: .unauthorized
+        case .forbidden: .forbidden
+        case .rateLimited: .tooManyRequests
+        }
+        self.init(status, code: refusal.code, message: refusal.message, details: refusal.details)
+        if let seconds = refusal.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
     }
 
-    static func invalid(_ message: String, field: String? = nil) -> PalisadeError {
-        PalisadeError(.badRequest, code: .invalidRequest, message: message, details: field.map { .object(["field": .string($0)]) })
+    /// The answer a page shows beside its form for a refusal (any 4xx); nil for anything else,
+    /// which the page's error middleware turns into an error page.
+    static func refusal(_ error: any Error) -> PalisadeError? {
+        let answer: PalisadeError? = switch error {
+        case let error as PalisadeError: error
+        case let error as DomainError: PalisadeError(error)
+        case let problem as InputProblem: PalisadeError(DomainError.invalid(problem))
+        default: nil
+        }
+        return answer.flatMap { $0.status.code < 500 ? $0 : nil }
     }
+
+    static func notFound(_ what: String, id: String) -> PalisadeError { PalisadeError(DomainError.notFound(what, id: id)) }
+
+    static func invalid(_ message: String, field: String? = nil) -> PalisadeError { PalisadeError(DomainError.invalid(message, field: field)) }
 
     /// A field the core's input rules refused.
-    static func invalid(_ problem: InputProblem) -> PalisadeError {
-        invalid(problem.message, field: problem.field)
-    }
+    static func invalid(_ problem: InputProblem) -> PalisadeError { PalisadeError(DomainError.invalid(problem)) }
+}
 
-    static func invalidSettings(_ problems: [SettingProblem]) -> PalisadeError {
-        let details = JSONValue.object(["problems": .array(problems.map { problem in
-            .object([
-                "settingId": .string(problem.settingId),
-                "path": .string(problem.path),
-                "kind": .string(problem.kind.rawValue),
-                "expected": .string(problem.expected),
-                "given": .string(problem.given),
-            ])
-        })])
-        let summary = problems.prefix(3).map(\.message).joined(separator: "; ") + (problems.count > 3 ? "; and \(problems.count - 3) more" : "")
-        return PalisadeError(.badRequest, code: .invalidSettings, message: "invalid settings: \(summary)", details: details)
-    }
-
-    static func unknownGroups(_ missing: [String], field: String) -> PalisadeError {
-        PalisadeError(.badRequest, code: .unknownGroup, message: "\(field): no such group: \(missing.joined(separator: ", "))",
-                      details: .object(["field": .string(field), "unknown": .array(missing.map(JSONValue.string))]))
-    }
-
-    static func groupExists(_ name: String) -> PalisadeError {
-        PalisadeError(.conflict, code: .groupExists, message: "a group named \"\(name)\" already exists", details: .object(["field": "name"]))
-    }
+extension ErrorCode {
+    /// Any other status Hummingbird itself answers with.
+    static func http(_ status: HTTPResponse.Status) -> ErrorCode { ErrorCode(rawValue: "http_\(status.code)") }
 }

@@ -108,7 +108,7 @@ extension PalisadeStore {
     public func createAPIToken(tenant: String, by actor: AuditActor, name: String, role: Role, expiresInDays: Int?) async throws -> CreatedAPIToken {
         let name = try InputRules.name(name)
         if let expiresInDays, !(1...Self.maximumTokenDays).contains(expiresInDays) {
-            throw PalisadeError.invalid("expiresInDays must be from 1 to \(Self.maximumTokenDays), got \(expiresInDays)", field: "expiresInDays")
+            throw DomainError.invalid("expiresInDays must be from 1 to \(Self.maximumTokenDays), got \(expiresInDays)", field: "expiresInDays")
         }
         let now = clock.nowMillis
         let expires = expiresInDays.map { now + Int64($0) * 86_400_000 }
@@ -151,7 +151,7 @@ extension PalisadeStore {
         let now = clock.nowMillis
         try await write(tenant: tenant) { sql in
             guard let row = try await sql.raw("SELECT \(unsafeRaw: Self.apiTokenColumns) FROM api_tokens WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() else {
-                throw PalisadeError.notFound("API token", id: id)
+                throw DomainError.notFound("API token", id: id)
             }
             let old = try Self.apiToken(row)
             guard old.revokedAt == nil else { return }
@@ -177,15 +177,15 @@ extension PalisadeStore {
         let email = InputRules.trimmed(raw, newlines: true).lowercased()
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !email.contains(where: { $0.isWhitespace }) else {
-            throw PalisadeError.invalid("email must be an address such as admin@example.com", field: "email")
+            throw DomainError.invalid("email must be an address such as admin@example.com", field: "email")
         }
         return email
     }
 
     /// Passwords of 12 to 72 bytes (bcrypt reads no further than 72).
     static func validatedPassword(_ password: String) throws -> String {
-        guard password.count >= 12 else { throw PalisadeError.invalid("password must be at least 12 characters", field: "password") }
-        guard password.utf8.count <= 72 else { throw PalisadeError.invalid("password must be at most 72 bytes", field: "password") }
+        guard password.count >= 12 else { throw DomainError.invalid("password must be at least 12 characters", field: "password") }
+        guard password.utf8.count <= 72 else { throw DomainError.invalid("password must be at most 72 bytes", field: "password") }
         return password
     }
 
@@ -207,7 +207,7 @@ extension PalisadeStore {
         let user = User(id: Identifier.make(), email: email, displayName: displayName, role: role, createdAt: Timestamp.date(now), updatedAt: Timestamp.date(now), lockedUntil: nil)
         try await write(tenant: tenant) { sql in
             if try await sql.raw("SELECT id FROM users WHERE email = \(bind: email)").first() != nil {
-                throw PalisadeError(.conflict, code: .userExists, message: "a user with the email \(email) already exists", details: ["field": "email"])
+                throw DomainError(.conflict, code: .userExists, message: "a user with the email \(email) already exists", details: ["field": "email"])
             }
             try await sql.raw("""
                 INSERT INTO users (id, tenant_id, email, display_name, role, password_hash, failed_sign_ins, locked_until, created_at, updated_at)
@@ -233,7 +233,7 @@ extension PalisadeStore {
 
     static func user(tenant: String, id: String, on sql: any SQLDatabase) async throws -> User {
         guard let row = try await sql.raw("SELECT \(unsafeRaw: userColumns) FROM users WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() else {
-            throw PalisadeError.notFound("user", id: id)
+            throw DomainError.notFound("user", id: id)
         }
         return try user(row)
     }
@@ -293,7 +293,7 @@ extension PalisadeStore {
         let row = try await read { sql in
             try await sql.raw("SELECT \(unsafeRaw: Self.userColumns), tenant_id, password_hash, failed_sign_ins FROM users WHERE email = \(bind: email)").first()
         }
-        let refusal = PalisadeError(.unauthorized, code: .invalidCredentials, message: "the email or the password is not right")
+        let refusal = DomainError(.unauthenticated, code: .invalidCredentials, message: "the email or the password is not right")
         guard let row else {
             // The dummy hash is made (once) and checked on the thread pool, like a real one.
             _ = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: Self.timingDummyHash) }
@@ -307,11 +307,10 @@ extension PalisadeStore {
                 try await Self.audit(.signInFailed, by: actor, tenant: tenant, target: ("user", user.id, user.email),
                                      new: ["reason": "account locked"], at: now, on: sql)
             }
-            var error = PalisadeError(.tooManyRequests, code: .accountLocked,
-                                      message: "too many failed sign-ins: the account is locked until \(Timestamp.date(locked).ISO8601Format())",
-                                      details: ["lockedUntil": .string(Timestamp.date(locked).ISO8601Format())])
-            error.headers[.retryAfter] = String((locked - now + 999) / 1000)
-            throw error
+            throw DomainError(.rateLimited, code: .accountLocked,
+                              message: "too many failed sign-ins: the account is locked until \(Timestamp.date(locked).ISO8601Format())",
+                              details: ["lockedUntil": .string(Timestamp.date(locked).ISO8601Format())],
+                              retryAfterSeconds: Int((locked - now + 999) / 1000))
         }
         guard try await Self.verifyPassword(password, hash: try row.string("password_hash")) else {
             let failures = try row.int("failed_sign_ins") + 1

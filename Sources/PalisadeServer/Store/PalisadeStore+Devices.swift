@@ -83,7 +83,7 @@ extension PalisadeStore {
 
     static func device(tenant: String, id: String, on sql: any SQLDatabase) async throws -> Device {
         guard let row = try await sql.raw("SELECT \(unsafeRaw: deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() else {
-            throw PalisadeError.notFound("device", id: id)
+            throw DomainError.notFound("device", id: id)
         }
         return try device(row)
     }
@@ -137,7 +137,7 @@ extension PalisadeStore {
             try await sql.raw("SELECT tenant_id FROM enrollment_tokens WHERE token_hash = \(bind: tokenHash)").first()?.string("tenant_id")
         }
         guard let tenant = tokenTenant else {
-            throw PalisadeError(.unauthorized, code: .enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
+            throw DomainError(.unauthenticated, code: .enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
         }
         let inventory = request.inventory
         return try await writeDirectory(tenant: tenant) { sql, directory in
@@ -146,13 +146,13 @@ extension PalisadeStore {
                 SELECT \(unsafeRaw: Self.enrollmentTokenColumns) FROM enrollment_tokens
                 WHERE token_hash = \(bind: tokenHash)
                 """).first().map(Self.enrollmentToken) else {
-                throw PalisadeError(.unauthorized, code: .enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
+                throw DomainError(.unauthenticated, code: .enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
             }
             if token.revokedAt != nil {
-                throw PalisadeError(.unauthorized, code: .enrollmentTokenInvalid, message: "the enrollment token \"\(token.name)\" was revoked")
+                throw DomainError(.unauthenticated, code: .enrollmentTokenInvalid, message: "the enrollment token \"\(token.name)\" was revoked")
             }
             if token.expiresAt < clock.now {
-                throw PalisadeError(.unauthorized, code: .enrollmentTokenExpired, message: "the enrollment token \"\(token.name)\" expired at \(token.expiresAt.ISO8601Format())")
+                throw DomainError(.unauthenticated, code: .enrollmentTokenExpired, message: "the enrollment token \"\(token.name)\" expired at \(token.expiresAt.ISO8601Format())")
             }
             let now = clock.nowMillis
             let managedBy = inventory.managementChannel
@@ -173,7 +173,7 @@ extension PalisadeStore {
             let repeatsEnrollment = try existing?.string("public_key") == request.publicKey
             if !repeatsEnrollment {
                 if let maxUses = token.maxUses, token.uses >= maxUses {
-                    throw PalisadeError(.unauthorized, code: .enrollmentTokenExhausted, message: "the enrollment token \"\(token.name)\" has been used \(token.uses) of \(maxUses) times")
+                    throw DomainError(.unauthenticated, code: .enrollmentTokenExhausted, message: "the enrollment token \"\(token.name)\" has been used \(token.uses) of \(maxUses) times")
                 }
                 try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(bind: token.id)").run()
             }
@@ -238,7 +238,7 @@ extension PalisadeStore {
         return try await writeDirectory(tenant: tenant) { sql, directory in
             let device = try await Self.device(tenant: tenant, id: id, on: sql)
             guard let pending = device.pendingReenrollment else {
-                throw PalisadeError(.conflict, code: .noPendingReenrollment, message: "device \(id) has no re-enrollment waiting for approval")
+                throw DomainError(.conflict, code: .noPendingReenrollment, message: "device \(id) has no re-enrollment waiting for approval")
             }
             try await sql.raw("""
                 UPDATE devices SET public_key = pending_public_key, pending_public_key = NULL, pending_since = NULL, pending_source = NULL
@@ -273,11 +273,11 @@ extension PalisadeStore {
                 case 0: unknown.append(entry)
                 case 1: ids.append(named[0].id)
                 default:
-                    throw PalisadeError.invalid("\(field): the name \"\(entry)\" is shared by devices \(named.map(\.id).joined(separator: ", ")); give the id", field: field)
+                    throw DomainError.invalid("\(field): the name \"\(entry)\" is shared by devices \(named.map(\.id).joined(separator: ", ")); give the id", field: field)
                 }
             }
             guard unknown.isEmpty else {
-                throw PalisadeError(.badRequest, code: .unknownDevice, message: "\(field): no such device: \(unknown.joined(separator: ", "))",
+                throw DomainError(.invalidInput, code: .unknownDevice, message: "\(field): no such device: \(unknown.joined(separator: ", "))",
                                     details: .object(["field": .string(field), "unknown": .array(unknown.map(JSONValue.string))]))
             }
             return ids

@@ -14,10 +14,10 @@ extension PalisadeStore {
     public func createEnrollmentToken(tenant: String, by actor: AuditActor, name: String, expiresInHours: Int, maxUses: Int?, allowReenrollment: Bool = false) async throws -> CreatedEnrollmentToken {
         let name = try InputRules.name(name)
         guard (1...Self.maximumEnrollmentTokenHours).contains(expiresInHours) else {
-            throw PalisadeError.invalid("expiresInHours must be from 1 to \(Self.maximumEnrollmentTokenHours), got \(expiresInHours)", field: "expiresInHours")
+            throw DomainError.invalid("expiresInHours must be from 1 to \(Self.maximumEnrollmentTokenHours), got \(expiresInHours)", field: "expiresInHours")
         }
         if let maxUses, !(1...Self.maximumEnrollmentTokenUses).contains(maxUses) {
-            throw PalisadeError.invalid("maxUses must be from 1 to \(Self.maximumEnrollmentTokenUses), got \(maxUses)", field: "maxUses")
+            throw DomainError.invalid("maxUses must be from 1 to \(Self.maximumEnrollmentTokenUses), got \(maxUses)", field: "maxUses")
         }
         let now = clock.nowMillis
         let expires = now + Int64(expiresInHours) * 3_600_000
@@ -59,7 +59,7 @@ extension PalisadeStore {
             guard let old = try await sql.raw("""
                 SELECT \(unsafeRaw: Self.enrollmentTokenColumns) FROM enrollment_tokens WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)
                 """).first().map(Self.enrollmentToken) else {
-                throw PalisadeError.notFound("enrollment token", id: id)
+                throw DomainError.notFound("enrollment token", id: id)
             }
             guard old.revokedAt == nil else { return }
             try await sql.raw("UPDATE enrollment_tokens SET revoked_at = \(bind: now) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").run()

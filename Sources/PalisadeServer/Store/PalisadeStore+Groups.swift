@@ -8,7 +8,7 @@ extension PalisadeStore {
         let name = try InputRules.name(name)
         if let membershipRule {
             guard members.isEmpty, nestedGroups.isEmpty else {
-                throw PalisadeError.invalid("a dynamic group takes no members: its rule selects them", field: "members")
+                throw DomainError.invalid("a dynamic group takes no members: its rule selects them", field: "members")
             }
             return try await createDynamicGroup(tenant: tenant, by: actor, name: name, description: description, rule: membershipRule)
         }
@@ -72,7 +72,7 @@ extension PalisadeStore {
     /// The group as stored, without its member count: for checks inside write transactions.
     static func group(tenant: String, id: String, on sql: any SQLDatabase) async throws -> DeviceGroup {
         guard let row = try await sql.raw("\(unsafeRaw: groupSelect) WHERE g.tenant_id = \(bind: tenant) AND g.id = \(bind: id)").first() else {
-            throw PalisadeError.notFound("group", id: id)
+            throw DomainError.notFound("group", id: id)
         }
         return try await withNesting([try group(row)], on: sql)[0]
     }
@@ -81,7 +81,7 @@ extension PalisadeStore {
         let ids = Array(Set(deviceIds)).sorted()
         let nested = Array(Set(groupIds)).sorted()
         guard !ids.isEmpty || !nested.isEmpty else {
-            throw PalisadeError.invalid("name at least one device (deviceIds) or group (groupIds)", field: "deviceIds")
+            throw DomainError.invalid("name at least one device (deviceIds) or group (groupIds)", field: "deviceIds")
         }
         let now = clock.nowMillis
         try await writeDirectory(tenant: tenant) { sql, directory in
@@ -110,7 +110,7 @@ extension PalisadeStore {
                 return
             }
             guard try await sql.raw("SELECT device_id FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").first() != nil else {
-                throw PalisadeError(.notFound, code: .notFound, message: "\(deviceId) is neither a device nor a group in group \(groupId)", details: .object(["memberId": .string(deviceId)]))
+                throw DomainError(.notFound, code: .notFound, message: "\(deviceId) is neither a device nor a group in group \(groupId)", details: .object(["memberId": .string(deviceId)]))
             }
             try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: groupId) AND device_id = \(bind: deviceId)").run()
             try await Self.audit(.groupRemoveMember, by: actor, tenant: tenant, target: ("group", groupId, group.name),
@@ -159,7 +159,7 @@ extension PalisadeStore {
 
     static func requireUniqueGroupName(_ name: String, tenant: String, on sql: any SQLDatabase) async throws {
         if try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND name = \(bind: name)").first() != nil {
-            throw PalisadeError.groupExists(name)
+            throw DomainError.groupExists(name)
         }
     }
 
@@ -172,7 +172,7 @@ extension PalisadeStore {
         }
         let missing = ids.filter { !found.contains($0) }
         guard missing.isEmpty else {
-            throw PalisadeError(.badRequest, code: .unknownDevice, message: "\(field) names devices that do not exist: \(missing.joined(separator: ", "))",
+            throw DomainError(.invalidInput, code: .unknownDevice, message: "\(field) names devices that do not exist: \(missing.joined(separator: ", "))",
                                 details: .object(["field": .string(field), "unknown": .array(missing.map(JSONValue.string))]))
         }
     }
@@ -191,14 +191,14 @@ extension PalisadeStore {
         do {
             return try MembershipRuleParser.parse(text)
         } catch {
-            throw PalisadeError(.badRequest, code: .invalidRule, message: "membershipRule \(error.description)",
+            throw DomainError(.invalidInput, code: .invalidRule, message: "membershipRule \(error.description)",
                                 details: ["field": "membershipRule", "position": .integer(Int64(error.position)), "expected": .string(error.expected), "found": .string(error.found)])
         }
     }
 
     static func requireStatic(_ group: DeviceGroup) throws {
         if group.membershipRule != nil {
-            throw PalisadeError(.badRequest, code: .dynamicGroup, message: "group \(group.id) is dynamic: its rule selects its members", details: ["groupId": .string(group.id)])
+            throw DomainError(.invalidInput, code: .dynamicGroup, message: "group \(group.id) is dynamic: its rule selects its members", details: ["groupId": .string(group.id)])
         }
     }
 
@@ -246,9 +246,9 @@ extension PalisadeStore {
     static func nest(_ children: [String], in parent: String, directory: DirectoryEdit, on sql: any SQLDatabase) async throws {
         guard !children.isEmpty else { return }
         let missing = children.filter { directory.index.groups[$0] == nil }
-        guard missing.isEmpty else { throw PalisadeError.unknownGroups(missing, field: "groupIds") }
+        guard missing.isEmpty else { throw DomainError.unknownGroups(missing, field: "groupIds") }
         if case .cycle(let path)? = directory.index.nestingProblem(Set(children), in: parent) {
-            throw PalisadeError(.badRequest, code: .groupCycle, message: "nesting would make a cycle: \(path.joined(separator: " contains "))",
+            throw DomainError(.invalidInput, code: .groupCycle, message: "nesting would make a cycle: \(path.joined(separator: " contains "))",
                                 details: ["parentId": .string(parent), "childId": .string(path[1]), "path": .array(path.map(JSONValue.string))])
         }
         try await sql.raw(SQLQueryString.insert(
@@ -283,7 +283,7 @@ extension PalisadeStore {
         try await writeDirectory(tenant: tenant) { sql, directory in
             let group = try await Self.group(tenant: tenant, id: id, on: sql)
             if membershipRule != nil, group.membershipRule == nil {
-                throw PalisadeError(.badRequest, code: .staticGroup, message: "group \(id) is static: it has members, not a rule", details: ["groupId": .string(id)])
+                throw DomainError(.invalidInput, code: .staticGroup, message: "group \(id) is static: it has members, not a rule", details: ["groupId": .string(id)])
             }
             if let name, name != group.name {
                 try await Self.requireUniqueGroupName(name, tenant: tenant, on: sql)

@@ -15,21 +15,21 @@ extension PalisadeStore {
                 """).first()
         }
         guard let row else {
-            throw PalisadeError.invalid("enrollment token \(id) does not exist in this tenant", field: "enrollmentTokenId")
+            throw DomainError.invalid("enrollment token \(id) does not exist in this tenant", field: "enrollmentTokenId")
         }
         let token = try Self.enrollmentToken(row)
         let storedHash = try row.string("token_hash")
         guard Digest.constantTimeEqual(storedHash, Digest.sha256Hex(Data(secret.utf8))) else {
-            throw PalisadeError.invalid("enrollmentToken is not the secret of enrollment token \(id) (\"\(token.name)\"); the server keeps only a hash of each secret, so give the one shown when the token was created, or create a new token", field: "enrollmentToken")
+            throw DomainError.invalid("enrollmentToken is not the secret of enrollment token \(id) (\"\(token.name)\"); the server keeps only a hash of each secret, so give the one shown when the token was created, or create a new token", field: "enrollmentToken")
         }
         if token.revokedAt != nil {
-            throw PalisadeError.invalid("enrollment token \(id) (\"\(token.name)\") was revoked", field: "enrollmentTokenId")
+            throw DomainError.invalid("enrollment token \(id) (\"\(token.name)\") was revoked", field: "enrollmentTokenId")
         }
         if token.expiresAt <= clock.now {
-            throw PalisadeError.invalid("enrollment token \(id) (\"\(token.name)\") expired at \(token.expiresAt.ISO8601Format())", field: "enrollmentTokenId")
+            throw DomainError.invalid("enrollment token \(id) (\"\(token.name)\") expired at \(token.expiresAt.ISO8601Format())", field: "enrollmentTokenId")
         }
         if let maxUses = token.maxUses, token.uses >= maxUses {
-            throw PalisadeError.invalid("enrollment token \(id) (\"\(token.name)\") has been used \(token.uses) of \(maxUses) times", field: "enrollmentTokenId")
+            throw DomainError.invalid("enrollment token \(id) (\"\(token.name)\") has been used \(token.uses) of \(maxUses) times", field: "enrollmentTokenId")
         }
         return token
     }

@@ -23,7 +23,7 @@ extension PalisadeStore {
         var draft = draft
         draft.name = try InputRules.name(draft.name)
         let problems = PolicyValidator(catalog: catalog).problems(platform: draft.platform, template: draft.template, settings: draft.settings)
-        guard problems.isEmpty else { throw PalisadeError.invalidSettings(problems) }
+        guard problems.isEmpty else { throw DomainError.invalidSettings(problems) }
         return draft
     }
 
@@ -61,10 +61,10 @@ extension PalisadeStore {
         return try await writeDirectory(tenant: tenant) { sql, directory in
             let current = try await Self.policy(tenant: tenant, id: id, on: sql)
             guard current.platform == draft.platform else {
-                throw PalisadeError.invalid("platform cannot change (policy is \(current.platform.rawValue), got \(draft.platform.rawValue)); create a new policy", field: "platform")
+                throw DomainError.invalid("platform cannot change (policy is \(current.platform.rawValue), got \(draft.platform.rawValue)); create a new policy", field: "platform")
             }
             guard current.template == draft.template else {
-                throw PalisadeError.invalid("template cannot change (policy is \(current.template.rawValue), got \(draft.template.rawValue)); create a new policy", field: "template")
+                throw DomainError.invalid("template cannot change (policy is \(current.template.rawValue), got \(draft.template.rawValue)); create a new policy", field: "template")
             }
             let revision = current.revision + 1
             try await sql.raw("""
@@ -102,7 +102,7 @@ extension PalisadeStore {
         let exclude = Array(Set(exclude)).sorted()
         let both = Set(include).intersection(exclude)
         guard both.isEmpty else {
-            throw PalisadeError.invalid("groups cannot be both included and excluded: \(both.sorted().joined(separator: ", "))", field: "exclude")
+            throw DomainError.invalid("groups cannot be both included and excluded: \(both.sorted().joined(separator: ", "))", field: "exclude")
         }
         let now = clock.nowMillis
         return try await writeDirectory(tenant: tenant) { sql, directory in
@@ -115,7 +115,7 @@ extension PalisadeStore {
                 }
             }
             let missing = all.filter { !found.contains($0) }
-            guard missing.isEmpty else { throw PalisadeError.unknownGroups(missing, field: "assignments") }
+            guard missing.isEmpty else { throw DomainError.unknownGroups(missing, field: "assignments") }
             try await sql.raw("DELETE FROM policy_assignments WHERE policy_id = \(bind: id)").run()
             let rows = include.map { ($0, "include") } + exclude.map { ($0, "exclude") }
             for chunk in rows.chunked() {
@@ -153,7 +153,7 @@ extension PalisadeStore {
 
     static func policy(tenant: String, id: String, on sql: any SQLDatabase) async throws -> Policy {
         guard let row = try await sql.raw("SELECT \(unsafeRaw: policyColumns) FROM policies WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() else {
-            throw PalisadeError.notFound("policy", id: id)
+            throw DomainError.notFound("policy", id: id)
         }
         return try policy(row, assignments: try await assignments(of: [id], on: sql)[id] ?? PolicyAssignments(include: [], exclude: []))
     }

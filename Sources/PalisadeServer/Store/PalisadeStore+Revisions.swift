@@ -41,7 +41,7 @@ extension PalisadeStore {
     public func policyRevisions(tenant: String, policy id: String, limit: Int = 100, after cursor: String? = nil) async throws -> Page<PolicyRevisionSummary> {
         let before: Int?
         if let cursor {
-            guard let value = Int(cursor), value > 0 else { throw PalisadeError.invalid("cursor is not one this server handed out", field: "cursor") }
+            guard let value = Int(cursor), value > 0 else { throw DomainError.invalid("cursor is not one this server handed out", field: "cursor") }
             before = value
         } else {
             before = nil
@@ -82,7 +82,7 @@ extension PalisadeStore {
             try await Self.requirePolicyHistory(tenant: tenant, policy: id, on: sql)
             let target = try await Self.policyRevision(tenant: tenant, policy: id, revision: revision, on: sql)
             guard let baseRevision = against ?? (revision > 1 ? revision - 1 : nil) else {
-                throw PalisadeError.invalid("revision 1 has no revision before it: give ?against=", field: "against")
+                throw DomainError.invalid("revision 1 has no revision before it: give ?against=", field: "against")
             }
             let base = try await Self.policyRevision(tenant: tenant, policy: id, revision: baseRevision, on: sql, field: "against")
             return PolicyRevisionDiff(policyId: id, from: base.content, to: target.content)
@@ -112,7 +112,7 @@ extension PalisadeStore {
         }
         let problems = PolicyValidator(catalog: catalog).problems(platform: policy.platform, template: policy.template, settings: stored.settings)
         guard problems.isEmpty else {
-            var error = PalisadeError.invalidSettings(problems)
+            var error = DomainError.invalidSettings(problems)
             let ids = Array(Set(problems.map(\.settingId))).sorted()
             error.message = "revision \(revision) cannot be restored: today's catalog refuses its settings \(ids.joined(separator: ", ")): " + error.message
             if case .object(var details) = error.details {
@@ -129,7 +129,7 @@ extension PalisadeStore {
     /// A policy that exists, or existed (its revisions are kept after deletion).
     static func requirePolicyHistory(tenant: String, policy id: String, on sql: any SQLDatabase) async throws {
         guard try await sql.raw("SELECT revision FROM policy_revisions WHERE tenant_id = \(bind: tenant) AND policy_id = \(bind: id) LIMIT 1").first() != nil else {
-            throw PalisadeError.notFound("policy", id: id)
+            throw DomainError.notFound("policy", id: id)
         }
     }
 
@@ -138,7 +138,7 @@ extension PalisadeStore {
             SELECT revision, name, description, settings, created_at FROM policy_revisions
             WHERE tenant_id = \(bind: tenant) AND policy_id = \(bind: id) AND revision = \(bind: revision)
             """).first() else {
-            throw PalisadeError(.notFound, code: .notFound, message: "policy \(id) has no revision \(revision)",
+            throw DomainError(.notFound, code: .notFound, message: "policy \(id) has no revision \(revision)",
                                 details: .object(["field": .string(field), "policyId": .string(id), "revision": .integer(Int64(revision))]))
         }
         let createdAt = try row.millis("created_at")

@@ -24,7 +24,7 @@ extension PalisadeStore {
         var scope = scope
         if let tag = scope.tag { scope.tag = try InputRules.scopeTag(tag) }
         if scope.scope == .tagged, scope.tag == nil {
-            throw PalisadeError.invalid("scope \"tagged\" needs a tag", field: "tag")
+            throw DomainError.invalid("scope \"tagged\" needs a tag", field: "tag")
         }
         let validated = scope
         let now = clock.nowMillis
@@ -40,7 +40,7 @@ extension PalisadeStore {
 
     public func setDeviceSettings(tenant: String, by actor: AuditActor, _ settings: DeviceSettings) async throws -> DeviceSettings {
         guard (1...3650).contains(settings.staleAfterDays) else {
-            throw PalisadeError.invalid("staleAfterDays must be from 1 to 3650, got \(settings.staleAfterDays)", field: "staleAfterDays")
+            throw DomainError.invalid("staleAfterDays must be from 1 to 3650, got \(settings.staleAfterDays)", field: "staleAfterDays")
         }
         let now = clock.nowMillis
         return try await write(tenant: tenant) { sql in

@@ -227,7 +227,7 @@ extension PalisadeStore {
         return try await readDirectory(tenant: tenant) { index in
             try await readSnapshot { sql in
                 guard try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND id = \(bind: groupId)").first() != nil else {
-                    throw PalisadeError.invalid("group: no such group: \(groupId)", field: "group")
+                    throw DomainError.invalid("group: no such group: \(groupId)", field: "group")
                 }
                 let members = index.expandedMembers(of: groupId).filter { $0 > cursor ?? "" }.sorted()
                 var found: [Device] = []
@@ -322,7 +322,7 @@ struct HistoryCursor: Sendable {
     init(encoded: String) throws {
         let parts = encoded.split(separator: "_", maxSplits: 1)
         guard parts.count == 2, let at = Int64(parts[0]), !parts[1].isEmpty, parts[1].allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
-            throw PalisadeError.invalid("cursor is not one this server handed out", field: "cursor")
+            throw DomainError.invalid("cursor is not one this server handed out", field: "cursor")
         }
         self.at = at
         id = String(parts[1])

@@ -21,7 +21,7 @@ extension PalisadeStore {
     static func insertTenant(named name: String, at now: Int64, on sql: any SQLDatabase) async throws -> TenantCredentials {
         let existing = try await sql.raw("SELECT id FROM tenants WHERE name = \(bind: name)").first()
         if existing != nil {
-            throw PalisadeError(.conflict, code: .tenantExists, message: "a tenant named \"\(name)\" already exists")
+            throw DomainError(.conflict, code: .tenantExists, message: "a tenant named \"\(name)\" already exists")
         }
         let tenant = Tenant(id: Identifier.make(), name: name, createdAt: Timestamp.date(now))
         let token = Identifier.secret(prefix: "pat_")
@@ -60,7 +60,7 @@ extension PalisadeStore {
     /// The tenant of that name (the CLI names tenants, not ids).
     public func tenant(named name: String) async throws -> Tenant {
         guard let tenant = try await tenants().first(where: { $0.name == name }) else {
-            throw PalisadeError(.notFound, code: .notFound, message: "no tenant is named \"\(name)\"")
+            throw DomainError(.notFound, code: .notFound, message: "no tenant is named \"\(name)\"")
         }
         return tenant
     }
