@@ -7,20 +7,21 @@ enum RevisionsSyncBenchmark {
     static func run(store: PalisadeStore, tenant id: String, tenant: SyntheticTenant) async throws {
         let clock = ContinuousClock()
         let bench = AuditActor.system("palisade-bench")
+        let policies = PolicyService(store: store)
         let group = tenant.includedDynamicGroup
         let members = try await store.group(tenant: id, id: group).memberCount
 
         // A policy on a group of thousands: update it, then roll it back (the update path:
         // every member recomputed and written).
-        let created = try await store.createPolicy(tenant: id, by: bench, .init(name: "bench AV", description: "", platform: .linux, template: .antivirus,
+        let created = try await policies.create(tenant: id, by: bench, .init(name: "bench AV", description: "", platform: .linux, template: .antivirus,
                                                                                  settings: ["cloudService.enabled": true]))
-        _ = try await store.setAssignments(tenant: id, by: bench, policy: created.id, include: [group], exclude: [])
-        _ = try await store.updatePolicy(tenant: id, by: bench, id: created.id, .init(name: "bench AV", description: "", platform: .linux, template: .antivirus,
+        _ = try await policies.setAssignments(tenant: id, by: bench, policy: created.id, include: [group], exclude: [])
+        _ = try await policies.update(tenant: id, by: bench, id: created.id, .init(name: "bench AV", description: "", platform: .linux, template: .antivirus,
                                                                                      settings: ["cloudService.enabled": false]))
-        let previewTime = try await clock.measure { _ = try await store.previewRollback(tenant: id, policy: created.id, to: 1) }
-        let rollbackTime = try await clock.measure { _ = try await store.rollbackPolicy(tenant: id, by: bench, policy: created.id, to: 1) }
-        let revisionsTime = try await clock.measure { _ = try await store.policyRevisions(tenant: id, policy: created.id) }
-        let diffTime = try await clock.measure { _ = try await store.policyRevisionDiff(tenant: id, policy: created.id, revision: 3, against: 2) }
+        let previewTime = try await clock.measure { _ = try await policies.previewRollback(tenant: id, policy: created.id, to: 1) }
+        let rollbackTime = try await clock.measure { _ = try await policies.rollback(tenant: id, by: bench, policy: created.id, to: 1) }
+        let revisionsTime = try await clock.measure { _ = try await policies.revisions(tenant: id, policy: created.id) }
+        let diffTime = try await clock.measure { _ = try await policies.diff(tenant: id, policy: created.id, revision: 3, against: 2) }
 
         // Sync now: one device, then the whole group.
         var deviceSyncTimes: [Duration] = []

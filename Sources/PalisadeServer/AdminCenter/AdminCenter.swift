@@ -14,6 +14,7 @@ import PalisadeCore
 struct AdminCenter: Sendable {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
+    let policies: PolicyService
     let onboarding: OnboardingSettings
     let templates: PageTemplates
     let signInLimiter: RateLimiter
@@ -21,6 +22,7 @@ struct AdminCenter: Sendable {
 
     init(store: PalisadeStore, onboarding: OnboardingSettings, signInLimiter: RateLimiter, routes: RouteTable) {
         self.store = store
+        self.policies = PolicyService(store: store)
         self.routes = routes
         self.onboarding = onboarding
         self.templates = PageTemplates.shared

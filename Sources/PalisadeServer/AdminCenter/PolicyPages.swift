@@ -24,12 +24,12 @@ extension AdminCenter {
         }
         pages.get("policies/:id", .readPolicies) { page in try await policyPage(page) }
         pages.get("policies/:id/edit", .managePolicies) { page in
-            let policy = try await store.policy(tenant: page.tenant, id: try page.parameter("id"))
+            let policy = try await policies.policy(tenant: page.tenant, id: try page.parameter("id"))
             return try policyEditor(page, policy: policy, platform: policy.platform, template: policy.template, name: policy.name,
                                     description: policy.description, values: policy.settings, problems: [])
         }
         pages.post("policies/:id", .managePolicies) { page, form in
-            let policy = try await store.policy(tenant: page.tenant, id: try page.parameter("id"))
+            let policy = try await policies.policy(tenant: page.tenant, id: try page.parameter("id"))
             return try await savePolicy(page, form: form, existing: policy, platform: policy.platform, template: policy.template)
         }
         pages.post("policies/:id/assignments", .managePolicies) { page, form in
@@ -37,10 +37,10 @@ extension AdminCenter {
             let include = form.all("include").filter { !$0.isEmpty }, exclude = form.all("exclude").filter { !$0.isEmpty }
             do {
                 if form["action"] == "preview" {
-                    let preview = try await store.previewPolicyChange(tenant: page.tenant, policy: id, settings: nil, include: include, exclude: exclude)
+                    let preview = try await policies.preview(tenant: page.tenant, policy: id, settings: nil, include: include, exclude: exclude)
                     return try await policyPage(page, assignmentPreview: preview, include: include, exclude: exclude)
                 }
-                _ = try await store.setAssignments(tenant: page.tenant, by: page.actor, policy: id, include: include, exclude: exclude)
+                _ = try await policies.setAssignments(tenant: page.tenant, by: page.actor, policy: id, include: include, exclude: exclude)
             } catch {
                 guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await policyPage(page, include: include, exclude: exclude, assignmentError: error.message, status: error.status)
@@ -48,7 +48,7 @@ extension AdminCenter {
             return page.redirect("/policies/\(id)", notice: .assigned)
         }
         pages.post("policies/:id/delete", .managePolicies) { page, _ in
-            try await store.deletePolicy(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
+            try await policies.delete(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
             return page.redirect("/policies", notice: .deleted)
         }
     }
@@ -71,14 +71,14 @@ extension AdminCenter {
     /// The tenant's policies for the lists (endpoint security, reports), page after page, up to
     /// 10,000.
     func allPolicies(tenant: String) async throws -> [Policy] {
-        var policies: [Policy] = []
+        var found: [Policy] = []
         var cursor: String?
         repeat {
-            let batch = try await store.policies(tenant: tenant, limit: 1000, after: cursor)
-            policies += batch.items
+            let batch = try await policies.policies(tenant: tenant, limit: 1000, after: cursor)
+            found += batch.items
             cursor = batch.nextCursor
-        } while cursor != nil && policies.count < 10_000
-        return policies
+        } while cursor != nil && found.count < 10_000
+        return found
     }
 
     func choosePolicyKind(_ page: SignedInPage) -> Response {
@@ -114,34 +114,29 @@ extension AdminCenter {
         let editor = PolicyForm(catalog: store.catalog, platform: platform, template: template)
         let (settings, unreadable) = editor.settings(from: form)
         let name = form["name"] ?? "", description = form["description"] ?? ""
-        // Values that were read: the catalog's own checks, every problem at once.
-        let problems = unreadable + PolicyValidator(catalog: store.catalog).problems(platform: platform, template: template, settings: settings)
         let rerender = { (errors: FieldErrors, problems: [SettingProblem], preview: ImpactPreview?, status: HTTPResponse.Status) in
             try policyEditor(page, policy: existing, platform: platform, template: template, name: name, description: description,
                              values: settings, problems: problems, fieldErrors: errors, preview: preview, status: status)
         }
-        if !problems.isEmpty {
-            var errors = FieldErrors()
-            errors.general = "The policy was not saved: \(problems.count == 1 ? "one setting needs" : "\(problems.count) settings need") attention (shown beside each)."
-            return try rerender(errors, problems, nil, .badRequest)
-        }
-        if name.isEmpty {
-            var errors = FieldErrors()
-            errors.byField["name"] = "name must not be empty"
-            return try rerender(errors, [], nil, .badRequest)
-        }
         do {
+            // The service's rules, with the values this form could not read: every problem at once.
+            let draft = try policies.validated(PolicyDraft(name: name, description: description, platform: platform, template: template, settings: settings),
+                                               unreadable: unreadable)
             if let existing, form["action"] == "preview" {
-                let preview = try await store.previewPolicyChange(tenant: page.tenant, policy: existing.id, settings: settings, include: nil, exclude: nil)
+                let preview = try await policies.preview(tenant: page.tenant, policy: existing.id, settings: draft.settings, include: nil, exclude: nil)
                 return try rerender(FieldErrors(), [], preview, .ok)
             }
-            let draft = PalisadeStore.PolicyDraft(name: name, description: description, platform: platform, template: template, settings: settings)
             let saved = if let existing {
-                try await store.updatePolicy(tenant: page.tenant, by: page.actor, id: existing.id, draft)
+                try await policies.update(tenant: page.tenant, by: page.actor, id: existing.id, draft)
             } else {
-                try await store.createPolicy(tenant: page.tenant, by: page.actor, draft)
+                try await policies.create(tenant: page.tenant, by: page.actor, draft)
             }
             return page.redirect("/policies/\(saved.id)", notice: existing == nil ? .created : .saved)
+        } catch let error as DomainError where error.code == .invalidSettings {
+            var errors = FieldErrors()
+            let problems = error.settingProblems
+            errors.general = "The policy was not saved: \(problems.count == 1 ? "one setting needs" : "\(problems.count) settings need") attention (shown beside each)."
+            return try rerender(errors, problems, nil, .badRequest)
         } catch {
             guard let error = PalisadeError.refusal(error) else { throw error }
             return try rerender(FieldErrors(error, default: "name"), [], nil, error.status)
@@ -151,12 +146,12 @@ extension AdminCenter {
     func policyPage(_ page: SignedInPage, assignmentPreview: ImpactPreview? = nil, include: [String]? = nil, exclude: [String]? = nil,
                     assignmentError: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         let id = try page.parameter("id")
-        let policy = try await store.policy(tenant: page.tenant, id: id)
+        let policy = try await policies.policy(tenant: page.tenant, id: id)
         let groups = try await store.groups(tenant: page.tenant, limit: 1000, after: nil).items.sorted { $0.name.localizedCaseInsensitiveCompare($1.name) == .orderedAscending }
         let names = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, $0.name) })
         let included = Set(include ?? policy.assignments.include), excluded = Set(exclude ?? policy.assignments.exclude)
         let report = page.may(.readReports) ? try await store.policyReport(tenant: page.tenant, policy: id, limit: 1) : nil
-        let revisions = try await store.policyRevisions(tenant: page.tenant, policy: id, limit: 20, after: nil).items
+        let revisions = try await policies.revisions(tenant: page.tenant, policy: id, limit: 20, after: nil).items
         let manage = page.may(.managePolicies)
         return page.render("policy", title: policy.name, [
             "policy": [

@@ -58,7 +58,7 @@ extension AdminCenter {
 
     func policyReportPage(_ page: SignedInPage) async throws -> Response {
         let id = try page.parameter("id")
-        let policy = try await store.policy(tenant: page.tenant, id: id)
+        let policy = try await policies.policy(tenant: page.tenant, id: id)
         let state = try page.query("state").map { text in
             guard let state = SettingState(rawValue: text) else { throw PalisadeError.invalid("state must be one of \(SettingState.allCases.map(\.rawValue).joined(separator: ", "))", field: "state") }
             return state

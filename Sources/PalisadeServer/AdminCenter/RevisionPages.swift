@@ -12,12 +12,12 @@ extension AdminCenter {
                 throw PalisadeError.invalid("revision must be a revision number", field: "revision")
             }
             if form["action"] == "confirm" {
-                _ = try await store.rollbackPolicy(tenant: page.tenant, by: page.actor, policy: id, to: revision)
+                _ = try await policies.rollback(tenant: page.tenant, by: page.actor, policy: id, to: revision)
                 return page.redirect("/policies/\(id)", notice: .rolledBack)
             }
-            let policy = try await store.policy(tenant: page.tenant, id: id)
-            let preview = try await store.previewRollback(tenant: page.tenant, policy: id, to: revision)
-            let diff = try await store.policyRevisionDiff(tenant: page.tenant, policy: id, revision: revision, against: policy.revision)
+            let policy = try await policies.policy(tenant: page.tenant, id: id)
+            let preview = try await policies.previewRollback(tenant: page.tenant, policy: id, to: revision)
+            let diff = try await policies.diff(tenant: page.tenant, policy: id, revision: revision, against: policy.revision)
             return page.render("revision-diff", title: "Roll back \(policy.name) to revision \(revision)", Self.diffData(diff, policy: policy).merging([
                 "rollback": ["revision": revision, "preview": Self.previewData(preview)] as [String: Any],
                 "canRollback": true,
@@ -45,8 +45,8 @@ extension AdminCenter {
             guard let number = Int(text) else { throw PalisadeError.invalid("against must be a revision number", field: "against") }
             return number
         }
-        let policy = try await store.policy(tenant: page.tenant, id: id)
-        let diff = try await store.policyRevisionDiff(tenant: page.tenant, policy: id, revision: revision, against: against)
+        let policy = try await policies.policy(tenant: page.tenant, id: id)
+        let diff = try await policies.diff(tenant: page.tenant, policy: id, revision: revision, against: against)
         return page.render("revision-diff", title: "Revision \(revision) of \(policy.name)", Self.diffData(diff, policy: policy).merging([
             "canRollback": page.may(.managePolicies) && revision != policy.revision,
         ], uniquingKeysWith: { $1 }))

@@ -115,7 +115,7 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     EnrollmentTokenController(store: store).addRoutes(to: admin)
     DeviceController(store: store).addRoutes(to: admin)
     GroupController(store: store).addRoutes(to: admin)
-    PolicyController(store: store).addRoutes(to: admin)
+    PolicyController(policies: PolicyService(store: store)).addRoutes(to: admin)
     ReportController(store: store).addRoutes(to: admin)
     TenantSettingsController(store: store).addRoutes(to: admin)
     CatalogController(catalog: store.catalog).addRoutes(to: admin)

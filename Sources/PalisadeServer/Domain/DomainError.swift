@@ -23,6 +23,9 @@ public struct DomainError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var details: JSONValue?
     public var retryAfterSeconds: Int?
+    /// The settings an `invalidSettings` refusal names, for a form that shows each beside its
+    /// field (the same list as `details.problems`).
+    public var settingProblems: [SettingProblem] = []
 
     public init(_ kind: Kind, code: ErrorCode, message: String, details: JSONValue? = nil, retryAfterSeconds: Int? = nil) {
         self.kind = kind
@@ -64,7 +67,9 @@ public struct DomainError: Error, Sendable, CustomStringConvertible {
             ])
         })])
         let summary = problems.prefix(3).map(\.message).joined(separator: "; ") + (problems.count > 3 ? "; and \(problems.count - 3) more" : "")
-        return DomainError(.invalidInput, code: .invalidSettings, message: "invalid settings: \(summary)", details: details)
+        var refusal = DomainError(.invalidInput, code: .invalidSettings, message: "invalid settings: \(summary)", details: details)
+        refusal.settingProblems = problems
+        return refusal
     }
 
     static func unknownGroups(_ missing: [String], field: String) -> DomainError {

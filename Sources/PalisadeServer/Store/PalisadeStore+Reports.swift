@@ -51,7 +51,7 @@ extension PalisadeStore {
         let position = try cursor.map(ReportCursor.init(encoded:))
         let now = clock.nowMillis
         return try await readSnapshot { sql in
-            let policy = try await Self.policy(tenant: tenant, id: id, on: sql)
+            let policy = try await PolicyRepository.policy(tenant: tenant, id: id, on: sql)
             let staleBefore = try await Self.staleBefore(tenant: tenant, now: now, on: sql)
             var summary = PolicyReport.Summary()
             for row in try await sql.raw("""
@@ -74,7 +74,7 @@ extension PalisadeStore {
         let position = try cursor.map(ReportCursor.init(encoded:))
         let now = clock.nowMillis
         return try await readSnapshot { sql in
-            _ = try await Self.policy(tenant: tenant, id: id, on: sql)
+            _ = try await PolicyRepository.policy(tenant: tenant, id: id, on: sql)
             let rows = try await Self.policyDeviceRows(tenant: tenant, policy: id, state: state, search: search, setting: nil, limit: limit + 1, after: position,
                                                        staleBefore: try await Self.staleBefore(tenant: tenant, now: now, on: sql), on: sql)
             return Page(fetched: rows, limit: limit) { ReportCursor(name: $0.deviceName, id: $0.deviceId).encoded }

@@ -1,5 +1,4 @@
 import Foundation
-import HTTPTypes
 import PalisadeCore
 import SQLKit
 
@@ -87,43 +86,6 @@ extension PalisadeStore {
             let base = try await Self.policyRevision(tenant: tenant, policy: id, revision: baseRevision, on: sql, field: "against")
             return PolicyRevisionDiff(policyId: id, from: base.content, to: target.content)
         }
-    }
-
-    /// Makes a new revision equal to revision `revision` (its name, description and
-    /// settings) through the update path: devices are recomputed and their long-polls woken,
-    /// and the change is audited as `policy.rollback`. 404 names a revision that does not
-    /// exist; 400 names the settings of that revision that today's catalog refuses.
-    public func rollbackPolicy(tenant: String, by actor: AuditActor, policy id: String, to revision: Int) async throws -> Policy {
-        let restored = try await policyRevisionToRestore(tenant: tenant, policy: id, revision: revision)
-        return try await replacePolicy(tenant: tenant, by: actor, id: id, restored.draft, action: .policyRollback, restoredRevision: revision)
-    }
-
-    /// What rolling back to `revision` would do to devices, without saving anything: the same
-    /// answer as `previewPolicyChange` with the revision's settings.
-    public func previewRollback(tenant: String, policy id: String, to revision: Int) async throws -> ImpactPreview {
-        let restored = try await policyRevisionToRestore(tenant: tenant, policy: id, revision: revision)
-        return try await previewPolicyChange(tenant: tenant, policy: id, settings: restored.draft.settings, include: nil, exclude: nil)
-    }
-
-    private func policyRevisionToRestore(tenant: String, policy id: String, revision: Int) async throws -> (draft: PolicyDraft, revision: PolicyRevision) {
-        let (policy, stored) = try await readSnapshot { sql in
-            let policy = try await Self.policy(tenant: tenant, id: id, on: sql)
-            return (policy, try await Self.policyRevision(tenant: tenant, policy: id, revision: revision, on: sql, field: "revision"))
-        }
-        let problems = PolicyValidator(catalog: catalog).problems(platform: policy.platform, template: policy.template, settings: stored.settings)
-        guard problems.isEmpty else {
-            var error = DomainError.invalidSettings(problems)
-            let ids = Array(Set(problems.map(\.settingId))).sorted()
-            error.message = "revision \(revision) cannot be restored: today's catalog refuses its settings \(ids.joined(separator: ", ")): " + error.message
-            if case .object(var details) = error.details {
-                details["field"] = "revision"
-                details["revision"] = .integer(Int64(revision))
-                error.details = .object(details)
-            }
-            throw error
-        }
-        let draft = PolicyDraft(name: stored.name, description: stored.description, platform: policy.platform, template: policy.template, settings: stored.settings)
-        return (draft, stored)
     }
 
     /// A policy that exists, or existed (its revisions are kept after deletion).

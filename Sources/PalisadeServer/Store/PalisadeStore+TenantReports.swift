@@ -104,7 +104,7 @@ extension PalisadeStore {
     /// JSON) in one streamed query: O(targeted devices), no configuration is decoded.
     public func policySettingsReport(tenant: String, policy id: String) async throws -> PolicySettingsReport {
         try await readSnapshot { sql in
-            let policy = try await Self.policy(tenant: tenant, id: id, on: sql)
+            let policy = try await PolicyRepository.policy(tenant: tenant, id: id, on: sql)
             let counts = NIOLockedValueBox(SettingCounts())
             try await sql.raw("SELECT setting_states FROM device_policy_targets WHERE tenant_id = \(bind: tenant) AND policy_id = \(bind: id)").run { row in
                 guard let text = try? row.decode(column: "setting_states", as: String.self) else { return }
@@ -129,7 +129,7 @@ extension PalisadeStore {
         let position = try cursor.map(ReportCursor.init(encoded:))
         let now = clock.nowMillis
         return try await readSnapshot { sql in
-            _ = try await Self.policy(tenant: tenant, id: id, on: sql)
+            _ = try await PolicyRepository.policy(tenant: tenant, id: id, on: sql)
             let rows = try await Self.policyDeviceRows(tenant: tenant, policy: id, state: state, search: nil, setting: settingId, limit: limit + 1, after: position,
                                                        staleBefore: try await Self.staleBefore(tenant: tenant, now: now, on: sql), on: sql)
             let page = Page(fetched: rows, limit: limit) { ReportCursor(name: $0.deviceName, id: $0.deviceId).encoded }
