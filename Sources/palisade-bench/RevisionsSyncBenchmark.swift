@@ -8,8 +8,9 @@ enum RevisionsSyncBenchmark {
         let clock = ContinuousClock()
         let bench = AuditActor.system("palisade-bench")
         let policies = PolicyService(store: store)
+        let groups = GroupService(store: store)
         let group = tenant.includedDynamicGroup
-        let members = try await store.group(tenant: id, id: group).memberCount
+        let members = try await groups.group(tenant: id, id: group).memberCount
 
         // A policy on a group of thousands: update it, then roll it back (the update path:
         // every member recomputed and written).

@@ -48,10 +48,11 @@ enum ServerBenchmark {
 
             // 4. A rule change that moves about 10k devices.
             let target = tenant.includedDynamicGroup
-            let before = try await store.group(tenant: tenantId, id: target).memberCount
+            let groups = GroupService(store: store)
+            let before = try await groups.group(tenant: tenantId, id: target).memberCount
             var after = 0
             let ruleTime = try await clock.measure {
-                after = try await store.updateGroup(tenant: tenantId, by: bench, id: target, name: nil, description: nil, membershipRule: SyntheticTenant.ruleChange).memberCount
+                after = try await groups.update(tenant: tenantId, by: bench, id: target, name: nil, description: nil, membershipRule: SyntheticTenant.ruleChange).memberCount
             }
 
             // 5. One device's tag change, 300 times on random devices.

@@ -72,4 +72,30 @@ import Testing
             #expect(try await server.count("policies") == 0)
         }
     }
+
+    @Test func aRuleThatDoesNotParseIsRefusedTheSameWayByTheAPIAndAPage() async throws {
+        try await TestServer.with(.sqlite) { server in
+            let api = try await server.api(.POST, "/api/v1/groups", ["name": "linux", "membershipRule": "device.platform -eq"])
+            #expect(api.status == 400)
+            #expect(api.errorCode == "invalid_rule")
+            let message = try #require(api.errorMessage)
+
+            try await server.createUser("ada@example.com", role: "administrator")
+            let browser = PageClient(server: server)
+            defer { browser.close() }
+            _ = try await browser.signIn("ada@example.com", AdminCenterTests.password)
+            let page = try await browser.post("/groups", ["name": "linux", "kind": "dynamic", "membershipRule": "device.platform -eq"])
+            #expect(page.status == api.status)
+            #expect(page.body.contains(PageText.escaped(message)))
+            #expect(try await server.count("device_groups") == 0)
+        }
+    }
+}
+
+/// Text as the admin center's templates escape it.
+enum PageText {
+    static func escaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "\"", with: "&quot;").replacingOccurrences(of: "'", with: "&#39;")
+    }
 }

@@ -15,6 +15,7 @@ struct AdminCenter: Sendable {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
     let policies: PolicyService
+    let groups: GroupService
     let onboarding: OnboardingSettings
     let templates: PageTemplates
     let signInLimiter: RateLimiter
@@ -23,6 +24,7 @@ struct AdminCenter: Sendable {
     init(store: PalisadeStore, onboarding: OnboardingSettings, signInLimiter: RateLimiter, routes: RouteTable) {
         self.store = store
         self.policies = PolicyService(store: store)
+        self.groups = GroupService(store: store)
         self.routes = routes
         self.onboarding = onboarding
         self.templates = PageTemplates.shared

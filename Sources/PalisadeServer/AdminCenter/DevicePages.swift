@@ -34,7 +34,7 @@ extension AdminCenter {
     func deviceList(_ page: SignedInPage) async throws -> Response {
         let filter = try DeviceFilter(page)
         let result = try await store.devices(tenant: page.tenant, filter: filter, limit: 50, after: page.query("cursor"))
-        let groups = try await store.groups(tenant: page.tenant, limit: 1000, after: nil).items
+        let groups = try await groups.groups(tenant: page.tenant, limit: 1000, after: nil).items
         let rows: [[String: Any]] = result.items.map { device in
             [
                 "id": device.id, "name": device.name, "platform": device.platform.title, "os": device.osVersion,
@@ -59,7 +59,7 @@ extension AdminCenter {
         let id = try page.parameter("id")
         let device = try await store.device(tenant: page.tenant, id: id)
         let statuses = page.may(.readReports) ? try await store.deviceSettings(tenant: page.tenant, device: id).sorted { $0.settingId < $1.settingId } : []
-        let groups = try await store.groupsOfDevice(tenant: page.tenant, device: id)
+        let groups = try await groups.groupsOfDevice(tenant: page.tenant, device: id)
         let groupNames = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, $0.name) })
         let history = page.may(.readReports) ? try await store.deviceHistory(tenant: page.tenant, device: id, limit: 50, after: nil).items : []
         let drift = page.may(.readReports) ? try await store.driftEvents(tenant: page.tenant, device: id, limit: 20, after: nil).items : []

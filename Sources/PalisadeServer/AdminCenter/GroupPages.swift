@@ -13,7 +13,7 @@ extension AdminCenter {
                           "membershipRule": form["membershipRule"] ?? ""]
             do {
                 let rule = values["kind"] == "dynamic" ? values["membershipRule"] : nil
-                let group = try await store.createGroup(tenant: page.tenant, by: page.actor, name: values["name"]!, description: values["description"]!,
+                let group = try await groups.create(tenant: page.tenant, by: page.actor, name: values["name"]!, description: values["description"]!,
                                                         members: [], membershipRule: rule)
                 return page.redirect("/groups/\(group.id)", notice: .created)
             } catch {
@@ -24,9 +24,9 @@ extension AdminCenter {
         pages.get("groups/:id", .readGroups) { page in try await groupPage(page) }
         pages.post("groups/:id", .manageGroups) { page, form in
             let id = try page.parameter("id")
-            let current = try await store.group(tenant: page.tenant, id: id)
+            let current = try await groups.group(tenant: page.tenant, id: id)
             do {
-                _ = try await store.updateGroup(tenant: page.tenant, by: page.actor, id: id, name: form["name"], description: form["description"] ?? "",
+                _ = try await groups.update(tenant: page.tenant, by: page.actor, id: id, name: form["name"], description: form["description"] ?? "",
                                                 membershipRule: current.membershipRule == nil ? nil : (form["membershipRule"] ?? ""))
             } catch {
                 guard let error = PalisadeError.refusal(error) else { throw error }
@@ -41,7 +41,7 @@ extension AdminCenter {
             let nested = form.all("nestedGroup").filter { !$0.isEmpty }
             do {
                 let deviceIds = try await store.resolveDevices(tenant: page.tenant, namesOrIds: entries, field: "devices")
-                _ = try await store.addMembers(tenant: page.tenant, by: page.actor, group: id, deviceIds: deviceIds, groupIds: nested)
+                _ = try await groups.addMembers(tenant: page.tenant, by: page.actor, group: id, deviceIds: deviceIds, groupIds: nested)
             } catch {
                 guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await groupPage(page, memberText: form["devices"] ?? "", errors: FieldErrors(error, default: "devices"), status: error.status)
@@ -50,17 +50,17 @@ extension AdminCenter {
         }
         pages.post("groups/:id/members/:member/remove", .manageGroups) { page, _ in
             let id = try page.parameter("id")
-            try await store.removeMember(tenant: page.tenant, by: page.actor, group: id, deviceId: try page.parameter("member"))
+            try await groups.removeMember(tenant: page.tenant, by: page.actor, group: id, deviceId: try page.parameter("member"))
             return page.redirect("/groups/\(id)", notice: .saved)
         }
         pages.post("groups/:id/delete", .manageGroups) { page, _ in
-            try await store.deleteGroup(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
+            try await groups.delete(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
             return page.redirect("/groups", notice: .deleted)
         }
     }
 
     func groupList(_ page: SignedInPage) async throws -> Response {
-        let result = try await store.groups(tenant: page.tenant, limit: 200, after: page.query("cursor"))
+        let result = try await groups.groups(tenant: page.tenant, limit: 200, after: page.query("cursor"))
         let rows: [[String: Any]] = result.items.sorted { $0.name.localizedCaseInsensitiveCompare($1.name) == .orderedAscending }.map { group in
             ["id": group.id, "name": group.name, "description": group.description, "kind": group.membershipRule == nil ? "static" : "dynamic",
              "rule": group.membershipRule as Any, "members": group.memberCount, "nested": (group.nestedGroups ?? []).count]
@@ -82,9 +82,9 @@ extension AdminCenter {
     func groupPage(_ page: SignedInPage, edits: [String: String]? = nil, memberText: String = "", errors: FieldErrors = FieldErrors(),
                    status: HTTPResponse.Status = .ok) async throws -> Response {
         let id = try page.parameter("id")
-        let group = try await store.group(tenant: page.tenant, id: id)
-        let members = try await store.members(tenant: page.tenant, group: id, limit: 200, after: page.query("cursor"))
-        let allGroups = try await store.groups(tenant: page.tenant, limit: 1000, after: nil).items
+        let group = try await groups.group(tenant: page.tenant, id: id)
+        let members = try await groups.members(tenant: page.tenant, group: id, limit: 200, after: page.query("cursor"))
+        let allGroups = try await groups.groups(tenant: page.tenant, limit: 1000, after: nil).items
         let names = Dictionary(uniqueKeysWithValues: allGroups.map { ($0.id, $0.name) })
         let nested = group.nestedGroups ?? []
         let isStatic = group.membershipRule == nil

@@ -147,7 +147,7 @@ extension AdminCenter {
                     assignmentError: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         let id = try page.parameter("id")
         let policy = try await policies.policy(tenant: page.tenant, id: id)
-        let groups = try await store.groups(tenant: page.tenant, limit: 1000, after: nil).items.sorted { $0.name.localizedCaseInsensitiveCompare($1.name) == .orderedAscending }
+        let groups = try await groups.groups(tenant: page.tenant, limit: 1000, after: nil).items.sorted { $0.name.localizedCaseInsensitiveCompare($1.name) == .orderedAscending }
         let names = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, $0.name) })
         let included = Set(include ?? policy.assignments.include), excluded = Set(exclude ?? policy.assignments.exclude)
         let report = page.may(.readReports) ? try await store.policyReport(tenant: page.tenant, policy: id, limit: 1) : nil

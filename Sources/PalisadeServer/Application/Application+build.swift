@@ -114,7 +114,7 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     sessions.addRoutes(to: admin)
     EnrollmentTokenController(store: store).addRoutes(to: admin)
     DeviceController(store: store).addRoutes(to: admin)
-    GroupController(store: store).addRoutes(to: admin)
+    GroupController(groups: GroupService(store: store), store: store).addRoutes(to: admin)
     PolicyController(policies: PolicyService(store: store)).addRoutes(to: admin)
     ReportController(store: store).addRoutes(to: admin)
     TenantSettingsController(store: store).addRoutes(to: admin)

@@ -56,7 +56,7 @@ extension PalisadeStore {
         let (request, woken) = try await readDirectory(tenant: tenant) { index in
             let members = index.expandedMembers(of: id)
             return try await write(tenant: tenant) { sql in
-                let group = try await Self.group(tenant: tenant, id: id, on: sql)
+                let group = try await GroupRepository.group(tenant: tenant, id: id, on: sql)
                 // Members as the database holds them now (the index may lag a concurrent retire).
                 var ids: [String] = []
                 for chunk in members.sorted().chunked() {
