@@ -34,7 +34,7 @@ enum CheckInRequests {
             try await store.migrate()
             _ = try await store.bootstrapIfEmpty()
             let tenant = try await store.tenants()[0].id
-            let token = try await store.createEnrollmentToken(tenant: tenant, by: .system("palisade-bench"), name: "bench-checkin",
+            let token = try await EnrollmentTokenService(store: store).create(tenant: tenant, by: .system("palisade-bench"), name: "bench-checkin",
                                                              expiresInHours: 24, maxUses: nil).token
             var seeded: [SeededDevice] = []
             for index in 0..<count {

@@ -37,8 +37,8 @@ enum ServerBenchmark {
             // 2b. Full recompute without reloading: a scope change recomputes every device.
             var windowsOff = EnforcementScope.everything
             windowsOff.platforms[.windows] = false
-            let scopeOffTime = try await clock.measure { _ = try await store.setEnforcement(tenant: tenantId, by: bench, windowsOff) }
-            let scopeOnTime = try await clock.measure { _ = try await store.setEnforcement(tenant: tenantId, by: bench, .everything) }
+            let scopeOffTime = try await clock.measure { _ = try await TenantSettingsService(store: store).setEnforcement(tenant: tenantId, by: bench, windowsOff) }
+            let scopeOnTime = try await clock.measure { _ = try await TenantSettingsService(store: store).setEnforcement(tenant: tenantId, by: bench, .everything) }
 
             // 3. A replica starting cold: its first change loads the whole tenant.
             let cold = PalisadeStore(backend: backend, logger: log)

@@ -16,15 +16,19 @@ struct AdminCenter: Sendable {
     let store: PalisadeStore
     let policies: PolicyService
     let groups: GroupService
+    let settings: TenantSettingsService
+    let enrollmentTokens: EnrollmentTokenService
     let onboarding: OnboardingSettings
     let templates: PageTemplates
     let signInLimiter: RateLimiter
     let routes: RouteTable
 
-    init(store: PalisadeStore, onboarding: OnboardingSettings, signInLimiter: RateLimiter, routes: RouteTable) {
+    init(store: PalisadeStore, domain: DomainServices, onboarding: OnboardingSettings, signInLimiter: RateLimiter, routes: RouteTable) {
         self.store = store
-        self.policies = PolicyService(store: store)
-        self.groups = GroupService(store: store)
+        self.policies = domain.policies
+        self.groups = domain.groups
+        self.settings = domain.tenantSettings
+        self.enrollmentTokens = domain.enrollmentTokens
         self.routes = routes
         self.onboarding = onboarding
         self.templates = PageTemplates.shared

@@ -20,7 +20,7 @@ extension AdminCenter {
                 }
                 let hours = try form.wholeNumber("expiresInHours", unit: "hours")!
                 let maxUses = try form.wholeNumber("maxUses", emptyMeans: "no limit")
-                let token = try await store.createEnrollmentToken(tenant: page.tenant, by: page.actor, name: values["name"]!, expiresInHours: hours,
+                let token = try await enrollmentTokens.create(tenant: page.tenant, by: page.actor, name: values["name"]!, expiresInHours: hours,
                                                                   maxUses: maxUses, allowReenrollment: form["allowReenrollment"] == "on")
                 let package = OnboardingController.package(settings: onboarding, tenant: page.tenant, platform: platform, tokenId: token.record.id,
                                                            secret: token.token, expiresAt: token.record.expiresAt)
@@ -34,13 +34,13 @@ extension AdminCenter {
             }
         }
         pages.post("onboarding/tokens/:id/revoke", .manageEnrollmentTokens) { page, _ in
-            try await store.revokeEnrollmentToken(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
+            try await enrollmentTokens.revoke(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
             return page.redirect("/onboarding", notice: .revoked)
         }
     }
 
     func onboardingPage(_ page: SignedInPage, values: [String: String] = [:], errors: FieldErrors = FieldErrors(), status: HTTPResponse.Status = .ok) async throws -> Response {
-        let tokens = try await store.enrollmentTokens(tenant: page.tenant, limit: 200, after: page.query("cursor"))
+        let tokens = try await enrollmentTokens.tokens(tenant: page.tenant, limit: 200, after: page.query("cursor"))
         let now = store.clock.now
         let insecure = onboarding.publicURL.value.hasPrefix("http://")
         let chosen = values["platform"] ?? "linux"
@@ -75,9 +75,9 @@ extension AdminCenter {
             scope.scope = form["scope"] == "tagged" ? .tagged : .all
             scope.tag = scope.scope == .tagged ? form["tag"] : nil
             do {
-                _ = try await store.setEnforcement(tenant: page.tenant, by: page.actor, scope)
+                _ = try await settings.setEnforcement(tenant: page.tenant, by: page.actor, scope)
                 let days = try form.wholeNumber("staleAfterDays", unit: "days")!
-                _ = try await store.setDeviceSettings(tenant: page.tenant, by: page.actor, DeviceSettings(staleAfterDays: days))
+                _ = try await settings.setDeviceSettings(tenant: page.tenant, by: page.actor, DeviceSettings(staleAfterDays: days))
             } catch {
                 guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await tenantSettingsPage(page, errors: FieldErrors(error, default: "tag"), status: error.status)
@@ -131,8 +131,8 @@ extension AdminCenter {
     }
 
     func tenantSettingsPage(_ page: SignedInPage, errors: FieldErrors = FieldErrors(), status: HTTPResponse.Status = .ok) async throws -> Response {
-        let scope = try await store.enforcement(tenant: page.tenant)
-        let devices = try await store.deviceSettings(tenant: page.tenant)
+        let scope = try await settings.enforcement(tenant: page.tenant)
+        let devices = try await settings.deviceSettings(tenant: page.tenant)
         return page.render("tenant-settings", title: "Tenant settings", [
             "platforms": DevicePlatform.allCases.map { platform in
                 ["value": platform.rawValue, "label": platform.title, "on": scope.platforms[platform] ?? false, "takeOver": scope.takeOver[platform] ?? false] as [String: Any]

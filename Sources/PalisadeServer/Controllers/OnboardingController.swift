@@ -11,6 +11,7 @@ struct OnboardingController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
     let settings: OnboardingSettings
+    let enrollmentTokens: EnrollmentTokenService
 
     func addRoutes(to routes: AdminRoutes) {
         // A package carries an enrollment token: the same permission as creating one.
@@ -57,7 +58,7 @@ struct OnboardingController {
             guard let hours = body.expiresInHours else {
                 throw PalisadeError.invalid("expiresInHours is required to create an enrollment token for the package", field: "expiresInHours")
             }
-            let token = try await store.createEnrollmentToken(tenant: tenant, by: try context.actor(), name: name, expiresInHours: hours,
+            let token = try await enrollmentTokens.create(tenant: tenant, by: try context.actor(), name: name, expiresInHours: hours,
                                                               maxUses: body.maxUses, allowReenrollment: body.allowReenrollment ?? false)
             (tokenId, secret, expiresAt, created) = (token.record.id, token.token, token.record.expiresAt, true)
         }

@@ -5,7 +5,7 @@ import PalisadeCore
 /// Tenant settings: `/api/v1/settings/enforcement` (scope) and `/api/v1/settings/devices`.
 struct TenantSettingsController {
     typealias Context = PalisadeRequestContext
-    let store: PalisadeStore
+    let settings: TenantSettingsService
 
     func addRoutes(to routes: AdminRoutes) {
         routes.get("settings/enforcement", .readSettings, use: getEnforcement)
@@ -47,20 +47,20 @@ struct TenantSettingsController {
     }
 
     @Sendable func getEnforcement(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(EnforcementBody(try await store.enforcement(tenant: try context.requireTenant())))
+        try JSONBody.response(EnforcementBody(try await settings.enforcement(tenant: try context.requireTenant())))
     }
 
     @Sendable func putEnforcement(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(EnforcementBody.self, from: request, context: context)
-        return try JSONBody.response(EnforcementBody(try await store.setEnforcement(tenant: try context.requireTenant(), by: try context.actor(), try body.scopeValue())))
+        return try JSONBody.response(EnforcementBody(try await settings.setEnforcement(tenant: try context.requireTenant(), by: try context.actor(), try body.scopeValue())))
     }
 
     @Sendable func getDeviceSettings(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await store.deviceSettings(tenant: try context.requireTenant()))
+        try JSONBody.response(try await settings.deviceSettings(tenant: try context.requireTenant()))
     }
 
     @Sendable func putDeviceSettings(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(DeviceSettings.self, from: request, context: context)
-        return try JSONBody.response(try await store.setDeviceSettings(tenant: try context.requireTenant(), by: try context.actor(), body))
+        return try JSONBody.response(try await settings.setDeviceSettings(tenant: try context.requireTenant(), by: try context.actor(), body))
     }
 }

@@ -9,7 +9,7 @@ extension PalisadeStore {
     /// Builds the engine for a whole tenant from the database. Dynamic groups are evaluated
     /// from their rules; static groups' members and nesting are read.
     func loadDirectory(tenant: String, on sql: any SQLDatabase) async throws -> DirectoryIndex {
-        var index = DirectoryIndex(catalog: catalog, scope: try await Self.tenantSettings(tenant: tenant, on: sql).0)
+        var index = DirectoryIndex(catalog: catalog, scope: try await TenantSettingsRepository.settings(tenant: tenant, on: sql).0)
         let devices = try await sql.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant)").all()
             .map { try Self.device($0).directoryDevice }
         let groups = try await Self.groupDefinitions(tenant: tenant, ids: nil, on: sql)

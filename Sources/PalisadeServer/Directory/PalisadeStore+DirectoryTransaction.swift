@@ -182,7 +182,7 @@ extension PalisadeStore {
             }
         }
         if changes.scope {
-            affected.formUnion(index.setScope(try await Self.tenantSettings(tenant: tenant, on: sql).0))
+            affected.formUnion(index.setScope(try await TenantSettingsRepository.settings(tenant: tenant, on: sql).0))
         }
         return affected
     }

@@ -63,7 +63,7 @@ extension PalisadeStore {
 
     /// Fills in whether each device is managed under the tenant's scope, and whether it is stale.
     static func withManagementState(_ devices: [Device], tenant: String, now: Date, on sql: any SQLDatabase) async throws -> [Device] {
-        let (scope, settings) = try await tenantSettings(tenant: tenant, on: sql)
+        let (scope, settings) = try await TenantSettingsRepository.settings(tenant: tenant, on: sql)
         let staleBefore = now.addingTimeInterval(-Double(settings.staleAfterDays) * 86_400)
         return devices.map { device in
             var device = device
@@ -142,9 +142,9 @@ extension PalisadeStore {
         return try await writeDirectory(tenant: tenant) { sql, directory in
             // Re-read inside the transaction: uses and revocation may have changed meanwhile.
             guard let token = try await sql.raw("""
-                SELECT \(unsafeRaw: Self.enrollmentTokenColumns) FROM enrollment_tokens
+                SELECT \(unsafeRaw: EnrollmentTokenRepository.columns) FROM enrollment_tokens
                 WHERE token_hash = \(bind: tokenHash)
-                """).first().map(Self.enrollmentToken) else {
+                """).first().map(EnrollmentTokenRepository.token) else {
                 throw DomainError(.unauthenticated, code: .enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
             }
             if token.revokedAt != nil {

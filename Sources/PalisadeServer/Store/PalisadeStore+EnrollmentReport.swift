@@ -75,7 +75,7 @@ extension PalisadeStore {
     public func enrollmentReport(tenant: String, state: EnrollmentState? = nil, limit: Int = 100, after cursor: String? = nil) async throws -> EnrollmentReport {
         let now = clock.now
         return try await readSnapshot { sql in
-            let (scope, settings) = try await Self.tenantSettings(tenant: tenant, on: sql)
+            let (scope, settings) = try await TenantSettingsRepository.settings(tenant: tenant, on: sql)
             let accumulator = NIOLockedValueBox(EnrollmentReportAccumulator(limit: limit, after: cursor ?? "", state: state))
             try await sql.raw("SELECT \(unsafeRaw: Self.enrollmentColumns) FROM devices WHERE tenant_id = \(bind: tenant) ORDER BY id").run { row in
                 do {
@@ -104,7 +104,7 @@ extension PalisadeStore {
     public func enrollmentReportBatch(tenant: String, state: EnrollmentState? = nil, after: String, limit: Int = 1_000) async throws -> (rows: [EnrollmentReport.DeviceRow], last: String?) {
         let now = clock.now
         return try await readSnapshot { sql in
-            let (scope, settings) = try await Self.tenantSettings(tenant: tenant, on: sql)
+            let (scope, settings) = try await TenantSettingsRepository.settings(tenant: tenant, on: sql)
             let rows = try await sql.raw("""
                 SELECT \(unsafeRaw: Self.enrollmentColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id > \(bind: after) ORDER BY id LIMIT \(bind: limit)
                 """).all()

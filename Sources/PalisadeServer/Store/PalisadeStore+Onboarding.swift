@@ -10,14 +10,14 @@ extension PalisadeStore {
     public func usableEnrollmentToken(tenant: String, id: String, secret: String) async throws -> EnrollmentToken {
         let row = try await read { sql in
             try await sql.raw("""
-                SELECT \(unsafeRaw: Self.enrollmentTokenColumns), token_hash FROM enrollment_tokens
+                SELECT \(unsafeRaw: EnrollmentTokenRepository.columns), token_hash FROM enrollment_tokens
                 WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)
                 """).first()
         }
         guard let row else {
             throw DomainError.invalid("enrollment token \(id) does not exist in this tenant", field: "enrollmentTokenId")
         }
-        let token = try Self.enrollmentToken(row)
+        let token = try EnrollmentTokenRepository.token(row)
         let storedHash = try row.string("token_hash")
         guard Digest.constantTimeEqual(storedHash, Digest.sha256Hex(Data(secret.utf8))) else {
             throw DomainError.invalid("enrollmentToken is not the secret of enrollment token \(id) (\"\(token.name)\"); the server keeps only a hash of each secret, so give the one shown when the token was created, or create a new token", field: "enrollmentToken")

@@ -82,7 +82,7 @@ extension PalisadeStore {
     }
 
     static func staleBefore(tenant: String, now: Int64, on sql: any SQLDatabase) async throws -> Int64 {
-        now - Int64(try await tenantSettings(tenant: tenant, on: sql).1.staleAfterDays) * 86_400_000
+        now - Int64(try await TenantSettingsRepository.settings(tenant: tenant, on: sql).1.staleAfterDays) * 86_400_000
     }
 
     /// Devices targeted by a policy, by name then id, from the stored states. With `setting`,
