@@ -43,7 +43,7 @@ enum ServerBenchmark {
             // 3. A replica starting cold: its first change loads the whole tenant.
             let cold = PalisadeStore(backend: backend, logger: log)
             let coldTime = try await clock.measure {
-                _ = try await cold.setTags(tenant: tenantId, by: bench, device: tenant.devices[0].id, tags: ["tag1"])
+                _ = try await DeviceService(store: cold).setTags(tenant: tenantId, by: bench, device: tenant.devices[0].id, tags: ["tag1"])
             }
 
             // 4. A rule change that moves about 10k devices.
@@ -61,7 +61,7 @@ enum ServerBenchmark {
             for n in 0..<300 {
                 let device = tenant.devices[Int.random(in: 0..<tenant.devices.count, using: &rng)]
                 let tags = device.attributes.tags + ["tag\(n % 50)"]
-                tagTimes.append(try await clock.measure { _ = try await store.setTags(tenant: tenantId, by: bench, device: device.id, tags: tags) })
+                tagTimes.append(try await clock.measure { _ = try await DeviceService(store: store).setTags(tenant: tenantId, by: bench, device: device.id, tags: tags) })
             }
 
             // 6. Check-ins with nothing new: hash lookup and last-seen update (what a long-poll

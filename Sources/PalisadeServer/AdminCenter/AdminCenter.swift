@@ -18,6 +18,7 @@ struct AdminCenter: Sendable {
     let groups: GroupService
     let settings: TenantSettingsService
     let enrollmentTokens: EnrollmentTokenService
+    let devices: DeviceService
     let onboarding: OnboardingSettings
     let templates: PageTemplates
     let signInLimiter: RateLimiter
@@ -29,6 +30,7 @@ struct AdminCenter: Sendable {
         self.groups = domain.groups
         self.settings = domain.tenantSettings
         self.enrollmentTokens = domain.enrollmentTokens
+        self.devices = domain.devices
         self.routes = routes
         self.onboarding = onboarding
         self.templates = PageTemplates.shared

@@ -12,7 +12,7 @@ extension AdminCenter {
             let id = try page.parameter("id")
             let tags = (form["tags"] ?? "").split(whereSeparator: { $0 == "," || $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             do {
-                _ = try await store.setTags(tenant: page.tenant, by: page.actor, device: id, tags: tags)
+                _ = try await devices.setTags(tenant: page.tenant, by: page.actor, device: id, tags: tags)
             } catch {
                 guard let error = PalisadeError.refusal(error), error.status == .badRequest else { throw error }
                 return try await devicePage(page, tagError: error.message, tagsText: form["tags"] ?? "")
@@ -21,19 +21,19 @@ extension AdminCenter {
         }
         pages.post("devices/:id/retire", .retireDevices) { page, _ in
             let id = try page.parameter("id")
-            try await store.retireDevice(tenant: page.tenant, by: page.actor, id: id)
+            try await devices.retire(tenant: page.tenant, by: page.actor, id: id)
             return page.redirect("/devices/\(id)", notice: .retired)
         }
         pages.post("devices/:id/approve-reenrollment", .approveReenrollment) { page, _ in
             let id = try page.parameter("id")
-            _ = try await store.approveReenrollment(tenant: page.tenant, by: page.actor, device: id)
+            _ = try await devices.approveReenrollment(tenant: page.tenant, by: page.actor, device: id)
             return page.redirect("/devices/\(id)", notice: .approved)
         }
     }
 
     func deviceList(_ page: SignedInPage) async throws -> Response {
         let filter = try DeviceFilter(page)
-        let result = try await store.devices(tenant: page.tenant, filter: filter, limit: 50, after: page.query("cursor"))
+        let result = try await devices.devices(tenant: page.tenant, filter: filter, limit: 50, after: page.query("cursor"))
         let groups = try await groups.groups(tenant: page.tenant, limit: 1000, after: nil).items
         let rows: [[String: Any]] = result.items.map { device in
             [
@@ -57,12 +57,12 @@ extension AdminCenter {
 
     func devicePage(_ page: SignedInPage, tagError: String? = nil, tagsText: String? = nil) async throws -> Response {
         let id = try page.parameter("id")
-        let device = try await store.device(tenant: page.tenant, id: id)
-        let statuses = page.may(.readReports) ? try await store.deviceSettings(tenant: page.tenant, device: id).sorted { $0.settingId < $1.settingId } : []
+        let device = try await devices.device(tenant: page.tenant, id: id)
+        let statuses = page.may(.readReports) ? try await devices.settingStatuses(tenant: page.tenant, device: id).sorted { $0.settingId < $1.settingId } : []
         let groups = try await groups.groupsOfDevice(tenant: page.tenant, device: id)
         let groupNames = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, $0.name) })
-        let history = page.may(.readReports) ? try await store.deviceHistory(tenant: page.tenant, device: id, limit: 50, after: nil).items : []
-        let drift = page.may(.readReports) ? try await store.driftEvents(tenant: page.tenant, device: id, limit: 20, after: nil).items : []
+        let history = page.may(.readReports) ? try await devices.history(tenant: page.tenant, device: id, limit: 50, after: nil).items : []
+        let drift = page.may(.readReports) ? try await devices.driftEvents(tenant: page.tenant, device: id, limit: 20, after: nil).items : []
         let settings: [[String: Any]] = statuses.map { status in
             [
                 "id": status.settingId, "value": status.value.map(Show.json) ?? "(withheld)", "state": status.state.rawValue,

@@ -40,7 +40,7 @@ extension AdminCenter {
             let entries = (form["devices"] ?? "").split(whereSeparator: { $0 == "," || $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             let nested = form.all("nestedGroup").filter { !$0.isEmpty }
             do {
-                let deviceIds = try await store.resolveDevices(tenant: page.tenant, namesOrIds: entries, field: "devices")
+                let deviceIds = try await devices.resolve(tenant: page.tenant, namesOrIds: entries, field: "devices")
                 _ = try await groups.addMembers(tenant: page.tenant, by: page.actor, group: id, deviceIds: deviceIds, groupIds: nested)
             } catch {
                 guard let error = PalisadeError.refusal(error) else { throw error }

@@ -13,7 +13,7 @@ extension AdminCenter {
         pages.get("reports", .readReports) { page in try await reportsPage(page) }
         pages.get("policies/:id/report", .readReports) { page in try await policyReportPage(page) }
         pages.get("reports/drift", .readReports) { page in
-            let events = try await store.driftEvents(tenant: page.tenant, device: page.query("device"), limit: 100, after: page.query("cursor"))
+            let events = try await devices.driftEvents(tenant: page.tenant, device: page.query("device"), limit: 100, after: page.query("cursor"))
             return page.render("drift-report", title: "Drift report", [
                 "events": events.items.map(Self.driftRow), "empty": events.items.isEmpty,
                 "next": events.nextCursor.map { "/reports/drift?cursor=\($0)" } as Any,

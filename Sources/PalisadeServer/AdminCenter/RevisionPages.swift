@@ -25,12 +25,12 @@ extension AdminCenter {
         }
         pages.post("devices/:id/sync", .syncDevices) { page, _ in
             let id = try page.parameter("id")
-            _ = try await store.requestSync(tenant: page.tenant, by: page.actor, device: id)
+            _ = try await devices.sync(tenant: page.tenant, by: page.actor, device: id)
             return page.redirect("/devices/\(id)", notice: .synced)
         }
         pages.post("groups/:id/sync", .syncDevices) { page, _ in
             let id = try page.parameter("id")
-            _ = try await store.requestSync(tenant: page.tenant, by: page.actor, group: id)
+            _ = try await devices.sync(tenant: page.tenant, by: page.actor, group: id)
             return page.redirect("/groups/\(id)", notice: .synced)
         }
         pages.get("reports/enrollment", .readReports) { page in try await enrollmentReportPage(page) }

@@ -6,7 +6,7 @@ import PalisadeCore
 struct GroupController {
     typealias Context = PalisadeRequestContext
     let groups: GroupService
-    let store: PalisadeStore
+    let devices: DeviceService
 
     func addRoutes(to routes: AdminRoutes) {
         routes.post("groups", .manageGroups, use: create)
@@ -23,7 +23,7 @@ struct GroupController {
 
     /// 202 with how many devices were asked (every device of the group, nested groups included).
     @Sendable func sync(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await store.requestSync(tenant: try context.requireTenant(), by: try context.actor(), group: try context.parameters.require("id")),
+        try JSONBody.response(try await devices.sync(tenant: try context.requireTenant(), by: try context.actor(), group: try context.parameters.require("id")),
                               status: .accepted)
     }
 

@@ -5,11 +5,13 @@ public struct DomainServices: Sendable {
     public let groups: GroupService
     public let tenantSettings: TenantSettingsService
     public let enrollmentTokens: EnrollmentTokenService
+    public let devices: DeviceService
 
     public init(store: PalisadeStore) {
         policies = PolicyService(store: store)
         groups = GroupService(store: store)
         tenantSettings = TenantSettingsService(store: store)
         enrollmentTokens = EnrollmentTokenService(store: store)
+        devices = DeviceService(store: store)
     }
 }

@@ -87,40 +87,6 @@ extension PalisadeStore {
         return try device(row)
     }
 
-    /// Retires a device: its agent is refused from then on and it receives nothing. Its group
-    /// memberships are kept, so re-enrolling the same hardware restores its assignments.
-    public func retireDevice(tenant: String, by actor: AuditActor, id: String) async throws {
-        let now = clock.nowMillis
-        try await writeDirectory(tenant: tenant) { sql, directory in
-            let old = try await Self.device(tenant: tenant, id: id, on: sql)
-            try await sql.raw("""
-                UPDATE devices SET enrollment_status = 'retired', retired_at = \(bind: now), original_hardware_id = hardware_id,
-                    hardware_id = \(bind: "retired:" + id), pending_public_key = NULL, pending_since = NULL, pending_source = NULL
-                WHERE tenant_id = \(bind: tenant) AND id = \(bind: id) AND enrollment_status <> 'retired'
-                """).run()
-            directory.deviceChanged(id)
-            var new = old
-            new.enrollmentStatus = .retired
-            try await Self.audit(.deviceRetire, by: actor, tenant: tenant, target: ("device", id, old.name), old: old, new: new, at: now, on: sql)
-        }
-    }
-
-    /// Sets the admin tags of a device; its dynamic memberships follow at once.
-    public func setTags(tenant: String, by actor: AuditActor, device id: String, tags: [String]) async throws -> Device {
-        let tags = try InputRules.tags(tags, field: "tags")
-        let now = clock.nowMillis
-        return try await writeDirectory(tenant: tenant) { sql, directory in
-            let device = try await Self.device(tenant: tenant, id: id, on: sql)
-            try await sql.raw("UPDATE devices SET tags = \(bind: try encodeJSON(tags)) WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").run()
-            directory.deviceChanged(id)
-            var updated = device
-            updated.tags = tags
-            try await Self.audit(.deviceTags, by: actor, tenant: tenant, target: ("device", id, device.name),
-                                 old: ["tags": device.tags], new: ["tags": tags], at: now, on: sql)
-            return updated
-        }
-    }
-
     // MARK: Enrollment
 
     /// Enrolls a device with an enrollment token. The same hardware id in the same tenant
@@ -227,59 +193,6 @@ extension PalisadeStore {
             enrolled.id = deviceId
             try await Self.audit(.deviceEnroll, by: enrolled, tenant: tenant, target: ("device", deviceId, inventory.hostname), new: attempt, at: now, on: sql)
             return DeviceProtocol.EnrollResponse(deviceId: deviceId, tenantId: tenant, reenrolled: false)
-        }
-    }
-
-    /// Lets the key of a pending re-enrollment replace the device's key: from then on the new
-    /// agent is the device, and the old key is refused.
-    public func approveReenrollment(tenant: String, by actor: AuditActor, device id: String) async throws -> Device {
-        let now = clock.nowMillis
-        return try await writeDirectory(tenant: tenant) { sql, directory in
-            let device = try await Self.device(tenant: tenant, id: id, on: sql)
-            guard let pending = device.pendingReenrollment else {
-                throw DomainError(.conflict, code: .noPendingReenrollment, message: "device \(id) has no re-enrollment waiting for approval")
-            }
-            try await sql.raw("""
-                UPDATE devices SET public_key = pending_public_key, pending_public_key = NULL, pending_since = NULL, pending_source = NULL
-                WHERE id = \(bind: id)
-                """).run()
-            directory.deviceChanged(id)
-            try await Self.audit(.deviceReenrollmentApproved, by: actor, tenant: tenant, target: ("device", id, device.name),
-                                 old: ["pendingReenrollment": pending], new: ["publicKeySHA256": pending.publicKeySHA256], at: now, on: sql)
-            var approved = device
-            approved.pendingReenrollment = nil
-            return approved
-        }
-    }
-}
-
-extension PalisadeStore {
-    /// Device ids for what an admin typed: ids as they are, names looked up (a name two devices
-    /// share is refused, naming both).
-    public func resolveDevices(tenant: String, namesOrIds entries: [String], field: String) async throws -> [String] {
-        guard !entries.isEmpty else { return [] }
-        return try await readSnapshot { sql in
-            let rows = try await sql.raw("""
-                SELECT id, name FROM devices WHERE tenant_id = \(bind: tenant) AND (id IN (\(binds: entries)) OR name IN (\(binds: entries)))
-                """).all()
-            let found = try rows.map { (id: try $0.string("id"), name: try $0.string("name")) }
-            var ids: [String] = []
-            var unknown: [String] = []
-            for entry in entries {
-                if found.contains(where: { $0.id == entry }) { ids.append(entry); continue }
-                let named = found.filter { $0.name == entry }
-                switch named.count {
-                case 0: unknown.append(entry)
-                case 1: ids.append(named[0].id)
-                default:
-                    throw DomainError.invalid("\(field): the name \"\(entry)\" is shared by devices \(named.map(\.id).joined(separator: ", ")); give the id", field: field)
-                }
-            }
-            guard unknown.isEmpty else {
-                throw DomainError(.invalidInput, code: .unknownDevice, message: "\(field): no such device: \(unknown.joined(separator: ", "))",
-                                    details: .object(["field": .string(field), "unknown": .array(unknown.map(JSONValue.string))]))
-            }
-            return ids
         }
     }
 }
