@@ -51,7 +51,7 @@ struct UserCommand: AsyncParsableCommand {
                 } else {
                     tenant = try await store.tenant(named: "default")
                 }
-                return try await store.createUser(tenant: tenant.id, by: .system("palisade user create"), email: email,
+                return try await AccessService(store: store).createUser(tenant: tenant.id, by: .system("palisade user create"), email: email,
                                                   displayName: displayName, role: role, password: line)
             }
             print("Created user \(user.email) (\(user.id)) with the role \(user.role.rawValue).")

@@ -19,6 +19,7 @@ struct AdminCenter: Sendable {
     let settings: TenantSettingsService
     let enrollmentTokens: EnrollmentTokenService
     let devices: DeviceService
+    let access: AccessService
     let onboarding: OnboardingSettings
     let templates: PageTemplates
     let signInLimiter: RateLimiter
@@ -31,6 +32,7 @@ struct AdminCenter: Sendable {
         self.settings = domain.tenantSettings
         self.enrollmentTokens = domain.enrollmentTokens
         self.devices = domain.devices
+        self.access = domain.access
         self.routes = routes
         self.onboarding = onboarding
         self.templates = PageTemplates.shared

@@ -90,7 +90,7 @@ extension AdminCenter {
             let values = ["email": form["email"] ?? "", "displayName": form["displayName"] ?? "", "role": form["role"] ?? ""]
             do {
                 guard let role = Role(rawValue: values["role"]!) else { throw PalisadeError.invalid("choose a role", field: "role") }
-                _ = try await store.createUser(tenant: page.tenant, by: page.actor, email: values["email"]!, displayName: values["displayName"]!,
+                _ = try await access.createUser(tenant: page.tenant, by: page.actor, email: values["email"]!, displayName: values["displayName"]!,
                                                role: role, password: form.all("password").first ?? "")
             } catch {
                 guard let error = PalisadeError.refusal(error) else { throw error }
@@ -100,11 +100,11 @@ extension AdminCenter {
         }
         pages.post("users/:id/role", .manageUsers) { page, form in
             guard let role = Role(rawValue: form["role"] ?? "") else { throw PalisadeError.invalid("choose a role", field: "role") }
-            _ = try await store.updateUser(tenant: page.tenant, by: page.actor, id: try page.parameter("id"), displayName: nil, role: role, password: nil)
+            _ = try await access.updateUser(tenant: page.tenant, by: page.actor, id: try page.parameter("id"), displayName: nil, role: role, password: nil)
             return page.redirect("/users", notice: .saved)
         }
         pages.post("users/:id/delete", .manageUsers) { page, _ in
-            try await store.deleteUser(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
+            try await access.deleteUser(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
             return page.redirect("/users", notice: .deleted)
         }
 
@@ -114,7 +114,7 @@ extension AdminCenter {
             do {
                 guard let role = Role(rawValue: values["role"]!) else { throw PalisadeError.invalid("choose a role", field: "role") }
                 let days = try form.wholeNumber("expiresInDays", unit: "days", emptyMeans: "no expiry")
-                let created = try await store.createAPIToken(tenant: page.tenant, by: page.actor, name: values["name"]!, role: role, expiresInDays: days)
+                let created = try await access.createAPIToken(tenant: page.tenant, by: page.actor, name: values["name"]!, role: role, expiresInDays: days)
                 // Shown once, in this answer only.
                 return try await apiTokensPage(page, created: created)
             } catch {
@@ -123,7 +123,7 @@ extension AdminCenter {
             }
         }
         pages.post("api-tokens/:id/revoke", .manageAPITokens) { page, _ in
-            try await store.revokeAPIToken(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
+            try await access.revokeAPIToken(tenant: page.tenant, by: page.actor, id: try page.parameter("id"))
             return page.redirect("/api-tokens", notice: .revoked)
         }
 
@@ -147,7 +147,7 @@ extension AdminCenter {
     }
 
     func usersPage(_ page: SignedInPage, values: [String: String] = [:], errors: FieldErrors = FieldErrors(), status: HTTPResponse.Status = .ok) async throws -> Response {
-        let users = try await store.users(tenant: page.tenant, limit: 500, after: page.query("cursor"))
+        let users = try await access.users(tenant: page.tenant, limit: 500, after: page.query("cursor"))
         let manage = page.may(.manageUsers)
         return page.render("users", title: "Users", [
             "users": users.items.map { user in
@@ -163,7 +163,7 @@ extension AdminCenter {
 
     func apiTokensPage(_ page: SignedInPage, created: CreatedAPIToken? = nil, values: [String: String] = [:], errors: FieldErrors = FieldErrors(),
                        status: HTTPResponse.Status = .ok) async throws -> Response {
-        let tokens = try await store.apiTokens(tenant: page.tenant, limit: 500, after: page.query("cursor"))
+        let tokens = try await access.apiTokens(tenant: page.tenant, limit: 500, after: page.query("cursor"))
         let now = store.clock.now
         let manage = page.may(.manageAPITokens)
         var response = page.render("api-tokens", title: "API tokens", [

@@ -107,10 +107,10 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     }
     // Ten failed sign-ins per source address in five minutes; accounts lock on their own.
     let signInLimiter = RateLimiter(limit: 10, window: .seconds(300), clock: store.clock)
-    let sessions = SessionController(store: store, limiter: signInLimiter)
+    let domain = DomainServices(store: store)
+    let sessions = SessionController(store: store, access: domain.access, limiter: signInLimiter)
     sessions.addPublicRoutes(to: api, access: access, prefix: prefix)
 
-    let domain = DomainServices(store: store)
     let admin = AdminRoutes(group: api.group().add(middleware: AdminAuthenticationMiddleware(store: store)), prefix: prefix, access: access)
     sessions.addRoutes(to: admin)
     EnrollmentTokenController(enrollmentTokens: domain.enrollmentTokens).addRoutes(to: admin)
@@ -120,8 +120,8 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     ReportController(store: store).addRoutes(to: admin)
     TenantSettingsController(settings: domain.tenantSettings).addRoutes(to: admin)
     CatalogController(catalog: store.catalog).addRoutes(to: admin)
-    APITokenController(store: store).addRoutes(to: admin)
-    UserController(store: store).addRoutes(to: admin)
+    APITokenController(access: domain.access).addRoutes(to: admin)
+    UserController(access: domain.access).addRoutes(to: admin)
     AuditController(store: store).addRoutes(to: admin)
     DriftReportController(store: store).addRoutes(to: admin)
     EnrollmentReportController(store: store).addRoutes(to: admin)

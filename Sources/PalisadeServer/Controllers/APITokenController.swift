@@ -6,7 +6,7 @@ import PalisadeCore
 /// expired tokens are refused with 401.
 struct APITokenController {
     typealias Context = PalisadeRequestContext
-    let store: PalisadeStore
+    let access: AccessService
 
     func addRoutes(to routes: AdminRoutes) {
         routes.post("api-tokens", .manageAPITokens, use: create)
@@ -27,18 +27,18 @@ struct APITokenController {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(CreateBody.self, from: request, context: context)
-        let created = try await store.createAPIToken(tenant: try context.requireTenant(), by: try context.actor(), name: body.name,
+        let created = try await access.createAPIToken(tenant: try context.requireTenant(), by: try context.actor(), name: body.name,
                                                      role: body.role.value, expiresInDays: body.expiresInDays)
         return try JSONBody.response(CreatedBody(token: created.token, apiToken: created.record), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let page = try PageRequest(request)
-        return try await store.apiTokens(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "apiTokens")
+        return try await access.apiTokens(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "apiTokens")
     }
 
     @Sendable func revoke(_ request: Request, context: Context) async throws -> Response {
-        try await store.revokeAPIToken(tenant: try context.requireTenant(), by: try context.actor(), id: try context.parameters.require("id"))
+        try await access.revokeAPIToken(tenant: try context.requireTenant(), by: try context.actor(), id: try context.parameters.require("id"))
         return Response(status: .noContent)
     }
 }

@@ -9,6 +9,7 @@ import PalisadeCore
 struct SessionController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
+    let access: AccessService
     let limiter: RateLimiter
 
     func addPublicRoutes(to group: RouterGroup<Context>, access: RouteAccess, prefix: String) {
@@ -54,7 +55,7 @@ struct SessionController {
 
     @Sendable func current(_ request: Request, context: Context) async throws -> Response {
         let principal = try context.requirePrincipal()
-        let user = principal.kind == .user ? try await store.user(tenant: principal.tenantId, id: principal.id) : nil
+        let user = principal.kind == .user ? try await access.user(tenant: principal.tenantId, id: principal.id) : nil
         return try JSONBody.response(SessionBody(user: user, principal: principal.name, role: principal.role, csrfToken: principal.csrfToken, expiresAt: nil))
     }
 

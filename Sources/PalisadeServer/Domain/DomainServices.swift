@@ -6,6 +6,7 @@ public struct DomainServices: Sendable {
     public let tenantSettings: TenantSettingsService
     public let enrollmentTokens: EnrollmentTokenService
     public let devices: DeviceService
+    public let access: AccessService
 
     public init(store: PalisadeStore) {
         policies = PolicyService(store: store)
@@ -13,5 +14,6 @@ public struct DomainServices: Sendable {
         tenantSettings = TenantSettingsService(store: store)
         enrollmentTokens = EnrollmentTokenService(store: store)
         devices = DeviceService(store: store)
+        access = AccessService(store: store)
     }
 }

@@ -73,7 +73,6 @@ enum CredentialProblem: Error, Sendable {
 }
 
 extension PalisadeStore {
-    static let maximumTokenDays = 3650
     static let sessionIdleTimeout: Int64 = 30 * 60_000
     static let sessionLifetime: Int64 = 12 * 3_600_000
     /// Consecutive failed sign-ins that lock an account, and for how long.
@@ -104,63 +103,6 @@ extension PalisadeStore {
         return .success(Principal(tenantId: try row.string("tenant_id"), kind: .apiToken, id: id, name: try row.string("name"), role: role))
     }
 
-    public func createAPIToken(tenant: String, by actor: AuditActor, name: String, role: Role, expiresInDays: Int?) async throws -> CreatedAPIToken {
-        let name = try InputRules.name(name)
-        if let expiresInDays, !(1...Self.maximumTokenDays).contains(expiresInDays) {
-            throw DomainError.invalid("expiresInDays must be from 1 to \(Self.maximumTokenDays), got \(expiresInDays)", field: "expiresInDays")
-        }
-        let now = clock.nowMillis
-        let expires = expiresInDays.map { now + Int64($0) * 86_400_000 }
-        let secret = Identifier.secret(prefix: "pat_")
-        let record = APIToken(id: Identifier.make(), name: name, role: role, createdAt: Timestamp.date(now), createdBy: actor.name,
-                              expiresAt: Timestamp.optionalDate(expires), lastUsedAt: nil, revokedAt: nil)
-        try await write(tenant: tenant) { sql in
-            try await sql.raw("""
-                INSERT INTO api_tokens (id, tenant_id, name, role, token_hash, created_at, expires_at, created_by)
-                VALUES (\(bind: record.id), \(bind: tenant), \(bind: name), \(bind: role.rawValue), \(bind: Digest.sha256Hex(Data(secret.utf8))),
-                    \(bind: now), \(bind: expires), \(bind: actor.name))
-                """).run()
-            try await Self.audit(.apiTokenCreate, by: actor, tenant: tenant, target: ("apiToken", record.id, name), new: record, at: now, on: sql)
-        }
-        return CreatedAPIToken(record: record, token: secret)
-    }
-
-    static let apiTokenColumns = "id, name, role, created_at, created_by, expires_at, last_used_at, revoked_at"
-
-    static func apiToken(_ row: any SQLRow) throws -> APIToken {
-        guard let role = Role(stored: try row.string("role")) else { throw StoreError.corrupt("api token role \(try row.string("role"))") }
-        return APIToken(id: try row.string("id"), name: try row.string("name"), role: role, createdAt: Timestamp.date(try row.millis("created_at")),
-                        createdBy: try row.string("created_by"), expiresAt: Timestamp.optionalDate(try row.optionalMillis("expires_at")),
-                        lastUsedAt: Timestamp.optionalDate(try row.optionalMillis("last_used_at")),
-                        revokedAt: Timestamp.optionalDate(try row.optionalMillis("revoked_at")))
-    }
-
-    public func apiTokens(tenant: String, limit: Int, after cursor: String?) async throws -> Page<APIToken> {
-        try await read { sql in
-            let rows = try await sql.raw("""
-                SELECT \(unsafeRaw: Self.apiTokenColumns) FROM api_tokens
-                WHERE tenant_id = \(bind: tenant) AND id > \(bind: cursor ?? "") ORDER BY id LIMIT \(bind: limit + 1)
-                """).all()
-            return Page(fetched: try rows.map(Self.apiToken), limit: limit, id: \.id)
-        }
-    }
-
-    /// Revokes a token at once: its next request is refused with 401.
-    public func revokeAPIToken(tenant: String, by actor: AuditActor, id: String) async throws {
-        let now = clock.nowMillis
-        try await write(tenant: tenant) { sql in
-            guard let row = try await sql.raw("SELECT \(unsafeRaw: Self.apiTokenColumns) FROM api_tokens WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() else {
-                throw DomainError.notFound("API token", id: id)
-            }
-            let old = try Self.apiToken(row)
-            guard old.revokedAt == nil else { return }
-            try await sql.raw("UPDATE api_tokens SET revoked_at = \(bind: now) WHERE id = \(bind: id)").run()
-            var new = old
-            new.revokedAt = Timestamp.date(now)
-            try await Self.audit(.apiTokenRevoke, by: actor, tenant: tenant, target: ("apiToken", id, old.name), old: old, new: new, at: now, on: sql)
-        }
-    }
-
     // MARK: Users
 
     static let userColumns = "id, email, display_name, role, created_at, updated_at, locked_until"
@@ -172,22 +114,6 @@ extension PalisadeStore {
                     lockedUntil: Timestamp.optionalDate(try row.optionalMillis("locked_until")))
     }
 
-    static func validatedEmail(_ raw: String) throws -> String {
-        let email = InputRules.trimmed(raw, newlines: true).lowercased()
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !email.contains(where: { $0.isWhitespace }) else {
-            throw DomainError.invalid("email must be an address such as admin@example.com", field: "email")
-        }
-        return email
-    }
-
-    /// Passwords of 12 to 72 bytes (bcrypt reads no further than 72).
-    static func validatedPassword(_ password: String) throws -> String {
-        guard password.count >= 12 else { throw DomainError.invalid("password must be at least 12 characters", field: "password") }
-        guard password.utf8.count <= 72 else { throw DomainError.invalid("password must be at most 72 bytes", field: "password") }
-        return password
-    }
-
     /// bcrypt off the cooperative pool: a hash takes a quarter of a second by design.
     func hashPassword(_ password: String) async throws -> String {
         let cost = passwordHashCost
@@ -196,88 +122,6 @@ extension PalisadeStore {
 
     static func verifyPassword(_ password: String, hash: String) async throws -> Bool {
         try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
-    }
-
-    public func createUser(tenant: String, by actor: AuditActor, email: String, displayName: String, role: Role, password: String) async throws -> User {
-        let email = try Self.validatedEmail(email)
-        let displayName = try InputRules.name(displayName, field: "displayName")
-        let hash = try await hashPassword(try Self.validatedPassword(password))
-        let now = clock.nowMillis
-        let user = User(id: Identifier.make(), email: email, displayName: displayName, role: role, createdAt: Timestamp.date(now), updatedAt: Timestamp.date(now), lockedUntil: nil)
-        try await write(tenant: tenant) { sql in
-            if try await sql.raw("SELECT id FROM users WHERE email = \(bind: email)").first() != nil {
-                throw DomainError(.conflict, code: .userExists, message: "a user with the email \(email) already exists", details: ["field": "email"])
-            }
-            try await sql.raw("""
-                INSERT INTO users (id, tenant_id, email, display_name, role, password_hash, failed_sign_ins, locked_until, created_at, updated_at)
-                VALUES (\(bind: user.id), \(bind: tenant), \(bind: email), \(bind: displayName), \(bind: role.rawValue), \(bind: hash), 0, NULL, \(bind: now), \(bind: now))
-                """).run()
-            try await Self.audit(.userCreate, by: actor, tenant: tenant, target: ("user", user.id, email), new: user, at: now, on: sql)
-        }
-        return user
-    }
-
-    public func users(tenant: String, limit: Int, after cursor: String?) async throws -> Page<User> {
-        try await read { sql in
-            let rows = try await sql.raw("""
-                SELECT \(unsafeRaw: Self.userColumns) FROM users WHERE tenant_id = \(bind: tenant) AND id > \(bind: cursor ?? "") ORDER BY id LIMIT \(bind: limit + 1)
-                """).all()
-            return Page(fetched: try rows.map(Self.user), limit: limit, id: \.id)
-        }
-    }
-
-    public func user(tenant: String, id: String) async throws -> User {
-        try await read { sql in try await Self.user(tenant: tenant, id: id, on: sql) }
-    }
-
-    static func user(tenant: String, id: String, on sql: any SQLDatabase) async throws -> User {
-        guard let row = try await sql.raw("SELECT \(unsafeRaw: userColumns) FROM users WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first() else {
-            throw DomainError.notFound("user", id: id)
-        }
-        return try user(row)
-    }
-
-    /// Changes a user's name, role or password. A new role or password ends the user's
-    /// sessions, so that a demotion takes effect at once.
-    public func updateUser(tenant: String, by actor: AuditActor, id: String, displayName: String?, role: Role?, password: String?) async throws -> User {
-        let displayName = try displayName.map { try InputRules.name($0, field: "displayName") }
-        var newHash: String?
-        if let password { newHash = try await hashPassword(try Self.validatedPassword(password)) }
-        let hash = newHash
-        let now = clock.nowMillis
-        return try await write(tenant: tenant) { sql in
-            let old = try await Self.user(tenant: tenant, id: id, on: sql)
-            var new = old
-            if let displayName { new.displayName = displayName }
-            if let role { new.role = role }
-            new.updatedAt = Timestamp.date(now)
-            try await sql.raw("""
-                UPDATE users SET display_name = \(bind: new.displayName), role = \(bind: new.role.rawValue), updated_at = \(bind: now)
-                WHERE id = \(bind: id)
-                """).run()
-            if let hash {
-                try await sql.raw("UPDATE users SET password_hash = \(bind: hash), failed_sign_ins = 0, locked_until = NULL WHERE id = \(bind: id)").run()
-                new.lockedUntil = nil
-            }
-            if hash != nil || new.role != old.role {
-                try await sql.raw("DELETE FROM sessions WHERE user_id = \(bind: id)").run()
-            }
-            // The audit entry says a password changed, never what it is.
-            struct Change: Encodable, Sendable { var user: User; var passwordChanged: Bool }
-            try await Self.audit(.userUpdate, by: actor, tenant: tenant, target: ("user", id, new.email), old: old,
-                                 new: Change(user: new, passwordChanged: hash != nil), at: now, on: sql)
-            return new
-        }
-    }
-
-    public func deleteUser(tenant: String, by actor: AuditActor, id: String) async throws {
-        let now = clock.nowMillis
-        try await write(tenant: tenant) { sql in
-            let old = try await Self.user(tenant: tenant, id: id, on: sql)
-            try await sql.raw("DELETE FROM sessions WHERE user_id = \(bind: id)").run()
-            try await sql.raw("DELETE FROM users WHERE id = \(bind: id)").run()
-            try await Self.audit(.userDelete, by: actor, tenant: tenant, target: ("user", id, old.email), old: old, at: now, on: sql)
-        }
     }
 
     // MARK: Sessions
