@@ -20,6 +20,7 @@ struct AdminCenter: Sendable {
     let enrollmentTokens: EnrollmentTokenService
     let devices: DeviceService
     let access: AccessService
+    let reports: ReportService
     let onboarding: OnboardingSettings
     let templates: PageTemplates
     let signInLimiter: RateLimiter
@@ -33,6 +34,7 @@ struct AdminCenter: Sendable {
         self.enrollmentTokens = domain.enrollmentTokens
         self.devices = domain.devices
         self.access = domain.access
+        self.reports = domain.reports
         self.routes = routes
         self.onboarding = onboarding
         self.templates = PageTemplates.shared
@@ -84,7 +86,7 @@ struct AdminCenter: Sendable {
         }
         do {
             try signInLimiter.check("sign-in:\(source)", what: "sign-in attempts from \(source)")
-            let signedIn = try await store.signIn(email: email, password: form["password"] ?? "", sourceAddress: context.sourceAddress)
+            let signedIn = try await access.signIn(email: email, password: form["password"] ?? "", sourceAddress: context.sourceAddress)
             var response = Response(status: .seeOther, headers: [.location: next])
             response.setCookie(Cookie(name: AdminAuthenticationMiddleware.sessionCookie, value: signedIn.cookieValue, path: "/",
                                       secure: true, httpOnly: true, sameSite: .strict))
@@ -97,7 +99,7 @@ struct AdminCenter: Sendable {
     }
 
     func signOut(_ page: SignedInPage) async throws -> Response {
-        try await store.signOut(page.principal, sourceAddress: page.sourceAddress)
+        try await access.signOut(page.principal, sourceAddress: page.sourceAddress)
         var response = Response(status: .seeOther, headers: [.location: "/sign-in"])
         response.setCookie(Cookie(name: AdminAuthenticationMiddleware.sessionCookie, value: "", maxAge: 0, path: "/",
                                   secure: true, httpOnly: true, sameSite: .strict))

@@ -184,7 +184,7 @@ extension AdminCenter {
 
     func auditPage(_ page: SignedInPage) async throws -> Response {
         let query = AuditQuery(actor: page.query("actor"), action: page.query("action"), targetId: page.query("target"))
-        let events = try await store.auditEvents(tenant: page.tenant, query: query, limit: 100, after: page.query("cursor"))
+        let events = try await reports.auditEvents(tenant: page.tenant, query: query, limit: 100, after: page.query("cursor"))
         var next: String?
         if let cursor = events.nextCursor {
             next = "/audit?" + Show.query([("actor", query.actor), ("action", query.action), ("target", query.targetId), ("cursor", cursor)])

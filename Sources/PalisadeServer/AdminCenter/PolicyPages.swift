@@ -150,7 +150,7 @@ extension AdminCenter {
         let groups = try await groups.groups(tenant: page.tenant, limit: 1000, after: nil).items.sorted { $0.name.localizedCaseInsensitiveCompare($1.name) == .orderedAscending }
         let names = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, $0.name) })
         let included = Set(include ?? policy.assignments.include), excluded = Set(exclude ?? policy.assignments.exclude)
-        let report = page.may(.readReports) ? try await store.policyReport(tenant: page.tenant, policy: id, limit: 1) : nil
+        let report = page.may(.readReports) ? try await reports.policyReport(tenant: page.tenant, policy: id, limit: 1) : nil
         let revisions = try await policies.revisions(tenant: page.tenant, policy: id, limit: 20, after: nil).items
         let manage = page.may(.managePolicies)
         return page.render("policy", title: policy.name, [

@@ -22,7 +22,7 @@ extension AdminCenter {
     }
 
     func overviewPage(_ page: SignedInPage) async throws -> Response {
-        let overview = try await store.tenantOverview(tenant: page.tenant, attentionLimit: 20)
+        let overview = try await reports.tenantOverview(tenant: page.tenant, attentionLimit: 20)
         let platforms = DevicePlatform.allCases.map { ($0.title, overview.devicesByPlatform[$0.rawValue] ?? 0) }
         let states = SettingState.allCases.map { ($0.rawValue, overview.devicesByState[$0.rawValue] ?? 0) }
         let devices = platforms.reduce(0) { $0 + $1.1 }
@@ -64,9 +64,9 @@ extension AdminCenter {
             return state
         }
         let search = page.query("search")
-        let report = try await store.policyReport(tenant: page.tenant, policy: id, state: state, search: search, limit: 100, after: page.query("cursor"))
+        let report = try await reports.policyReport(tenant: page.tenant, policy: id, state: state, search: search, limit: 100, after: page.query("cursor"))
         let filters = Show.query([("state", state?.rawValue), ("search", search)])
-        let settings = try await store.policySettingsReport(tenant: page.tenant, policy: id)
+        let settings = try await reports.policySettingsReport(tenant: page.tenant, policy: id)
         return page.render("policy-report", title: "Report: \(policy.name)", [
             "policy": ["id": policy.id, "name": policy.name, "revision": policy.revision],
             "summary": Self.summaryData(report.summary),

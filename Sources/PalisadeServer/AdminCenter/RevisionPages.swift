@@ -71,8 +71,8 @@ extension AdminCenter {
             }
             return state
         }
-        let report = try await store.enrollmentReport(tenant: page.tenant, state: state, limit: 100, after: page.query("cursor"))
-        let refused = try await store.refusedEnrollments(tenant: page.tenant, limit: 50, after: nil)
+        let report = try await reports.enrollmentReport(tenant: page.tenant, state: state, limit: 100, after: page.query("cursor"))
+        let refused = try await reports.refusedEnrollments(tenant: page.tenant, limit: 50, after: nil)
         let summary = report.summary
         let counts: [(EnrollmentState, Int)] = [(.enrolled, summary.enrolled), (.pendingReenrollment, summary.pendingReenrollment), (.stale, summary.stale),
                                                 (.outOfScope, summary.outOfScope), (.managedElsewhere, summary.managedElsewhere), (.retired, summary.retired)]

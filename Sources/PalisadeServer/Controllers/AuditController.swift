@@ -6,7 +6,7 @@ import PalisadeCore
 /// No route edits or deletes an entry.
 struct AuditController {
     typealias Context = PalisadeRequestContext
-    let store: PalisadeStore
+    let reports: ReportService
 
     func addRoutes(to routes: AdminRoutes) {
         routes.get("audit", .readAudit, use: list)
@@ -24,6 +24,6 @@ struct AuditController {
         }
         let query = AuditQuery(actor: parameters["actor"].map(String.init), action: parameters["action"].map(String.init),
                                targetId: parameters["targetId"].map(String.init), since: try time("since"), until: try time("until"))
-        return try await store.auditEvents(tenant: try context.requireTenant(), query: query, limit: page.limit, after: page.cursor).response(named: "events")
+        return try await reports.auditEvents(tenant: try context.requireTenant(), query: query, limit: page.limit, after: page.cursor).response(named: "events")
     }
 }

@@ -7,7 +7,7 @@ import PalisadeCore
 /// and why) and `/api/v1/reports/enrollment/refused` (refused enrollment attempts, newest first).
 struct EnrollmentReportController {
     typealias Context = PalisadeRequestContext
-    let store: PalisadeStore
+    let reports: ReportService
 
     func addRoutes(to routes: AdminRoutes) {
         routes.get("reports/enrollment", .readReports, use: report)
@@ -25,7 +25,7 @@ struct EnrollmentReportController {
         let tenant = try context.requireTenant()
         if try StreamedCSV.wanted(request) {
             return StreamedCSV.response(filename: "enrollment-report.csv", header: ["deviceId", "deviceName", "platform", "state", "reason", "defender", "enrolledAt", "lastCheckInAt"]) { after in
-                let batch = try await store.enrollmentReportBatch(tenant: tenant, state: state, after: after ?? "")
+                let batch = try await reports.enrollmentReportBatch(tenant: tenant, state: state, after: after ?? "")
                 let lines = batch.rows.map { row in
                     [row.deviceId, row.deviceName, row.platform.rawValue, row.state.rawValue, row.reason, row.defender,
                      row.enrolledAt.ISO8601Format(), row.lastCheckInAt?.ISO8601Format() ?? ""]
@@ -33,12 +33,12 @@ struct EnrollmentReportController {
                 return (lines, batch.last)
             }
         }
-        return try JSONBody.response(try await store.enrollmentReport(tenant: tenant, state: state, limit: page.limit, after: page.cursor))
+        return try JSONBody.response(try await reports.enrollmentReport(tenant: tenant, state: state, limit: page.limit, after: page.cursor))
     }
 
     @Sendable func refused(_ request: Request, context: Context) async throws -> Response {
         let page = try PageRequest(request)
-        return try await store.refusedEnrollments(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "attempts")
+        return try await reports.refusedEnrollments(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "attempts")
     }
 }
 

@@ -9,7 +9,6 @@ import PalisadeCore
 /// commands that install it on the platform. The answer itself is the package file.
 struct OnboardingController {
     typealias Context = PalisadeRequestContext
-    let store: PalisadeStore
     let settings: OnboardingSettings
     let enrollmentTokens: EnrollmentTokenService
 
@@ -49,7 +48,7 @@ struct OnboardingController {
             guard let given = body.enrollmentToken else {
                 throw PalisadeError.invalid("enrollmentToken (the secret shown when the token was created) is required with enrollmentTokenId; the server keeps only its hash and cannot put it in a package by itself", field: "enrollmentToken")
             }
-            let token = try await store.usableEnrollmentToken(tenant: tenant, id: id, secret: given)
+            let token = try await enrollmentTokens.usableToken(tenant: tenant, id: id, secret: given)
             (tokenId, secret, expiresAt, created) = (token.id, given, token.expiresAt, false)
         } else {
             guard let name = body.name else {

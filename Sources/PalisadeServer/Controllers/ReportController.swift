@@ -6,7 +6,7 @@ import PalisadeCore
 /// `/api/v1/reports/overview`. Read from the stored states; exports stream every matching row.
 struct ReportController {
     typealias Context = PalisadeRequestContext
-    let store: PalisadeStore
+    let reports: ReportService
 
     /// Rows per query while exporting.
     static let exportPageSize = 1000
@@ -29,12 +29,12 @@ struct ReportController {
         let search = try ReportQuery.text(request, "search")
         let page = try PageRequest(request)
         if let format = try ExportFormat.requested(request) {
-            let store = store
+            let reports = reports
             return try await ReportExport.stream(format, filename: "policy-\(id)-report", columns: Self.deviceColumns, cells: Self.deviceCells) { cursor in
-                try await store.policyReportDevices(tenant: tenant, policy: id, state: state, search: search, limit: Self.exportPageSize, after: cursor)
+                try await reports.policyReportDevices(tenant: tenant, policy: id, state: state, search: search, limit: Self.exportPageSize, after: cursor)
             }
         }
-        return try JSONBody.response(try await store.policyReport(tenant: tenant, policy: id, state: state, search: search, limit: page.limit, after: page.cursor))
+        return try JSONBody.response(try await reports.policyReport(tenant: tenant, policy: id, state: state, search: search, limit: page.limit, after: page.cursor))
     }
 
     @Sendable func settingsReport(_ request: Request, context: Context) async throws -> Response {
@@ -46,7 +46,7 @@ struct ReportController {
         let format = try ExportFormat.requested(request)
         guard let settingId else {
             if state != nil { throw PalisadeError.invalid("state needs settingId: the devices in one state of one setting", field: "state") }
-            let report = try await store.policySettingsReport(tenant: tenant, policy: id)
+            let report = try await reports.policySettingsReport(tenant: tenant, policy: id)
             guard let format else { return try JSONBody.response(report) }
             let summaryColumns = SettingState.allCases.map(\.rawValue)
             return try ReportExport.whole(format, filename: "policy-\(id)-settings", columns: ["settingId"] + summaryColumns, rows: report.settings.map { setting in
@@ -54,13 +54,13 @@ struct ReportController {
             }, json: report.settings)
         }
         if let format {
-            let store = store
+            let reports = reports
             return try await ReportExport.stream(format, filename: "policy-\(id)-setting", columns: ["settingId"] + Self.deviceColumns, cells: { [settingId] + Self.deviceCells($0) }) { cursor in
-                let devices = try await store.policySettingDevices(tenant: tenant, policy: id, setting: settingId, state: state, limit: Self.exportPageSize, after: cursor)
+                let devices = try await reports.policySettingDevices(tenant: tenant, policy: id, setting: settingId, state: state, limit: Self.exportPageSize, after: cursor)
                 return Page(items: devices.devices, nextCursor: devices.nextCursor)
             }
         }
-        return try JSONBody.response(try await store.policySettingDevices(tenant: tenant, policy: id, setting: settingId, state: state, limit: page.limit, after: page.cursor))
+        return try JSONBody.response(try await reports.policySettingDevices(tenant: tenant, policy: id, setting: settingId, state: state, limit: page.limit, after: page.cursor))
     }
 
     @Sendable func deviceHistory(_ request: Request, context: Context) async throws -> Response {
@@ -68,23 +68,23 @@ struct ReportController {
         let id = try context.parameters.require("id")
         let page = try PageRequest(request)
         if let format = try ExportFormat.requested(request) {
-            let store = store
+            let reports = reports
             return try await ReportExport.stream(format, filename: "device-\(id)-history",
                                                  columns: ["at", "kind", "subjectId", "subjectName", "oldState", "newState", "revision", "reason"],
                                                  cells: { event in
                                                      [CSV.timestamp(event.at), event.kind.rawValue, event.subjectId, event.subjectName, event.oldState ?? "", event.newState ?? "",
                                                       event.revision.map(String.init) ?? "", event.reason]
                                                  }) { cursor in
-                try await store.deviceHistory(tenant: tenant, device: id, limit: Self.exportPageSize, after: cursor)
+                try await reports.deviceHistory(tenant: tenant, device: id, limit: Self.exportPageSize, after: cursor)
             }
         }
-        return try await store.deviceHistory(tenant: tenant, device: id, limit: page.limit, after: page.cursor).response(named: "events")
+        return try await reports.deviceHistory(tenant: tenant, device: id, limit: page.limit, after: page.cursor).response(named: "events")
     }
 
     @Sendable func overview(_ request: Request, context: Context) async throws -> Response {
         let tenant = try context.requireTenant()
         let limit = request.uri.queryParameters["limit"] == nil ? 20 : try PageRequest(request).limit
-        return try JSONBody.response(try await store.tenantOverview(tenant: tenant, attentionLimit: limit))
+        return try JSONBody.response(try await reports.tenantOverview(tenant: tenant, attentionLimit: limit))
     }
 }
 

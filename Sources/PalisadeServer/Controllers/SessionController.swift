@@ -8,7 +8,6 @@ import PalisadeCore
 /// `DELETE` signs out. Failed sign-ins are limited per source address as well as per account.
 struct SessionController {
     typealias Context = PalisadeRequestContext
-    let store: PalisadeStore
     let access: AccessService
     let limiter: RateLimiter
 
@@ -41,7 +40,7 @@ struct SessionController {
         let body = try await JSONBody.decode(SignInBody.self, from: request, context: context)
         let signedIn: SignedIn
         do {
-            signedIn = try await store.signIn(email: body.email, password: body.password, sourceAddress: context.sourceAddress)
+            signedIn = try await access.signIn(email: body.email, password: body.password, sourceAddress: context.sourceAddress)
         } catch let error as DomainError where error.code == .invalidCredentials {
             limiter.recordFailure("sign-in:\(source)")
             throw error
@@ -60,7 +59,7 @@ struct SessionController {
     }
 
     @Sendable func signOut(_ request: Request, context: Context) async throws -> Response {
-        try await store.signOut(try context.requirePrincipal(), sourceAddress: context.sourceAddress)
+        try await access.signOut(try context.requirePrincipal(), sourceAddress: context.sourceAddress)
         var response = Response(status: .noContent)
         response.setCookie(Cookie(name: AdminAuthenticationMiddleware.sessionCookie, value: "", maxAge: 0, path: "/",
                                   secure: true, httpOnly: true, sameSite: .strict))

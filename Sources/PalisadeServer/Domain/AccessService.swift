@@ -67,6 +67,18 @@ public struct AccessService: Sendable {
         }
     }
 
+    // MARK: Sessions
+
+    /// Checks an email and password and opens a session; failures count towards a lockout
+    /// (`PalisadeStore.signIn`, which the session middleware's checks live beside).
+    public func signIn(email: String, password: String, sourceAddress: String?) async throws -> SignedIn {
+        try await store.signIn(email: email, password: password, sourceAddress: sourceAddress)
+    }
+
+    public func signOut(_ principal: Principal, sourceAddress: String?) async throws {
+        try await store.signOut(principal, sourceAddress: sourceAddress)
+    }
+
     // MARK: People
 
     public func users(tenant: String, limit: Int, after cursor: String?) async throws -> Page<User> {

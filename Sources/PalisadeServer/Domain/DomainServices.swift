@@ -7,6 +7,7 @@ public struct DomainServices: Sendable {
     public let enrollmentTokens: EnrollmentTokenService
     public let devices: DeviceService
     public let access: AccessService
+    public let reports: ReportService
 
     public init(store: PalisadeStore) {
         policies = PolicyService(store: store)
@@ -15,5 +16,6 @@ public struct DomainServices: Sendable {
         enrollmentTokens = EnrollmentTokenService(store: store)
         devices = DeviceService(store: store)
         access = AccessService(store: store)
+        reports = ReportService(store: store)
     }
 }

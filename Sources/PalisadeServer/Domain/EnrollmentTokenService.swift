@@ -21,6 +21,12 @@ public struct EnrollmentTokenService: Sendable {
         try await store.read { sql in try await EnrollmentTokenRepository.page(tenant: tenant, limit: limit, after: cursor, on: sql) }
     }
 
+    /// The token `id` if `secret` is its secret and it can still enroll a device (onboarding
+    /// packages carry an existing token).
+    public func usableToken(tenant: String, id: String, secret: String) async throws -> EnrollmentToken {
+        try await store.usableEnrollmentToken(tenant: tenant, id: id, secret: secret)
+    }
+
     /// A new token; its secret is answered once and only a hash of it is kept.
     public func create(tenant: String, by actor: AuditActor, name: String, expiresInHours: Int, maxUses: Int?, allowReenrollment: Bool = false) async throws -> CreatedEnrollmentToken {
         let name = try InputRules.name(name)

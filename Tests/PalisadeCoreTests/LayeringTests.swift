@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+/// The server's layers, checked on its sources: storage and domain code know nothing of HTTP,
+/// and the admin front ends (REST controllers, admin pages) reach data only through the domain
+/// services, so that a rule cannot be skipped by one front end.
+@Suite struct LayeringTests {
+    static let server = Contracts.packageRoot.appendingPathComponent("Sources/PalisadeServer")
+
+    /// Every line of the Swift files in these folders of the server, with its place.
+    static func lines(in folders: [String]) throws -> [(place: String, line: String)] {
+        var found: [(String, String)] = []
+        for folder in folders {
+            let directory = server.appendingPathComponent(folder)
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() where name.hasSuffix(".swift") {
+                let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+                for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                    found.append(("\(folder)/\(name):\(index + 1)", String(line)))
+                }
+            }
+        }
+        return found
+    }
+
+    @Test func storageAndDomainCodeThrowNoHTTPErrors() throws {
+        let lines = try Self.lines(in: ["Store", "Directory", "Database", "Domain"])
+        #expect(lines.count > 1000, "the folders were read")
+        for (place, line) in lines where !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") {
+            // Bcrypt (hummingbird-auth) is a password hash, not HTTP.
+            guard line.contains("PalisadeError") || line.contains("HTTPResponse") || line.hasPrefix("import Hummingbird") && line != "import HummingbirdBcrypt" else { continue }
+            Issue.record("\(place) uses the HTTP layer: \(line.trimmingCharacters(in: .whitespaces))")
+        }
+    }
+
+    /// What the admin front ends may still take from the store itself: signing a session in
+    /// (the page middleware), the catalog the policy editor is built from, and the clock.
+    static let allowedStoreUses: Set<String> = ["store.authenticate", "store.catalog", "store.clock"]
+    /// The device protocol and health checks are not admin front ends.
+    static let notAdminFrontEnds: Set<String> = ["DeviceProtocolController.swift", "HealthController.swift"]
+
+    @Test func adminFrontEndsReachDataOnlyThroughDomainServices() throws {
+        let lines = try Self.lines(in: ["Controllers", "AdminCenter"])
+        var checked = 0
+        for (place, line) in lines where !Self.notAdminFrontEnds.contains(where: { place.contains("/\($0):") }) {
+            checked += 1
+            for match in line.matches(of: /store\.[A-Za-z]+/) where !Self.allowedStoreUses.contains(String(match.output)) {
+                Issue.record("\(place) calls the store directly (\(match.output)); call a domain service: \(line.trimmingCharacters(in: .whitespaces))")
+            }
+        }
+        #expect(checked > 1000, "the front ends were read")
+    }
+}
