@@ -54,7 +54,8 @@ struct AdminCenter: Sendable {
             group: router.group()
                 .add(middleware: PageSecurityHeadersMiddleware())
                 .add(middleware: PageErrorMiddleware(templates: templates, routes: routes))
-                .add(middleware: PageSessionMiddleware(store: store)),
+                .add(middleware: PageSessionMiddleware(store: store))
+                .group(context: AdminRequestContext.self),
             access: access, templates: templates)
         pages.post("sign-out", nil) { page, _ in try await signOut(page) }
         addOverviewPages(to: pages)
@@ -129,8 +130,8 @@ struct AdminCenter: Sendable {
 /// One signed-in page request: who asks, from where, and the CSRF token its forms carry.
 struct SignedInPage: Sendable {
     let request: Request
-    let context: PalisadeRequestContext
-    let principal: Principal
+    let context: AdminRequestContext
+    var principal: Principal { context.principal }
 
     var tenant: String { principal.tenantId }
     var role: Role { principal.role }
@@ -149,7 +150,7 @@ struct SignedInPage: Sendable {
 /// so `docs/PERMISSIONS.md` lists pages too). A POST reads the form and checks its CSRF token
 /// before the handler runs.
 struct PageRoutes {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let group: RouterGroup<Context>
     let access: RouteAccess
     let templates: PageTemplates
@@ -157,8 +158,8 @@ struct PageRoutes {
     func get(_ path: String, _ permission: Permission?, use handler: @escaping @Sendable (SignedInPage) async throws -> Response) {
         access.record(method: "GET", path: "/" + path, permission.map { .permission($0) } ?? .authenticated)
         group.get(RouterPath(path)) { request, context in
-            let page = SignedInPage(request: request, context: context, principal: try context.requirePrincipal())
             if let permission { try context.require(permission) }
+            let page = SignedInPage(request: request, context: context)
             return try await handler(page)
         }
     }
@@ -166,13 +167,12 @@ struct PageRoutes {
     func post(_ path: String, _ permission: Permission?, use handler: @escaping @Sendable (SignedInPage, FormData) async throws -> Response) {
         access.record(method: "POST", path: "/" + path, permission.map { .permission($0) } ?? .authenticated)
         group.post(RouterPath(path)) { request, context in
-            let principal = try context.requirePrincipal()
             let form = try await FormData.read(request, context: context)
-            guard let sent = form["csrf"], let expected = principal.csrfToken, Digest.constantTimeEqual(sent, expected) else {
+            guard context.principal.accepts(csrfToken: form["csrf"]) else {
                 throw PalisadeError(.forbidden, code: .csrfTokenInvalid, message: "the form was not sent from this admin center (its CSRF token is missing or stale); reload the page and try again")
             }
             if let permission { try context.require(permission) }
-            let page = SignedInPage(request: request, context: context, principal: principal)
+            let page = SignedInPage(request: request, context: context)
             return try await handler(page, form)
         }
     }

@@ -56,7 +56,7 @@ struct FormData: Sendable {
     func has(_ name: String) -> Bool { pairs.contains { $0.name == name } }
 
     /// Reads a request's form body (at most the context's upload limit).
-    static func read(_ request: Request, context: PalisadeRequestContext) async throws -> FormData {
+    static func read(_ request: Request, context: some RequestContext) async throws -> FormData {
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         return FormData(encoded: String(buffer: buffer))

@@ -98,8 +98,8 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
         access.record(method: "GET", path: "/metrics", .publicRoute)
         router.get("metrics", use: health.metrics)
     } else {
-        AdminRoutes(group: router.group().add(middleware: AdminAuthenticationMiddleware(store: store)), prefix: "", access: access)
-            .get("metrics", .readReports, use: health.metrics)
+        AdminRoutes(group: router.group().add(middleware: AdminAuthenticationMiddleware(store: store)).group(context: AdminRequestContext.self), prefix: "", access: access)
+            .get("metrics", .readReports) { request, context in try await health.metrics(request, context: context) }
     }
     access.record(method: "GET", path: prefix + "/openapi.json", .publicRoute)
     api.get("openapi.json") { _, _ in
@@ -111,7 +111,8 @@ public func buildRouter(store: PalisadeStore, onboarding: OnboardingSettings = .
     let sessions = SessionController(access: domain.access, limiter: signInLimiter)
     sessions.addPublicRoutes(to: api, access: access, prefix: prefix)
 
-    let admin = AdminRoutes(group: api.group().add(middleware: AdminAuthenticationMiddleware(store: store)), prefix: prefix, access: access)
+    let admin = AdminRoutes(group: api.group().add(middleware: AdminAuthenticationMiddleware(store: store)).group(context: AdminRequestContext.self),
+                            prefix: prefix, access: access)
     sessions.addRoutes(to: admin)
     EnrollmentTokenController(enrollmentTokens: domain.enrollmentTokens).addRoutes(to: admin)
     DeviceController(devices: domain.devices).addRoutes(to: admin)

@@ -41,7 +41,7 @@ public final class RouteAccess: Sendable {
 /// before the handler (so a refusal never depends on whether the object exists), for API
 /// tokens and signed-in people alike.
 struct AdminRoutes {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let group: RouterGroup<Context>
     /// The group's path, e.g. `/api/v1`, for the permission table.
     let prefix: String
@@ -59,10 +59,7 @@ struct AdminRoutes {
     /// A route any authenticated caller may use on itself (its own session).
     func authenticated(_ method: HTTPRequest.Method, _ path: String, use handler: @escaping @Sendable (Request, Context) async throws -> Response) {
         access.record(method: method.rawValue, path: prefix + "/" + path, .authenticated)
-        group.on(RouterPath(path), method: method) { request, context in
-            _ = try context.requirePrincipal()
-            return try await handler(request, context)
-        }
+        group.on(RouterPath(path), method: method, use: handler)
     }
 
     func get(_ path: String, _ permission: Permission, use handler: @escaping @Sendable (Request, Context) async throws -> Response) {

@@ -5,7 +5,7 @@ import PalisadeCore
 /// The audit log, read-only and newest first: `GET /api/v1/audit?actor=&action=&targetId=&since=&until=`.
 /// No route edits or deletes an entry.
 struct AuditController {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let reports: ReportService
 
     func addRoutes(to routes: AdminRoutes) {
@@ -24,6 +24,6 @@ struct AuditController {
         }
         let query = AuditQuery(actor: parameters["actor"].map(String.init), action: parameters["action"].map(String.init),
                                targetId: parameters["targetId"].map(String.init), since: try time("since"), until: try time("until"))
-        return try await reports.auditEvents(tenant: try context.requireTenant(), query: query, limit: page.limit, after: page.cursor).response(named: "events")
+        return try await reports.auditEvents(tenant: context.tenant, query: query, limit: page.limit, after: page.cursor).response(named: "events")
     }
 }

@@ -4,7 +4,7 @@ import PalisadeCore
 
 /// Devices: `/api/v1/devices`: listing, tags, retirement, and why a device has its values.
 struct DeviceController {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let devices: DeviceService
 
     func addRoutes(to routes: AdminRoutes) {
@@ -20,12 +20,12 @@ struct DeviceController {
 
     /// 202: the device is asked; its report follows when it checks in (at once if online).
     @Sendable func sync(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await devices.sync(tenant: try context.requireTenant(), by: try context.actor(), device: try context.parameters.require("id")),
+        try JSONBody.response(try await devices.sync(tenant: context.tenant, by: context.actor, device: try context.parameters.require("id")),
                               status: .accepted)
     }
 
     @Sendable func approveReenrollment(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await devices.approveReenrollment(tenant: try context.requireTenant(), by: try context.actor(), device: try context.parameters.require("id")))
+        try JSONBody.response(try await devices.approveReenrollment(tenant: context.tenant, by: context.actor, device: try context.parameters.require("id")))
     }
 
     struct UpdateDeviceBody: Decodable {
@@ -43,35 +43,35 @@ struct DeviceController {
             }
             filter.platform = value
         }
-        return try await devices.devices(tenant: try context.requireTenant(), filter: filter, limit: page.limit, after: page.cursor).response(named: "devices")
+        return try await devices.devices(tenant: context.tenant, filter: filter, limit: page.limit, after: page.cursor).response(named: "devices")
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await devices.device(tenant: try context.requireTenant(), id: try context.parameters.require("id")))
+        try JSONBody.response(try await devices.device(tenant: context.tenant, id: try context.parameters.require("id")))
     }
 
     @Sendable func retire(_ request: Request, context: Context) async throws -> Response {
-        try await devices.retire(tenant: try context.requireTenant(), by: try context.actor(), id: try context.parameters.require("id"))
+        try await devices.retire(tenant: context.tenant, by: context.actor, id: try context.parameters.require("id"))
         return Response(status: .noContent)
     }
 
     @Sendable func update(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let id = try context.parameters.require("id")
         _ = try await devices.device(tenant: tenant, id: id)
         let body = try await JSONBody.decode(UpdateDeviceBody.self, from: request, context: context)
         guard let tags = body.tags else {
             return try JSONBody.response(try await devices.device(tenant: tenant, id: id))
         }
-        return try JSONBody.response(try await devices.setTags(tenant: tenant, by: try context.actor(), device: id, tags: tags))
+        return try JSONBody.response(try await devices.setTags(tenant: tenant, by: context.actor, device: id, tags: tags))
     }
 
     @Sendable func effectiveConfiguration(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await devices.provenance(tenant: try context.requireTenant(), device: try context.parameters.require("id")))
+        try JSONBody.response(try await devices.provenance(tenant: context.tenant, device: try context.parameters.require("id")))
     }
 
     @Sendable func settings(_ request: Request, context: Context) async throws -> Response {
-        let statuses = try await devices.settingStatuses(tenant: try context.requireTenant(), device: try context.parameters.require("id"))
+        let statuses = try await devices.settingStatuses(tenant: context.tenant, device: try context.parameters.require("id"))
         return try JSONBody.response(statuses)
     }
 }

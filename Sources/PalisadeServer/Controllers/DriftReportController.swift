@@ -4,7 +4,7 @@ import PalisadeCore
 
 /// The tenant drift report: `GET /api/v1/reports/drift[?device=ID]`, newest first, paged.
 struct DriftReportController {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let reports: ReportService
 
     func addRoutes(to routes: AdminRoutes) {
@@ -17,6 +17,6 @@ struct DriftReportController {
         if let device, device.isEmpty || device.count > 100 {
             throw PalisadeError.invalid("device must be a device id (1 to 100 characters)", field: "device")
         }
-        return try await reports.driftEvents(tenant: try context.requireTenant(), device: device, limit: page.limit, after: page.cursor).response(named: "events")
+        return try await reports.driftEvents(tenant: context.tenant, device: device, limit: page.limit, after: page.cursor).response(named: "events")
     }
 }

@@ -6,7 +6,7 @@ import PalisadeCore
 /// The enrollment report: `/api/v1/reports/enrollment` (every device with its enrollment state
 /// and why) and `/api/v1/reports/enrollment/refused` (refused enrollment attempts, newest first).
 struct EnrollmentReportController {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let reports: ReportService
 
     func addRoutes(to routes: AdminRoutes) {
@@ -22,7 +22,7 @@ struct EnrollmentReportController {
             }
             return state
         }
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         if try StreamedCSV.wanted(request) {
             return StreamedCSV.response(filename: "enrollment-report.csv", header: ["deviceId", "deviceName", "platform", "state", "reason", "defender", "enrolledAt", "lastCheckInAt"]) { after in
                 let batch = try await reports.enrollmentReportBatch(tenant: tenant, state: state, after: after ?? "")
@@ -38,7 +38,7 @@ struct EnrollmentReportController {
 
     @Sendable func refused(_ request: Request, context: Context) async throws -> Response {
         let page = try PageRequest(request)
-        return try await reports.refusedEnrollments(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "attempts")
+        return try await reports.refusedEnrollments(tenant: context.tenant, limit: page.limit, after: page.cursor).response(named: "attempts")
     }
 }
 

@@ -4,7 +4,7 @@ import PalisadeCore
 
 /// Enrollment tokens: `/api/v1/enrollment-tokens`. The secret is shown once, at creation.
 struct EnrollmentTokenController {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let enrollmentTokens: EnrollmentTokenService
 
     func addRoutes(to routes: AdminRoutes) {
@@ -32,7 +32,7 @@ struct EnrollmentTokenController {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(CreateEnrollmentTokenBody.self, from: request, context: context)
-        let created = try await enrollmentTokens.create(tenant: try context.requireTenant(), by: try context.actor(), name: body.name, expiresInHours: body.expiresInHours,
+        let created = try await enrollmentTokens.create(tenant: context.tenant, by: context.actor, name: body.name, expiresInHours: body.expiresInHours,
                                                              maxUses: body.maxUses, allowReenrollment: body.allowReenrollment ?? false)
         return try JSONBody.response(CreatedEnrollmentTokenBody(id: created.record.id, name: created.record.name, token: created.token, expiresAt: created.record.expiresAt, maxUses: created.record.maxUses,
                                                              allowReenrollment: created.record.allowReenrollment), status: .created)
@@ -40,11 +40,11 @@ struct EnrollmentTokenController {
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let page = try PageRequest(request)
-        return try await enrollmentTokens.tokens(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "enrollmentTokens")
+        return try await enrollmentTokens.tokens(tenant: context.tenant, limit: page.limit, after: page.cursor).response(named: "enrollmentTokens")
     }
 
     @Sendable func revoke(_ request: Request, context: Context) async throws -> Response {
-        try await enrollmentTokens.revoke(tenant: try context.requireTenant(), by: try context.actor(), id: try context.parameters.require("id"))
+        try await enrollmentTokens.revoke(tenant: context.tenant, by: context.actor, id: try context.parameters.require("id"))
         return Response(status: .noContent)
     }
 }

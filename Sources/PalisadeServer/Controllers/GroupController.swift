@@ -4,7 +4,7 @@ import PalisadeCore
 
 /// Groups: `/api/v1/groups`: static, nested and dynamic groups, members, rule previews.
 struct GroupController {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let groups: GroupService
     let devices: DeviceService
 
@@ -23,7 +23,7 @@ struct GroupController {
 
     /// 202 with how many devices were asked (every device of the group, nested groups included).
     @Sendable func sync(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await devices.sync(tenant: try context.requireTenant(), by: try context.actor(), group: try context.parameters.require("id")),
+        try JSONBody.response(try await devices.sync(tenant: context.tenant, by: context.actor, group: try context.parameters.require("id")),
                               status: .accepted)
     }
 
@@ -47,7 +47,7 @@ struct GroupController {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(CreateGroupBody.self, from: request, context: context)
-        let group = try await groups.create(tenant: try context.requireTenant(), by: try context.actor(), name: body.name, description: body.description ?? "",
+        let group = try await groups.create(tenant: context.tenant, by: context.actor, name: body.name, description: body.description ?? "",
                                                 members: body.members ?? [], membershipRule: body.membershipRule, nestedGroups: body.groups ?? [])
         return try JSONBody.response(group, status: .created)
     }
@@ -59,46 +59,46 @@ struct GroupController {
     }
 
     @Sendable func update(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let id = try context.parameters.require("id")
         _ = try await groups.group(tenant: tenant, id: id)
         let body = try await JSONBody.decode(UpdateGroupBody.self, from: request, context: context)
-        return try JSONBody.response(try await groups.update(tenant: tenant, by: try context.actor(), id: id, name: body.name, description: body.description, membershipRule: body.membershipRule))
+        return try JSONBody.response(try await groups.update(tenant: tenant, by: context.actor, id: id, name: body.name, description: body.description, membershipRule: body.membershipRule))
     }
 
     @Sendable func preview(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(PreviewBody.self, from: request, context: context)
-        return try JSONBody.response(try await groups.previewRule(tenant: try context.requireTenant(), rule: body.membershipRule))
+        return try JSONBody.response(try await groups.previewRule(tenant: context.tenant, rule: body.membershipRule))
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let page = try PageRequest(request)
-        return try await groups.groups(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "groups")
+        return try await groups.groups(tenant: context.tenant, limit: page.limit, after: page.cursor).response(named: "groups")
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await groups.group(tenant: try context.requireTenant(), id: try context.parameters.require("id")))
+        try JSONBody.response(try await groups.group(tenant: context.tenant, id: try context.parameters.require("id")))
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
-        try await groups.delete(tenant: try context.requireTenant(), by: try context.actor(), id: try context.parameters.require("id"))
+        try await groups.delete(tenant: context.tenant, by: context.actor, id: try context.parameters.require("id"))
         return Response(status: .noContent)
     }
 
     @Sendable func listMembers(_ request: Request, context: Context) async throws -> Response {
         let page = try PageRequest(request)
-        return try await groups.members(tenant: try context.requireTenant(), group: try context.parameters.require("id"), limit: page.limit, after: page.cursor).response(named: "devices")
+        return try await groups.members(tenant: context.tenant, group: try context.parameters.require("id"), limit: page.limit, after: page.cursor).response(named: "devices")
     }
 
     @Sendable func addMembers(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(AddMembersBody.self, from: request, context: context)
-        let group = try await groups.addMembers(tenant: try context.requireTenant(), by: try context.actor(), group: try context.parameters.require("id"),
+        let group = try await groups.addMembers(tenant: context.tenant, by: context.actor, group: try context.parameters.require("id"),
                                                deviceIds: body.deviceIds ?? [], groupIds: body.groupIds ?? [])
         return try JSONBody.response(group)
     }
 
     @Sendable func removeMember(_ request: Request, context: Context) async throws -> Response {
-        try await groups.removeMember(tenant: try context.requireTenant(), by: try context.actor(), group: try context.parameters.require("id"), deviceId: try context.parameters.require("deviceId"))
+        try await groups.removeMember(tenant: context.tenant, by: context.actor, group: try context.parameters.require("id"), deviceId: try context.parameters.require("deviceId"))
         return Response(status: .noContent)
     }
 }

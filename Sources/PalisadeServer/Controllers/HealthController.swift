@@ -52,7 +52,7 @@ struct HealthController {
         return try JSONBody.response(Readiness(status: "ready", database: databaseName))
     }
 
-    @Sendable func metrics(_ request: Request, context: Context) async throws -> Response {
+    @Sendable func metrics(_ request: Request, context: some RequestContext) async throws -> Response {
         let bytes = store.metrics.exposition(longPollsHeld: await store.notifier.subscriberCount)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }

@@ -8,7 +8,7 @@ import PalisadeCore
 /// an enrollment token (created now, or an existing one whose secret the admin gives), and the
 /// commands that install it on the platform. The answer itself is the package file.
 struct OnboardingController {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let settings: OnboardingSettings
     let enrollmentTokens: EnrollmentTokenService
 
@@ -35,7 +35,7 @@ struct OnboardingController {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(CreateBody.self, from: request, context: context)
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let tokenId: String, secret: String, expiresAt: Date
         let created: Bool
         if body.enrollmentTokenId != nil || body.enrollmentToken != nil {
@@ -57,7 +57,7 @@ struct OnboardingController {
             guard let hours = body.expiresInHours else {
                 throw PalisadeError.invalid("expiresInHours is required to create an enrollment token for the package", field: "expiresInHours")
             }
-            let token = try await enrollmentTokens.create(tenant: tenant, by: try context.actor(), name: name, expiresInHours: hours,
+            let token = try await enrollmentTokens.create(tenant: tenant, by: context.actor, name: name, expiresInHours: hours,
                                                               maxUses: body.maxUses, allowReenrollment: body.allowReenrollment ?? false)
             (tokenId, secret, expiresAt, created) = (token.record.id, token.token, token.record.expiresAt, true)
         }

@@ -4,7 +4,7 @@ import PalisadeCore
 
 /// Policies: `/api/v1/policies`: revisions of settings, assignments, previews (reports: ReportController).
 struct PolicyController {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let policies: PolicyService
 
     func addRoutes(to routes: AdminRoutes) {
@@ -41,38 +41,38 @@ struct PolicyController {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(PolicyBody.self, from: request, context: context)
-        return try JSONBody.response(try await policies.create(tenant: try context.requireTenant(), by: try context.actor(), body.draft), status: .created)
+        return try JSONBody.response(try await policies.create(tenant: context.tenant, by: context.actor, body.draft), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let page = try PageRequest(request)
-        return try await policies.policies(tenant: try context.requireTenant(), limit: page.limit, after: page.cursor).response(named: "policies")
+        return try await policies.policies(tenant: context.tenant, limit: page.limit, after: page.cursor).response(named: "policies")
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await policies.policy(tenant: try context.requireTenant(), id: try context.parameters.require("id")))
+        try JSONBody.response(try await policies.policy(tenant: context.tenant, id: try context.parameters.require("id")))
     }
 
     @Sendable func update(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let id = try context.parameters.require("id")
         // An unknown policy answers 404 before the body is judged.
         _ = try await policies.policy(tenant: tenant, id: id)
         let body = try await JSONBody.decode(PolicyBody.self, from: request, context: context)
-        return try JSONBody.response(try await policies.update(tenant: tenant, by: try context.actor(), id: id, body.draft))
+        return try JSONBody.response(try await policies.update(tenant: tenant, by: context.actor, id: id, body.draft))
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
-        try await policies.delete(tenant: try context.requireTenant(), by: try context.actor(), id: try context.parameters.require("id"))
+        try await policies.delete(tenant: context.tenant, by: context.actor, id: try context.parameters.require("id"))
         return Response(status: .noContent)
     }
 
     @Sendable func setAssignments(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let id = try context.parameters.require("id")
         _ = try await policies.policy(tenant: tenant, id: id)
         let body = try await JSONBody.decode(AssignmentsBody.self, from: request, context: context)
-        return try JSONBody.response(try await policies.setAssignments(tenant: tenant, by: try context.actor(), policy: id, include: body.include ?? [], exclude: body.exclude ?? []))
+        return try JSONBody.response(try await policies.setAssignments(tenant: tenant, by: context.actor, policy: id, include: body.include ?? [], exclude: body.exclude ?? []))
     }
 
     struct PreviewPolicyBody: Decodable {
@@ -81,7 +81,7 @@ struct PolicyController {
     }
 
     @Sendable func preview(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let id = try context.parameters.require("id")
         _ = try await policies.policy(tenant: tenant, id: id)
         let body = try await JSONBody.decode(PreviewPolicyBody.self, from: request, context: context)
@@ -92,19 +92,19 @@ struct PolicyController {
 
     @Sendable func revisions(_ request: Request, context: Context) async throws -> Response {
         let page = try PageRequest(request)
-        return try await policies.revisions(tenant: try context.requireTenant(), policy: try context.parameters.require("id"), limit: page.limit, after: page.cursor)
+        return try await policies.revisions(tenant: context.tenant, policy: try context.parameters.require("id"), limit: page.limit, after: page.cursor)
             .response(named: "revisions")
     }
 
     @Sendable func revision(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await policies.revision(tenant: try context.requireTenant(), policy: try context.parameters.require("id"),
+        try JSONBody.response(try await policies.revision(tenant: context.tenant, policy: try context.parameters.require("id"),
                                                              revision: try Self.revisionNumber(context.parameters.get("revision"), field: "revision")))
     }
 
     @Sendable func diff(_ request: Request, context: Context) async throws -> Response {
         let revision = try Self.revisionNumber(context.parameters.get("revision"), field: "revision")
         let against = try request.uri.queryParameters["against"].map { try Self.revisionNumber(String($0), field: "against") }
-        return try JSONBody.response(try await policies.diff(tenant: try context.requireTenant(), policy: try context.parameters.require("id"),
+        return try JSONBody.response(try await policies.diff(tenant: context.tenant, policy: try context.parameters.require("id"),
                                                                         revision: revision, against: against))
     }
 
@@ -115,16 +115,16 @@ struct PolicyController {
     /// Rollback is previewed with `POST .../rollback/preview` (same body), which answers the
     /// impact preview and saves nothing.
     @Sendable func rollback(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let id = try context.parameters.require("id")
         _ = try await policies.policy(tenant: tenant, id: id)
         let body = try await JSONBody.decode(RollbackBody.self, from: request, context: context)
         let revision = try Self.revisionNumber(String(body.revision), field: "revision")
-        return try JSONBody.response(try await policies.rollback(tenant: tenant, by: try context.actor(), policy: id, to: revision))
+        return try JSONBody.response(try await policies.rollback(tenant: tenant, by: context.actor, policy: id, to: revision))
     }
 
     @Sendable func previewRollback(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let id = try context.parameters.require("id")
         _ = try await policies.policy(tenant: tenant, id: id)
         let body = try await JSONBody.decode(RollbackBody.self, from: request, context: context)

@@ -5,7 +5,7 @@ import PalisadeCore
 /// Reports: `/api/v1/policies/{id}/report`, `.../settings-report`, `/api/v1/devices/{id}/history`,
 /// `/api/v1/reports/overview`. Read from the stored states; exports stream every matching row.
 struct ReportController {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let reports: ReportService
 
     /// Rows per query while exporting.
@@ -23,7 +23,7 @@ struct ReportController {
     static func deviceCells(_ row: PolicyReport.DeviceRow) -> [String] { ReportExport.policyDeviceCells(row) }
 
     @Sendable func policyReport(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let id = try context.parameters.require("id")
         let state = try ReportQuery.state(request)
         let search = try ReportQuery.text(request, "search")
@@ -38,7 +38,7 @@ struct ReportController {
     }
 
     @Sendable func settingsReport(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let id = try context.parameters.require("id")
         let state = try ReportQuery.state(request)
         let settingId = try ReportQuery.text(request, "settingId")
@@ -64,7 +64,7 @@ struct ReportController {
     }
 
     @Sendable func deviceHistory(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let id = try context.parameters.require("id")
         let page = try PageRequest(request)
         if let format = try ExportFormat.requested(request) {
@@ -82,7 +82,7 @@ struct ReportController {
     }
 
     @Sendable func overview(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.requireTenant()
+        let tenant = context.tenant
         let limit = request.uri.queryParameters["limit"] == nil ? 20 : try PageRequest(request).limit
         return try JSONBody.response(try await reports.tenantOverview(tenant: tenant, attentionLimit: limit))
     }

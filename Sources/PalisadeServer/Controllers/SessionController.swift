@@ -52,14 +52,14 @@ struct SessionController {
         return response
     }
 
-    @Sendable func current(_ request: Request, context: Context) async throws -> Response {
-        let principal = try context.requirePrincipal()
+    @Sendable func current(_ request: Request, context: AdminRequestContext) async throws -> Response {
+        let principal = context.principal
         let user = principal.kind == .user ? try await access.user(tenant: principal.tenantId, id: principal.id) : nil
         return try JSONBody.response(SessionBody(user: user, principal: principal.name, role: principal.role, csrfToken: principal.csrfToken, expiresAt: nil))
     }
 
-    @Sendable func signOut(_ request: Request, context: Context) async throws -> Response {
-        try await access.signOut(try context.requirePrincipal(), sourceAddress: context.sourceAddress)
+    @Sendable func signOut(_ request: Request, context: AdminRequestContext) async throws -> Response {
+        try await access.signOut(context.principal, sourceAddress: context.sourceAddress)
         var response = Response(status: .noContent)
         response.setCookie(Cookie(name: AdminAuthenticationMiddleware.sessionCookie, value: "", maxAge: 0, path: "/",
                                   secure: true, httpOnly: true, sameSite: .strict))

@@ -4,7 +4,7 @@ import PalisadeCore
 
 /// Tenant settings: `/api/v1/settings/enforcement` (scope) and `/api/v1/settings/devices`.
 struct TenantSettingsController {
-    typealias Context = PalisadeRequestContext
+    typealias Context = AdminRequestContext
     let settings: TenantSettingsService
 
     func addRoutes(to routes: AdminRoutes) {
@@ -47,20 +47,20 @@ struct TenantSettingsController {
     }
 
     @Sendable func getEnforcement(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(EnforcementBody(try await settings.enforcement(tenant: try context.requireTenant())))
+        try JSONBody.response(EnforcementBody(try await settings.enforcement(tenant: context.tenant)))
     }
 
     @Sendable func putEnforcement(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(EnforcementBody.self, from: request, context: context)
-        return try JSONBody.response(EnforcementBody(try await settings.setEnforcement(tenant: try context.requireTenant(), by: try context.actor(), try body.scopeValue())))
+        return try JSONBody.response(EnforcementBody(try await settings.setEnforcement(tenant: context.tenant, by: context.actor, try body.scopeValue())))
     }
 
     @Sendable func getDeviceSettings(_ request: Request, context: Context) async throws -> Response {
-        try JSONBody.response(try await settings.deviceSettings(tenant: try context.requireTenant()))
+        try JSONBody.response(try await settings.deviceSettings(tenant: context.tenant))
     }
 
     @Sendable func putDeviceSettings(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(DeviceSettings.self, from: request, context: context)
-        return try JSONBody.response(try await settings.setDeviceSettings(tenant: try context.requireTenant(), by: try context.actor(), body))
+        return try JSONBody.response(try await settings.setDeviceSettings(tenant: context.tenant, by: context.actor, body))
     }
 }

@@ -13,7 +13,7 @@ enum JSONBody {
     }()
 
     /// Collects the request body (413 past the limit).
-    static func collect(_ request: Request, context: PalisadeRequestContext) async throws -> ByteBuffer {
+    static func collect(_ request: Request, context: some RequestContext) async throws -> ByteBuffer {
         do {
             return try await request.body.collect(upTo: context.maxUploadSize)
         } catch {
@@ -21,7 +21,7 @@ enum JSONBody {
         }
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: PalisadeRequestContext) async throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
         try decode(type, from: try await collect(request, context: context))
     }
 

@@ -28,7 +28,8 @@ public struct PalisadeRequestContext: RequestContext {
     }
 
     /// Request bodies larger than this answer 413.
-    public var maxUploadSize: Int { 1024 * 1024 }
+    static let maxUploadSize = 1024 * 1024
+    public var maxUploadSize: Int { Self.maxUploadSize }
 
     /// The authenticated caller; only reachable behind the admin authentication middleware.
     func requirePrincipal() throws -> Principal {
@@ -36,22 +37,6 @@ public struct PalisadeRequestContext: RequestContext {
             throw PalisadeError(.unauthorized, code: .unauthorized, message: "sign in, or send an API token as Authorization: Bearer <token>")
         }
         return principal
-    }
-
-    /// The caller's tenant id.
-    func requireTenant() throws -> String { try requirePrincipal().tenantId }
-
-    /// Who is acting, for the audit log.
-    func actor() throws -> AuditActor { try requirePrincipal().actor(from: sourceAddress) }
-
-    /// Refuses with 403 naming the permission unless the caller's role has it.
-    func require(_ permission: Permission) throws {
-        let principal = try requirePrincipal()
-        guard principal.role.allows(permission) else {
-            throw PalisadeError(.forbidden, code: .forbidden,
-                                message: "this needs the permission \(permission.rawValue), which the role \(principal.role.rawValue) does not have",
-                                details: ["permission": .string(permission.rawValue), "role": .string(principal.role.rawValue)])
-        }
     }
 
     /// The device whose assertion `DeviceAssertionMiddleware` verified.
