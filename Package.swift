@@ -39,11 +39,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // Pure core shared by server and agent: no I/O.
+        // Pure core shared by server and agent: no I/O. (SwiftASN1 reads and writes PEM, in memory.)
         .target(
             name: "PalisadeCore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: swiftSettings
         ),

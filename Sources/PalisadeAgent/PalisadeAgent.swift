@@ -88,8 +88,11 @@ public struct PalisadeAgent: Sendable {
     public func enroll(package: OnboardingPackage, probe: DeviceInventoryProbe, force: Bool = false, allowInsecureHTTP: Bool = false) async throws -> AgentStateDirectory.Enrollment {
         var trust = ServerTrust(allowInsecureHTTP: allowInsecureHTTP)
         if let pem = package.caCertificate {
-            guard let actual = CertificateFingerprint.sha256(pem: pem) else {
-                throw AgentError.invalidArgument("the package's caCertificate holds no PEM certificate")
+            let actual: String
+            do {
+                actual = try CertificateFingerprint.sha256(firstCertificateIn: pem)
+            } catch {
+                throw AgentError.invalidArgument("the package's caCertificate holds no usable PEM certificate (\(error)); get a new package")
             }
             guard let expected = package.caSHA256 else {
                 throw AgentError.invalidArgument("the package has a caCertificate but no caSHA256 to check it against")
@@ -121,6 +124,16 @@ public struct PalisadeAgent: Sendable {
     /// later request trusts exactly it.
     public func enroll(serverURL: String, token: String, probe: DeviceInventoryProbe, force: Bool = false, trust: ServerTrust) async throws -> AgentStateDirectory.Enrollment {
         let client = try DeviceProtocolClient(serverURL: serverURL, httpClient: httpClient, trust: trust)
+        // The enrollment records the pinned CA's fingerprint, which every later start checks the
+        // kept CA against: a CA whose fingerprint cannot be read is refused here, not recorded
+        // as no pin at all.
+        if let pem = trust.pinnedCAPEM {
+            do {
+                _ = try CertificateFingerprint.sha256(firstCertificateIn: pem)
+            } catch {
+                throw AgentError.invalidArgument("the CA certificate to pin cannot be read: \(error)")
+            }
+        }
         try state.prepare()
         if let existing = try state.enrollment(), !force, existing.serverURL == serverURL {
             throw AgentError.alreadyEnrolled(deviceId: existing.deviceId, stateDirectory: state.path)
