@@ -39,11 +39,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // Pure core shared by server and agent: no I/O.
+        // Pure core shared by server and agent: no I/O. (SwiftASN1 reads and writes PEM, in memory.)
         .target(
             name: "PalisadeCore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -109,6 +110,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The load simulator (`palisade simulate`, the delivery benchmark): many virtual devices,
+        // each the real agent, in one process. Kept out of the agent, which ships to devices; it
+        // reaches the agent's few simulation hooks through @_spi(Simulation).
+        .target(
+            name: "PalisadeSimulator",
+            dependencies: [
+                "PalisadeCore",
+                "PalisadeAgent",
+                "PalisadeSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Reads the vendor contracts and writes the settings catalog (FoundationXML for the ADMX).
         .target(
             name: "PalisadeCatalogGenerator",
@@ -145,6 +162,7 @@ let package = Package(
                 "PalisadeCore",
                 "PalisadeServer",
                 "PalisadeAgent",
+                "PalisadeSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -164,6 +182,7 @@ let package = Package(
                 "PalisadeCore",
                 "PalisadeServer",
                 "PalisadeAgent",
+                "PalisadeSimulator",
                 "PalisadeSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -4,7 +4,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
 import PalisadeCore
-import PalisadeSupport
+// SPI for AtomicFile.syncsToDisk, carried to the thread that applies a configuration.
+@_spi(Simulation) import PalisadeSupport
 import PalisadeIdentity
 
 /// The agent: enrolls once, then checks in (long-poll), applies what it receives through the
@@ -26,9 +27,6 @@ public struct PalisadeAgent: Sendable {
         public var toolTimeout: Duration = .seconds(10)
         /// Where Defender's tools are looked for (nil: the agent's PATH).
         public var toolSearchPath: [String]?
-        /// Keep the loaded session (key, signer, client) between cycles; false re-reads it every
-        /// cycle, as agents before it did (`palisade simulate --no-session-reuse` measures both).
-        public var reusesSession = true
 
         public init(waitSeconds: Int = 60, backoffBase: Duration = .seconds(1), backoffMaximum: Duration = .seconds(300), minimumInterval: Duration = .seconds(5),
                     defenderMaximumAge: Duration = .seconds(60), toolTimeout: Duration = .seconds(10), toolSearchPath: [String]? = nil) {
@@ -52,18 +50,34 @@ public struct PalisadeAgent: Sendable {
     public let defender: DefenderMonitor
     /// The session of the last cycle, reused while its files are unchanged.
     let sessions = SessionCache()
+    /// Keep the loaded session (key, signer, client) between cycles; false re-reads it every
+    /// cycle, as agents before issue 12 did. Exists only so that the load simulator can measure
+    /// what keeping it saves (`palisade simulate --no-session-reuse`, scripts/bench-delivery.sh):
+    /// SPI, not an option, so that no agent in production can turn it off.
+    @_spi(Simulation) public var reusesSession = true
 
-    /// `defender`: a monitor shared with other agents in this process (the simulator's virtual
-    /// devices of one platform read one SIMULATED tool); nil makes the agent its own.
-    public init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options = .init(), clock: any WallClock = SystemWallClock(),
-                defender: DefenderMonitor? = nil, logger: Logger) {
+    public init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options = .init(), clock: any WallClock = SystemWallClock(), logger: Logger) {
+        self.init(state: state, httpClient: httpClient, options: options, clock: clock,
+                  defender: DefenderMonitor(runner: CommandRunner(searchPath: options.toolSearchPath, timeout: options.toolTimeout), maximumAge: options.defenderMaximumAge),
+                  logger: logger)
+    }
+
+    /// An agent reading Defender through `defender`, a monitor shared with other agents in this
+    /// process. Exists only for the load simulator, whose virtual devices of one platform share
+    /// one reading of one SIMULATED tool (a process per device would measure the simulator, not
+    /// the server): SPI, so that a real agent always reads Defender with its own monitor.
+    @_spi(Simulation) public init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options = .init(), clock: any WallClock = SystemWallClock(),
+                                  sharingDefenderMonitor defender: DefenderMonitor, logger: Logger) {
+        self.init(state: state, httpClient: httpClient, options: options, clock: clock, defender: defender, logger: logger)
+    }
+
+    private init(state: AgentStateDirectory, httpClient: HTTPClient, options: Options, clock: any WallClock, defender: DefenderMonitor, logger: Logger) {
         self.state = state
         self.httpClient = httpClient
         self.options = options
         self.clock = clock
         self.logger = logger
         self.defender = defender
-            ?? DefenderMonitor(runner: CommandRunner(searchPath: options.toolSearchPath, timeout: options.toolTimeout), maximumAge: options.defenderMaximumAge)
     }
 
     // MARK: Enrollment
@@ -74,8 +88,11 @@ public struct PalisadeAgent: Sendable {
     public func enroll(package: OnboardingPackage, probe: DeviceInventoryProbe, force: Bool = false, allowInsecureHTTP: Bool = false) async throws -> AgentStateDirectory.Enrollment {
         var trust = ServerTrust(allowInsecureHTTP: allowInsecureHTTP)
         if let pem = package.caCertificate {
-            guard let actual = CertificateFingerprint.sha256(pem: pem) else {
-                throw AgentError.invalidArgument("the package's caCertificate holds no PEM certificate")
+            let actual: String
+            do {
+                actual = try CertificateFingerprint.sha256(firstCertificateIn: pem)
+            } catch {
+                throw AgentError.invalidArgument("the package's caCertificate holds no usable PEM certificate (\(error)); get a new package")
             }
             guard let expected = package.caSHA256 else {
                 throw AgentError.invalidArgument("the package has a caCertificate but no caSHA256 to check it against")
@@ -107,6 +124,16 @@ public struct PalisadeAgent: Sendable {
     /// later request trusts exactly it.
     public func enroll(serverURL: String, token: String, probe: DeviceInventoryProbe, force: Bool = false, trust: ServerTrust) async throws -> AgentStateDirectory.Enrollment {
         let client = try DeviceProtocolClient(serverURL: serverURL, httpClient: httpClient, trust: trust)
+        // The enrollment records the pinned CA's fingerprint, which every later start checks the
+        // kept CA against: a CA whose fingerprint cannot be read is refused here, not recorded
+        // as no pin at all.
+        if let pem = trust.pinnedCAPEM {
+            do {
+                _ = try CertificateFingerprint.sha256(firstCertificateIn: pem)
+            } catch {
+                throw AgentError.invalidArgument("the CA certificate to pin cannot be read: \(error)")
+            }
+        }
         try state.prepare()
         if let existing = try state.enrollment(), !force, existing.serverURL == serverURL {
             throw AgentError.alreadyEnrolled(deviceId: existing.deviceId, stateDirectory: state.path)
@@ -153,7 +180,7 @@ public struct PalisadeAgent: Sendable {
     /// builds a new one). Re-reading them and building a signer every cycle was about a quarter
     /// of the agent's CPU per unchanged check-in (BENCHMARKS.md, issue 12).
     func session() async throws -> Session {
-        guard options.reusesSession else { return try await loadSession() }
+        guard reusesSession else { return try await loadSession() }
         let stamp = [state.enrollmentPath, state.keyPath, state.pinnedCAPath].map(FileStamp.init(path:))
         if let cached = sessions.session(ifBuiltFrom: stamp) { return cached }
         let session = try await loadSession()
@@ -291,7 +318,7 @@ public struct PalisadeAgent: Sendable {
         // File work runs on NIO's thread pool, off the cooperative pool. A device whose Defender
         // settings another channel manages is left exactly as it is.
         let enforcer = session.enforcer
-        let syncsToDisk = AtomicFile.syncsToDisk  // a task-local: carried to the pool's thread
+        let syncsToDisk = AtomicFile.syncsToDisk  // a task-local (false only in the simulator): carried to the pool's thread
         let enforcerReport = configuration.leaveUntouched == true
             ? DeviceProtocol.StatusReport(configurationHash: configuration.hash, results: [],
                                           detail: configuration.reason ?? "another channel manages Defender's settings; nothing was written")

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PalisadeAgent
 import PalisadeCore
+import PalisadeSimulator
 
 /// `palisade simulate`: a fleet of virtual agents in one process, for load tests and the
 /// delivery benchmark (scripts/bench-delivery.sh).

@@ -142,29 +142,48 @@ public enum DeviceAssertionVerifier {
         } catch {
             return .invalid(reason: "the assertion's signature does not verify with the device key")
         }
-        // Milliseconds, as the server keeps used assertion ids until expiry plus skew: an id is
-        // accepted only while it is still remembered.
-        let nowMillis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
-        let issued = Int64((assertion.iat.value.timeIntervalSince1970 * 1000).rounded(.down))
-        let expires = Int64((assertion.exp.value.timeIntervalSince1970 * 1000).rounded(.down))
-        let skew = DeviceProtocol.allowedClockSkewSeconds * 1000
         if assertion.sub.value != deviceId || assertion.iss.value != deviceId {
             return .invalid(reason: "the assertion is for device \(assertion.sub.value), not \(deviceId)")
         }
         let audience = DeviceProtocol.AssertionClaim.audience(method: method, path: path)
-        if !assertion.aud.value.contains(audience) {
+        do {
+            try assertion.aud.verifyIntendedAudience(includes: audience)
+        } catch {
             return .invalid(reason: "the assertion is for \(assertion.aud.value.joined(separator: ", ")), not \(audience)")
         }
-        if expires + skew < nowMillis {
+        // Whole milliseconds, as the server keeps used assertion ids until expiry plus skew (in
+        // milliseconds): an id is accepted only while it is still remembered. jwt-kit's checks
+        // are strict (expired at the instant of `exp`, not valid at the instant of `nbf`), and an
+        // assertion is accepted up to and including expiry plus skew, and from its issue minus
+        // skew on: hence the millisecond each check date is moved by.
+        let nowMillis = Self.millis(now)
+        let issued = Self.millis(assertion.iat.value)
+        let expires = Self.millis(assertion.exp.value)
+        let skew = DeviceProtocol.allowedClockSkewSeconds * 1000
+        do {
+            try ExpirationClaim(value: Self.date(millis: expires)).verifyNotExpired(currentDate: Self.date(millis: nowMillis - skew - 1))
+        } catch {
             return .invalid(reason: "the assertion expired at \(assertion.exp.value.ISO8601Format())")
         }
-        if issued > nowMillis + skew {
+        do {
+            // jwt-kit checks no `iat`; one in the future is an assertion not valid before then.
+            try NotBeforeClaim(value: Self.date(millis: issued)).verifyNotBefore(currentDate: Self.date(millis: nowMillis + skew + 1))
+        } catch {
             return .invalid(reason: "the assertion was issued in the future (check the device clock)")
         }
         if expires - issued > DeviceProtocol.maximumAssertionLifetimeSeconds * 1000 {
             return .invalid(reason: "the assertion lives longer than \(DeviceProtocol.maximumAssertionLifetimeSeconds) s")
         }
         return .valid(assertion)
+    }
+
+    /// A time in whole milliseconds since 1970, rounded down.
+    static func millis(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    static func date(millis: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(millis) / 1000)
     }
 
     public static func bodyMatches(_ assertion: DeviceAssertion, body: some DataProtocol) -> Bool {

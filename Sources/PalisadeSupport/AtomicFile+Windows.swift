@@ -19,8 +19,9 @@ public enum AtomicFile {
         public var description: String { "cannot \(operation) \(path) (Win32 error \(code))" }
     }
 
-    /// As on POSIX: off only in the load simulator (the move is then not written through).
-    @TaskLocal public static var syncsToDisk = true
+    /// As on POSIX: off only in the load simulator (the move is then not written through);
+    /// SPI, for the simulator alone.
+    @_spi(Simulation) @TaskLocal public static var syncsToDisk = true
 
     public static func write(_ data: some Collection<UInt8>, to path: String, mode: FileMode) throws {
         let random = UInt64.random(in: .min ... .max)

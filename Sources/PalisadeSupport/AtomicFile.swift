@@ -36,10 +36,11 @@ public enum AtomicFile {
     }
 
     /// Whether a write is synced to disk (the file, then its directory) before it returns.
-    /// Only the load simulator turns it off, for its virtual devices' temporary directories:
-    /// ten thousand devices syncing on one disk would measure the disk, where real devices
-    /// each sync on their own. A task-local, so nothing else in the process is affected.
-    @TaskLocal public static var syncsToDisk = true
+    /// Exists only for the load simulator, which turns it off for its virtual devices'
+    /// temporary directories: ten thousand devices syncing on one disk would measure the disk,
+    /// where real devices each sync on their own. A task-local, so nothing else in the process
+    /// is affected; SPI, so that only code that opts in to `Simulation` can reach it.
+    @_spi(Simulation) @TaskLocal public static var syncsToDisk = true
 
     public static func write(_ data: some Collection<UInt8>, to path: String, mode: FileMode) throws {
         let bytes = Array(data)

@@ -45,6 +45,54 @@ import Testing
         }
     }
 
+    /// Expiry, issue time and audience through jwt-kit's claim checks, with the skew and the
+    /// millisecond boundaries the server always had: accepted up to and including expiry plus
+    /// the allowed skew, and from issue minus the skew on.
+    @Test func anExpiredOrNotYetIssuedAssertionIsRefusedAtTheSkewBoundary() async throws {
+        let signer = try await DeviceAssertionSigner(deviceId: "dev-1", privateKeyPEM: keys.privateKeyPEM)
+        let issued = Date(timeIntervalSince1970: 1_750_000_000)
+        let token = try await signer.assertion(method: "POST", path: "/device/v1/check-in", body: body, now: issued)
+        let skew = TimeInterval(DeviceProtocol.allowedClockSkewSeconds)
+        let expires = issued.addingTimeInterval(TimeInterval(signer.lifetimeSeconds))
+
+        for now in [issued, expires, expires.addingTimeInterval(skew), issued.addingTimeInterval(-skew)] {
+            guard case .valid = await check(token, now: now) else {
+                Issue.record("refused at \(now.timeIntervalSince(issued)) s after issue")
+                continue
+            }
+        }
+        guard case .invalid(let expired) = await check(token, now: expires.addingTimeInterval(skew + 0.001)) else {
+            Issue.record("accepted one millisecond past expiry plus skew")
+            return
+        }
+        #expect(expired == "the assertion expired at \(expires.ISO8601Format())")
+        guard case .invalid(let early) = await check(token, now: issued.addingTimeInterval(-skew - 0.001)) else {
+            Issue.record("accepted one millisecond before issue minus skew")
+            return
+        }
+        #expect(early == "the assertion was issued in the future (check the device clock)")
+    }
+
+    @Test func anAssertionForAnotherRequestIsRefused() async throws {
+        let signer = try await DeviceAssertionSigner(deviceId: "dev-1", privateKeyPEM: keys.privateKeyPEM)
+        let token = try await signer.assertion(method: "POST", path: "/device/v1/check-in", body: body)
+        for (method, path) in [("GET", "/device/v1/check-in"), ("POST", "/device/v1/reports"), ("POST", "/device/v1/check-in/")] {
+            let result = await DeviceAssertionVerifier.check(token: token, publicKeyPEM: keys.publicKeyPEM, deviceId: "dev-1", method: method, path: path, body: body)
+            #expect(result == .invalid(reason: "the assertion is for POST /device/v1/check-in, not \(method) \(path)"))
+        }
+    }
+
+    @Test func anAssertionLivingLongerThanAllowedIsRefused() async throws {
+        var signer = try await DeviceAssertionSigner(deviceId: "dev-1", privateKeyPEM: keys.privateKeyPEM)
+        signer.lifetimeSeconds = DeviceProtocol.maximumAssertionLifetimeSeconds
+        guard case .valid = await check(try await signer.assertion(method: "POST", path: "/device/v1/check-in", body: body)) else {
+            Issue.record("an assertion of the longest allowed lifetime was refused")
+            return
+        }
+        signer.lifetimeSeconds += 1
+        #expect(await check(try await signer.assertion(method: "POST", path: "/device/v1/check-in", body: body)) == .invalid(reason: "the assertion lives longer than 300 s"))
+    }
+
     @Test func publicKeysAreChecked() {
         #expect(DeviceKeyPair.isValidPublicKey(keys.publicKeyPEM))
         #expect(!DeviceKeyPair.isValidPublicKey("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"))

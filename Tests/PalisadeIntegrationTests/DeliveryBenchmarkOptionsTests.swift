@@ -3,6 +3,7 @@ import PalisadeAgent
 import PalisadeCore
 import PalisadeIdentity
 import PalisadeServer
+import PalisadeSimulator
 import Testing
 
 /// What the delivery benchmark (scripts/bench-delivery.sh) relies on: the serve options that

@@ -2,6 +2,7 @@ import Foundation
 import PalisadeAgent
 import PalisadeCore
 import PalisadeServer
+import PalisadeSimulator
 import Testing
 
 /// `palisade simulate`'s engine against a real server: virtual agents running the real agent

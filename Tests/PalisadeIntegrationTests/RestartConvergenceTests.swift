@@ -2,6 +2,7 @@ import Foundation
 import PalisadeAgent
 import PalisadeCore
 import PalisadeServer
+import PalisadeSimulator
 import SQLKit
 import Testing
 

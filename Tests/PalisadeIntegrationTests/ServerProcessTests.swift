@@ -3,6 +3,7 @@ import Foundation
 import PalisadeAgent
 import PalisadeCore
 import PalisadeServer
+import PalisadeSimulator
 import SQLKit
 import Testing
 

@@ -139,6 +139,44 @@ import Testing
         }
     }
 
+    /// A CA that is not well-formed PEM is refused with what is wrong with it, never enrolled
+    /// under no pin at all.
+    @Test func aCAThatIsNotWellFormedPEMIsRefusedSayingWhy() async throws {
+        try await TestServer.with(.sqlite, tls: true) { server in
+            let answer = try await server.api(.POST, "/api/v1/onboarding-packages", ["platform": "linux", "name": "lab", "expiresInHours": 1])
+            var package = try PalisadeAgent.readPackage(at: try Self.save(answer.body, in: server.directory))
+            let agent = PalisadeAgent(state: AgentStateDirectory(path: server.directory + "/agents/alpha/state"), httpClient: TestAgent.httpClient, logger: TestServer.logger)
+            // Cut short on the way (its END line lost).
+            package.caCertificate = package.caCertificate?.replacingOccurrences(of: "-----END CERTIFICATE-----", with: "")
+            do {
+                _ = try await agent.enroll(package: package, probe: Self.probe(server, name: "alpha"))
+                Issue.record("a package with a truncated CA was accepted")
+            } catch let AgentError.invalidArgument(message) {
+                #expect(message == "the package's caCertificate holds no usable PEM certificate (not a well-formed PEM document: -----BEGIN CERTIFICATE----- has no -----END CERTIFICATE----- line after it); get a new package", "\(message)")
+            }
+
+            // A CA file whose base64 lines are 76 characters long: TLS would read it, but its
+            // fingerprint (what later starts check the kept CA against) cannot be taken.
+            let pem = try #require(server.ca?.certificatePEM)
+            let base64 = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+            var lines: [String] = []
+            var rest = Substring(base64)
+            while !rest.isEmpty {
+                lines.append(String(rest.prefix(76)))
+                rest = rest.dropFirst(76)
+            }
+            let rewrapped = (["-----BEGIN CERTIFICATE-----"] + lines + ["-----END CERTIFICATE-----"]).joined(separator: "\n") + "\n"
+            do {
+                _ = try await agent.enroll(serverURL: server.baseURL, token: try await server.createEnrollmentToken(), probe: Self.probe(server, name: "alpha"),
+                                           trust: .pinned(rewrapped))
+                Issue.record("a CA that cannot be fingerprinted was pinned")
+            } catch let AgentError.invalidArgument(message) {
+                #expect(message == "the CA certificate to pin cannot be read: not a well-formed PEM document: its base64 lines must be 64 characters long (the last one up to 64), each ending in a line break", "\(message)")
+            }
+            #expect(try await server.count("devices") == 0)
+        }
+    }
+
     @Test func plainHTTPIsRefusedWithoutTheFlag() async throws {
         try await TestServer.with(.sqlite) { server in
             #expect(server.baseURL.hasPrefix("http://"))

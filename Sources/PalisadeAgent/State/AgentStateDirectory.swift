@@ -109,7 +109,13 @@ public struct AgentStateDirectory: Sendable {
             guard let pem = pinnedCAPEM() else {
                 throw AgentError.stateUnreadable(path: pinnedCAPath, reason: "the CA pinned at enrollment is missing; enroll again")
             }
-            guard let actual = CertificateFingerprint.sha256(pem: pem), CertificateFingerprint.matches(actual, expected) else {
+            let actual: String
+            do {
+                actual = try CertificateFingerprint.sha256(firstCertificateIn: pem)
+            } catch {
+                throw AgentError.stateUnreadable(path: pinnedCAPath, reason: "it holds no readable CA certificate (\(error)); enroll again")
+            }
+            guard CertificateFingerprint.matches(actual, expected) else {
                 throw AgentError.stateUnreadable(path: pinnedCAPath, reason: "it is not the CA pinned at enrollment (SHA-256 \(expected)); enroll again")
             }
             trust.pinnedCAPEM = pem

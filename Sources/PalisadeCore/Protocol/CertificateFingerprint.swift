@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import SwiftASN1
 
 /// SHA-256 fingerprints of certificates, written as OpenSSL writes them
 /// (`openssl x509 -noout -fingerprint -sha256`): uppercase hex pairs joined by colons.
@@ -14,7 +15,13 @@ public enum CertificateFingerprint {
 
     /// The fingerprint of the first certificate in a PEM document, or nil when there is none.
     public static func sha256(pem: String) -> String? {
-        PEMCertificates.derBlocks(in: pem).first.map { sha256(der: $0) }
+        try? sha256(firstCertificateIn: pem)
+    }
+
+    /// The fingerprint of the first certificate in a PEM document; throws, saying what is
+    /// wrong, when the document is malformed or holds no certificate.
+    public static func sha256(firstCertificateIn pem: String) throws(PEMCertificates.ParseError) -> String {
+        sha256(der: try PEMCertificates.certificates(in: pem)[0])
     }
 
     /// Two fingerprints name the same certificate (case, colons and spaces ignored).
@@ -25,37 +32,83 @@ public enum CertificateFingerprint {
     }
 }
 
-/// The `CERTIFICATE` blocks of a PEM document, decoded.
+/// The `CERTIFICATE` blocks of a PEM document, read and written with SwiftASN1's `PEMDocument`.
 public enum PEMCertificates {
-    public static func derBlocks(in pem: String) -> [[UInt8]] {
-        var blocks: [[UInt8]] = []
-        var body: String?
-        for rawLine in pem.split(whereSeparator: \.isNewline) {
-            let line = String(rawLine.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-            if line == "-----BEGIN CERTIFICATE-----" {
-                body = ""
-            } else if line == "-----END CERTIFICATE-----" {
-                if let text = body, let data = Data(base64Encoded: text) { blocks.append(Array(data)) }
-                body = nil
-            } else if body != nil {
-                body! += line
-            }
-        }
-        return blocks
+    /// Why a text yields no certificate, in words an operator can act on.
+    public struct ParseError: Error, CustomStringConvertible, Equatable, Sendable {
+        public var description: String
     }
 
-    /// One certificate as PEM, 64 characters a line.
-    public static func pem(der: [UInt8]) -> String {
-        let base64 = Data(der).base64EncodedString()
-        var lines = ["-----BEGIN CERTIFICATE-----"]
-        var index = base64.startIndex
-        while index < base64.endIndex {
-            let next = base64.index(index, offsetBy: 64, limitedBy: base64.endIndex) ?? base64.endIndex
-            lines.append(String(base64[index..<next]))
-            index = next
+    /// The DER of every `CERTIFICATE` block, in order; other blocks (a private key beside a
+    /// chain, say) are skipped. Throws when the text is not well-formed PEM (a missing END
+    /// line, bad base64, lines other than 64 characters) or holds no certificate, saying which.
+    public static func certificates(in pem: String) throws(ParseError) -> [[UInt8]] {
+        let documents: [PEMDocument]
+        do {
+            documents = try PEMDocument.parseMultiple(pemString: pem)
+        } catch let error as ASN1Error {
+            throw ParseError(description: "not a well-formed PEM document: \(reason(error))")
+        } catch {
+            throw ParseError(description: "not a well-formed PEM document: \(error)")
         }
-        lines.append("-----END CERTIFICATE-----")
-        return lines.joined(separator: "\n") + "\n"
+        guard !documents.isEmpty else {
+            throw ParseError(description: "no -----BEGIN CERTIFICATE----- block found")
+        }
+        let certificates = documents.filter { $0.discriminator == "CERTIFICATE" }.map(\.derBytes)
+        guard !certificates.isEmpty else {
+            let found = documents.map(\.discriminator).joined(separator: ", ")
+            throw ParseError(description: "no CERTIFICATE block found, only \(found)")
+        }
+        return certificates
+    }
+
+    /// The same, empty where `certificates(in:)` throws.
+    public static func derBlocks(in pem: String) -> [[UInt8]] {
+        (try? certificates(in: pem)) ?? []
+    }
+
+    /// One certificate as PEM, 64 characters a line, ending in a newline.
+    public static func pem(der: [UInt8]) -> String {
+        PEMDocument(type: "CERTIFICATE", derBytes: der).pemString + "\n"
+    }
+
+    /// What SwiftASN1 says is wrong, in plain words. Its reasons are read without its type name
+    /// and source location (`ASN1Error.invalidPEMDocument: <reason> SwiftASN1/File.swift:123`),
+    /// and the ones a person pasting a certificate meets are reworded (some print Swift
+    /// internals in swift-asn1 1.7); any other reason is passed on as it is.
+    static func reason(_ error: ASN1Error) -> String {
+        var text = Substring(String(describing: error))
+        let prefix = "ASN1Error.\(error.code): "
+        if text.hasPrefix(prefix) { text = text.dropFirst(prefix.count) }
+        if let space = text.lastIndex(of: " "), text[text.index(after: space)...].contains(".swift:") { text = text[..<space] }
+        let quoted = quotedStrings(in: text)
+        if text.hasPrefix("PEMDocument has"), text.contains(" but not ") {
+            // `PEMDocument has Optional("-----BEGIN X-----") but not "-----END <internals>-----"`
+            if let begin = quoted.first, begin.hasPrefix("-----BEGIN "), begin.hasSuffix("-----") {
+                let kind = begin.dropFirst("-----BEGIN ".count).dropLast("-----".count)
+                return "\(begin) has no -----END \(kind)----- line after it"
+            }
+            return "a -----BEGIN----- line has no -----END----- line after it"
+        }
+        if text.contains("begin and end discriminator don't match") {
+            if quoted.count == 2 { return "-----BEGIN \(quoted[0])----- is closed by -----END \(quoted[1])-----" }
+            return "a block's -----BEGIN----- and -----END----- lines name different kinds"
+        }
+        if text.contains("not correctly base64 encoded") {
+            return "the text between -----BEGIN----- and -----END----- is not base64"
+        }
+        if text.contains("incorrect line lengths") {
+            return "its base64 lines must be 64 characters long (the last one up to 64), each ending in a line break"
+        }
+        if text.contains("has an empty body") {
+            return "a block holds nothing between its -----BEGIN----- and -----END----- lines"
+        }
+        return String(text)
+    }
+
+    /// The strings between double quotes, in order.
+    private static func quotedStrings(in text: Substring) -> [Substring] {
+        text.split(separator: "\"", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
     }
 }
 
