@@ -177,9 +177,15 @@ public enum DeviceAssertionVerifier {
         return .valid(assertion)
     }
 
-    /// A time in whole milliseconds since 1970, rounded down.
-    static func millis(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+    /// Signed times are clamped to this many milliseconds either side of 1970 (about 31,700
+    /// years): a signed `exp` of 1e300 must be refused, not trap converting to Int64.
+    static let millisLimit: Double = 1e15
+
+    /// A time in whole milliseconds since 1970, rounded down (clamped to `millisLimit`).
+    public static func millis(_ date: Date) -> Int64 {
+        let value = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        guard value.isFinite else { return value > 0 ? Int64(millisLimit) : -Int64(millisLimit) }
+        return Int64(min(max(value, -millisLimit), millisLimit))
     }
 
     static func date(millis: Int64) -> Date {

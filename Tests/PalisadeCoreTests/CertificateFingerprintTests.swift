@@ -42,6 +42,22 @@ import Testing
         #expect(CertificateFingerprint.sha256(pem: bundle) == Self.fingerprint)
     }
 
+    /// What OpenSSL read before must still read: 76-character lines (Windows' certutil and
+    /// PowerShell write them), one long line, indented lines.
+    @Test func base64WrappedAtOtherWidthsOrIndentedStillReads() throws {
+        let lines = Self.certificate.split(separator: "\n").map(String.init)
+        let base64 = lines.dropFirst().dropLast().joined()
+        func wrapped(_ width: Int, indent: String = "") -> String {
+            var rows: [String] = []
+            var rest = Substring(base64)
+            while !rest.isEmpty { rows.append(indent + rest.prefix(width)); rest = rest.dropFirst(width) }
+            return ([lines[0]] + rows + [lines.last!]).joined(separator: "\n") + "\n"
+        }
+        for pem in [wrapped(76), wrapped(10_000), wrapped(64, indent: "    ")] {
+            #expect(try CertificateFingerprint.sha256(firstCertificateIn: pem) == Self.fingerprint, "\(pem)")
+        }
+    }
+
     @Test func malformedPEMIsRefusedSayingWhatIsWrong() {
         let lines = Self.certificate.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let cases: [(String, String, String)] = [
@@ -53,8 +69,6 @@ import Testing
              "not a well-formed PEM document: -----BEGIN CERTIFICATE----- is closed by -----END PRIVATE KEY-----"),
             ("bad base64", Self.certificate.replacingOccurrences(of: "MIIBjTCC", with: "MIIB*TCC"),
              "not a well-formed PEM document: the text between -----BEGIN----- and -----END----- is not base64"),
-            ("lines not 64 characters", ([lines[0], lines[1] + lines[2]] + lines[3...]).joined(separator: "\n"),
-             "not a well-formed PEM document: its base64 lines must be 64 characters long (the last one up to 64), each ending in a line break"),
             ("only a key", Self.certificate.replacingOccurrences(of: "CERTIFICATE", with: "PRIVATE KEY"), "no CERTIFICATE block found, only PRIVATE KEY"),
         ]
         for (name, pem, expected) in cases {

@@ -93,6 +93,16 @@ import Testing
         #expect(await check(try await signer.assertion(method: "POST", path: "/device/v1/check-in", body: body)) == .invalid(reason: "the assertion lives longer than 300 s"))
     }
 
+    /// A device's own key can sign any times: absurd ones are refused, never a crash of the
+    /// server converting them to milliseconds.
+    @Test func anAssertionWithAnAbsurdExpiryIsRefusedWithoutTrapping() async throws {
+        var signer = try await DeviceAssertionSigner(deviceId: "dev-1", privateKeyPEM: keys.privateKeyPEM)
+        signer.lifetimeSeconds = 1 << 60
+        #expect(await check(try await signer.assertion(method: "POST", path: "/device/v1/check-in", body: body)) == .invalid(reason: "the assertion lives longer than 300 s"))
+        #expect(DeviceAssertionVerifier.millis(Date(timeIntervalSince1970: 1e300)) == 1_000_000_000_000_000)
+        #expect(DeviceAssertionVerifier.millis(Date(timeIntervalSince1970: -.infinity)) == -1_000_000_000_000_000)
+    }
+
     @Test func publicKeysAreChecked() {
         #expect(DeviceKeyPair.isValidPublicKey(keys.publicKeyPEM))
         #expect(!DeviceKeyPair.isValidPublicKey("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"))

@@ -45,7 +45,7 @@ public enum PEMCertificates {
     public static func certificates(in pem: String) throws(ParseError) -> [[UInt8]] {
         let documents: [PEMDocument]
         do {
-            documents = try PEMDocument.parseMultiple(pemString: pem)
+            documents = try PEMDocument.parseMultiple(pemString: rewrapped(pem))
         } catch let error as ASN1Error {
             throw ParseError(description: "not a well-formed PEM document: \(reason(error))")
         } catch {
@@ -60,6 +60,44 @@ public enum PEMCertificates {
             throw ParseError(description: "no CERTIFICATE block found, only \(found)")
         }
         return certificates
+    }
+
+    /// The text with each block's base64 re-wrapped at 64 characters and every line trimmed.
+    /// SwiftASN1 reads only RFC 7468's strict form, but OpenSSL and BoringSSL (which read these
+    /// files before) also take 76-character lines (Windows' `certutil`, PowerShell's
+    /// `ToBase64String(..., InsertLineBreaks)`) and indented lines: CA files and pins that
+    /// worked must keep working.
+    static func rewrapped(_ pem: String) -> String {
+        var lines: [Substring] = []
+        var body = ""
+        var inBlock = false
+        func flushBody() {
+            var rest = Substring(body)
+            while !rest.isEmpty {
+                lines.append(rest.prefix(64))
+                rest = rest.dropFirst(64)
+            }
+            body = ""
+        }
+        for raw in pem.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            var line = raw.drop(while: \.isWhitespace)
+            while line.last?.isWhitespace == true { line = line.dropLast() }
+            if line.hasPrefix("-----BEGIN ") {
+                if inBlock { flushBody() }
+                inBlock = true
+                lines.append(line)
+            } else if line.hasPrefix("-----END ") {
+                flushBody()
+                inBlock = false
+                lines.append(line)
+            } else if inBlock {
+                body += line
+            } else {
+                lines.append(raw)
+            }
+        }
+        if inBlock { flushBody() }
+        return lines.joined(separator: "\n")
     }
 
     /// The same, empty where `certificates(in:)` throws.

@@ -76,7 +76,7 @@ struct DeviceAssertionMiddleware: RouterMiddleware {
 
     /// Remembers the assertion's id until it expires (plus skew): a second use is refused.
     func recordSingleUse(_ assertion: DeviceAssertion, device deviceId: String) async throws {
-        let expiresAt = Int64((assertion.expiresAt.timeIntervalSince1970 * 1000).rounded(.down)) + DeviceProtocol.allowedClockSkewSeconds * 1000
+        let expiresAt = DeviceAssertionVerifier.millis(assertion.expiresAt) + DeviceProtocol.allowedClockSkewSeconds * 1000
         guard try await store.recordAssertion(deviceId: deviceId, jti: assertion.assertionId, expiresAt: expiresAt) else {
             throw PalisadeError(.unauthorized, code: .assertionReplayed, message: "this assertion was already used; each request needs a fresh one")
         }

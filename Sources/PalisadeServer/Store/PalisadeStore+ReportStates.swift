@@ -286,34 +286,6 @@ extension PalisadeStore {
                 })).run()
         }
     }
-
-    /// Recomputes every device's stored states from its stored configuration and report (the
-    /// migration that introduced them; `palisade directory rebuild` data). No history is written.
-    static func backfillReportStates(on sql: any SQLDatabase) async throws {
-        var after = ""
-        while true {
-            let rows = try await sql.raw("""
-                SELECT c.device_id, c.tenant_id, c.effective, r.configuration_hash AS reported_hash, r.results
-                FROM device_configurations c LEFT JOIN device_reports r ON r.device_id = c.device_id
-                WHERE c.device_id > \(bind: after) ORDER BY c.device_id LIMIT 500
-                """).all()
-            guard let last = rows.last else { return }
-            after = try last.string("device_id")
-            var byTenant: [String: [DeviceStateInput]] = [:]
-            for row in rows {
-                let report: DeviceReport = if let hash = try row.optionalString("reported_hash") {
-                    DeviceReport(configurationHash: hash, results: try row.json("results", as: [String: DeviceProtocol.SettingResult].self))
-                } else {
-                    .none
-                }
-                byTenant[try row.string("tenant_id"), default: []].append(
-                    DeviceStateInput(deviceId: try row.string("device_id"), configuration: try row.json("effective", as: EffectiveConfiguration.self), report: report))
-            }
-            for (tenant, inputs) in byTenant {
-                try await storeStates(of: inputs, tenant: tenant, at: 0, history: false, on: sql)
-            }
-        }
-    }
 }
 
 /// The kinds of device history events. Issue 11 adds drift here.
