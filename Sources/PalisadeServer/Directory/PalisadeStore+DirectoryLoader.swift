@@ -93,8 +93,8 @@ extension PalisadeStore {
                 """, "SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = \(bind: tenant)")
         } else {
             for chunk in staticIds.chunked() {
-                try await collect("SELECT group_id, device_id FROM group_members WHERE group_id IN (\(binds: chunk))",
-                                  "SELECT parent_id, child_id FROM group_nesting WHERE parent_id IN (\(binds: chunk))")
+                try await collect("SELECT group_id, device_id FROM group_members WHERE tenant_id = \(bind: tenant) AND group_id IN (\(binds: chunk))",
+                                  "SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = \(bind: tenant) AND parent_id IN (\(binds: chunk))")
             }
         }
         for id in staticIds { result[id] = .members(devices: members[id] ?? [], groups: nested[id] ?? []) }
@@ -108,7 +108,7 @@ extension PalisadeStore {
         if let ids {
             for chunk in ids.sorted().chunked() {
                 policyRows += try await sql.raw("SELECT id, name, revision, platform, settings FROM policies WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all()
-                assignmentRows += try await sql.raw("SELECT policy_id, group_id, mode FROM policy_assignments WHERE policy_id IN (\(binds: chunk))").all()
+                assignmentRows += try await sql.raw("SELECT policy_id, group_id, mode FROM policy_assignments WHERE tenant_id = \(bind: tenant) AND policy_id IN (\(binds: chunk))").all()
             }
         } else {
             policyRows = try await sql.raw("SELECT id, name, revision, platform, settings FROM policies WHERE tenant_id = \(bind: tenant)").all()

@@ -24,7 +24,7 @@ extension PalisadeStore {
             let comparingChunk = ContinuousClock.now
             var existing: [String: (hash: String, digest: String?)] = [:]
             let stored: SQLQueryString = verifyingDocuments ? "effective" : "effective_digest"
-            for row in try await sql.raw("SELECT device_id, configuration_hash, \(stored) AS stored FROM device_configurations WHERE device_id IN (\(binds: chunk.map(\.deviceId)))").all() {
+            for row in try await sql.raw("SELECT device_id, configuration_hash, \(stored) AS stored FROM device_configurations WHERE tenant_id = \(bind: tenant) AND device_id IN (\(binds: chunk.map(\.deviceId)))").all() {
                 let value = try row.optionalString("stored")
                 existing[try row.string("device_id")] = (try row.string("configuration_hash"), verifyingDocuments ? value.map { Digest.sha256Hex(Data($0.utf8)) } : value)
             }
@@ -48,7 +48,7 @@ extension PalisadeStore {
                     """)).run()
             // A rebuild re-derives data changed behind the server's back: its states are stored,
             // but nothing happened on the devices, so it writes no history.
-            try await Self.storeStates(of: try await Self.stateInputs(of: writes, on: sql), tenant: tenant, at: now, history: !verifyingDocuments, on: sql)
+            try await Self.storeStates(of: try await Self.stateInputs(of: writes, tenant: tenant, on: sql), tenant: tenant, at: now, history: !verifyingDocuments, on: sql)
         }
         logger.debug("configurations stored", metadata: [
             "compared": "\(computed.count)", "written": "\(written)", "comparing": "\(comparing)", "writing": "\(ContinuousClock.now - storing - comparing)",
@@ -59,17 +59,17 @@ extension PalisadeStore {
 
     /// The new configurations with each device's last report: a report is decoded only when it
     /// is about the new configuration (otherwise every setting is pending whatever it says).
-    private static func stateInputs(of configurations: [ComputedConfiguration], on sql: any SQLDatabase) async throws -> [DeviceStateInput] {
+    private static func stateInputs(of configurations: [ComputedConfiguration], tenant: String, on sql: any SQLDatabase) async throws -> [DeviceStateInput] {
         let hashes = Dictionary(configurations.map { ($0.deviceId, $0.hash) }, uniquingKeysWith: { first, _ in first })
         var reports: [String: DeviceReport] = [:]
-        for row in try await sql.raw("SELECT device_id, configuration_hash FROM device_reports WHERE device_id IN (\(binds: configurations.map(\.deviceId)))").all() {
+        for row in try await sql.raw("SELECT device_id, configuration_hash FROM device_reports WHERE tenant_id = \(bind: tenant) AND device_id IN (\(binds: configurations.map(\.deviceId)))").all() {
             let deviceId = try row.string("device_id")
             let hash = try row.string("configuration_hash")
             reports[deviceId] = DeviceReport(configurationHash: hash, results: [:])
         }
         let current = reports.filter { hashes[$0.key] == $0.value.configurationHash }.map(\.key)
         if !current.isEmpty {
-            for row in try await sql.raw("SELECT device_id, configuration_hash, results FROM device_reports WHERE device_id IN (\(binds: current))").all() {
+            for row in try await sql.raw("SELECT device_id, configuration_hash, results FROM device_reports WHERE tenant_id = \(bind: tenant) AND device_id IN (\(binds: current))").all() {
                 reports[try row.string("device_id")] = DeviceReport(
                     configurationHash: try row.string("configuration_hash"), results: try row.json("results", as: [String: DeviceProtocol.SettingResult].self))
             }

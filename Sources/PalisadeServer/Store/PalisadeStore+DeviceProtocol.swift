@@ -238,7 +238,7 @@ extension PalisadeStore {
             // Any report answers a pending "sync now" made before it; the report's time then
             // moves even when its content is the same, so the sync shows as answered.
             let answersSync = try await sql.raw("""
-                UPDATE devices SET sync_requested_at = NULL, sync_delivered_at = NULL WHERE id = \(bind: deviceId) AND sync_requested_at <= \(bind: now) RETURNING id
+                UPDATE devices SET sync_requested_at = NULL, sync_delivered_at = NULL WHERE tenant_id = \(bind: tenant) AND id = \(bind: deviceId) AND sync_requested_at <= \(bind: now) RETURNING id
                 """).first() != nil
             let current = try await Self.currentConfiguration(deviceId: deviceId, lockRow: backend.kind == .postgres, cache: cache, on: sql)
             let currentHash = current?.hash

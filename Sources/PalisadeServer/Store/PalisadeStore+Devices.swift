@@ -56,7 +56,7 @@ extension PalisadeStore {
     public func device(tenant: String, id: String) async throws -> Device {
         try await readSnapshot { sql in
             var device = try await Self.device(tenant: tenant, id: id, on: sql)
-            device.reportState = try await sql.raw("SELECT report_state FROM devices WHERE id = \(bind: id)").first().flatMap { SettingState(rawValue: try $0.string("report_state")) }
+            device.reportState = try await sql.raw("SELECT report_state FROM devices WHERE tenant_id = \(bind: tenant) AND id = \(bind: id)").first().flatMap { SettingState(rawValue: try $0.string("report_state")) }
             return try await Self.withManagementState([device], tenant: tenant, now: clock.now, on: sql)[0]
         }
     }
@@ -140,7 +140,7 @@ extension PalisadeStore {
                 if let maxUses = token.maxUses, token.uses >= maxUses {
                     throw DomainError(.unauthenticated, code: .enrollmentTokenExhausted, message: "the enrollment token \"\(token.name)\" has been used \(token.uses) of \(maxUses) times")
                 }
-                try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = \(bind: token.id)").run()
+                try await sql.raw("UPDATE enrollment_tokens SET uses = uses + 1 WHERE tenant_id = \(bind: tenant) AND id = \(bind: token.id)").run()
             }
             if let existing {
                 let deviceId = try existing.string("id")

@@ -142,13 +142,13 @@ extension PalisadeStore {
         let ids = inputs.map(\.deviceId)
         var stored: [String: [String: StoredTarget]] = [:]
         for row in try await sql.raw("""
-            SELECT device_id, policy_id, revision, state, setting_states FROM device_policy_targets WHERE device_id IN (\(binds: ids))
+            SELECT device_id, policy_id, revision, state, setting_states FROM device_policy_targets WHERE tenant_id = \(bind: tenant) AND device_id IN (\(binds: ids))
             """).all() {
             stored[try row.string("device_id"), default: [:]][try row.string("policy_id")] = StoredTarget(
                 revision: try row.int("revision"), state: SettingState(rawValue: try row.string("state")) ?? .pending, settingStates: try row.string("setting_states"))
         }
         var storedDeviceStates: [String: String] = [:]
-        for row in try await sql.raw("SELECT id, report_state FROM devices WHERE id IN (\(binds: ids))").all() {
+        for row in try await sql.raw("SELECT id, report_state FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: ids))").all() {
             storedDeviceStates[try row.string("id")] = try row.string("report_state")
         }
 
@@ -197,8 +197,9 @@ extension PalisadeStore {
         }
 
         for batch in deletes.chunked() {
-            try await sql.raw(SQLQueryString.insert("DELETE FROM device_policy_targets WHERE (policy_id, device_id) IN (VALUES ",
-                                                    rows: batch.map { "(\(bind: $0.policyId), \(bind: $0.deviceId))" }, suffix: ")")).run()
+            var delete: SQLQueryString = "DELETE FROM device_policy_targets WHERE tenant_id = \(bind: tenant) AND (policy_id, device_id) IN (VALUES "
+            delete += SQLQueryString.insert("", rows: batch.map { "(\(bind: $0.policyId), \(bind: $0.deviceId))" }, suffix: ")")
+            try await sql.raw(delete).run()
         }
         for batch in upserts.chunked(500) {
             try await sql.raw(SQLQueryString.insert(
@@ -208,14 +209,14 @@ extension PalisadeStore {
         }
         for (state, devices) in deviceStates {
             for batch in devices.chunked() {
-                try await sql.raw("UPDATE devices SET report_state = \(bind: state.rawValue) WHERE id IN (\(binds: batch))").run()
+                try await sql.raw("UPDATE devices SET report_state = \(bind: state.rawValue) WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: batch))").run()
             }
         }
         if !removedPolicies.isEmpty, !events.isEmpty {
             // Removed targets name their policy when it still exists.
             var names: [String: String] = [:]
             for batch in Array(removedPolicies).chunked() {
-                for row in try await sql.raw("SELECT id, name FROM policies WHERE id IN (\(binds: batch))").all() {
+                for row in try await sql.raw("SELECT id, name FROM policies WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: batch))").all() {
                     names[try row.string("id")] = try row.string("name")
                 }
             }

@@ -39,7 +39,7 @@ extension PalisadeStore {
         let (request, woken) = try await write(tenant: tenant) { sql in
             let device = try await Self.device(tenant: tenant, id: id, on: sql)
             let ids = device.enrollmentStatus == .retired ? [] : [id]
-            try await Self.markSyncRequested(ids, at: now, on: sql)
+            try await Self.markSyncRequested(ids, tenant: tenant, at: now, on: sql)
             try await backend.announceConfigurationChanges(Set(ids), on: sql)
             try await Self.audit(.deviceSync, by: actor, tenant: tenant, target: ("device", id, device.name), new: ["devices": ids.count], at: now, on: sql)
             return (SyncRequest(devices: ids.count, requestedAt: Timestamp.date(now)), Set(ids))
@@ -66,7 +66,7 @@ extension PalisadeStore {
                         ids.append(try row.string("id"))
                     }
                 }
-                try await Self.markSyncRequested(ids, at: now, on: sql)
+                try await Self.markSyncRequested(ids, tenant: tenant, at: now, on: sql)
                 try await backend.announceConfigurationChanges(Set(ids), on: sql)
                 try await Self.audit(.groupSync, by: actor, tenant: tenant, target: ("group", id, group.name), new: ["devices": ids.count], at: now, on: sql)
                 return (SyncRequest(devices: ids.count, requestedAt: Timestamp.date(now)), Set(ids))
@@ -76,9 +76,9 @@ extension PalisadeStore {
         return request
     }
 
-    static func markSyncRequested(_ ids: [String], at now: Int64, on sql: any SQLDatabase) async throws {
+    static func markSyncRequested(_ ids: [String], tenant: String, at now: Int64, on sql: any SQLDatabase) async throws {
         for chunk in ids.chunked() {
-            try await sql.raw("UPDATE devices SET sync_requested_at = \(bind: now), sync_delivered_at = NULL WHERE id IN (\(binds: chunk))").run()
+            try await sql.raw("UPDATE devices SET sync_requested_at = \(bind: now), sync_delivered_at = NULL WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").run()
         }
     }
 

@@ -50,14 +50,15 @@ struct TestServer: Sendable {
     /// CA generated in the server's directory (`directory/tls`), as `palisade serve` does.
     static func with<T: Sendable>(_ engine: StoreEngine, clock: any WallClock = SystemWallClock(), tls: Bool = false, idleTimeout: TimeAmount? = nil,
                                   metricsPublic: Bool = false, deviceRateLimits: DeviceRateLimits = .init(), checkInSchedule: DeviceProtocol.CheckInSchedule? = nil,
-                                  _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
+                                  statements: StatementLog? = nil, _ body: @Sendable (TestServer) async throws -> T) async throws -> T {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let location: DatabaseLocation = switch engine {
         case .sqlite: .sqlite(path: directory + "/palisade.sqlite")
         case .postgres: .postgres(url: try await createPostgresDatabase())
         }
-        return try await Database.with(location, logger: logger) { backend in
+        // With a statement log, the database's connections log every statement to it.
+        return try await Database.with(location, logger: statements?.logger ?? logger) { backend in
             // bcrypt at its lowest cost: the suite signs in often on two cores.
             let store = PalisadeStore(backend: backend, clock: clock, passwordHashCost: 4, logger: logger)
             try await store.migrate()
