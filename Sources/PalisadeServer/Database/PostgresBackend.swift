@@ -13,7 +13,8 @@ import ServiceLifecycle
 /// migrations run under a session-level advisory lock so that replicas may start together.
 public final class PostgresBackend: DatabaseBackend {
     public let kind = DatabaseKind.postgres
-    /// Must be running (as a service, or in a task) while the backend is used.
+    /// Must be running while the backend is used: a service of the server's group, or of
+    /// `Database.with`'s (`Database.services(for:)`).
     public let client: PostgresClient
     private let logger: Logger
 
