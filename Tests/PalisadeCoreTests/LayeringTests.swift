@@ -8,6 +8,16 @@ import Testing
     static let server = Contracts.packageRoot.appendingPathComponent("Sources/PalisadeServer")
 
     /// Every line of the Swift files in these folders of the server, with its place.
+    /// Every folder of the server's sources.
+    static var allFolders: [String] {
+        get throws {
+            try FileManager.default.contentsOfDirectory(atPath: server.path).filter { name in
+                var isDirectory: ObjCBool = false
+                return FileManager.default.fileExists(atPath: server.appendingPathComponent(name).path, isDirectory: &isDirectory) && isDirectory.boolValue
+            }.sorted()
+        }
+    }
+
     static func lines(in folders: [String]) throws -> [(place: String, line: String)] {
         var found: [(String, String)] = []
         for folder in folders {
@@ -48,5 +58,18 @@ import Testing
             }
         }
         #expect(checked > 1000, "the front ends were read")
+    }
+
+    /// Long-running work belongs to the service group (it stops it in order and waits for
+    /// it); a `Task {}` or `Task.detached` nothing awaits outlives a stop unnoticed. Child
+    /// tasks of a task group are structured and allowed.
+    @Test func theServerStartsNoUnstructuredTasks() throws {
+        let lines = try Self.lines(in: try Self.allFolders)
+        #expect(lines.count > 5000, "the server's sources were read")
+        for (place, line) in lines where !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") {
+            if line.contains(/(^|[^A-Za-z.])Task(\.detached)?\s*(\{|\()/) {
+                Issue.record("\(place) starts an unstructured task: \(line.trimmingCharacters(in: .whitespaces))")
+            }
+        }
     }
 }
