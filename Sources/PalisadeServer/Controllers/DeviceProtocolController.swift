@@ -33,7 +33,7 @@ struct DeviceProtocolController {
     func addRoutes(to group: RouterGroup<Context>, access: RouteAccess, prefix: String) {
         for path in ["enroll", "check-in", "reports"] { access.record(method: "POST", path: prefix + "/" + path, .publicRoute) }
         group.post("enroll", use: enroll)
-        let authenticated = group.group().add(middleware: DeviceAssertionMiddleware(store: store))
+        let authenticated = group.group().add(middleware: DeviceAssertionMiddleware(store: store)).group(context: DeviceRequestContext.self)
         authenticated.post("check-in", use: checkIn)
         authenticated.post("reports", use: report)
     }
@@ -101,7 +101,7 @@ struct DeviceProtocolController {
     /// memory of its deepest call until it ends: so the work before and after the wait runs in
     /// functions of their own (`@inline(never)`), and the frame held through the wait stays
     /// small (issue 12: server memory per held long-poll).
-    @Sendable func checkIn(_ request: Request, context: Context) async throws -> Response {
+    @Sendable func checkIn(_ request: Request, context: DeviceRequestContext) async throws -> Response {
         let accepted = try await acceptCheckIn(request, context: context)
         let state = try await store.notifier.withSubscription(to: accepted.device.deviceId, if: accepted.waitSeconds > 0) { subscription in
             try await checkInState(accepted, waitingWith: subscription)
@@ -110,8 +110,8 @@ struct DeviceProtocolController {
     }
 
     @inline(never)
-    func acceptCheckIn(_ request: Request, context: Context) async throws -> AcceptedCheckIn {
-        let device = try context.requireDevice()
+    func acceptCheckIn(_ request: Request, context: DeviceRequestContext) async throws -> AcceptedCheckIn {
+        let device = context.device
         try deviceRequests.consume(device.deviceId, what: "requests from device \(device.deviceId)")
         let body = try await JSONBody.decode(DeviceProtocol.CheckInRequest.self, from: request, context: context)
         try body.inventory?.validated(field: "inventory")
@@ -155,8 +155,8 @@ struct DeviceProtocolController {
                                                                     reportRequested: state.reportRequested ? true : nil, schedule: schedule))
     }
 
-    @Sendable func report(_ request: Request, context: Context) async throws -> Response {
-        let device = try context.requireDevice()
+    @Sendable func report(_ request: Request, context: DeviceRequestContext) async throws -> Response {
+        let device = context.device
         try deviceRequests.consume(device.deviceId, what: "requests from device \(device.deviceId)")
         let body = try await JSONBody.decode(DeviceProtocol.StatusReport.self, from: request, context: context)
         guard body.results.count <= 1_000 else {

@@ -30,20 +30,4 @@ public struct PalisadeRequestContext: RequestContext {
     /// Request bodies larger than this answer 413.
     static let maxUploadSize = 1024 * 1024
     public var maxUploadSize: Int { Self.maxUploadSize }
-
-    /// The authenticated caller; only reachable behind the admin authentication middleware.
-    func requirePrincipal() throws -> Principal {
-        guard let principal else {
-            throw PalisadeError(.unauthorized, code: .unauthorized, message: "sign in, or send an API token as Authorization: Bearer <token>")
-        }
-        return principal
-    }
-
-    /// The device whose assertion `DeviceAssertionMiddleware` verified.
-    func requireDevice() throws -> DeviceCredentials {
-        guard let device else {
-            throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "this route needs a device assertion")
-        }
-        return device
-    }
 }

@@ -50,3 +50,22 @@ extension Principal {
         return Digest.constantTimeEqual(sent, expected)
     }
 }
+
+/// A device-protocol request whose signed assertion `DeviceAssertionMiddleware` has verified:
+/// handlers get the device as a value. Made from `PalisadeRequestContext` by the device route
+/// group (`ChildRequestContext`).
+public struct DeviceRequestContext: ChildRequestContext {
+    public typealias ParentContext = PalisadeRequestContext
+    public var coreContext: CoreRequestContextStorage
+    public let device: DeviceCredentials
+
+    public init(context: PalisadeRequestContext) throws {
+        guard let device = context.device else {
+            throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "this route needs a device assertion")
+        }
+        self.coreContext = context.coreContext
+        self.device = device
+    }
+
+    public var maxUploadSize: Int { PalisadeRequestContext.maxUploadSize }
+}
