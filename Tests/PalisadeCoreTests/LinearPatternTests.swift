@@ -30,7 +30,8 @@ import Testing
         let started = ContinuousClock.now
         for _ in 0..<200 { #expect(!pattern.matches(text)) }
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed < .seconds(2), "200 matches of 255 characters took \(elapsed)")
+        // Generous for a loaded machine: backtracking would take minutes per match.
+        #expect(elapsed < .seconds(10), "200 matches of 255 characters took \(elapsed)")
         #expect(pattern.matches(String(repeating: "a", count: 254)))
         let nested = try LinearPattern("^((a*)*b?)*c$")
         #expect(!nested.matches(String(repeating: "a", count: 255)))

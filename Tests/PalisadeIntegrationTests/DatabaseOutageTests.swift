@@ -11,9 +11,10 @@ import Testing
 @Suite struct DatabaseOutageTests {
     /// The server refuses within 0.5 to 1 s of a request arriving (measured on `palisade serve`
     /// alone). Here the test shares two cores and one cooperative thread pool with the whole
-    /// parallel suite (load averages above 10 were seen), so the client-side bound is 5 s: far
-    /// from the 30 s the pool used to hang, and not a timing test of the machine.
-    static let refusalBound: Duration = .seconds(5)
+    /// parallel suite (load averages above 10 were seen, and 5.6 s once under one), so the
+    /// client-side bound is 15 s: still half the 30 s the pool used to hang, and not a timing
+    /// test of the machine.
+    static let refusalBound: Duration = .seconds(15)
 
     @Test("PostgreSQL stopped: admin and device requests answer 503 database_unavailable with Retry-After at once (not after the pool's 30 s), readiness names the database, liveness stays up; started again: the same server recovers",
           .enabled(if: PrivatePostgres.isAvailable, "needs PALISADE_TEST_PG_BIN"), .timeLimit(.minutes(3)))
