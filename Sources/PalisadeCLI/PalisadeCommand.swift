@@ -240,7 +240,7 @@ struct DirectoryCommand: AsyncParsableCommand {
                 let tenants = try await store.tenants().filter { only == nil || $0.name == only }
                 guard !tenants.isEmpty else { throw ValidationError("no tenant named \"\(only ?? "")\"") }
                 for tenant in tenants {
-                    let rebuild = try await store.rebuildDirectory(tenant: tenant.id)
+                    let rebuild = try await store.directory.rebuild(tenant: tenant.id)
                     print("\(tenant.name): \(rebuild.devices) devices, \(rebuild.groups) groups rebuilt in \(rebuild.duration.formatted(.units(allowed: [.seconds, .milliseconds])))")
                 }
             }

@@ -30,9 +30,9 @@ enum ServerBenchmark {
             let seedTime = try await clock.measure { try await seed(tenant, tenant: tenantId, on: backend) }
 
             // 1. Full recompute, first time: every dynamic membership and configuration is written.
-            let first = try await store.rebuildDirectory(tenant: tenantId)
+            let first = try await store.directory.rebuild(tenant: tenantId)
             // 2. Full recompute again: everything compared, nothing to write.
-            let second = try await store.rebuildDirectory(tenant: tenantId)
+            let second = try await store.directory.rebuild(tenant: tenantId)
 
             // 2b. Full recompute without reloading: a scope change recomputes every device.
             var windowsOff = EnforcementScope.everything
@@ -85,7 +85,7 @@ enum ServerBenchmark {
 
             // Correctness: what is stored equals a fresh load of the tenant.
             var drift: [String] = []
-            let driftTime = try await clock.measure { drift = try await store.directoryDrift(tenant: tenantId) }
+            let driftTime = try await clock.measure { drift = try await store.directory.drift(tenant: tenantId) }
 
             let (targetRows, historyRows) = try await backend.read { sql in
                 (try await sql.raw("SELECT COUNT(*) AS n FROM device_policy_targets").first()?.decode(column: "n", as: Int.self) ?? 0,

@@ -16,12 +16,12 @@ import Testing
             let group = try await server.createGroup("g", members: [agent.deviceId])
             let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
             try await agent.sync()
-            let cached = try #require(await server.store.cachedDirectoryVersion(tenant: tenant))
+            let cached = try #require(await server.store.directory.cachedDirectoryVersion(tenant: tenant))
 
             // 1. Refused inside the transaction, before the index is touched: the index is kept.
             let unknown = try await server.api(.PUT, "/api/v1/policies/\(policy)/assignments", ["include": ["no-such-group"]])
             #expect(unknown.status == 400)
-            #expect(await server.store.cachedDirectoryVersion(tenant: tenant) == cached, "a refusal costs no reload")
+            #expect(await server.store.directory.cachedDirectoryVersion(tenant: tenant) == cached, "a refusal costs no reload")
 
             // 2. Fails after the index took the assignment: storing the device's new configuration
             // is refused.
@@ -29,7 +29,7 @@ import Testing
             let failed = try await server.api(.PUT, "/api/v1/policies/\(policy)/assignments", ["include": .array([.string(group)])])
             #expect(failed.status == 500)
             #expect(failed.errorCode == "internal_error")
-            #expect(await server.store.cachedDirectoryVersion(tenant: tenant) == nil, "the touched index is dropped")
+            #expect(await server.store.directory.cachedDirectoryVersion(tenant: tenant) == nil, "the touched index is dropped")
             #expect(try await server.count("policy_assignments") == 0, "the transaction rolled back")
             try await Self.refuseConfigurationWrites(false, on: server.store.backend)
 
@@ -38,8 +38,8 @@ import Testing
             _ = try await server.must(.PATCH, "/api/v1/devices/\(agent.deviceId)", ["tags": ["after"]])
             try await agent.sync()
             #expect(try agent.managedValue("cloudService.enabled") == nil)
-            #expect(try await server.store.directoryDrift(tenant: tenant) == [])
-            #expect(await server.store.cachedDirectoryVersion(tenant: tenant) == cached + 1)
+            #expect(try await server.store.directory.drift(tenant: tenant) == [])
+            #expect(await server.store.directory.cachedDirectoryVersion(tenant: tenant) == cached + 1)
 
             // 4. The same assignment, now committed, arrives.
             try await server.assign(policy, include: [group])

@@ -19,18 +19,18 @@ import Testing
             let policy = try await server.createPolicy("AV", settings: ["cloudService.enabled": true])
             try await server.assign(policy, include: [group, pinned])
             let tenant = try #require(try await server.store.tenants().first?.id)
-            #expect(try await server.store.directoryDrift(tenant: tenant) == [])
+            #expect(try await server.store.directory.drift(tenant: tenant) == [])
 
             // Behind the server's back: a static membership disappears, a configuration is altered.
             try await server.sql { sql in
                 try await sql.raw("DELETE FROM group_members WHERE group_id = \(bind: pinned)").run()
                 try await sql.raw("UPDATE device_configurations SET effective = '{}' WHERE device_id = \(bind: prod.deviceId)").run()
             }
-            #expect(try await server.store.directoryDrift(tenant: tenant).sorted() == [prod.deviceId, other.deviceId].sorted())
+            #expect(try await server.store.directory.drift(tenant: tenant).sorted() == [prod.deviceId, other.deviceId].sorted())
 
-            let rebuild = try await server.store.rebuildDirectory(tenant: tenant)
+            let rebuild = try await server.store.directory.rebuild(tenant: tenant)
             #expect(rebuild.devices == 2)
-            #expect(try await server.store.directoryDrift(tenant: tenant) == [])
+            #expect(try await server.store.directory.drift(tenant: tenant) == [])
             #expect(try await server.api(.GET, "/api/v1/groups/\(pinned)")["memberCount"] == 0, "the running server's directory was reloaded")
             try await other.sync()
             #expect(try other.managedFile() == nil, "the membership is gone, and so is what it brought")
@@ -42,7 +42,7 @@ import Testing
             try await prod.sync()
             #expect(try prod.managedValue("cloudService.enabled") == true)
             #expect(try await server.api(.GET, "/api/v1/groups/\(group)")["memberCount"] == 2)
-            #expect(try await server.store.directoryDrift(tenant: tenant) == [])
+            #expect(try await server.store.directory.drift(tenant: tenant) == [])
         }
     }
 }

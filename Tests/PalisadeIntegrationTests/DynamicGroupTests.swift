@@ -71,7 +71,7 @@ import Testing
             #expect(manual.status == 400)
             #expect(manual.errorCode == "dynamic_group")
             let tenant = try #require(try await server.store.tenants().first?.id)
-            #expect(try await server.store.directoryDrift(tenant: tenant) == [])
+            #expect(try await server.store.directory.drift(tenant: tenant) == [])
         }
     }
 

@@ -56,7 +56,7 @@ import Testing
             #expect(try web.managedValue("cloudService.enabled") == true)
             // The refused requests above left nothing half-applied in the in-memory directory.
             let tenant = try #require(try await server.store.tenants().first?.id)
-            #expect(try await server.store.directoryDrift(tenant: tenant) == [])
+            #expect(try await server.store.directory.drift(tenant: tenant) == [])
         }
     }
 }

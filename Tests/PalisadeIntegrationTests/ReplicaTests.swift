@@ -116,7 +116,7 @@ struct ReplicaTests {
 
             // Every stored configuration is what a fresh load of the tenant computes.
             let tenant = try #require(try await first.store.tenants().first?.id)
-            #expect(try await first.store.directoryDrift(tenant: tenant) == [])
+            #expect(try await first.store.directory.drift(tenant: tenant) == [])
         }
     }
 }

@@ -69,7 +69,7 @@ public struct DeviceService: Sendable {
     /// memberships are kept, so re-enrolling the same hardware restores its assignments.
     public func retire(tenant: String, by actor: AuditActor, id: String) async throws {
         let now = store.clock.nowMillis
-        try await store.writeDirectory(tenant: tenant) { sql, directory in
+        try await store.directory.write(tenant: tenant) { sql, directory in
             let old = try await PalisadeStore.device(tenant: tenant, id: id, on: sql)
             try await DeviceRepository.retire(id: id, tenant: tenant, at: now, on: sql)
             directory.deviceChanged(id)
@@ -83,7 +83,7 @@ public struct DeviceService: Sendable {
     public func setTags(tenant: String, by actor: AuditActor, device id: String, tags: [String]) async throws -> Device {
         let tags = try InputRules.tags(tags, field: "tags")
         let now = store.clock.nowMillis
-        return try await store.writeDirectory(tenant: tenant) { sql, directory in
+        return try await store.directory.write(tenant: tenant) { sql, directory in
             let device = try await PalisadeStore.device(tenant: tenant, id: id, on: sql)
             try await DeviceRepository.setTags(tags, id: id, tenant: tenant, on: sql)
             directory.deviceChanged(id)
@@ -99,7 +99,7 @@ public struct DeviceService: Sendable {
     /// agent is the device, and the old key is refused.
     public func approveReenrollment(tenant: String, by actor: AuditActor, device id: String) async throws -> Device {
         let now = store.clock.nowMillis
-        return try await store.writeDirectory(tenant: tenant) { sql, directory in
+        return try await store.directory.write(tenant: tenant) { sql, directory in
             let device = try await PalisadeStore.device(tenant: tenant, id: id, on: sql)
             guard let pending = device.pendingReenrollment else {
                 throw DomainError(.conflict, code: .noPendingReenrollment, message: "device \(id) has no re-enrollment waiting for approval")

@@ -67,7 +67,7 @@ public struct GroupService: Sendable {
     // MARK: Reads
 
     public func groups(tenant: String, limit: Int, after cursor: String?) async throws -> Page<DeviceGroup> {
-        try await store.readDirectory(tenant: tenant) { index in
+        try await store.directory.read(tenant: tenant) { index in
             try await store.readSnapshot { sql in
                 let page = try await GroupRepository.page(tenant: tenant, limit: limit, after: cursor, on: sql)
                 return Page(items: GroupRepository.withMemberCounts(page.items, index), nextCursor: page.nextCursor)
@@ -76,14 +76,14 @@ public struct GroupService: Sendable {
     }
 
     public func group(tenant: String, id: String) async throws -> DeviceGroup {
-        try await store.readDirectory(tenant: tenant) { index in
+        try await store.directory.read(tenant: tenant) { index in
             try await store.readSnapshot { sql in GroupRepository.withMemberCounts([try await GroupRepository.group(tenant: tenant, id: id, on: sql)], index)[0] }
         }
     }
 
     /// The group's own members (listed, or selected by its rule), by id.
     public func members(tenant: String, group groupId: String, limit: Int, after cursor: String?) async throws -> Page<Device> {
-        try await store.readDirectory(tenant: tenant) { index in
+        try await store.directory.read(tenant: tenant) { index in
             try await store.readSnapshot { sql in
                 _ = try await GroupRepository.group(tenant: tenant, id: groupId, on: sql)
                 let ids = index.directMembers(of: groupId).filter { $0 > cursor ?? "" }.prefix(limit + 1)
@@ -94,7 +94,7 @@ public struct GroupService: Sendable {
 
     /// The groups a device belongs to: listed in, selected by a rule, or through nesting.
     public func groupsOfDevice(tenant: String, device id: String) async throws -> [DeviceGroup] {
-        try await store.readDirectory(tenant: tenant) { index in
+        try await store.directory.read(tenant: tenant) { index in
             let ids = index.groups(of: id)
             guard !ids.isEmpty else { return [] }
             return try await store.readSnapshot { sql in
@@ -107,7 +107,7 @@ public struct GroupService: Sendable {
     /// Evaluates a rule without saving anything.
     public func previewRule(tenant: String, rule text: String, sampleSize: Int = 10) async throws -> RulePreview {
         let rule = try Self.parseRule(text)
-        return try await store.readDirectory(tenant: tenant) { index in
+        return try await store.directory.read(tenant: tenant) { index in
             let matching = index.devices(matching: rule)
             guard !matching.isEmpty else { return RulePreview(count: 0, sample: []) }
             // The first devices by name, as a device list shows them.
@@ -133,7 +133,7 @@ public struct GroupService: Sendable {
         let id = Identifier.make()
         let now = store.clock.nowMillis
         let memberIds = Array(Set(members)).sorted()
-        try await store.writeDirectory(tenant: tenant) { sql, directory in
+        try await store.directory.write(tenant: tenant) { sql, directory in
             try await Self.requireUniqueName(name, tenant: tenant, on: sql)
             try await Self.requireDevices(memberIds, tenant: tenant, field: "members", on: sql)
             try await GroupRepository.insert(id: id, tenant: tenant, name: name, description: description, membershipRule: membershipRule, at: now, on: sql)
@@ -158,7 +158,7 @@ public struct GroupService: Sendable {
         if let membershipRule { _ = try Self.parseRule(membershipRule) }
         let name = try name.map { try InputRules.name($0) }
         let now = store.clock.nowMillis
-        try await store.writeDirectory(tenant: tenant) { sql, directory in
+        try await store.directory.write(tenant: tenant) { sql, directory in
             let group = try await GroupRepository.group(tenant: tenant, id: id, on: sql)
             if membershipRule != nil, group.membershipRule == nil {
                 throw DomainError(.invalidInput, code: .staticGroup, message: "group \(id) is static: it has members, not a rule", details: ["groupId": .string(id)])
@@ -178,7 +178,7 @@ public struct GroupService: Sendable {
     /// Deletes a group: its members lose what it brought them, and it leaves every assignment.
     public func delete(tenant: String, by actor: AuditActor, id: String) async throws {
         let now = store.clock.nowMillis
-        try await store.writeDirectory(tenant: tenant) { sql, directory in
+        try await store.directory.write(tenant: tenant) { sql, directory in
             let old = try await GroupRepository.group(tenant: tenant, id: id, on: sql)
             try await PalisadeStore.audit(.groupDelete, by: actor, tenant: tenant, target: ("group", id, old.name), old: old, at: now, on: sql)
             try await GroupRepository.delete(id: id, tenant: tenant, on: sql)
@@ -193,7 +193,7 @@ public struct GroupService: Sendable {
             throw DomainError.invalid("name at least one device (deviceIds) or group (groupIds)", field: "deviceIds")
         }
         let now = store.clock.nowMillis
-        try await store.writeDirectory(tenant: tenant) { sql, directory in
+        try await store.directory.write(tenant: tenant) { sql, directory in
             let group = try await GroupRepository.group(tenant: tenant, id: groupId, on: sql)
             try Self.requireStatic(group)
             try await Self.requireDevices(ids, tenant: tenant, field: "deviceIds", on: sql)
@@ -209,7 +209,7 @@ public struct GroupService: Sendable {
     /// Removes a listed device or a nested group.
     public func removeMember(tenant: String, by actor: AuditActor, group groupId: String, deviceId memberId: String) async throws {
         let now = store.clock.nowMillis
-        try await store.writeDirectory(tenant: tenant) { sql, directory in
+        try await store.directory.write(tenant: tenant) { sql, directory in
             let group = try await GroupRepository.group(tenant: tenant, id: groupId, on: sql)
             try Self.requireStatic(group)
             directory.groupChanged(groupId)

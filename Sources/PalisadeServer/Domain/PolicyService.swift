@@ -82,7 +82,7 @@ public struct PolicyService: Sendable {
         let draft = try validated(draft)
         let id = Identifier.make()
         let now = store.clock.nowMillis
-        return try await store.writeDirectory(tenant: tenant) { sql, directory in
+        return try await store.directory.write(tenant: tenant) { sql, directory in
             try await PolicyRepository.insert(id: id, tenant: tenant, draft, at: now, on: sql)
             directory.policyChanged(id)
             let created = try await PolicyRepository.policy(tenant: tenant, id: id, on: sql)
@@ -99,7 +99,7 @@ public struct PolicyService: Sendable {
     /// Deletes a policy; the devices it reached lose its settings. Its revisions stay as history.
     public func delete(tenant: String, by actor: AuditActor, id: String) async throws {
         let now = store.clock.nowMillis
-        try await store.writeDirectory(tenant: tenant) { sql, directory in
+        try await store.directory.write(tenant: tenant) { sql, directory in
             let old = try await PolicyRepository.policy(tenant: tenant, id: id, on: sql)
             try await PalisadeStore.audit(.policyDelete, by: actor, tenant: tenant, target: ("policy", id, old.name), old: old, at: now, on: sql)
             try await PolicyRepository.delete(id: id, tenant: tenant, on: sql)
@@ -110,7 +110,7 @@ public struct PolicyService: Sendable {
     public func setAssignments(tenant: String, by actor: AuditActor, policy id: String, include: [String], exclude: [String]) async throws -> Policy {
         let (include, exclude) = try Self.normalizedAssignments(include: include, exclude: exclude)
         let now = store.clock.nowMillis
-        return try await store.writeDirectory(tenant: tenant) { sql, directory in
+        return try await store.directory.write(tenant: tenant) { sql, directory in
             let old = try await PolicyRepository.policy(tenant: tenant, id: id, on: sql)
             let all = include + exclude
             let found = try await PolicyRepository.existingGroups(all, tenant: tenant, on: sql)
@@ -129,7 +129,7 @@ public struct PolicyService: Sendable {
     /// judged by the same rules as a save, then `DirectoryIndex.impactPreview` compares it with
     /// what devices receive now. Nothing is stored.
     public func preview(tenant: String, policy id: String, settings: [String: JSONValue]?, include: [String]?, exclude: [String]?) async throws -> ImpactPreview {
-        try await store.readDirectory(tenant: tenant) { index in
+        try await store.directory.read(tenant: tenant) { index in
             let current = try await policy(tenant: tenant, id: id)
             let newSettings = settings ?? current.settings
             let problems = PolicyValidator(catalog: store.catalog).problems(platform: current.platform, template: current.template, settings: newSettings)
@@ -178,7 +178,7 @@ public struct PolicyService: Sendable {
     /// the revision it restored).
     private func replace(tenant: String, by actor: AuditActor, id: String, _ draft: PolicyDraft, action: AuditAction, restoredRevision: Int? = nil) async throws -> Policy {
         let now = store.clock.nowMillis
-        return try await store.writeDirectory(tenant: tenant) { sql, directory in
+        return try await store.directory.write(tenant: tenant) { sql, directory in
             let current = try await PolicyRepository.policy(tenant: tenant, id: id, on: sql)
             try Self.checkReplaceable(current, by: draft)
             try await PolicyRepository.update(id: id, tenant: tenant, draft, revision: current.revision + 1, at: now, on: sql)

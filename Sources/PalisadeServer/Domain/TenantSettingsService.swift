@@ -40,7 +40,7 @@ public struct TenantSettingsService: Sendable {
     public func setEnforcement(tenant: String, by actor: AuditActor, _ scope: EnforcementScope) async throws -> EnforcementScope {
         let validated = try Self.validated(scope)
         let now = store.clock.nowMillis
-        return try await store.writeDirectory(tenant: tenant) { sql, directory in
+        return try await store.directory.write(tenant: tenant) { sql, directory in
             let (old, settings) = try await TenantSettingsRepository.settings(tenant: tenant, on: sql)
             try await TenantSettingsRepository.save(tenant: tenant, scope: validated, devices: settings, on: sql)
             directory.scopeChanged()

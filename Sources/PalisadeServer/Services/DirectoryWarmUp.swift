@@ -8,7 +8,7 @@ struct DirectoryWarmUp: Service {
     let store: PalisadeStore
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown { await store.warmDirectories() }
+        try? await cancelWhenGracefulShutdown { await store.directory.warmUp() }
         // A service that returns ends the group: stay until the server stops.
         try? await gracefulShutdown()
     }

@@ -144,7 +144,7 @@ extension PalisadeStore {
         let defenderNews = inventory?.defender.flatMap { $0 != device.defender ? $0 : nil }
         let throughDirectory = changedInventory != nil || newDay
         if throughDirectory {
-            try await writeDirectory(tenant: tenant) { sql, directory in
+            try await directory.write(tenant: tenant) { sql, directory in
                 if let inventory = changedInventory {
                     try await sql.raw("""
                         UPDATE devices SET name = \(bind: inventory.hostname), os_version = \(bind: inventory.osVersion),
@@ -234,7 +234,7 @@ extension PalisadeStore {
                         reason: "changed on the device to \(found); restored \(restored)" + (event.detail.map { " (\($0))" } ?? "")))
                 }
             }
-            try await Self.appendHistory(driftHistory, tenant: tenant, at: now, on: sql)
+            try await DirectoryWriter.appendHistory(driftHistory, tenant: tenant, at: now, on: sql)
             // Any report answers a pending "sync now" made before it; the report's time then
             // moves even when its content is the same, so the sync shows as answered.
             let answersSync = try await sql.raw("""
@@ -262,7 +262,7 @@ extension PalisadeStore {
                     results = excluded.results, detail = excluded.detail, reported_at = excluded.reported_at
                 """).run()
             if let current {
-                try await Self.storeStates(of: [DeviceStateInput(deviceId: deviceId, configuration: current.entry.effective,
+                try await DirectoryWriter.storeStates(of: [DeviceStateInput(deviceId: deviceId, configuration: current.entry.effective,
                                                                  report: reported)],
                                            tenant: tenant, at: now, on: sql)
             }

@@ -105,7 +105,7 @@ extension PalisadeStore {
             throw DomainError(.unauthenticated, code: .enrollmentTokenInvalid, message: "the enrollment token is not known to this server")
         }
         let inventory = request.inventory
-        return try await writeDirectory(tenant: tenant) { sql, directory in
+        return try await directory.write(tenant: tenant) { sql, directory in
             // Re-read inside the transaction: uses and revocation may have changed meanwhile.
             guard let token = try await sql.raw("""
                 SELECT \(unsafeRaw: EnrollmentTokenRepository.columns) FROM enrollment_tokens

@@ -53,7 +53,7 @@ extension PalisadeStore {
     /// group and how many devices were asked.
     public func requestSync(tenant: String, by actor: AuditActor, group id: String) async throws -> SyncRequest {
         let now = clock.nowMillis
-        let (request, woken) = try await readDirectory(tenant: tenant) { index in
+        let (request, woken) = try await directory.read(tenant: tenant) { index in
             let members = index.expandedMembers(of: id)
             return try await write(tenant: tenant) { sql in
                 let group = try await GroupRepository.group(tenant: tenant, id: id, on: sql)

@@ -224,7 +224,7 @@ extension PalisadeStore {
                 return Page(items: try await Self.withManagementState(page.items, tenant: tenant, now: clock.now, on: sql), nextCursor: page.nextCursor)
             }
         }
-        return try await readDirectory(tenant: tenant) { index in
+        return try await directory.read(tenant: tenant) { index in
             try await readSnapshot { sql in
                 guard try await sql.raw("SELECT id FROM device_groups WHERE tenant_id = \(bind: tenant) AND id = \(bind: groupId)").first() != nil else {
                     throw DomainError.invalid("group: no such group: \(groupId)", field: "group")

@@ -18,8 +18,9 @@ public struct PalisadeStore: Sendable {
     /// This server's own metrics registry (`/metrics`).
     public let metrics: ServerMetrics
     let logger: Logger
-    /// Each tenant's directory engine between writes (see `writeDirectory`).
-    let directories = TenantDirectoryCache()
+    /// The directory's one writer: each tenant's engine, the write transaction, the
+    /// recompute and the change log (Directory/).
+    public let directory: DirectoryWriter
     /// The check-in hot path's batched writes (see PalisadeStore+HotPath.swift).
     let assertionLedger: AssertionLedger
     let lastSeen: LastSeenWriter
@@ -38,6 +39,7 @@ public struct PalisadeStore: Sendable {
         self.assertionLedger = AssertionLedger(backend: backend, clock: clock)
         self.lastSeen = LastSeenWriter(backend: backend, logger: logger)
         self.deviceWrites = DeviceWriteBatcher(backend: backend)
+        self.directory = DirectoryWriter(backend: backend, catalog: catalog, notifier: notifier, clock: clock, metrics: metrics, logger: logger)
     }
 
     /// The hot path's writers, a service to run while the store serves devices: the server

@@ -99,7 +99,7 @@ struct DeviceStateInput: Sendable {
     var shareKey: String? = nil
 }
 
-extension PalisadeStore {
+extension DirectoryWriter {
     /// Brings the stored states of these devices in line with their configuration and report,
     /// inside the caller's transaction: `device_policy_targets` (which policies reach each
     /// device, at which revision, in which state, with each setting's state), `devices.report_state`,

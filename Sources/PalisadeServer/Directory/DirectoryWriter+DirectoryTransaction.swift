@@ -55,7 +55,7 @@ final class DirectoryLease: Sendable {
     func keep(_ kept: TenantDirectoryCache.Entry) { entry.withLockedValue { $0 = kept } }
 }
 
-extension PalisadeStore {
+extension DirectoryWriter {
     /// A write transaction for one tenant that changes what devices may receive. `body`
     /// records which devices, groups, policies or scope it changed; then, in the same
     /// transaction, the directory engine re-evaluates memberships for exactly those, the
@@ -66,7 +66,7 @@ extension PalisadeStore {
     /// The index is leased for the transaction: a failure before `body` returns hands it back
     /// unchanged (it still matches the database); a failure after it was changed drops it, and
     /// the next use loads the tenant again.
-    func writeDirectory<T: Sendable>(tenant: String, reload: Bool = false, _ body: @escaping @Sendable (any SQLDatabase, inout DirectoryEdit) async throws -> T) async throws -> T {
+    func write<T: Sendable>(tenant: String, reload: Bool = false, _ body: @escaping @Sendable (any SQLDatabase, inout DirectoryEdit) async throws -> T) async throws -> T {
         let lease = DirectoryLease(await directories.lease(tenant))
         if reload { _ = lease.take() }
         let backend = self.backend
@@ -107,12 +107,12 @@ extension PalisadeStore {
     /// here; previews). The cached index is used as is when it matches the database's
     /// directory version (one indexed read); otherwise it is first caught up under the
     /// tenant's lock. `body` runs without any lock: a long preview blocks no write.
-    func readDirectory<T: Sendable>(tenant: String, _ body: @Sendable (DirectoryIndex) async throws -> T) async throws -> T {
+    func read<T: Sendable>(tenant: String, _ body: @Sendable (DirectoryIndex) async throws -> T) async throws -> T {
         if let cached = await directories.committed(tenant),
            try await read({ sql in try await Self.directoryVersion(tenant: tenant, on: sql) }) == cached.version {
             return try await body(cached.index)
         }
-        let current = try await writeDirectory(tenant: tenant) { _, edit in edit.index }
+        let current = try await write(tenant: tenant) { _, edit in edit.index }
         return try await body(current)
     }
 
@@ -147,8 +147,8 @@ extension PalisadeStore {
         var affected: Set<String> = []
         for chunk in changes.devices.sorted().chunked() {
             var found: Set<String> = []
-            for row in try await sql.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all() {
-                let device = try Self.device(row).directoryDevice
+            for row in try await sql.raw("SELECT \(unsafeRaw: PalisadeStore.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: chunk))").all() {
+                let device = try PalisadeStore.device(row).directoryDevice
                 found.insert(device.id)
                 affected.formUnion(index.upsert(device))
             }

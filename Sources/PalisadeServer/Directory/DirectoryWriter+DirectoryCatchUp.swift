@@ -3,7 +3,7 @@ import Logging
 import PalisadeCore
 import SQLKit
 
-extension PalisadeStore {
+extension DirectoryWriter {
     /// The tenant's directory version as committed (0 before its first change).
     static func directoryVersion(tenant: String, on sql: any SQLDatabase) async throws -> Int64 {
         try await sql.raw("SELECT version FROM directory_versions WHERE tenant_id = \(bind: tenant)").first()?.decode(column: "version", as: Int64.self) ?? 0

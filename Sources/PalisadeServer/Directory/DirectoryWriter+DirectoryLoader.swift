@@ -5,13 +5,13 @@ import SQLKit
 
 /// Loading a tenant's whole directory from the database: at start, on first use, when a
 /// replica cannot catch up from the log, for a rebuild, and for the drift check.
-extension PalisadeStore {
+extension DirectoryWriter {
     /// Builds the engine for a whole tenant from the database. Dynamic groups are evaluated
     /// from their rules; static groups' members and nesting are read.
     func loadDirectory(tenant: String, on sql: any SQLDatabase) async throws -> DirectoryIndex {
         var index = DirectoryIndex(catalog: catalog, scope: try await TenantSettingsRepository.settings(tenant: tenant, on: sql).0)
-        let devices = try await sql.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant)").all()
-            .map { try Self.device($0).directoryDevice }
+        let devices = try await sql.raw("SELECT \(unsafeRaw: PalisadeStore.deviceColumns) FROM devices WHERE tenant_id = \(bind: tenant)").all()
+            .map { try PalisadeStore.device($0).directoryDevice }
         let groups = try await Self.groupDefinitions(tenant: tenant, ids: nil, on: sql)
         let policies = try await Self.assignedPolicies(tenant: tenant, ids: nil, on: sql)
         do {
@@ -26,9 +26,9 @@ extension PalisadeStore {
     /// differs from what it computes, and makes other replicas reload too. For a first start
     /// on imported data, after a restore, or after an upgrade that changes rule or merge
     /// semantics; routine changes never need it.
-    public func rebuildDirectory(tenant: String) async throws -> DirectoryRebuild {
+    public func rebuild(tenant: String) async throws -> DirectoryRebuild {
         let started = ContinuousClock.now
-        var summary = try await writeDirectory(tenant: tenant, reload: true) { _, directory in
+        var summary = try await write(tenant: tenant, reload: true) { _, directory in
             directory.rebuildEverything()
             return DirectoryRebuild(devices: directory.index.devices.count, groups: directory.index.groups.count, duration: .zero)
         }
@@ -38,7 +38,7 @@ extension PalisadeStore {
 
     /// Devices whose stored configuration differs from what a fresh load of the whole tenant
     /// computes: empty unless incremental maintenance went wrong. For tests and operators.
-    public func directoryDrift(tenant: String) async throws -> [String] {
+    public func drift(tenant: String) async throws -> [String] {
         // One snapshot: the documents compared are those of the state that was loaded.
         try await readSnapshot { sql in
             let index = try await loadDirectory(tenant: tenant, on: sql)
@@ -136,10 +136,14 @@ extension PalisadeStore {
     }
 
     /// Loads every tenant's directory engine; a failure is logged and left to the first request.
-    public func warmDirectories() async {
+    public func warmUp() async {
         let tenants: [Tenant]
         do {
-            tenants = try await self.tenants()
+            tenants = try await read { sql in
+                try await sql.raw("SELECT id, name, created_at FROM tenants ORDER BY name").all().map {
+                    Tenant(id: try $0.string("id"), name: try $0.string("name"), createdAt: Timestamp.date(try $0.millis("created_at")))
+                }
+            }
         } catch {
             logger.warning("could not list tenants at start; directories load on first use", metadata: ["error": "\(error)"])
             return
@@ -147,7 +151,7 @@ extension PalisadeStore {
         for tenant in tenants {
             guard !Task.isCancelled else { return }
             do {
-                try await readDirectory(tenant: tenant.id) { _ in }
+                try await read(tenant: tenant.id) { _ in }
             } catch {
                 logger.warning("could not load a tenant's directory at start; it loads on first use", metadata: ["tenant": "\(tenant.id)", "error": "\(error)"])
             }
@@ -155,7 +159,7 @@ extension PalisadeStore {
     }
 }
 
-/// What `rebuildDirectory` did.
+/// What `rebuild` did.
 public struct DirectoryRebuild: Sendable {
     public var devices: Int
     public var groups: Int

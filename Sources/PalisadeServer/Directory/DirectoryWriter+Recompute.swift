@@ -3,7 +3,7 @@ import Logging
 import PalisadeCore
 import SQLKit
 
-extension PalisadeStore {
+extension DirectoryWriter {
     /// Recomputes the effective configuration of the given devices from the directory engine,
     /// stores those whose configuration or provenance changed (in batches), and returns the
     /// devices whose delivered configuration changed, with their stored report states
@@ -48,7 +48,7 @@ extension PalisadeStore {
                     """)).run()
             // A rebuild re-derives data changed behind the server's back: its states are stored,
             // but nothing happened on the devices, so it writes no history.
-            try await Self.storeStates(of: try await Self.stateInputs(of: writes, tenant: tenant, on: sql), tenant: tenant, at: now, history: !verifyingDocuments, on: sql)
+            try await DirectoryWriter.storeStates(of: try await Self.stateInputs(of: writes, tenant: tenant, on: sql), tenant: tenant, at: now, history: !verifyingDocuments, on: sql)
         }
         logger.debug("configurations stored", metadata: [
             "compared": "\(computed.count)", "written": "\(written)", "comparing": "\(comparing)", "writing": "\(ContinuousClock.now - storing - comparing)",
