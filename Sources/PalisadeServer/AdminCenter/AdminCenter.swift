@@ -70,11 +70,9 @@ struct AdminCenter: Sendable {
 
     // MARK: Signing in and out
 
-    func signInPage(_ request: Request, context: Context, error: String? = nil, email: String = "", status: HTTPResponse.Status = .ok) async throws -> Response {
+    func signInPage(_ request: Request, context: Context) async throws -> Response {
         let next = Self.safeRedirect(request.uri.queryParameters.get("next"))
-        return templates.standalone("sign-in", title: "Sign in", data: [
-            "error": error as Any, "email": email, "next": next,
-        ], status: status)
+        return templates.standalone(SignInPage(email: "", next: next), title: "Sign in")
     }
 
     func signIn(_ request: Request, context: Context) async throws -> Response {
@@ -82,9 +80,6 @@ struct AdminCenter: Sendable {
         let email = form["email"] ?? ""
         let next = Self.safeRedirect(form["next"])
         let source = context.sourceAddress ?? "unknown"
-        let render = { (message: String, status: HTTPResponse.Status) in
-            templates.standalone("sign-in", title: "Sign in", data: ["error": message, "email": email, "next": next], status: status)
-        }
         do {
             try signInLimiter.check("sign-in:\(source)", what: "sign-in attempts from \(source)")
             let signedIn = try await access.signIn(email: email, password: form["password"] ?? "", sourceAddress: context.sourceAddress)
@@ -95,7 +90,7 @@ struct AdminCenter: Sendable {
         } catch {
             guard let error = PalisadeError.refusal(error) else { throw error }
             if error.code == .invalidCredentials { signInLimiter.recordFailure("sign-in:\(source)") }
-            return render(error.message, error.status)
+            return templates.standalone(SignInPage(error: error.message, email: email, next: next), title: "Sign in", status: error.status)
         }
     }
 
@@ -229,9 +224,29 @@ struct PageErrorMiddleware: RouterMiddleware {
         } catch {
             // The API's own mapping, so a page and a route answer the same status and code.
             let failure = ErrorMiddleware.palisadeError(for: error, request: request, routes: routes, logger: context.logger)
-            return templates.page("error", title: "\(failure.status.code) \(failure.status.reasonPhrase)", principal: context.principal, path: request.uri.path,
-                                  data: ["status": failure.status.code, "reason": failure.status.reasonPhrase, "message": failure.message, "code": failure.code.rawValue],
+            let page = ErrorPage(status: failure.status.code, reason: failure.status.reasonPhrase, message: failure.message, code: failure.code.rawValue)
+            return templates.page(page, title: "\(failure.status.code) \(failure.status.reasonPhrase)", principal: context.principal, path: request.uri.path,
                                   status: failure.status)
         }
     }
+}
+
+/// The sign-in page (`sign-in.mustache`), outside the signed-in layout.
+struct SignInPage: PageModel {
+    static let template = "sign-in"
+    var csrf = ""
+    var error: String?
+    let email: String
+    /// Where to go once signed in: a path on this server (`AdminCenter.safeRedirect`).
+    let next: String
+}
+
+/// What went wrong on a page (`error.mustache`), with the status the API would answer.
+struct ErrorPage: PageModel {
+    static let template = "error"
+    var csrf = ""
+    let status: Int
+    let reason: String
+    let message: String
+    let code: String
 }

@@ -39,29 +39,30 @@ extension AdminCenter {
         }
     }
 
-    func onboardingPage(_ page: SignedInPage, values: [String: String] = [:], errors: FieldErrors = FieldErrors(), status: HTTPResponse.Status = .ok) async throws -> Response {
+    /// `values`: what a refused form sent, shown again.
+    func onboardingPage(_ page: SignedInPage, values: [String: String] = [:], errors: FieldErrors = FieldErrors(),
+                        status: HTTPResponse.Status = .ok) async throws -> Response {
         let tokens = try await enrollmentTokens.tokens(tenant: page.tenant, limit: 200, after: page.query("cursor"))
         let now = store.clock.now
         let insecure = onboarding.publicURL.value.hasPrefix("http://")
         let chosen = values["platform"] ?? "linux"
-        return page.render("onboarding", title: "Onboarding", [
-            "tokens": tokens.items.map { token in
+        return page.render(OnboardingPage(
+            tokens: tokens.items.map { token in
                 let state = token.revokedAt != nil ? "revoked" : token.expiresAt < now ? "expired" : (token.maxUses.map { token.uses >= $0 } ?? false) ? "used up" : "usable"
-                return ["id": token.id, "name": token.name, "expires": Show.time(token.expiresAt), "uses": token.uses,
-                        "maxUses": token.maxUses.map(String.init) ?? "no limit", "state": state, "reimaging": token.allowReenrollment,
-                        "canRevoke": page.may(.manageEnrollmentTokens) && state == "usable"] as [String: Any]
+                return .init(id: token.id, name: token.name, expires: Show.time(token.expiresAt), uses: token.uses,
+                             maxUses: token.maxUses.map(String.init) ?? "no limit", state: state, reimaging: token.allowReenrollment,
+                             canRevoke: page.may(.manageEnrollmentTokens) && state == "usable")
             },
-            "noTokens": tokens.items.isEmpty,
-            "platforms": OnboardingController.Platform.allCases.map { platform in
-                ["value": platform.rawValue, "label": DevicePlatform(rawValue: platform.rawValue)?.title ?? platform.rawValue,
-                 "selected": platform.rawValue == chosen,
-                 "commands": OnboardingController.installCommand(platform: platform, insecureHTTP: insecure).joined(separator: "\n")] as [String: Any]
+            noTokens: tokens.items.isEmpty,
+            platforms: OnboardingController.Platform.allCases.map { platform in
+                .init(value: platform.rawValue, label: DevicePlatform(rawValue: platform.rawValue)?.title ?? platform.rawValue,
+                      selected: platform.rawValue == chosen,
+                      commands: OnboardingController.installCommand(platform: platform, insecureHTTP: insecure).joined(separator: "\n"))
             },
-            "serverURL": onboarding.publicURL.value, "caSHA256": onboarding.ca?.sha256 as Any,
-            "name": values["name"] ?? "", "expiresInHours": values["expiresInHours"] ?? "24", "maxUses": values["maxUses"] ?? "",
-            "canManage": page.may(.manageEnrollmentTokens),
-            "errors": errors.byField, "general": errors.general as Any,
-        ], status: status)
+            serverURL: onboarding.publicURL.value, caSHA256: onboarding.ca?.sha256,
+            name: values["name"] ?? "", expiresInHours: values["expiresInHours"] ?? "24", maxUses: values["maxUses"] ?? "",
+            canManage: page.may(.manageEnrollmentTokens),
+            errors: errors.byField, general: errors.general), title: "Onboarding", status: status)
     }
 
     // MARK: Tenant settings, users, API tokens, audit
@@ -133,51 +134,50 @@ extension AdminCenter {
     func tenantSettingsPage(_ page: SignedInPage, errors: FieldErrors = FieldErrors(), status: HTTPResponse.Status = .ok) async throws -> Response {
         let scope = try await settings.enforcement(tenant: page.tenant)
         let devices = try await settings.deviceSettings(tenant: page.tenant)
-        return page.render("tenant-settings", title: "Tenant settings", [
-            "platforms": DevicePlatform.allCases.map { platform in
-                ["value": platform.rawValue, "label": platform.title, "on": scope.platforms[platform] ?? false, "takeOver": scope.takeOver[platform] ?? false] as [String: Any]
+        return page.render(TenantSettingsPage(
+            platforms: DevicePlatform.allCases.map { platform in
+                .init(value: platform.rawValue, label: platform.title, on: scope.platforms[platform] ?? false, takeOver: scope.takeOver[platform] ?? false)
             },
-            "tagged": scope.scope == .tagged, "tag": scope.tag ?? "", "staleAfterDays": devices.staleAfterDays,
-            "canManage": page.may(.manageSettings), "errors": errors.byField, "general": errors.general as Any,
-        ], status: status)
+            tagged: scope.scope == .tagged, tag: scope.tag ?? "", staleAfterDays: devices.staleAfterDays,
+            canManage: page.may(.manageSettings), errors: errors.byField, general: errors.general), title: "Tenant settings", status: status)
     }
 
-    static func roleChoices(selected: Role?) -> [[String: Any]] {
-        Role.allCases.map { ["value": $0.rawValue, "label": PageTemplates.roleTitle($0), "selected": $0 == selected] }
+    static func roleChoices(selected: Role?) -> [Choice] {
+        Role.allCases.map { Choice(value: $0.rawValue, label: PageTemplates.roleTitle($0), selected: $0 == selected) }
     }
 
+    /// `values`: what a refused new-user form sent, shown again (never the password).
     func usersPage(_ page: SignedInPage, values: [String: String] = [:], errors: FieldErrors = FieldErrors(), status: HTTPResponse.Status = .ok) async throws -> Response {
         let users = try await access.users(tenant: page.tenant, limit: 500, after: page.query("cursor"))
         let manage = page.may(.manageUsers)
-        return page.render("users", title: "Users", [
-            "users": users.items.map { user in
-                ["id": user.id, "email": user.email, "displayName": user.displayName, "role": PageTemplates.roleTitle(user.role),
-                 "roles": Self.roleChoices(selected: user.role), "locked": user.lockedUntil.map(Show.time) as Any,
-                 "canManage": manage && user.id != page.principal.id] as [String: Any]
+        return page.render(UsersPage(
+            users: users.items.map { user in
+                .init(id: user.id, email: user.email, displayName: user.displayName, role: PageTemplates.roleTitle(user.role),
+                      roles: Self.roleChoices(selected: user.role), locked: user.lockedUntil.map(Show.time),
+                      canManage: manage && user.id != page.principal.id)
             },
-            "roles": Self.roleChoices(selected: values["role"].flatMap(Role.init(rawValue:)) ?? .readOnlyOperator),
-            "email": values["email"] ?? "", "displayName": values["displayName"] ?? "",
-            "canManage": manage, "errors": errors.byField, "general": errors.general as Any,
-        ], status: status)
+            roles: Self.roleChoices(selected: values["role"].flatMap(Role.init(rawValue:)) ?? .readOnlyOperator),
+            email: values["email"] ?? "", displayName: values["displayName"] ?? "",
+            canManage: manage, errors: errors.byField, general: errors.general), title: "Users", status: status)
     }
 
+    /// `created`: a token just created, shown once; `values`: what a refused form sent.
     func apiTokensPage(_ page: SignedInPage, created: CreatedAPIToken? = nil, values: [String: String] = [:], errors: FieldErrors = FieldErrors(),
                        status: HTTPResponse.Status = .ok) async throws -> Response {
         let tokens = try await access.apiTokens(tenant: page.tenant, limit: 500, after: page.query("cursor"))
         let now = store.clock.now
         let manage = page.may(.manageAPITokens)
-        var response = page.render("api-tokens", title: "API tokens", [
-            "tokens": tokens.items.map { token in
+        var response = page.render(APITokensPage(
+            tokens: tokens.items.map { token in
                 let state = token.revokedAt != nil ? "revoked" : (token.expiresAt.map { $0 < now } ?? false) ? "expired" : "active"
-                return ["id": token.id, "name": token.name, "role": PageTemplates.roleTitle(token.role), "created": Show.time(token.createdAt),
-                        "createdBy": token.createdBy, "expires": token.expiresAt.map(Show.time) ?? "never", "lastUsed": Show.time(token.lastUsedAt),
-                        "state": state, "canRevoke": manage && state == "active"] as [String: Any]
+                return .init(id: token.id, name: token.name, role: PageTemplates.roleTitle(token.role), created: Show.time(token.createdAt),
+                             createdBy: token.createdBy, expires: token.expiresAt.map(Show.time) ?? "never", lastUsed: Show.time(token.lastUsedAt),
+                             state: state, canRevoke: manage && state == "active")
             },
-            "created": created.map { ["name": $0.record.name, "token": $0.token] } as Any,
-            "roles": Self.roleChoices(selected: values["role"].flatMap(Role.init(rawValue:)) ?? .readOnlyOperator),
-            "name": values["name"] ?? "", "expiresInDays": values["expiresInDays"] ?? "90",
-            "canManage": manage, "errors": errors.byField, "general": errors.general as Any,
-        ], status: status)
+            created: created.map { .init(name: $0.record.name, token: $0.token) },
+            roles: Self.roleChoices(selected: values["role"].flatMap(Role.init(rawValue:)) ?? .readOnlyOperator),
+            name: values["name"] ?? "", expiresInDays: values["expiresInDays"] ?? "90",
+            canManage: manage, errors: errors.byField, general: errors.general), title: "API tokens", status: status)
         response.headers[.cacheControl] = "no-store"
         return response
     }
@@ -189,15 +189,166 @@ extension AdminCenter {
         if let cursor = events.nextCursor {
             next = "/audit?" + Show.query([("actor", query.actor), ("action", query.action), ("target", query.targetId), ("cursor", cursor)])
         }
-        return page.render("audit", title: "Audit log", [
-            "events": events.items.map { event in
-                ["at": Show.time(event.at), "actor": event.actor.name, "actorType": event.actor.type.rawValue, "source": Show.text(event.actor.sourceAddress) as Any,
-                 "action": event.action.rawValue, "target": "\(event.target.type) \(event.target.name)", "targetId": event.target.id,
-                 "old": event.oldValue.map { $0.compactText } as Any, "new": event.newValue.map { $0.compactText } as Any] as [String: Any]
+        return page.render(AuditPage(
+            events: events.items.map { event in
+                .init(at: Show.time(event.at), actor: event.actor.name, actorType: event.actor.type.rawValue, source: Show.text(event.actor.sourceAddress),
+                      action: event.action.rawValue, target: "\(event.target.type) \(event.target.name)", targetId: event.target.id,
+                      old: event.oldValue.map { $0.compactText }, new: event.newValue.map { $0.compactText })
             },
-            "empty": events.items.isEmpty,
-            "actor": query.actor ?? "", "action": query.action ?? "", "target": query.targetId ?? "",
-            "next": next as Any,
-        ])
+            empty: events.items.isEmpty,
+            actor: query.actor ?? "", action: query.action ?? "", target: query.targetId ?? "",
+            next: next), title: "Audit log")
     }
+}
+
+/// Onboarding (`onboarding.mustache`): the package form, install commands, enrollment tokens.
+struct OnboardingPage: PageModel {
+    static let template = "onboarding"
+
+    struct Token: Sendable {
+        let id: String
+        let name: String
+        let expires: String
+        let uses: Int
+        /// The limit, or "no limit".
+        let maxUses: String
+        /// "usable", "used up", "expired" or "revoked".
+        let state: String
+        /// For a re-imaging wave (devices may enroll again under a known hardware id).
+        let reimaging: Bool
+        let canRevoke: Bool
+    }
+
+    struct Platform: Sendable {
+        let value: String
+        let label: String
+        let selected: Bool
+        /// The install commands, a line each.
+        let commands: String
+    }
+
+    var csrf = ""
+    let tokens: [Token]
+    let noTokens: Bool
+    let platforms: [Platform]
+    let serverURL: String
+    let caSHA256: String?
+    /// The package form's fields.
+    let name: String
+    let expiresInHours: String
+    let maxUses: String
+    let canManage: Bool
+    let errors: [String: String]
+    let general: String?
+}
+
+/// Tenant settings (`tenant-settings.mustache`): the enforcement scope and device settings.
+struct TenantSettingsPage: PageModel {
+    static let template = "tenant-settings"
+
+    struct Platform: Sendable {
+        let value: String
+        let label: String
+        /// Palisade enforces on this platform.
+        let on: Bool
+        let takeOver: Bool
+    }
+
+    var csrf = ""
+    let platforms: [Platform]
+    let tagged: Bool
+    let tag: String
+    let staleAfterDays: Int
+    let canManage: Bool
+    let errors: [String: String]
+    let general: String?
+}
+
+/// Users and roles (`users.mustache`).
+struct UsersPage: PageModel {
+    static let template = "users"
+
+    struct User: Sendable {
+        let id: String
+        let email: String
+        let displayName: String
+        let role: String
+        let roles: [Choice]
+        /// Until when the account is locked after failed sign-ins.
+        let locked: String?
+        /// Another person's account (no one changes or deletes their own here).
+        let canManage: Bool
+    }
+
+    var csrf = ""
+    let users: [User]
+    /// The new-user form's fields.
+    let roles: [Choice]
+    let email: String
+    let displayName: String
+    let canManage: Bool
+    let errors: [String: String]
+    let general: String?
+}
+
+/// API tokens (`api-tokens.mustache`), with a token just created shown once.
+struct APITokensPage: PageModel {
+    static let template = "api-tokens"
+
+    struct Token: Sendable {
+        let id: String
+        let name: String
+        let role: String
+        let created: String
+        let createdBy: String
+        let expires: String
+        let lastUsed: String
+        /// "active", "expired" or "revoked".
+        let state: String
+        let canRevoke: Bool
+    }
+
+    struct Created: Sendable {
+        let name: String
+        /// The secret, in this answer only.
+        let token: String
+    }
+
+    var csrf = ""
+    let tokens: [Token]
+    let created: Created?
+    /// The new-token form's fields.
+    let roles: [Choice]
+    let name: String
+    let expiresInDays: String
+    let canManage: Bool
+    let errors: [String: String]
+    let general: String?
+}
+
+/// The audit log (`audit.mustache`), with its filters.
+struct AuditPage: PageModel {
+    static let template = "audit"
+
+    struct Event: Sendable {
+        let at: String
+        let actor: String
+        let actorType: String
+        let source: String?
+        let action: String
+        let target: String
+        let targetId: String
+        /// The value before and after, as compact JSON.
+        let old: String?
+        let new: String?
+    }
+
+    var csrf = ""
+    let events: [Event]
+    let empty: Bool
+    /// The filters.
+    let actor: String
+    let action: String
+    let target: String
+    let next: String?
 }
