@@ -77,20 +77,21 @@ struct AdminCenter: Sendable {
 
     func signIn(_ request: Request, context: Context) async throws -> Response {
         let form = try await FormData.read(request, context: context)
-        let email = form["email"] ?? ""
-        let next = Self.safeRedirect(form["next"])
+        var fields = SignInForm()
         let source = context.sourceAddress ?? "unknown"
         do {
+            fields = try form.decode(SignInForm.self)
             try signInLimiter.check("sign-in:\(source)", what: "sign-in attempts from \(source)")
-            let signedIn = try await access.signIn(email: email, password: form["password"] ?? "", sourceAddress: context.sourceAddress)
-            var response = Response(status: .seeOther, headers: [.location: next])
+            let signedIn = try await access.signIn(email: fields.email, password: fields.password, sourceAddress: context.sourceAddress)
+            var response = Response(status: .seeOther, headers: [.location: Self.safeRedirect(fields.next)])
             response.setCookie(Cookie(name: AdminAuthenticationMiddleware.sessionCookie, value: signedIn.cookieValue, path: "/",
                                       secure: true, httpOnly: true, sameSite: .strict))
             return response
         } catch {
             guard let error = PalisadeError.refusal(error) else { throw error }
             if error.code == .invalidCredentials { signInLimiter.recordFailure("sign-in:\(source)") }
-            return templates.standalone(SignInPage(error: error.message, email: email, next: next), title: "Sign in", status: error.status)
+            return templates.standalone(SignInPage(error: error.message, email: fields.email, next: Self.safeRedirect(fields.next)),
+                                        title: "Sign in", status: error.status)
         }
     }
 
@@ -159,6 +160,16 @@ struct PageRoutes {
         }
     }
 
+    /// A form with a fixed set of fields, decoded into `Fields` by Hummingbird's
+    /// `URLEncodedFormDecoder` once the CSRF token and the permission are checked. A form the
+    /// decoder cannot read (a name sent twice, a broken escape) is refused with 400.
+    func post<Fields: Decodable & Sendable>(_ path: String, _ permission: Permission?, form: Fields.Type,
+                                            use handler: @escaping @Sendable (SignedInPage, Fields) async throws -> Response) {
+        post(path, permission) { page, form in try await handler(page, try form.decode(Fields.self)) }
+    }
+
+    /// A form read as name and value pairs (`FormData`): forms whose names are not fixed (the
+    /// policy editor) or repeat (assignments), and forms that send nothing but the CSRF token.
     func post(_ path: String, _ permission: Permission?, use handler: @escaping @Sendable (SignedInPage, FormData) async throws -> Response) {
         access.record(method: "POST", path: "/" + path, permission.map { .permission($0) } ?? .authenticated)
         group.post(RouterPath(path)) { request, context in
@@ -239,6 +250,13 @@ struct SignInPage: PageModel {
     let email: String
     /// Where to go once signed in: a path on this server (`AdminCenter.safeRedirect`).
     let next: String
+}
+
+/// The sign-in form.
+struct SignInForm: Decodable, Sendable {
+    @FormText var email: String
+    @FormText var password: String
+    @FormText var next: String
 }
 
 /// What went wrong on a page (`error.mustache`), with the status the API would answer.

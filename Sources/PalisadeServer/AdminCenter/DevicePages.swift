@@ -8,14 +8,14 @@ extension AdminCenter {
     func addDevicePages(to pages: PageRoutes) {
         pages.get("devices", .readDevices) { page in try await deviceList(page) }
         pages.get("devices/:id", .readDevices) { page in try await devicePage(page) }
-        pages.post("devices/:id/tags", .manageDeviceTags) { page, form in
+        pages.post("devices/:id/tags", .manageDeviceTags, form: DeviceTagsForm.self) { page, form in
             let id = try page.parameter("id")
-            let tags = (form["tags"] ?? "").split(whereSeparator: { $0 == "," || $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let tags = form.tags.split(whereSeparator: { $0 == "," || $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             do {
                 _ = try await devices.setTags(tenant: page.tenant, by: page.actor, device: id, tags: tags)
             } catch {
                 guard let error = PalisadeError.refusal(error), error.status == .badRequest else { throw error }
-                return try await devicePage(page, tagError: error.message, tagsText: form["tags"] ?? "")
+                return try await devicePage(page, tagError: error.message, tagsText: form.tags)
             }
             return page.redirect("/devices/\(id)", notice: .saved)
         }
@@ -278,4 +278,10 @@ struct DevicePage: PageModel {
 struct Fact: Sendable {
     let label: String
     let value: String
+}
+
+/// The device page's tags form.
+struct DeviceTagsForm: Decodable, Sendable {
+    /// Comma or line separated.
+    @FormText var tags: String
 }

@@ -7,44 +7,41 @@ import PalisadeCore
 extension AdminCenter {
     func addGroupPages(to pages: PageRoutes) {
         pages.get("groups", .readGroups) { page in try await groupList(page) }
-        pages.get("groups/new", .manageGroups) { page in groupForm(page, values: [:], errors: FieldErrors()) }
-        pages.post("groups", .manageGroups) { page, form in
-            let values = ["name": form["name"] ?? "", "description": form["description"] ?? "", "kind": form["kind"] ?? "static",
-                          "membershipRule": form["membershipRule"] ?? ""]
+        pages.get("groups/new", .manageGroups) { page in groupForm(page, values: NewGroupForm(), errors: FieldErrors()) }
+        pages.post("groups", .manageGroups, form: NewGroupForm.self) { page, form in
             do {
-                let rule = values["kind"] == "dynamic" ? values["membershipRule"] : nil
-                let group = try await groups.create(tenant: page.tenant, by: page.actor, name: values["name"]!, description: values["description"]!,
-                                                        members: [], membershipRule: rule)
+                let rule = form.isDynamic ? form.membershipRule : nil
+                let group = try await groups.create(tenant: page.tenant, by: page.actor, name: form.name, description: form.description,
+                                                    members: [], membershipRule: rule)
                 return page.redirect("/groups/\(group.id)", notice: .created)
             } catch {
                 guard let error = PalisadeError.refusal(error) else { throw error }
-                return groupForm(page, values: values, errors: FieldErrors(error, default: values["kind"] == "dynamic" ? "membershipRule" : "name"), status: error.status)
+                return groupForm(page, values: form, errors: FieldErrors(error, default: form.isDynamic ? "membershipRule" : "name"), status: error.status)
             }
         }
         pages.get("groups/:id", .readGroups) { page in try await groupPage(page) }
-        pages.post("groups/:id", .manageGroups) { page, form in
+        pages.post("groups/:id", .manageGroups, form: GroupEditForm.self) { page, form in
             let id = try page.parameter("id")
             let current = try await groups.group(tenant: page.tenant, id: id)
             do {
-                _ = try await groups.update(tenant: page.tenant, by: page.actor, id: id, name: form["name"], description: form["description"] ?? "",
-                                                membershipRule: current.membershipRule == nil ? nil : (form["membershipRule"] ?? ""))
+                _ = try await groups.update(tenant: page.tenant, by: page.actor, id: id, name: form.name, description: form.description,
+                                            membershipRule: current.membershipRule == nil ? nil : form.membershipRule)
             } catch {
                 guard let error = PalisadeError.refusal(error) else { throw error }
-                return try await groupPage(page, edits: ["name": form["name"] ?? "", "description": form["description"] ?? "", "membershipRule": form["membershipRule"] ?? ""],
-                                           errors: FieldErrors(error, default: "name"), status: error.status)
+                return try await groupPage(page, edits: form, errors: FieldErrors(error, default: "name"), status: error.status)
             }
             return page.redirect("/groups/\(id)", notice: .saved)
         }
-        pages.post("groups/:id/members", .manageGroups) { page, form in
+        pages.post("groups/:id/members", .manageGroups, form: GroupMembersForm.self) { page, form in
             let id = try page.parameter("id")
-            let entries = (form["devices"] ?? "").split(whereSeparator: { $0 == "," || $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            let nested = form.all("nestedGroup").filter { !$0.isEmpty }
+            let entries = form.devices.split(whereSeparator: { $0 == "," || $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let nested = [form.nestedGroup].filter { !$0.isEmpty }
             do {
                 let deviceIds = try await devices.resolve(tenant: page.tenant, namesOrIds: entries, field: "devices")
                 _ = try await groups.addMembers(tenant: page.tenant, by: page.actor, group: id, deviceIds: deviceIds, groupIds: nested)
             } catch {
                 guard let error = PalisadeError.refusal(error) else { throw error }
-                return try await groupPage(page, memberText: form["devices"] ?? "", errors: FieldErrors(error, default: "devices"), status: error.status)
+                return try await groupPage(page, memberText: form.devices, errors: FieldErrors(error, default: "devices"), status: error.status)
             }
             return page.redirect("/groups/\(id)", notice: .saved)
         }
@@ -70,15 +67,15 @@ extension AdminCenter {
             next: result.nextCursor.map { "/groups?cursor=\($0)" }), title: "Groups")
     }
 
-    func groupForm(_ page: SignedInPage, values: [String: String], errors: FieldErrors, status: HTTPResponse.Status = .ok) -> Response {
+    func groupForm(_ page: SignedInPage, values: NewGroupForm, errors: FieldErrors, status: HTTPResponse.Status = .ok) -> Response {
         page.render(NewGroupPage(
-            name: values["name"] ?? "", description: values["description"] ?? "",
-            dynamic: values["kind"] == "dynamic", membershipRule: values["membershipRule"] ?? "",
+            name: values.name, description: values.description,
+            dynamic: values.isDynamic, membershipRule: values.membershipRule,
             errors: errors.byField, general: errors.general), title: "New group", status: status)
     }
 
     /// `edits`: what a refused edit form sent, shown again instead of the group's values.
-    func groupPage(_ page: SignedInPage, edits: [String: String]? = nil, memberText: String = "", errors: FieldErrors = FieldErrors(),
+    func groupPage(_ page: SignedInPage, edits: GroupEditForm? = nil, memberText: String = "", errors: FieldErrors = FieldErrors(),
                    status: HTTPResponse.Status = .ok) async throws -> Response {
         let id = try page.parameter("id")
         let group = try await groups.group(tenant: page.tenant, id: id)
@@ -91,8 +88,8 @@ extension AdminCenter {
         return page.render(GroupPage(
             group: .init(id: group.id, name: group.name, description: group.description, memberCount: group.memberCount),
             isStatic: isStatic, rule: group.membershipRule,
-            edit: .init(name: edits?["name"] ?? group.name, description: edits?["description"] ?? group.description,
-                        membershipRule: edits?["membershipRule"] ?? group.membershipRule ?? ""),
+            edit: .init(name: edits.map { $0.name ?? "" } ?? group.name, description: edits?.description ?? group.description,
+                        membershipRule: edits?.membershipRule ?? group.membershipRule ?? ""),
             members: members.items.map { .init(id: $0.id, name: $0.name, platform: $0.platform.title, canRemove: manage && isStatic) },
             noMembers: members.items.isEmpty, moreMembers: members.nextCursor.map { "/groups/\(id)?cursor=\($0)" },
             nested: nested.map { .init(id: $0, name: names[$0] ?? $0, canRemove: manage) },
@@ -219,4 +216,36 @@ struct GroupPage: PageModel {
     let canSync: Bool
     let errors: [String: String]
     let general: String?
+}
+
+/// The new group form.
+struct NewGroupForm: Decodable, Sendable {
+    @FormText var name: String
+    @FormText var description: String
+    /// "static" or "dynamic".
+    @FormText var kind: String
+    @FormText var membershipRule: String
+
+    var isDynamic: Bool { kind == "dynamic" }
+}
+
+/// A group's edit form. A name the form did not send leaves the name as it is.
+struct GroupEditForm: Decodable, Sendable {
+    private var sentName: String?
+    @FormText var description: String
+    @FormText var membershipRule: String
+
+    var name: String? { sentName?.trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    enum CodingKeys: String, CodingKey {
+        case sentName = "name", description, membershipRule
+    }
+}
+
+/// A static group's add-members form: devices by name or id, and a group to nest.
+struct GroupMembersForm: Decodable, Sendable {
+    /// Names or ids, comma or line separated.
+    @FormText var devices: String
+    /// A group id, or empty for none (the select's first option).
+    @FormText var nestedGroup: String
 }

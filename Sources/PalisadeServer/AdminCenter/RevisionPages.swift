@@ -6,12 +6,12 @@ import PalisadeCore
 extension AdminCenter {
     func addRevisionAndSyncPages(to pages: PageRoutes) {
         pages.get("policies/:id/revisions/:revision", .readPolicies) { page in try await revisionDiffPage(page) }
-        pages.post("policies/:id/rollback", .managePolicies) { page, form in
+        pages.post("policies/:id/rollback", .managePolicies, form: RollbackForm.self) { page, form in
             let id = try page.parameter("id")
-            guard let revision = form["revision"].flatMap(Int.init) else {
+            guard let revision = Int(form.revision) else {
                 throw PalisadeError.invalid("revision must be a revision number", field: "revision")
             }
-            if form["action"] == "confirm" {
+            if form.action == "confirm" {
                 _ = try await policies.rollback(tenant: page.tenant, by: page.actor, policy: id, to: revision)
                 return page.redirect("/policies/\(id)", notice: .rolledBack)
             }
@@ -187,4 +187,10 @@ struct EnrollmentReportPage: PageModel {
     let refused: [Refusal]
     let noRefused: Bool
     let csv: String
+}
+
+/// The rollback form: a revision, previewed first (`action` "preview"), then confirmed.
+struct RollbackForm: Decodable, Sendable {
+    @FormText var revision: String
+    @FormText var action: String
 }
