@@ -1,4 +1,5 @@
 import Foundation
+import Mustache
 import PalisadeCore
 
 /// The policy editor generated from the catalog: one field per setting of the platform and
@@ -197,7 +198,9 @@ extension PolicyForm {
         let id: String
         let inputId: String
         let title: String
-        let description: String?
+        /// Absent for a few settings; never nil, or `{{#description}}` would find the page's
+        /// own `description` (the policy's) and show it under the setting.
+        let description: AbsentText
         let `default`: String?
         let expectation: String
         /// The problems with the value sent, beside the input.
@@ -217,7 +220,7 @@ extension PolicyForm {
             self.id = id
             self.inputId = inputId
             self.title = title
-            self.description = description
+            self.description = AbsentText(description)
             self.default = `default`
             self.expectation = expectation
             self.problem = problem
@@ -306,6 +309,17 @@ extension PolicyForm {
         let rowsId: String
         let configured: Bool
     }
+}
+
+/// Text that may be absent, and is then an empty section where it is found instead of being
+/// looked up further out (a nil optional would be).
+struct AbsentText: MustacheCustomRenderable, Sendable {
+    let text: String?
+
+    init(_ text: String?) { self.text = text }
+
+    var renderText: String { text ?? "" }
+    var isNull: Bool { text == nil }
 }
 
 extension SettingProblem: Error {}
