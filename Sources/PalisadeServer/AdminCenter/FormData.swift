@@ -55,12 +55,14 @@ struct FormData: Sendable {
         } catch let error as URLEncodedFormError {
             throw PalisadeError.invalid("the form could not be read: \(error)", field: error.code == .duplicateKeys ? error.value : nil)
         } catch let error as DecodingError {
+            // Every field is optional or has a default, so what is left is a value that is not
+            // text (`name[key]=…` makes `name` a map).
             let field: String? = switch error {
             case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): context.codingPath.first?.stringValue
             case .keyNotFound(let key, _): key.stringValue
             @unknown default: nil
             }
-            throw PalisadeError.invalid("the form could not be read: \(field.map { "\($0) is not a single value" } ?? "\(error)")", field: field)
+            throw PalisadeError.invalid("the form could not be read: " + (field.map { "\($0) is not a single value" } ?? "\(error)"), field: field)
         }
     }
 
