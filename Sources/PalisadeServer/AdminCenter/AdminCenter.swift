@@ -70,32 +70,28 @@ struct AdminCenter: Sendable {
 
     // MARK: Signing in and out
 
-    func signInPage(_ request: Request, context: Context, error: String? = nil, email: String = "", status: HTTPResponse.Status = .ok) async throws -> Response {
+    func signInPage(_ request: Request, context: Context) async throws -> Response {
         let next = Self.safeRedirect(request.uri.queryParameters.get("next"))
-        return templates.standalone("sign-in", title: "Sign in", data: [
-            "error": error as Any, "email": email, "next": next,
-        ], status: status)
+        return templates.standalone(SignInPage(email: "", next: next), title: "Sign in")
     }
 
     func signIn(_ request: Request, context: Context) async throws -> Response {
         let form = try await FormData.read(request, context: context)
-        let email = form["email"] ?? ""
-        let next = Self.safeRedirect(form["next"])
+        var fields = SignInForm()
         let source = context.sourceAddress ?? "unknown"
-        let render = { (message: String, status: HTTPResponse.Status) in
-            templates.standalone("sign-in", title: "Sign in", data: ["error": message, "email": email, "next": next], status: status)
-        }
         do {
+            fields = try form.decode(SignInForm.self)
             try signInLimiter.check("sign-in:\(source)", what: "sign-in attempts from \(source)")
-            let signedIn = try await access.signIn(email: email, password: form["password"] ?? "", sourceAddress: context.sourceAddress)
-            var response = Response(status: .seeOther, headers: [.location: next])
+            let signedIn = try await access.signIn(email: fields.email, password: fields.password, sourceAddress: context.sourceAddress)
+            var response = Response(status: .seeOther, headers: [.location: Self.safeRedirect(fields.next)])
             response.setCookie(Cookie(name: AdminAuthenticationMiddleware.sessionCookie, value: signedIn.cookieValue, path: "/",
                                       secure: true, httpOnly: true, sameSite: .strict))
             return response
         } catch {
             guard let error = PalisadeError.refusal(error) else { throw error }
             if error.code == .invalidCredentials { signInLimiter.recordFailure("sign-in:\(source)") }
-            return render(error.message, error.status)
+            return templates.standalone(SignInPage(error: error.message, email: fields.email, next: Self.safeRedirect(fields.next)),
+                                        title: "Sign in", status: error.status)
         }
     }
 
@@ -164,6 +160,16 @@ struct PageRoutes {
         }
     }
 
+    /// A form with a fixed set of fields, decoded into `Fields` by Hummingbird's
+    /// `URLEncodedFormDecoder` once the CSRF token and the permission are checked. A form the
+    /// decoder cannot read (a name sent twice, a broken escape) is refused with 400.
+    func post<Fields: Decodable & Sendable>(_ path: String, _ permission: Permission?, form: Fields.Type,
+                                            use handler: @escaping @Sendable (SignedInPage, Fields) async throws -> Response) {
+        post(path, permission) { page, form in try await handler(page, try form.decode(Fields.self)) }
+    }
+
+    /// A form read as name and value pairs (`FormData`): forms whose names are not fixed (the
+    /// policy editor) or repeat (assignments), and forms that send nothing but the CSRF token.
     func post(_ path: String, _ permission: Permission?, use handler: @escaping @Sendable (SignedInPage, FormData) async throws -> Response) {
         access.record(method: "POST", path: "/" + path, permission.map { .permission($0) } ?? .authenticated)
         group.post(RouterPath(path)) { request, context in
@@ -229,9 +235,36 @@ struct PageErrorMiddleware: RouterMiddleware {
         } catch {
             // The API's own mapping, so a page and a route answer the same status and code.
             let failure = ErrorMiddleware.palisadeError(for: error, request: request, routes: routes, logger: context.logger)
-            return templates.page("error", title: "\(failure.status.code) \(failure.status.reasonPhrase)", principal: context.principal, path: request.uri.path,
-                                  data: ["status": failure.status.code, "reason": failure.status.reasonPhrase, "message": failure.message, "code": failure.code.rawValue],
+            let page = ErrorPage(status: failure.status.code, reason: failure.status.reasonPhrase, message: failure.message, code: failure.code.rawValue)
+            return templates.page(page, title: "\(failure.status.code) \(failure.status.reasonPhrase)", principal: context.principal, path: request.uri.path,
                                   status: failure.status)
         }
     }
+}
+
+/// The sign-in page (`sign-in.mustache`), outside the signed-in layout.
+struct SignInPage: PageModel {
+    static let template = "sign-in"
+    var csrf = ""
+    var error: String?
+    let email: String
+    /// Where to go once signed in: a path on this server (`AdminCenter.safeRedirect`).
+    let next: String
+}
+
+/// The sign-in form.
+struct SignInForm: Decodable, Sendable {
+    @FormText var email: String
+    @FormText var password: String
+    @FormText var next: String
+}
+
+/// What went wrong on a page (`error.mustache`), with the status the API would answer.
+struct ErrorPage: PageModel {
+    static let template = "error"
+    var csrf = ""
+    let status: Int
+    let reason: String
+    let message: String
+    let code: String
 }

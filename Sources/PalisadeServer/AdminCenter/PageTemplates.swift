@@ -52,42 +52,24 @@ struct PageTemplates: Sendable {
 
     /// A page inside the layout: navigation for what the role may read, the signed-in person,
     /// and the CSRF token for the page's forms.
-    func page(_ name: String, title: String, principal: Principal?, path: String, data: [String: Any],
-              status: HTTPResponse.Status = .ok, notice: String? = nil) -> Response {
-        var data = data
-        data["csrf"] = principal?.csrfToken ?? ""
-        let content = library.render(Self.withoutNils(data) ?? [:], withTemplate: name) ?? ""
-        let layout: [String: Any] = [
-            "title": title,
-            "content": content,
-            "csrf": principal?.csrfToken ?? "",
-            "principal": principal.map { ["name": $0.name, "role": Self.roleTitle($0.role)] as [String: Any] } as Any,
-            "nav": principal.map { Self.navigation(for: $0.role, path: path) } ?? [],
-            "notice": notice as Any,
-        ]
-        return html(library.render(Self.withoutNils(layout) ?? [:], withTemplate: "layout") ?? "", status: status)
-    }
-
-    /// Mustache renders a section for a nil stored as `Any` (an `Optional.none` inside a
-    /// value): drop nils from the data, at every depth, so that an absent value is absent.
-    static func withoutNils(_ value: Any) -> Any? {
-        let mirror = Mirror(reflecting: value)
-        if mirror.displayStyle == .optional {
-            guard let wrapped = mirror.children.first?.value else { return nil }
-            return withoutNils(wrapped)
-        }
-        switch value {
-        case let dictionary as [String: Any]: return dictionary.compactMapValues(withoutNils)
-        case let array as [[String: Any]]: return array.map { $0.compactMapValues(withoutNils) }
-        case let array as [Any]: return array.compactMap(withoutNils)
-        default: return value
-        }
+    func page<Model: PageModel>(_ model: Model, title: String, principal: Principal?, path: String,
+                                status: HTTPResponse.Status = .ok, notice: String? = nil) -> Response {
+        var model = model
+        model.csrf = principal?.csrfToken ?? ""
+        let layout = Layout(
+            title: title,
+            content: library.render(model, withTemplate: Model.template) ?? "",
+            csrf: principal?.csrfToken ?? "",
+            principal: principal.map { Layout.Person(name: $0.name, role: Self.roleTitle($0.role)) },
+            nav: principal.map { Self.navigation(for: $0.role, path: path) } ?? [],
+            notice: notice)
+        return html(library.render(layout, withTemplate: "layout") ?? "", status: status)
     }
 
     /// A page without the signed-in layout (sign-in).
-    func standalone(_ name: String, title: String, data: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        let content = library.render(Self.withoutNils(data) ?? [:], withTemplate: name) ?? ""
-        let layout: [String: Any] = ["title": title, "content": content]
+    func standalone<Model: PageModel>(_ model: Model, title: String, status: HTTPResponse.Status = .ok) -> Response {
+        let layout = Layout(title: title, content: library.render(model, withTemplate: Model.template) ?? "",
+                            csrf: "", principal: nil, nav: [], notice: nil)
         return html(library.render(layout, withTemplate: "layout") ?? "", status: status)
     }
 
@@ -95,7 +77,7 @@ struct PageTemplates: Sendable {
         Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    static func navigation(for role: Role, path: String) -> [[String: Any]] {
+    static func navigation(for role: Role, path: String) -> [Layout.Link] {
         let items: [(String, String, Permission?)] = [
             ("/", "Overview", .readReports),
             ("/devices", "Devices", .readDevices),
@@ -110,7 +92,7 @@ struct PageTemplates: Sendable {
         ]
         return items.filter { $0.2.map(role.allows) ?? true }.map { href, label, _ in
             let current = href == "/" ? path == "/" : (path == href || path.hasPrefix(href + "/"))
-            return ["href": href, "label": label, "current": current]
+            return Layout.Link(href: href, label: label, current: current)
         }
     }
 
@@ -124,9 +106,58 @@ struct PageTemplates: Sendable {
     }
 }
 
+/// What a page's template renders: a struct whose stored properties are the template's keys.
+///
+/// swift-mustache reads a value's children by reflection (`Mirror`), so only stored properties
+/// are seen (a computed property is not: a count or a flag the template reads is stored). A
+/// `nil` optional is absent: a section for it is skipped and, as for a key missing from a
+/// dictionary, a `{{name}}` inside another section looks further up (the enclosing row, then
+/// the page). `false` and an empty array skip a section; any string, even an empty one, opens
+/// it (`Show.text` turns empty text into nil); a number opens it, even 0. A value is written
+/// with `String(describing:)`, HTML-escaped unless the template uses `{{{triple}}}` (the charts
+/// only). Property names are the template's keys, so a page's model is the list of what its
+/// template may read. Mind the looking up: a row's property left nil shows the page's property
+/// of the same name, if it has one (give them different names, or store a value).
+protocol PageModel: Sendable {
+    /// The template (a name in `PageTemplates.sources`) that renders this model.
+    static var template: String { get }
+    /// The session's CSRF token for the page's forms; set when the page is rendered.
+    var csrf: String { get set }
+}
+
+/// The layout around every page.
+struct Layout: Sendable {
+    struct Person: Sendable {
+        let name: String
+        let role: String
+    }
+
+    /// An entry of the navigation; `current` marks the section the page belongs to.
+    struct Link: Sendable {
+        let href: String
+        let label: String
+        let current: Bool
+    }
+
+    let title: String
+    /// The page, already rendered (and escaped) by its own template.
+    let content: String
+    let csrf: String
+    let principal: Person?
+    let nav: [Link]
+    let notice: String?
+}
+
+/// A choice in a `<select>` or a list of filters.
+struct Choice: Sendable {
+    let value: String
+    let label: String
+    let selected: Bool
+}
+
 extension SignedInPage {
-    func render(_ name: String, title: String, _ data: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        PageTemplates.shared.page(name, title: title, principal: principal, path: path, data: data, status: status,
+    func render(_ model: some PageModel, title: String, status: HTTPResponse.Status = .ok) -> Response {
+        PageTemplates.shared.page(model, title: title, principal: principal, path: path, status: status,
                                   notice: query("notice").flatMap { Notice(rawValue: $0)?.text })
     }
 
