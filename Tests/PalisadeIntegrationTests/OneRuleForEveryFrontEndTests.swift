@@ -92,6 +92,30 @@ import Testing
     }
 }
 
+extension OneRuleForEveryFrontEndTests {
+    /// The tenant-settings form holds two settings: one refused half saves neither.
+    @Test func aRefusedHalfOfTheTenantSettingsFormSavesNothing() async throws {
+        try await TestServer.with(.sqlite) { server in
+            try await server.createUser("ada@example.com", role: "administrator")
+            let browser = PageClient(server: server)
+            defer { browser.close() }
+            _ = try await browser.signIn("ada@example.com", AdminCenterTests.password)
+            let before = try await server.api(.GET, "/api/v1/settings/enforcement")
+            let auditBefore = try await server.count("audit_events")
+            let refused = try await browser.post("/tenant-settings", ["platform.linux": "on", "scope": "tagged", "tag": "pilot", "staleAfterDays": "9999"])
+            #expect(refused.status == 400)
+            #expect(refused.body.contains("staleAfterDays must be from 1 to 3650"))
+            #expect(try await server.api(.GET, "/api/v1/settings/enforcement").body == before.body, "the scope half was not saved")
+            #expect(try await server.count("audit_events") == auditBefore)
+
+            let saved = try await browser.post("/tenant-settings", ["platform.linux": "on", "scope": "tagged", "tag": "pilot", "staleAfterDays": "14"])
+            #expect(saved.status == 303)
+            #expect(try await server.api(.GET, "/api/v1/settings/enforcement")["tag"] == "pilot")
+            #expect(try await server.api(.GET, "/api/v1/settings/devices")["staleAfterDays"] == 14)
+        }
+    }
+}
+
 /// Text as the admin center's templates escape it.
 enum PageText {
     static func escaped(_ text: String) -> String {

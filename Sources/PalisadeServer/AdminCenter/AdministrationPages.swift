@@ -74,9 +74,9 @@ extension AdminCenter {
             scope.scope = form.scope == "tagged" ? .tagged : .all
             scope.tag = scope.scope == .tagged ? form.tag : nil
             do {
-                _ = try await settings.setEnforcement(tenant: page.tenant, by: page.actor, scope)
+                // Both halves of the form are judged before either is saved, and saved together.
                 let days = try FormNumber.whole(form.staleAfterDays, field: "staleAfterDays", unit: "days")
-                _ = try await settings.setDeviceSettings(tenant: page.tenant, by: page.actor, DeviceSettings(staleAfterDays: days))
+                _ = try await settings.set(tenant: page.tenant, by: page.actor, enforcement: scope, devices: DeviceSettings(staleAfterDays: days))
             } catch {
                 guard let error = PalisadeError.refusal(error) else { throw error }
                 return try await tenantSettingsPage(page, errors: FieldErrors(error, default: "tag"), status: error.status)

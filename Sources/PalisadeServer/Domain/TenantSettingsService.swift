@@ -50,6 +50,25 @@ public struct TenantSettingsService: Sendable {
         }
     }
 
+    /// The enforcement scope and the device settings together (the admin center's one form):
+    /// both are judged before anything is stored, and stored in one transaction, so a refusal
+    /// of one half saves nothing. Audited as the two changes they are.
+    public func set(tenant: String, by actor: AuditActor, enforcement scope: EnforcementScope, devices: DeviceSettings) async throws -> (EnforcementScope, DeviceSettings) {
+        let scope = try Self.validated(scope)
+        let devices = try Self.validated(devices)
+        let now = store.clock.nowMillis
+        return try await store.directory.write(tenant: tenant) { sql, directory in
+            let (oldScope, oldDevices) = try await TenantSettingsRepository.settings(tenant: tenant, on: sql)
+            try await TenantSettingsRepository.save(tenant: tenant, scope: scope, devices: devices, on: sql)
+            directory.scopeChanged()
+            try await PalisadeStore.audit(.settingsEnforcement, by: actor, tenant: tenant, target: ("tenantSettings", tenant, "enforcement"),
+                                          old: oldScope, new: scope, at: now, on: sql)
+            try await PalisadeStore.audit(.settingsDevices, by: actor, tenant: tenant, target: ("tenantSettings", tenant, "devices"),
+                                          old: oldDevices, new: devices, at: now, on: sql)
+            return (scope, devices)
+        }
+    }
+
     /// Device settings change no device's configuration: a plain write under the tenant's lock.
     public func setDeviceSettings(tenant: String, by actor: AuditActor, _ settings: DeviceSettings) async throws -> DeviceSettings {
         let settings = try Self.validated(settings)
