@@ -70,7 +70,7 @@ struct StoreOptions: ParsableArguments {
         return try await Database.with(location, logger: logger) { backend in
             let store = PalisadeStore(backend: backend, logger: logger)
             try await store.migrate()
-            return try await store.withWriters { try await body(store) }
+            return try await body(store)
         }
     }
 }

@@ -33,31 +33,28 @@ enum CheckInRequests {
             let store = PalisadeStore(backend: backend, logger: logger)
             try await store.migrate()
             _ = try await store.bootstrapIfEmpty()
-            // Check-ins and reports go through the hot path's writers: run them; they write
-            // what they hold (last-seen times) before `withWriters` returns.
-            return try await store.withWriters {
-                let tenant = try await store.tenants()[0].id
-                let token = try await EnrollmentTokenService(store: store).create(tenant: tenant, by: .system("palisade-bench"), name: "bench-checkin",
-                                                                 expiresInHours: 24, maxUses: nil).token
-                var seeded: [SeededDevice] = []
-                for index in 0..<count {
-                    let keys = DeviceKeyPair.generate()
-                    let inventory = DeviceProtocol.Inventory(hostname: "bench-\(index)", platform: .linux, osVersion: "Ubuntu 24.04", hardwareId: "bench-hw-\(index)",
-                                                             agentVersion: "bench", mdmEnrolled: false, tags: [])
-                    let enrolled = try await store.enroll(.init(enrollmentToken: token, publicKey: keys.publicKeyPEM, inventory: inventory))
-                    // The first check-in of a day goes through the directory: done here, so that the
-                    // runs measure steady-state check-ins (run the benchmark on the seeding day, UTC).
-                    try await store.recordCheckIn(deviceId: enrolled.deviceId, tenant: tenant, inventory: inventory, deliveredHash: nil)
-                    let hash = try await store.configurationHash(deviceId: enrolled.deviceId)
-                    // A device in its steady state has reported what it holds (else its check-ins
-                    // would be asked for that report).
-                    if let hash {
-                        _ = try await store.recordReport(deviceId: enrolled.deviceId, tenant: tenant, report: .init(configurationHash: hash, results: []))
-                    }
-                    seeded.append(SeededDevice(deviceId: enrolled.deviceId, privateKeyPEM: keys.privateKeyPEM, inventory: inventory, configurationHash: hash))
+            let tenant = try await store.tenants()[0].id
+            let token = try await EnrollmentTokenService(store: store).create(tenant: tenant, by: .system("palisade-bench"), name: "bench-checkin",
+                                                             expiresInHours: 24, maxUses: nil).token
+            var seeded: [SeededDevice] = []
+            for index in 0..<count {
+                let keys = DeviceKeyPair.generate()
+                let inventory = DeviceProtocol.Inventory(hostname: "bench-\(index)", platform: .linux, osVersion: "Ubuntu 24.04", hardwareId: "bench-hw-\(index)",
+                                                         agentVersion: "bench", mdmEnrolled: false, tags: [])
+                let enrolled = try await store.enroll(.init(enrollmentToken: token, publicKey: keys.publicKeyPEM, inventory: inventory))
+                // The first check-in of a day goes through the directory: done here, so that the
+                // runs measure steady-state check-ins (run the benchmark on the seeding day, UTC).
+                try await store.recordCheckIn(deviceId: enrolled.deviceId, tenant: tenant, inventory: inventory, deliveredHash: nil)
+                let hash = try await store.configurationHash(deviceId: enrolled.deviceId)
+                // A device in its steady state has reported what it holds (else its check-ins
+                // would be asked for that report).
+                if let hash {
+                    _ = try await store.recordReport(deviceId: enrolled.deviceId, tenant: tenant, report: .init(configurationHash: hash, results: []))
                 }
-                return seeded
+                seeded.append(SeededDevice(deviceId: enrolled.deviceId, privateKeyPEM: keys.privateKeyPEM, inventory: inventory, configurationHash: hash))
             }
+            await store.flushLastSeen()
+            return seeded
         }
         try JSONEncoder().encode(seeded).write(to: URL(fileURLWithPath: out))
         print("seeded \(seeded.count) devices into \(location)")

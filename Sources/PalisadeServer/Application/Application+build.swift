@@ -176,12 +176,10 @@ struct StrictTransportSecurityMiddleware: RouterMiddleware {
     }
 }
 
-/// Background services beside the HTTP server: the hot path's writers, the long-poll notifier,
-/// the directory warm-up, and on PostgreSQL the listener that hears other replicas' changes.
-/// They start before the server and stop after it, in reverse order: the writers last, once
-/// the server has answered its last request, writing what they hold.
+/// Background services beside the HTTP server: the long-poll notifier, the directory warm-up,
+/// and on PostgreSQL the listener that hears other replicas' changes.
 func services(for store: PalisadeStore, logger: Logger) -> [any Service] {
-    var services: [any Service] = [store.writers, store.notifier, DirectoryWarmUp(store: store)]
+    var services: [any Service] = [store.notifier, DirectoryWarmUp(store: store), LastSeenFlush(store: store)]
     if let postgres = store.backend as? PostgresBackend {
         services.append(PostgresChangeListener(backend: postgres, notifier: store.notifier, logger: logger))
     }

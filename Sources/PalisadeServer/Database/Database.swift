@@ -1,43 +1,43 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
-import ServiceLifecycle
 
-/// Opens the backend for a location, and says what must run while it is used (PostgreSQL's
-/// pool).
+/// Opens the backend for a location and keeps what it needs running (PostgreSQL's pool) for
+/// the duration of `body`.
 public enum Database {
-    /// The backend for `location`. PostgreSQL's is usable only while `services(for:)` run.
-    public static func open(_ location: DatabaseLocation, logger: Logger) async throws -> any DatabaseBackend {
-        switch location {
-        case .sqlite(let path):
-            try await SQLiteBackend.open(path: path, logger: logger)
-        case .postgres(let url, let password):
-            try PostgresBackend(url: url, password: password, logger: logger)
-        }
-    }
-
-    /// What must run while `backend` is used: on PostgreSQL its client (the connection pool),
-    /// listed first in a service group so that it stops after everything that uses it; nothing
-    /// on SQLite.
-    public static func services(for backend: any DatabaseBackend) -> [any Service] {
-        (backend as? PostgresBackend).map { [$0.client] } ?? []
-    }
-
-    /// Opens the backend, runs its services (`withServices`) for the duration of `body`, then
-    /// closes it. Returns once the PostgreSQL pool has stopped: at once with PostgreSQL
-    /// stopped (connects are refused), within the connect timeout (3 s) with its host gone.
     public static func with<T: Sendable>(
         _ location: DatabaseLocation, logger: Logger,
         _ body: @Sendable (any DatabaseBackend) async throws -> T
     ) async throws -> T {
-        let backend = try await open(location, logger: logger)
-        do {
-            let result = try await withServices(services(for: backend), logger: logger) { try await body(backend) }
-            try await backend.close()
+        switch location {
+        case .sqlite(let path):
+            let backend = try await SQLiteBackend.open(path: path, logger: logger)
+            do {
+                let result = try await body(backend)
+                try await backend.close()
+                return result
+            } catch {
+                try? await backend.close()
+                throw error
+            }
+        case .postgres(let url, let password):
+            let backend = try PostgresBackend(url: url, password: password, logger: logger)
+            // Unstructured so that closing the pool is waited for a bounded time only: with
+            // PostgreSQL unreachable, a stopping server must not wait on connection attempts.
+            let poolStopped = NIOLockedValueBox(false)
+            let pool = Task {
+                await backend.client.run()
+                poolStopped.withLockedValue { $0 = true }
+            }
+            defer { pool.cancel() }
+            let result = try await body(backend)
+            pool.cancel()
+            let deadline = ContinuousClock.now.advanced(by: .seconds(2))
+            while !poolStopped.withLockedValue({ $0 }), ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
             return result
-        } catch {
-            try? await backend.close()
-            throw error
         }
     }
 }

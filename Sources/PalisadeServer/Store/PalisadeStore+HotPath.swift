@@ -2,81 +2,13 @@ import Foundation
 import Logging
 import PalisadeCore
 import SQLKit
-import ServiceLifecycle
-
-/// The check-in hot path's writers (`AssertionLedger`, `LastSeenWriter`, `DeviceWriteBatcher`)
-/// as one service: each drains its queue in its own `run()`, in child tasks of this one, and
-/// writes what it holds on graceful shutdown. The server runs it before the HTTP server in its
-/// service group (`services(for:)`), so it stops after the server has answered its requests;
-/// a tool or test that uses a store without a server runs it with `PalisadeStore.withWriters`.
-///
-/// While it is not running (before it starts, after it stopped, or in a store nobody runs it
-/// for), a write is not queued, since nothing would drain it: the caller commits it alone, in
-/// its own task, as a batch of one. Nothing waits for a service that is not there, and the
-/// guarantees are the same (an id is accepted only if its insert created the row, a write is
-/// answered once committed); only the sharing of transactions is lost. Last-seen times are
-/// held in memory meanwhile, written once the service runs or by `flushLastSeen()`. (A server
-/// answers its first requests after its services have started, as a rule; `withWriters` waits
-/// for them, `untilRunning`.)
-public struct HotPathWriters: Service {
-    let assertionLedger: AssertionLedger
-    let lastSeen: LastSeenWriter
-    let deviceWrites: DeviceWriteBatcher
-
-    public func run() async {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await assertionLedger.run() }
-            group.addTask { await lastSeen.run() }
-            group.addTask { await deviceWrites.run() }
-        }
-    }
-
-    /// Returns once every writer's `run()` has started: writes made from then on are queued
-    /// for it.
-    func untilRunning() async {
-        await assertionLedger.untilRunning()
-        await lastSeen.untilRunning()
-        await deviceWrites.untilRunning()
-    }
-}
-
-/// Whether a hot-path writer's `run()` is running, and the signal that wakes it (nil before it
-/// starts and after it stopped): each writer holds one, isolated to it.
-struct HotPathWriterRun {
-    private(set) var wake: AsyncStream<Void>.Continuation?
-    private var startWaiters: [CheckedContinuation<Void, Never>] = []
-
-    /// What `run()` drains: one signal stands for any number of yields made before it is read.
-    mutating func start(_ writer: String) -> AsyncStream<Void> {
-        precondition(wake == nil, "\(writer).run() is already running")
-        let (signals, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        self.wake = wake
-        for waiter in startWaiters { waiter.resume() }
-        startWaiters.removeAll()
-        return signals
-    }
-
-    mutating func stop() {
-        wake?.finish()
-        wake = nil
-    }
-
-    mutating func resumeWhenStarted(_ waiter: CheckedContinuation<Void, Never>) {
-        if wake != nil {
-            waiter.resume()
-        } else {
-            startWaiters.append(waiter)
-        }
-    }
-}
 
 /// Group commit of single-use assertion ids: requests arriving while a batch commits wait for
 /// the next one, and each batch is one transaction with one multi-row
 /// `INSERT ... ON CONFLICT DO NOTHING RETURNING`. The database's unique key (device, jti)
 /// stays the arbiter: an id is accepted only if this batch's insert created its row, so a
 /// replay is refused whether its first use was in the same batch, in a concurrent batch, or
-/// on another replica. A request is answered only after its batch has committed. The batches
-/// are drained by `run()` (a part of `HotPathWriters`).
+/// on another replica. A request is answered only after its batch has committed.
 actor AssertionLedger {
     struct Use: Sendable, Hashable {
         var deviceId: String
@@ -100,7 +32,7 @@ actor AssertionLedger {
     /// Batches of one replica never wait for another replica's: the unique key decides.
     private let lockKey = "assertions:\(UUID().uuidString)"
     private var queue: [(use: Use, answer: CheckedContinuation<Bool, any Error>)] = []
-    private var running = HotPathWriterRun()
+    private var draining = false
     private var lastPurge: Int64 = 0
     private(set) var batchesCommitted = 0
 
@@ -111,39 +43,12 @@ actor AssertionLedger {
 
     /// True when this is the id's first use; false for a replay. Throws if the batch failed.
     func record(_ use: Use) async throws -> Bool {
-        guard let wake = running.wake else {
-            // Not running: a batch of one, committed by the caller (see `HotPathWriters`).
-            return try await commit([use]).contains(use.key)
-        }
-        return try await withCheckedThrowingContinuation { answer in
+        try await withCheckedThrowingContinuation { answer in
             queue.append((use, answer))
-            wake.yield()
-        }
-    }
-
-    /// Commits the queued uses, a batch at a time, until graceful shutdown; then commits what
-    /// is still queued. Cancelled, it fails what is queued instead (the requests waiting are
-    /// being cancelled too, and the database may be closing).
-    nonisolated func run() async {
-        for await _ in await start().cancelOnGracefulShutdown() {
-            await drain()
-        }
-        await stopped()
-    }
-
-    private func start() -> AsyncStream<Void> { running.start("AssertionLedger") }
-
-    func untilRunning() async {
-        await withCheckedContinuation { running.resumeWhenStarted($0) }
-    }
-
-    private func stopped() async {
-        running.stop()
-        if Task.isCancelled {
-            for (_, answer) in queue { answer.resume(throwing: CancellationError()) }
-            queue.removeAll()
-        } else {
-            await drain()
+            if !draining {
+                draining = true
+                Task { await self.drain() }
+            }
         }
     }
 
@@ -162,6 +67,7 @@ actor AssertionLedger {
                 for (_, answer) in batch { answer.resume(throwing: error) }
             }
         }
+        draining = false
     }
 
     private func commit(_ uses: [Use]) async throws -> Set<Key> {
@@ -188,16 +94,14 @@ actor AssertionLedger {
 
 /// Write-behind of last-seen times for check-ins that change nothing else: noted in memory,
 /// written at most `interval` later in one transaction for every device noted meanwhile, and
-/// on graceful shutdown. `run()` (a part of `HotPathWriters`) does both; `flush()` writes at
-/// once. A crash loses at most the last interval's times (the devices look one interval less
-/// recently seen; their next check-in writes it again).
+/// on graceful shutdown (`flush`). A crash loses at most the last interval's times (the
+/// devices look one interval less recently seen; their next check-in writes it again).
 actor LastSeenWriter {
     static let interval: Duration = .seconds(1)
     private let backend: any DatabaseBackend
     private let logger: Logger
     private var pending: [String: Int64] = [:]
-    /// `run()` is woken when there is something to write.
-    private var running = HotPathWriterRun()
+    private var scheduled = false
     /// Failed flushes in a row; after `maximumRetries` the times are dropped (they are only
     /// last-seen times, and the next check-in notes them again), so that a store whose
     /// database is gone for good does not retry for ever.
@@ -211,44 +115,24 @@ actor LastSeenWriter {
 
     func note(_ deviceId: String, at millis: Int64) {
         pending[deviceId] = max(pending[deviceId] ?? millis, millis)
-        running.wake?.yield()
+        scheduleFlush()
+    }
+
+    /// A flush `interval` from now, unless one is already due.
+    private func scheduleFlush() {
+        guard !scheduled else { return }
+        scheduled = true
+        Task {
+            try? await Task.sleep(for: Self.interval)
+            await self.flush()
+        }
     }
 
     var pendingCount: Int { pending.count }
 
-    /// Writes the times noted, `interval` after the first of them, until graceful shutdown;
-    /// then writes what it holds. Cancelled (not a graceful stop), it writes nothing more: the
-    /// database may be closing under it, and a write could hold the service group open.
-    nonisolated func run() async {
-        for await _ in await start().cancelOnGracefulShutdown() {
-            // Times noted meanwhile share this write; a graceful shutdown ends the wait.
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.interval) }
-            if Task.isCancelled || Task.isShuttingDownGracefully { break }
-            await flush()
-        }
-        await stopped()
-        guard !Task.isCancelled else { return }
-        await flush()
-    }
-
-    private func start() -> AsyncStream<Void> {
-        let signals = running.start("LastSeenWriter")
-        // Times noted before it ran (a server starting) wait the interval like any others.
-        if !pending.isEmpty { running.wake?.yield() }
-        return signals
-    }
-
-    func untilRunning() async {
-        await withCheckedContinuation { running.resumeWhenStarted($0) }
-    }
-
-    private func stopped() {
-        running.stop()
-    }
-
     /// Writes every noted time now. A time never moves backwards (a direct write may be newer).
-    /// A failed write keeps the times for the next flush (`run()` retries `interval` later).
     func flush() async {
+        scheduled = false
         let batch = pending
         pending = [:]
         guard !batch.isEmpty else { return }
@@ -271,7 +155,7 @@ actor LastSeenWriter {
             }
             logger.warning("could not write last-seen times; retrying", metadata: ["devices": "\(batch.count)", "error": "\(error)"])
             for (id, millis) in batch { pending[id] = max(pending[id] ?? millis, millis) }
-            running.wake?.yield()
+            scheduleFlush()
         }
     }
 }
@@ -280,8 +164,7 @@ actor LastSeenWriter {
 /// writes that arrive while a batch commits wait for the next one, and a batch runs each write
 /// in turn in one transaction, so a thousand reports after a policy change cost a few synced
 /// commits of the single writer instead of a thousand. Each caller is answered only once its
-/// batch has committed, with what its own write returned. (PostgreSQL: see `write`.) The
-/// batches are drained by `run()` (a part of `HotPathWriters`).
+/// batch has committed, with what its own write returned. (PostgreSQL: see `write`.)
 ///
 /// Writes run sorted by device, inside the single writer's transaction. A batch that fails is
 /// retried one write per transaction, so that one bad write fails alone; a full disk fails the
@@ -297,7 +180,7 @@ actor DeviceWriteBatcher {
     private let backend: any DatabaseBackend
     private let batchLock = "device-writes"
     private var queue: [Write] = []
-    private var running = HotPathWriterRun()
+    private var draining = false
     private(set) var batchesCommitted = 0
 
     init(backend: any DatabaseBackend) {
@@ -318,44 +201,15 @@ actor DeviceWriteBatcher {
     }
 
     private func batched<T: Sendable>(deviceId: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        guard let wake = running.wake else {
-            // Not running: a batch of one, committed by the caller (see `HotPathWriters`).
-            let result = try await backend.write(lockKey: batchLock, body)
-            batchesCommitted += 1
-            return result
-        }
         let result = WriteResult<T>()
         try await withCheckedThrowingContinuation { (answer: CheckedContinuation<Void, any Error>) in
             queue.append(Write(deviceId: deviceId, run: { sql in result.set(try await body(sql)) }, answer: answer))
-            wake.yield()
+            if !draining {
+                draining = true
+                Task { await self.drain() }
+            }
         }
         return try result.value()
-    }
-
-    /// Commits the queued writes, a batch at a time, until graceful shutdown; then commits
-    /// what is still queued. Cancelled, it fails what is queued instead (the requests waiting
-    /// are being cancelled too, and the database may be closing).
-    nonisolated func run() async {
-        for await _ in await start().cancelOnGracefulShutdown() {
-            await drain()
-        }
-        await stopped()
-    }
-
-    private func start() -> AsyncStream<Void> { running.start("DeviceWriteBatcher") }
-
-    func untilRunning() async {
-        await withCheckedContinuation { running.resumeWhenStarted($0) }
-    }
-
-    private func stopped() async {
-        running.stop()
-        if Task.isCancelled {
-            for write in queue { write.answer.resume(throwing: CancellationError()) }
-            queue.removeAll()
-        } else {
-            await drain()
-        }
     }
 
     private func drain() async {
@@ -381,6 +235,7 @@ actor DeviceWriteBatcher {
                 for write in ordered { write.answer.resume(throwing: error) }
             }
         }
+        draining = false
     }
 
     private func commit(_ writes: [Write]) async throws {

@@ -42,24 +42,7 @@ public struct PalisadeStore: Sendable {
         self.directory = DirectoryWriter(backend: backend, catalog: catalog, notifier: notifier, clock: clock, metrics: metrics, logger: logger)
     }
 
-    /// The hot path's writers, a service to run while the store serves devices: the server
-    /// runs it in its service group (`services(for:)`); see `withWriters` for tools and tests.
-    public var writers: HotPathWriters {
-        HotPathWriters(assertionLedger: assertionLedger, lastSeen: lastSeen, deviceWrites: deviceWrites)
-    }
-
-    /// Runs `body` with the hot path's writers running (a tool or test that records check-ins,
-    /// reports or assertions without a server), from the moment it starts, then stops them
-    /// gracefully: what they hold is written before this returns.
-    public func withWriters<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        let writers = self.writers
-        return try await withServices([writers], logger: logger) {
-            await writers.untilRunning()
-            return try await body()
-        }
-    }
-
-    /// Writes the last-seen times still held in memory now (tests; tools).
+    /// Writes the last-seen times still held in memory (graceful shutdown; tests).
     public func flushLastSeen() async {
         await lastSeen.flush()
     }
