@@ -59,17 +59,4 @@ import Testing
         }
         #expect(checked > 1000, "the front ends were read")
     }
-
-    /// Long-running work belongs to the service group (it stops it in order and waits for
-    /// it); a `Task {}` or `Task.detached` nothing awaits outlives a stop unnoticed. Child
-    /// tasks of a task group are structured and allowed.
-    @Test func theServerStartsNoUnstructuredTasks() throws {
-        let lines = try Self.lines(in: try Self.allFolders)
-        #expect(lines.count > 5000, "the server's sources were read")
-        for (place, line) in lines where !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") {
-            if line.contains(/(^|[^A-Za-z.])Task(\.detached)?\s*(\{|\()/) {
-                Issue.record("\(place) starts an unstructured task: \(line.trimmingCharacters(in: .whitespaces))")
-            }
-        }
-    }
 }
