@@ -19,8 +19,6 @@ public struct DirectoryWriter: Sendable {
     /// Each tenant's directory engine between writes.
     let directories = TenantDirectoryCache()
 
-    var resolver: EffectiveConfigurationResolver { EffectiveConfigurationResolver(catalog: catalog) }
-
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await backend.read(body)
     }

@@ -79,7 +79,7 @@ struct DriftCursor: Sendable, Hashable {
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         guard let data = Data(base64Encoded: base64), let parts = try? JSONDecoder().decode([String].self, from: data), parts.count == 3,
               let millis = Int64(parts[0]) else {
-            throw DomainError.invalid("cursor is not one this server handed out", field: "cursor")
+            throw DomainError.unknownCursor
         }
         detectedAt = millis
         deviceId = parts[1]

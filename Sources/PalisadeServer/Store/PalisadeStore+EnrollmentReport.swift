@@ -155,7 +155,7 @@ extension PalisadeStore {
             let owners = tenants == 1 ? [tenant, ""] : [tenant]
             var conditions: SQLQueryString = "tenant_id IN (\(binds: owners)) AND at >= \(bind: since)"
             if let position {
-                guard let at = Int64(position.name) else { throw DomainError.invalid("cursor is not one this server handed out", field: "cursor") }
+                guard let at = Int64(position.name) else { throw DomainError.unknownCursor }
                 conditions += " AND (at < \(bind: at) OR (at = \(bind: at) AND id < \(bind: position.id)))"
             }
             let rows = try await sql.raw("""

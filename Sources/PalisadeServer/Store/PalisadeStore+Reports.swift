@@ -148,7 +148,7 @@ struct ReportCursor: Sendable, Hashable {
         var base64 = encoded.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         guard let data = Data(base64Encoded: base64), let pair = try? JSONDecoder().decode([String].self, from: data), pair.count == 2 else {
-            throw DomainError.invalid("cursor is not one this server handed out", field: "cursor")
+            throw DomainError.unknownCursor
         }
         name = pair[0]
         id = pair[1]

@@ -40,7 +40,7 @@ extension PalisadeStore {
     public func policyRevisions(tenant: String, policy id: String, limit: Int = 100, after cursor: String? = nil) async throws -> Page<PolicyRevisionSummary> {
         let before: Int?
         if let cursor {
-            guard let value = Int(cursor), value > 0 else { throw DomainError.invalid("cursor is not one this server handed out", field: "cursor") }
+            guard let value = Int(cursor), value > 0 else { throw DomainError.unknownCursor }
             before = value
         } else {
             before = nil

@@ -322,7 +322,7 @@ struct HistoryCursor: Sendable {
     init(encoded: String) throws {
         let parts = encoded.split(separator: "_", maxSplits: 1)
         guard parts.count == 2, let at = Int64(parts[0]), !parts[1].isEmpty, parts[1].allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
-            throw DomainError.invalid("cursor is not one this server handed out", field: "cursor")
+            throw DomainError.unknownCursor
         }
         self.at = at
         id = String(parts[1])

@@ -47,8 +47,6 @@ public struct PalisadeStore: Sendable {
         await lastSeen.flush()
     }
 
-    var resolver: EffectiveConfigurationResolver { EffectiveConfigurationResolver(catalog: catalog) }
-
     /// Applies pending migrations.
     @discardableResult
     public func migrate() async throws -> [Int] {
