@@ -83,24 +83,11 @@ public final class PostgresBackend: DatabaseBackend {
     static let connectionWaitLimit: Duration = .milliseconds(500)
     static let probeTimeout: TimeAmount = .milliseconds(500)
 
-    private enum Lease: Sendable { case waiting, leased, expired }
-
-    /// Set when a probe found PostgreSQL unreachable, cleared by the next leased connection:
-    /// meanwhile requests probe first and are refused at once instead of queuing.
-    private let unreachableSince = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
-    /// When the pool last handed out a connection. A pool that did so within
-    /// `recentLeaseWindow` is busy, not cut off: its waiters keep waiting without a probe,
-    /// which under load (an event loop slow to complete even a loopback connect) could
-    /// otherwise fail and refuse a fleet's requests with 503 while PostgreSQL is fine.
-    private let lastLeased = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    /// A pool that leased a connection within this window is busy, not cut off: its waiters
+    /// keep waiting without a probe, which under load (an event loop slow to complete even a
+    /// loopback connect) could otherwise fail and refuse a fleet's requests with 503 while
+    /// PostgreSQL is fine.
     static let recentLeaseWindow: Duration = .seconds(1)
-
-    private func leasedRecently() -> Bool {
-        lastLeased.withLockedValue { last in last.map { ContinuousClock.now - $0 < Self.recentLeaseWindow } ?? false }
-    }
-    private let address: (host: String, port: Int)?
-
-    enum ProbeResult: Sendable, Equatable { case accepted, refused, unanswered }
 
     /// Probes that timed out, in a row, before a waiting request is refused: a connect that
     /// is not answered within `probeTimeout` may be PostgreSQL's host gone from the network or
@@ -108,8 +95,13 @@ public final class PostgresBackend: DatabaseBackend {
     /// 503s under load). Refused connections (PostgreSQL stopped) count at once.
     static let unansweredProbesForUnreachable = 2
 
+    /// What this replica's requests found of PostgreSQL's reachability (the decisions; the
+    /// waiting and probing are `withBoundedConnection`'s).
+    private let reachability = NIOLockedValueBox(DatabaseReachability())
+    private let address: (host: String, port: Int)?
+
     /// Whether PostgreSQL's port accepts a TCP connection now.
-    func probe() async -> ProbeResult {
+    func probe() async -> DatabaseReachability.ProbeResult {
         guard let address else { return .accepted }
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -125,55 +117,38 @@ public final class PostgresBackend: DatabaseBackend {
     }
 
     /// `body` on a pooled connection, or `DatabaseUnreachable` when PostgreSQL does not accept
-    /// connections (see `connectionWaitLimit`).
+    /// connections (see `connectionWaitLimit`): the pool's lease races a timer that, each
+    /// `connectionWaitLimit`, asks `DatabaseReachability` whether to probe, and probes.
     func withBoundedConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let unreachable = DatabaseUnreachable(database: "PostgreSQL")
-        if unreachableSince.withLockedValue({ $0 }) != nil, !leasedRecently(), await probe() != .accepted {
-            throw unreachable
+        let reachability = self.reachability
+        let (request, arrival) = reachability.withLockedValue { $0.requestArrived(at: .now) }
+        defer { reachability.withLockedValue { $0.requestEnded(request) } }
+        if arrival == .probe {
+            let result = await probe()
+            guard reachability.withLockedValue({ $0.probeAnswered(request, result, at: .now) }) == .keepWaiting else { throw unreachable }
         }
-        let lease = NIOLockedValueBox(Lease.waiting)
-        let unreachableSince = self.unreachableSince
-        let lastLeased = self.lastLeased
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await self.client.withConnection { connection in
-                    let granted = lease.withLockedValue { state in
-                        guard state == .waiting else { return false }
-                        state = .leased
-                        return true
-                    }
-                    guard granted else { throw unreachable }
-                    unreachableSince.withLockedValue { $0 = nil }
-                    lastLeased.withLockedValue { $0 = .now }
+                    guard reachability.withLockedValue({ $0.connectionLeased(request, at: .now) }) == .useConnection else { throw unreachable }
                     return try await body(connection)
                 }
             }
             group.addTask {
-                var unanswered = 0
                 while true {
                     try await Task.sleep(for: Self.connectionWaitLimit)
-                    if lease.withLockedValue({ $0 }) != .waiting { return nil }
-                    if self.leasedRecently() { continue }
-                    switch await self.probe() {
-                    case .accepted:
-                        unanswered = 0
-                        continue
-                    case .unanswered:
-                        // No answer may be a saturated event loop, not a dead server: only
-                        // several in a row count (a refusal counts at once).
-                        unanswered += 1
-                        if unanswered < Self.unansweredProbesForUnreachable { continue }
-                    case .refused:
-                        break
+                    switch reachability.withLockedValue({ $0.waitLimitPassed(request, at: .now) }) {
+                    case .stopWaiting: return nil
+                    case .keepWaiting: continue
+                    case .probe: break
                     }
-                    let expired = lease.withLockedValue { state in
-                        guard state == .waiting else { return false }
-                        state = .expired
-                        return true
+                    let result = await self.probe()
+                    switch reachability.withLockedValue({ $0.probeAnswered(request, result, at: .now) }) {
+                    case .stopWaiting: return nil
+                    case .keepWaiting: continue
+                    case .refuseAsUnreachable: throw unreachable
                     }
-                    guard expired else { return nil }
-                    unreachableSince.withLockedValue { $0 = $0 ?? .now }
-                    throw unreachable
                 }
             }
             // Leaving the group on a throw cancels the other task (the pool request, or the timer).
