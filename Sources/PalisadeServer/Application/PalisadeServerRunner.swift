@@ -41,14 +41,18 @@ public enum PalisadeServerRunner {
         try prepareTLS(&configuration, options: options, logger: logger)
         let openFiles = raiseOpenFileLimit()
         logger.info("open-file limit \(openFiles.soft) (hard limit \(openFiles.hard)): each held long-poll is an open connection")
-        let prepared = configuration
-        try await Database.with(location, logger: logger) { backend in
+        let backend = try await Database.open(location, logger: logger)
+        do {
             let store = PalisadeStore(backend: backend, logger: logger)
-            try await store.migrate()
-            if let credentials = try await store.bootstrapIfEmpty() {
-                try announce(credentials, dataDirectory: prepared.dataDirectory)
-            }
-            try await runUntilStopped(buildApplication(store: store, configuration: prepared, logger: logger), logger: logger)
+            let application = try buildApplication(store: store, configuration: configuration, logger: logger)
+            // The database's client (PostgreSQL) first: it runs while the store is migrated and
+            // served, and stops last, once the server and its services have stopped.
+            try await runUntilStopped(Database.services(for: backend)
+                + [MigratedServer(store: store, application: application, dataDirectory: configuration.dataDirectory)], logger: logger)
+            try await backend.close()
+        } catch {
+            try? await backend.close()
+            throw error
         }
     }
 
@@ -58,13 +62,14 @@ public enum PalisadeServerRunner {
     static let gracefulStopLimit: Duration = .seconds(6)
     static let cancellationLimit: Duration = .seconds(2)
 
-    /// Hummingbird's `runService()` with limits on how long stopping may take. The last limit
-    /// is `StopDeadline`'s, not ServiceLifecycle's: that one ends the process with a fatal
-    /// error (SIGILL, and a backtrace that took 30 s to print with 19,900 held long-polls).
-    static func runUntilStopped(_ application: some ApplicationProtocol, logger: Logger) async throws {
+    /// Hummingbird's `runService()` for `services` (in the order they depend on each other)
+    /// with limits on how long stopping may take. The last limit is `StopDeadline`'s, not
+    /// ServiceLifecycle's: that one ends the process with a fatal error (SIGILL, and a
+    /// backtrace that took 30 s to print with 19,900 held long-polls).
+    static func runUntilStopped(_ services: [any Service], logger: Logger) async throws {
         let deadline = StopDeadline(limit: gracefulStopLimit + cancellationLimit, logger: logger)
         // Services stop in reverse order: the deadline is armed first.
-        var group = ServiceGroupConfiguration(services: [application, deadline], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var group = ServiceGroupConfiguration(services: services + [deadline], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = gracefulStopLimit
         group.maximumCancellationDuration = nil
         try await ServiceGroup(configuration: group).run()
@@ -155,6 +160,26 @@ public enum PalisadeServerRunner {
             print("The token is also in \(path) (mode 0600).")
         }
         fflush(nil)
+    }
+}
+
+/// `palisade serve`'s store and server: migrates the store, creates the first tenant of an
+/// empty one, then runs the application (the HTTP server and its services) until the group
+/// stops. A service of its own, after the database's client in the group, so that the client
+/// runs meanwhile (the migrations are its first users).
+struct MigratedServer<App: ApplicationProtocol>: Service {
+    let store: PalisadeStore
+    let application: App
+    let dataDirectory: String?
+
+    func run() async throws {
+        try await store.migrate()
+        if let credentials = try await store.bootstrapIfEmpty() {
+            try PalisadeServerRunner.announce(credentials, dataDirectory: dataDirectory)
+        }
+        // Told to stop while migrating: there is nothing to serve.
+        guard !Task.isShuttingDownGracefully else { return }
+        try await application.run()
     }
 }
 

@@ -42,7 +42,9 @@ final class ServeProcess: Sendable {
         let server = ServeProcess(pid: pid, port: port, dataDirectory: dataDirectory, arguments: arguments)
         for _ in 0..<600 {
             if let status = server.exitStatus() {
-                throw ServeProcessError(message: "palisade serve exited with status \(status) while starting; see \(log)")
+                // The log's end in the message: the test's directory is removed when it fails.
+                let tail = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(2000)) } ?? "(no log)"
+                throw ServeProcessError(message: "palisade serve exited with status \(status) while starting; its log ends:\n\(tail)")
             }
             let ready = try? await HTTPClient.shared.execute(HTTPClientRequest(url: server.baseURL + "/api/v1/ready"), timeout: .seconds(2))
             if ready?.status == .ok { return server }
