@@ -101,26 +101,9 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.reusesSession = !noSessionReuse
         let simulator = FleetSimulator(configuration: configuration, logger: logger)
         let progressJSON = self.progressJSON
-        let progress = Task {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                let s = simulator.metrics.snapshot()
-                FileHandle.standardError.write(Data(String(format: "[%6.1fs] enrolled %d  online %d  check-ins %d (unchanged %d)  reports %d (succeeded %d)  errors %d\n",
-                                                           s.elapsedSeconds, s.enrolled, s.online, s.checkIns, s.unchangedCheckIns, s.reports, s.succeededReports, s.errors).utf8))
-                if progressJSON, let line = try? encoder.encode(s) {
-                    FileHandle.standardOutput.write(line + Data("\n".utf8))
-                }
-            }
-        }
         let warmUp = self.warmUp
+        // Unstructured: the signal handlers below (dispatch sources, outside any task) cancel it.
         let runTask = Task { try await simulator.run(duration: duration.map { .milliseconds(Int64(($0 + warmUp) * 1000)) }) }
-        let warmUpTask = Task {
-            guard warmUp > 0 else { return }
-            try await Task.sleep(for: .milliseconds(Int64(warmUp * 1000)))
-            simulator.metrics.restartMeasurement()
-        }
         // SIGINT/SIGTERM stop the run and still write the metrics.
         let signals = [SIGINT, SIGTERM].map { signalNumber -> any DispatchSourceSignal in
             signal(signalNumber, SIG_IGN)
@@ -129,10 +112,29 @@ struct SimulateCommand: AsyncParsableCommand {
             source.resume()
             return source
         }
-        _ = await runTask.result
-        warmUpTask.cancel()
+        // Progress lines and the end of the warm-up, beside the run, until it ends.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    let s = simulator.metrics.snapshot()
+                    FileHandle.standardError.write(Data(String(format: "[%6.1fs] enrolled %d  online %d  check-ins %d (unchanged %d)  reports %d (succeeded %d)  errors %d\n",
+                                                               s.elapsedSeconds, s.enrolled, s.online, s.checkIns, s.unchangedCheckIns, s.reports, s.succeededReports, s.errors).utf8))
+                    if progressJSON, let line = try? encoder.encode(s) {
+                        FileHandle.standardOutput.write(line + Data("\n".utf8))
+                    }
+                }
+            }
+            group.addTask {
+                guard warmUp > 0, (try? await Task.sleep(for: .milliseconds(Int64(warmUp * 1000)))) != nil else { return }
+                simulator.metrics.restartMeasurement()
+            }
+            _ = await runTask.result
+            group.cancelAll()
+        }
         signals.forEach { $0.cancel() }
-        progress.cancel()
         try await simulator.shutdown()
         let report = simulator.metrics.report()
         let s = report.summary

@@ -77,59 +77,62 @@ enum BackToBackBenchmark {
         let policyId = try await admin.call("POST", "/api/v1/policies", policy("normal"))["id"]?.stringValue ?? ""
         _ = try await admin.call("PUT", "/api/v1/policies/\(policyId)/assignments", ["include": [.string(groupId)]])
 
-        let running = Task { try await agent.run() }
-        defer { running.cancel() }
-        let managedFile = root + "/" + LinuxManagedJSONRenderer.relativePath
-        func applied(_ level: String) -> Bool {
-            guard let data = FileManager.default.contents(atPath: managedFile),
-                  let document = try? JSONDecoder().decode(JSONValue.self, from: data) else { return false }
-            return LinuxManagedJSONRenderer.settings(in: document, ids: ["cloudService.cloudBlockLevel"])["cloudService.cloudBlockLevel"] == .string(level)
-        }
-        // The agent keeps its report of what it applied until the server acknowledged it.
-        func reported(_ level: String) throws -> Bool {
-            guard let current = try agent.state.applied(), current.configuration.settings["cloudService.cloudBlockLevel"] == .string(level) else { return false }
-            return try agent.state.pendingReport() == nil
-        }
-        let clock = ContinuousClock()
-        func wait(_ condition: () throws -> Bool, limit: Duration = .seconds(30)) async throws -> Duration? {
-            let started = clock.now
-            while clock.now - started < limit {
-                if try condition() { return clock.now - started }
-                try await Task.sleep(for: .milliseconds(2))
+        // The agent runs beside the measurement and is cancelled (and waited for) when it ends.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await agent.run() }
+            defer { group.cancelAll() }
+            let managedFile = root + "/" + LinuxManagedJSONRenderer.relativePath
+            func applied(_ level: String) -> Bool {
+                guard let data = FileManager.default.contents(atPath: managedFile),
+                      let document = try? JSONDecoder().decode(JSONValue.self, from: data) else { return false }
+                return LinuxManagedJSONRenderer.settings(in: document, ids: ["cloudService.cloudBlockLevel"])["cloudService.cloudBlockLevel"] == .string(level)
             }
-            return nil
-        }
-        guard try await wait({ applied("normal") }) != nil else {
-            print("the first configuration did not arrive within 30 s")
-            return
-        }
-
-        var appliedTimes: [Double] = []
-        var reportedTimes: [Double] = []
-        for index in 0..<changes {
-            try await Task.sleep(for: .seconds(1))
-            let level = levels[index % levels.count]
-            let started = clock.now
-            _ = try await admin.call("PUT", "/api/v1/policies/\(policyId)", policy(level))
-            guard try await wait({ applied(level) }) != nil else {
-                print("change \(index + 1) did not arrive within 30 s")
+            // The agent keeps its report of what it applied until the server acknowledged it.
+            func reported(_ level: String) throws -> Bool {
+                guard let current = try agent.state.applied(), current.configuration.settings["cloudService.cloudBlockLevel"] == .string(level) else { return false }
+                return try agent.state.pendingReport() == nil
+            }
+            let clock = ContinuousClock()
+            func wait(_ condition: () throws -> Bool, limit: Duration = .seconds(30)) async throws -> Duration? {
+                let started = clock.now
+                while clock.now - started < limit {
+                    if try condition() { return clock.now - started }
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                return nil
+            }
+            guard try await wait({ applied("normal") }) != nil else {
+                print("the first configuration did not arrive within 30 s")
                 return
             }
-            appliedTimes.append((clock.now - started).seconds)
-            _ = try await wait({ try reported(level) }, limit: .seconds(30))
-            reportedTimes.append((clock.now - started).seconds)
+
+            var appliedTimes: [Double] = []
+            var reportedTimes: [Double] = []
+            for index in 0..<changes {
+                try await Task.sleep(for: .seconds(1))
+                let level = levels[index % levels.count]
+                let started = clock.now
+                _ = try await admin.call("PUT", "/api/v1/policies/\(policyId)", policy(level))
+                guard try await wait({ applied(level) }) != nil else {
+                    print("change \(index + 1) did not arrive within 30 s")
+                    return
+                }
+                appliedTimes.append((clock.now - started).seconds)
+                _ = try await wait({ try reported(level) }, limit: .seconds(30))
+                reportedTimes.append((clock.now - started).seconds)
+            }
+            group.cancelAll()
+            try? await group.waitForAll()
+            func figures(_ samples: [Double]) -> String {
+                let sorted = samples.sorted()
+                func at(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1)] }
+                return String(format: "p50 %.3f s, p99 %.3f s, max %.3f s", at(0.5), at(0.99), sorted.last ?? 0)
+            }
+            print("back-to-back changes (\(changes), each a second after the previous one arrived; \(sqlite ? "SQLite" : "PostgreSQL"), HTTPS, one agent with default options):")
+            print("  applied on the device: \(figures(appliedTimes))")
+            print("  report acknowledged:   \(figures(reportedTimes))")
+            print("  target: within 2 s -> \(appliedTimes.max() ?? 99 < 2 ? "met" : "missed")")
         }
-        running.cancel()
-        _ = await running.result
-        func figures(_ samples: [Double]) -> String {
-            let sorted = samples.sorted()
-            func at(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1)] }
-            return String(format: "p50 %.3f s, p99 %.3f s, max %.3f s", at(0.5), at(0.99), sorted.last ?? 0)
-        }
-        print("back-to-back changes (\(changes), each a second after the previous one arrived; \(sqlite ? "SQLite" : "PostgreSQL"), HTTPS, one agent with default options):")
-        print("  applied on the device: \(figures(appliedTimes))")
-        print("  report acknowledged:   \(figures(reportedTimes))")
-        print("  target: within 2 s -> \(appliedTimes.max() ?? 99 < 2 ? "met" : "missed")")
     }
 
     /// The admin API with the owner token, trusting exactly the benchmark's CA.

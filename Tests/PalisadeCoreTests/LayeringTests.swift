@@ -59,4 +59,51 @@ import Testing
         }
         #expect(checked > 1000, "the front ends were read")
     }
+
+    /// Every Swift file of every product (not the tests), recursively, with its lines.
+    static func productSources() throws -> [(place: String, lines: [String])] {
+        let sources = Contracts.packageRoot.appendingPathComponent("Sources")
+        guard let walker = FileManager.default.enumerator(atPath: sources.path) else { return [] }
+        var files: [(String, [String])] = []
+        for case let path as String in walker where path.hasSuffix(".swift") {
+            let text = try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8)
+            files.append((path, text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)))
+        }
+        return files.sorted { $0.0 < $1.0 }
+    }
+
+    /// Work that nothing supervises (issue 18): `Task { }`, `Task(...)` or `Task.detached`
+    /// outside the tests is allowed only where a comment above it begins with "Unstructured"
+    /// and says why it cannot be a child task or a service of the group.
+    @Test func unstructuredTasksAreOnlyWhereACommentSaysWhy() throws {
+        let files = try Self.productSources()
+        #expect(files.count > 100, "the sources were read")
+        let creation = /(^|[^A-Za-z0-9_.])Task(\s*\{|\s*\(|\.detached|<[^>]*>\s*\{)/
+        var allowed: [String] = []
+        for (path, lines) in files {
+            for (index, line) in lines.enumerated() {
+                let code = line.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+                guard code.contains(creation) else { continue }
+                // The comment block right above it (or up to three lines above, past a short
+                // statement such as a lock box the task sets).
+                var above: [String] = []
+                var cursor = index - 1
+                while cursor >= 0, above.count < 12 {
+                    let text = lines[cursor].trimmingCharacters(in: .whitespaces)
+                    if !text.hasPrefix("//"), index - cursor > 3 { break }
+                    above.append(text)
+                    cursor -= 1
+                }
+                if above.contains(where: { $0.hasPrefix("// Unstructured") }) {
+                    allowed.append("\(path):\(index + 1)")
+                } else {
+                    Issue.record("\(path):\(index + 1) starts a task nothing supervises; make it a child task or a service, or say why it cannot be in a comment starting \"// Unstructured\": \(line.trimmingCharacters(in: .whitespaces))")
+                }
+            }
+        }
+        // The places allowed today: the PostgreSQL pool outside a server, the hot path's two
+        // group-commit drains, the simulator's run (cancelled by signal handlers) and the
+        // agent's shared Defender reading.
+        #expect(allowed.count <= 5, "more unstructured tasks than before: \(allowed)")
+    }
 }

@@ -33,6 +33,8 @@ public final class DefenderMonitor: Sendable {
         let runner = self.runner
         let reading = inFlight.withLockedValue { inFlight -> Task<DefenderObservation, Never> in
             if let inFlight, inFlight.key == key { return inFlight.reading }
+            // Unstructured: callers asking at the same time share this one reading, and it is
+            // not cancelled with whichever of them asked first.
             let reading = Task {
                 let observation = (try? await NIOThreadPool.singleton.runIfActive {
                     Self.read(platform: platform, runner: runner, registry: registry, now: now)

@@ -13,16 +13,3 @@ struct DirectoryWarmUp: Service {
         try? await gracefulShutdown()
     }
 }
-
-/// Writes the last-seen times held in memory (`LastSeenWriter`) when the server stops gracefully.
-struct LastSeenFlush: Service {
-    let store: PalisadeStore
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        // Cancelled (not a graceful stop): the database may be closing under us; a write now
-        // could wait for ever and hold the service group open.
-        guard !Task.isCancelled else { return }
-        await store.flushLastSeen()
-    }
-}

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PalisadeCore
 import SQLKit
+import ServiceLifecycle
 
 /// Group commit of single-use assertion ids: requests arriving while a batch commits wait for
 /// the next one, and each batch is one transaction with one multi-row
@@ -47,6 +48,10 @@ actor AssertionLedger {
             queue.append((use, answer))
             if !draining {
                 draining = true
+                // Unstructured: the drain commits for every request queued, not for the one
+                // that started it, and must not be cancelled with it. (A structured version,
+                // callers committing for each other in their own tasks, is on the branch
+                // issue18-groupcommit: under the full suite it stalled requests for 60 s.)
                 Task { await self.drain() }
             }
         }
@@ -93,15 +98,16 @@ actor AssertionLedger {
 }
 
 /// Write-behind of last-seen times for check-ins that change nothing else: noted in memory,
-/// written at most `interval` later in one transaction for every device noted meanwhile, and
-/// on graceful shutdown (`flush`). A crash loses at most the last interval's times (the
-/// devices look one interval less recently seen; their next check-in writes it again).
+/// written by `LastSeenWriting` (a service of the server's group) every `interval` in one
+/// transaction for every device noted meanwhile, and once more on graceful shutdown. A crash
+/// loses at most the last interval's times (the devices look one interval less recently seen;
+/// their next check-in writes it again). A store used without a server holds the times until
+/// `flush()`.
 actor LastSeenWriter {
     static let interval: Duration = .seconds(1)
     private let backend: any DatabaseBackend
     private let logger: Logger
     private var pending: [String: Int64] = [:]
-    private var scheduled = false
     /// Failed flushes in a row; after `maximumRetries` the times are dropped (they are only
     /// last-seen times, and the next check-in notes them again), so that a store whose
     /// database is gone for good does not retry for ever.
@@ -115,24 +121,13 @@ actor LastSeenWriter {
 
     func note(_ deviceId: String, at millis: Int64) {
         pending[deviceId] = max(pending[deviceId] ?? millis, millis)
-        scheduleFlush()
-    }
-
-    /// A flush `interval` from now, unless one is already due.
-    private func scheduleFlush() {
-        guard !scheduled else { return }
-        scheduled = true
-        Task {
-            try? await Task.sleep(for: Self.interval)
-            await self.flush()
-        }
     }
 
     var pendingCount: Int { pending.count }
 
     /// Writes every noted time now. A time never moves backwards (a direct write may be newer).
+    /// A failed write keeps the times for the next flush.
     func flush() async {
-        scheduled = false
         let batch = pending
         pending = [:]
         guard !batch.isEmpty else { return }
@@ -155,8 +150,27 @@ actor LastSeenWriter {
             }
             logger.warning("could not write last-seen times; retrying", metadata: ["devices": "\(batch.count)", "error": "\(error)"])
             for (id, millis) in batch { pending[id] = max(pending[id] ?? millis, millis) }
-            scheduleFlush()
         }
+    }
+}
+
+/// The server's writer of last-seen times (`LastSeenWriter`): a flush every interval until
+/// the group stops gracefully, then a last one, once the HTTP server (which stops first) has
+/// answered its last check-in.
+struct LastSeenWriting: Service {
+    let store: PalisadeStore
+
+    func run() async {
+        while !Task.isShuttingDownGracefully {
+            // A graceful shutdown ends the wait at once.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: LastSeenWriter.interval) }
+            // Cancelled (not a graceful stop): the database may be closing under us; a write
+            // now could wait for ever and hold the service group open.
+            guard !Task.isCancelled else { return }
+            await store.flushLastSeen()
+        }
+        // Times noted while the last flush ran.
+        await store.flushLastSeen()
     }
 }
 
@@ -206,6 +220,10 @@ actor DeviceWriteBatcher {
             queue.append(Write(deviceId: deviceId, run: { sql in result.set(try await body(sql)) }, answer: answer))
             if !draining {
                 draining = true
+                // Unstructured: the drain commits for every request queued, not for the one
+                // that started it, and must not be cancelled with it. (A structured version,
+                // callers committing for each other in their own tasks, is on the branch
+                // issue18-groupcommit: under the full suite it stalled requests for 60 s.)
                 Task { await self.drain() }
             }
         }
