@@ -142,13 +142,14 @@ extension DirectoryWriter {
         let ids = inputs.map(\.deviceId)
         var stored: [String: [String: StoredTarget]] = [:]
         for row in try await sql.raw("""
-            SELECT device_id, policy_id, revision, state, setting_states FROM device_policy_targets WHERE tenant_id = \(bind: tenant) AND device_id IN (\(binds: ids))
+            SELECT device_id, policy_id, revision, state, setting_states FROM device_policy_targets
+            WHERE \(unsafeRaw: sql.tenantColumnBesideKeys) = \(bind: tenant) AND device_id IN (\(binds: ids))
             """).all() {
             stored[try row.string("device_id"), default: [:]][try row.string("policy_id")] = StoredTarget(
                 revision: try row.int("revision"), state: SettingState(rawValue: try row.string("state")) ?? .pending, settingStates: try row.string("setting_states"))
         }
         var storedDeviceStates: [String: String] = [:]
-        for row in try await sql.raw("SELECT id, report_state FROM devices WHERE tenant_id = \(bind: tenant) AND id IN (\(binds: ids))").all() {
+        for row in try await sql.raw("SELECT id, report_state FROM devices WHERE \(unsafeRaw: sql.tenantColumnBesideKeys) = \(bind: tenant) AND id IN (\(binds: ids))").all() {
             storedDeviceStates[try row.string("id")] = try row.string("report_state")
         }
 
@@ -196,10 +197,15 @@ extension DirectoryWriter {
             }
         }
 
-        for batch in deletes.chunked() {
-            var delete: SQLQueryString = "DELETE FROM device_policy_targets WHERE tenant_id = \(bind: tenant) AND (policy_id, device_id) IN (VALUES "
-            delete += SQLQueryString.insert("", rows: batch.map { "(\(bind: $0.policyId), \(bind: $0.deviceId))" }, suffix: ")")
-            try await sql.raw(delete).run()
+        // By policy, so that each delete looks its rows up by the primary key (a row-value
+        // `(policy_id, device_id) IN (VALUES ...)` made SQLite scan the table).
+        for (policyId, targets) in Dictionary(grouping: deletes, by: \.policyId).sorted(by: { $0.key < $1.key }) {
+            for batch in targets.map(\.deviceId).chunked() {
+                try await sql.raw("""
+                    DELETE FROM device_policy_targets
+                    WHERE \(unsafeRaw: sql.tenantColumnBesideKeys) = \(bind: tenant) AND policy_id = \(bind: policyId) AND device_id IN (\(binds: batch))
+                    """).run()
+            }
         }
         for batch in upserts.chunked(500) {
             try await sql.raw(SQLQueryString.insert(
