@@ -23,11 +23,10 @@ struct TestAgent: Sendable {
     /// `defender`: what the stand-in for Defender's tool answers (nil: no tool, as on a device
     /// without Defender). Readings are not cached, so each cycle sees the current answer.
     static func enroll(_ server: TestServer, name: String, token: String, platform: DevicePlatform = .linux, tags: [String] = [],
-                       defender: JSONValue? = DefenderStandIn.healthyLinux, toolTimeout: Duration = .seconds(10), defenderMaximumAge: Duration = .zero,
-                       httpClient: HTTPClient = Self.httpClient) async throws -> TestAgent {
+                       defender: JSONValue? = DefenderStandIn.healthyLinux, toolTimeout: Duration = .seconds(10), defenderMaximumAge: Duration = .zero) async throws -> TestAgent {
         let base = server.directory + "/agents/\(name)"
         let tools = try DefenderStandIn(directory: base + "/tools", platform: platform, answer: defender)
-        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: httpClient,
+        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: Self.httpClient,
                                   options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50), minimumInterval: .milliseconds(50),
                                                  defenderMaximumAge: defenderMaximumAge, toolTimeout: toolTimeout, toolSearchPath: [tools.directory]),
                                   clock: server.store.clock, logger: TestServer.logger)
