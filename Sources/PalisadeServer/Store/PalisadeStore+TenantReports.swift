@@ -275,6 +275,13 @@ private struct SettingCounts: Sendable {
         return result
     }
 
+    /// One `memcmp` (`elementsEqual` here compiled to a byte loop whose speed changed with the
+    /// module around it: BENCHMARKS.md, issue 18).
+    private static func sameBytes(_ known: [UInt8], _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let other = bytes.baseAddress, !bytes.isEmpty else { return known.isEmpty }
+        return known.withUnsafeBufferPointer { $0.count == bytes.count && memcmp($0.baseAddress!, other, bytes.count) == 0 }
+    }
+
     mutating func add(row text: String) {
         var text = text
         text.withUTF8 { bytes in
@@ -291,7 +298,7 @@ private struct SettingCounts: Sendable {
                 guard end < count else { return }
                 let id = UnsafeBufferPointer(rebasing: bytes[start..<end])
                 let slot: Int
-                if expected < ids.count, ids[expected].count == id.count, ids[expected].elementsEqual(id) {
+                if expected < ids.count, ids[expected].count == id.count, Self.sameBytes(ids[expected], id) {
                     slot = expected
                 } else if let known = slots[Array(id)] {
                     slot = known
