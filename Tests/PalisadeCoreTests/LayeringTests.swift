@@ -104,6 +104,6 @@ import Testing
         // The places allowed today: the PostgreSQL pool outside a server, the hot path's two
         // group-commit drains, the simulator's run (cancelled by signal handlers) and the
         // agent's shared Defender reading.
-        #expect(allowed.count <= 5, "more unstructured tasks than before: \(allowed)")
+        #expect(allowed.count <= 3, "more unstructured tasks than before: \(allowed)")
     }
 }

@@ -179,7 +179,7 @@ struct StrictTransportSecurityMiddleware: RouterMiddleware {
 /// Background services beside the HTTP server: the long-poll notifier, the directory warm-up,
 /// and on PostgreSQL the listener that hears other replicas' changes.
 func services(for store: PalisadeStore, logger: Logger) -> [any Service] {
-    var services: [any Service] = [store.notifier, DirectoryWarmUp(store: store), LastSeenWriting(store: store)]
+    var services: [any Service] = [store.notifier, DirectoryWarmUp(store: store), LastSeenWriting(store: store), HotPathCommitting(store: store)]
     if let postgres = store.backend as? PostgresBackend {
         services.append(PostgresChangeListener(backend: postgres, notifier: store.notifier, logger: logger))
     }

@@ -4,8 +4,9 @@ import PalisadeCore
 import SQLKit
 import ServiceLifecycle
 
-/// Group commit of single-use assertion ids: requests arriving while a batch commits wait for
-/// the next one, and each batch is one transaction with one multi-row
+/// Group commit of single-use assertion ids (`GroupCommitQueue`, drained by the server's
+/// `HotPathCommitting`): requests arriving while a batch commits wait for the next one, and
+/// each batch is one transaction with one multi-row
 /// `INSERT ... ON CONFLICT DO NOTHING RETURNING`. The database's unique key (device, jti)
 /// stays the arbiter: an id is accepted only if this batch's insert created its row, so a
 /// replay is refused whether its first use was in the same batch, in a concurrent batch, or
@@ -24,6 +25,8 @@ actor AssertionLedger {
         var jti: String
     }
 
+    typealias Request = (use: Use, answer: CheckedContinuation<Bool?, any Error>)
+
     static let maximumBatch = 500
     /// Expired ids are deleted at most this often (one indexed DELETE in a batch's transaction).
     static let purgeIntervalMillis: Int64 = 10_000
@@ -32,8 +35,7 @@ actor AssertionLedger {
     private let clock: any WallClock
     /// Batches of one replica never wait for another replica's: the unique key decides.
     private let lockKey = "assertions:\(UUID().uuidString)"
-    private var queue: [(use: Use, answer: CheckedContinuation<Bool, any Error>)] = []
-    private var draining = false
+    private nonisolated let queue = GroupCommitQueue<Request>(maximumBatch: maximumBatch)
     private var lastPurge: Int64 = 0
     private(set) var batchesCommitted = 0
 
@@ -43,36 +45,33 @@ actor AssertionLedger {
     }
 
     /// True when this is the id's first use; false for a replay. Throws if the batch failed.
-    func record(_ use: Use) async throws -> Bool {
-        try await withCheckedThrowingContinuation { answer in
-            queue.append((use, answer))
-            if !draining {
-                draining = true
-                // Unstructured: the drain commits for every request queued, not for the one
-                // that started it, and must not be cancelled with it. (A structured version,
-                // callers committing for each other in their own tasks, is on the branch
-                // issue18-groupcommit: under the full suite it stalled requests for 60 s.)
-                Task { await self.drain() }
-            }
+    nonisolated func record(_ use: Use) async throws -> Bool {
+        let batched: Bool? = try await withCheckedThrowingContinuation { answer in
+            if !queue.submit((use, answer)) { answer.resume(returning: nil) }
         }
+        if let batched { return batched }
+        // No drain runs (no server, or it is stopping): a batch of one.
+        return try await commit([use]).contains(use.key)
     }
 
-    private func drain() async {
-        while !queue.isEmpty {
-            let batch = Array(queue.prefix(Self.maximumBatch))
-            queue.removeFirst(batch.count)
-            do {
-                let created = try await commit(batch.map(\.use))
-                // Two uses of one id in the same batch: the first is granted, the rest are replays.
-                var granted: Set<Key> = []
-                for (use, answer) in batch {
-                    answer.resume(returning: created.contains(use.key) && granted.insert(use.key).inserted)
-                }
-            } catch {
-                for (_, answer) in batch { answer.resume(throwing: error) }
+    /// The group commit's loop (`HotPathCommitting`).
+    nonisolated func drain() async {
+        await queue.drain(commit: { await self.commitBatch($0) }, abandon: { batch in
+            for (_, answer) in batch { answer.resume(throwing: CancellationError()) }
+        })
+    }
+
+    private func commitBatch(_ batch: [Request]) async {
+        do {
+            let created = try await commit(batch.map(\.use))
+            // Two uses of one id in the same batch: the first is granted, the rest are replays.
+            var granted: Set<Key> = []
+            for (use, answer) in batch {
+                answer.resume(returning: created.contains(use.key) && granted.insert(use.key).inserted)
             }
+        } catch {
+            for (_, answer) in batch { answer.resume(throwing: error) }
         }
-        draining = false
     }
 
     private func commit(_ uses: [Use]) async throws -> Set<Key> {
@@ -174,8 +173,8 @@ struct LastSeenWriting: Service {
     }
 }
 
-/// Group commit of per-device writes (status reports, delivered configurations) on SQLite:
-/// writes that arrive while a batch commits wait for the next one, and a batch runs each write
+/// Group commit of per-device writes (status reports, delivered configurations) on SQLite
+/// (`GroupCommitQueue`, drained by the server's `HotPathCommitting`): writes that arrive while a batch commits wait for the next one, and a batch runs each write
 /// in turn in one transaction, so a thousand reports after a policy change cost a few synced
 /// commits of the single writer instead of a thousand. Each caller is answered only once its
 /// batch has committed, with what its own write returned. (PostgreSQL: see `write`.)
@@ -187,14 +186,14 @@ actor DeviceWriteBatcher {
     struct Write: Sendable {
         var deviceId: String
         var run: @Sendable (any SQLDatabase) async throws -> Void
-        var answer: CheckedContinuation<Void, any Error>
+        /// True once committed in a batch; false when no drain runs and the caller writes alone.
+        var answer: CheckedContinuation<Bool, any Error>
     }
 
     static let maximumBatch = 200
     private let backend: any DatabaseBackend
     private let batchLock = "device-writes"
-    private var queue: [Write] = []
-    private var draining = false
+    private nonisolated let queue = GroupCommitQueue<Write>(maximumBatch: maximumBatch)
     private(set) var batchesCommitted = 0
 
     init(backend: any DatabaseBackend) {
@@ -211,49 +210,42 @@ actor DeviceWriteBatcher {
         if backend.kind == .postgres {
             return try await backend.write(lockKey: "device:\(deviceId)", body)
         }
-        return try await batched(deviceId: deviceId, body)
-    }
-
-    private func batched<T: Sendable>(deviceId: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let result = WriteResult<T>()
-        try await withCheckedThrowingContinuation { (answer: CheckedContinuation<Void, any Error>) in
-            queue.append(Write(deviceId: deviceId, run: { sql in result.set(try await body(sql)) }, answer: answer))
-            if !draining {
-                draining = true
-                // Unstructured: the drain commits for every request queued, not for the one
-                // that started it, and must not be cancelled with it. (A structured version,
-                // callers committing for each other in their own tasks, is on the branch
-                // issue18-groupcommit: under the full suite it stalled requests for 60 s.)
-                Task { await self.drain() }
-            }
+        let batched: Bool = try await withCheckedThrowingContinuation { (answer: CheckedContinuation<Bool, any Error>) in
+            let write = Write(deviceId: deviceId, run: { sql in result.set(try await body(sql)) }, answer: answer)
+            if !queue.submit(write) { answer.resume(returning: false) }
         }
+        // No drain runs (no server, or it is stopping): a transaction of its own.
+        guard batched else { return try await backend.write(lockKey: batchLock, body) }
         return try result.value()
     }
 
-    private func drain() async {
-        while !queue.isEmpty {
-            let batch = Array(queue.prefix(Self.maximumBatch))
-            queue.removeFirst(batch.count)
-            // Stable: two writes of one device keep their order.
-            let ordered = batch.enumerated().sorted { ($0.element.deviceId, $0.offset) < ($1.element.deviceId, $1.offset) }.map(\.element)
-            do {
-                try await commit(ordered)
-                batchesCommitted += 1
-                for write in ordered { write.answer.resume() }
-            } catch where batch.count > 1 && !DatabaseFailure.isStorageFull(error) {
-                for write in ordered {
-                    do {
-                        try await commit([write])
-                        write.answer.resume()
-                    } catch {
-                        write.answer.resume(throwing: error)
-                    }
+    /// The group commit's loop (`HotPathCommitting`).
+    nonisolated func drain() async {
+        await queue.drain(commit: { await self.commitBatch($0) }, abandon: { batch in
+            for write in batch { write.answer.resume(throwing: CancellationError()) }
+        })
+    }
+
+    private func commitBatch(_ batch: [Write]) async {
+        // Stable: two writes of one device keep their order.
+        let ordered = batch.enumerated().sorted { ($0.element.deviceId, $0.offset) < ($1.element.deviceId, $1.offset) }.map(\.element)
+        do {
+            try await commit(ordered)
+            batchesCommitted += 1
+            for write in ordered { write.answer.resume(returning: true) }
+        } catch where batch.count > 1 && !DatabaseFailure.isStorageFull(error) {
+            for write in ordered {
+                do {
+                    try await commit([write])
+                    write.answer.resume(returning: true)
+                } catch {
+                    write.answer.resume(throwing: error)
                 }
-            } catch {
-                for write in ordered { write.answer.resume(throwing: error) }
             }
+        } catch {
+            for write in ordered { write.answer.resume(throwing: error) }
         }
-        draining = false
     }
 
     private func commit(_ writes: [Write]) async throws {
