@@ -138,3 +138,44 @@ import Testing
         }
     }
 }
+
+/// The tenant filters must not change how SQLite finds rows: with `tenant_id = ?` beside a
+/// key (`device_id IN (...)`), SQLite without statistics may prefer an index that starts with
+/// `tenant_id` and walk the whole tenant (issue 18 found statements scanning 476,000 rows
+/// that way; `sql.tenantColumnBesideKeys` writes the filter `+tenant_id` there). So every
+/// statement the workload runs with a bound key is planned, and none may find its rows by the
+/// tenant alone or by scanning a table.
+extension TenantFilterTests {
+    /// Statements whose tenant-wide walk is the intended plan, by a piece of their text.
+    static let walksTheTenantOnPurpose: [(piece: String, why: String)] = [
+        ("FROM device_policy_targets t JOIN devices d ON d.id = t.device_id LEFT JOIN device_reports r",
+         "a policy report's page: walks the tenant's devices in the page's order (name, id) and probes each one's target by key, stopping at the page's end"),
+        ("DELETE FROM group_members WHERE group_id IN (SELECT id FROM device_groups WHERE membership_rule IS NOT NULL)", "migration, once over every tenant"),
+    ]
+
+    @Test func noStatementWithAKeyFindsItsRowsByTheTenantAlone() async throws {
+        let log = StatementLog()
+        let plans = try await TestServer.with(.sqlite, statements: log) { server in
+            try await Self.exerciseEverything(server)
+            return try await server.sql { sql in
+                var plans: [(statement: String, plan: [String])] = []
+                for statement in log.all.sorted()
+                where statement.contains(/(?i)\b(?:id|device_id|policy_id|group_id|parent_id|child_id)\s*(?:=\s*\?|IN\s*\(\s*\?)/)
+                    && !Self.walksTheTenantOnPurpose.contains(where: { statement.contains($0.piece) }) {
+                    let plan = try await sql.raw("EXPLAIN QUERY PLAN \(unsafeRaw: statement)").all().map { try $0.decode(column: "detail", as: String.self) }
+                    plans.append((statement, plan))
+                }
+                return plans
+            }
+        }
+        #expect(plans.count > 60, "the workload ran statements with keys (\(plans.count))")
+        for (statement, plan) in plans {
+            let tenantOnly = plan.filter { $0.contains(/USING (?:COVERING )?INDEX \S+ \(tenant_id=\?\)$/) }
+            // A table or its alias read end to end ("SCAN 3-ROW VALUES CLAUSE" is the statement's own rows).
+            let scans = plan.filter { $0.contains(/^SCAN [a-z_]+(?: |$)/) }
+            if !tenantOnly.isEmpty || !scans.isEmpty {
+                Issue.record("a statement with a key finds its rows by the tenant alone or by a scan: \(statement)\n  plan: \(plan)")
+            }
+        }
+    }
+}
