@@ -89,6 +89,17 @@ import Testing
         let outer = try await server.createGroup("outer", members: [])
         try await server.must(.POST, "/api/v1/groups/\(outer)/members", ["groupIds": [.string(servers)], "deviceIds": [.string(bravo.deviceId)]])
         try await server.must(.DELETE, "/api/v1/groups/\(outer)/members/\(bravo.deviceId)")
+        // The admin pages' own reads and forms (a member added by device name and by id).
+        try await server.createUser("grace@example.com", role: "administrator")
+        let browser = PageClient(server: server)
+        defer { browser.close() }
+        #expect(try await browser.signIn("grace@example.com", "not her password").status != 303)
+        #expect(try await browser.signIn("grace@example.com", AdminCenterTests.password).status == 303)
+        #expect(try await browser.post("/groups/\(outer)/members", ["devices": "alpha, \(bravo.deviceId)", "nestedGroup": ""]).status == 303)
+        #expect(try await browser.post("/groups/\(outer)/members/\(bravo.deviceId)/remove", [:]).status == 303)
+        for path in ["/", "/devices", "/groups", "/groups/\(outer)", "/devices/\(alpha.deviceId)"] {
+            #expect(try await browser.get(path).status == 200, "\(path)")
+        }
         try await server.must(.PUT, "/api/v1/groups/\(dynamicId)", ["membershipRule": "device.platform -eq \"linux\" -and device.name -ne \"zulu\"", "name": "linux all"])
         try await server.must(.POST, "/api/v1/groups/preview", ["membershipRule": "device.tags -contains \"rack-7\""])
         _ = try await server.must(.GET, "/api/v1/groups/\(outer)/members")

@@ -160,7 +160,8 @@ extension PalisadeStore {
             let lockedUntil: Int64? = failures >= Self.lockoutThreshold ? now + Self.lockoutDuration : nil
             try await write(tenant: tenant) { sql in
                 try await sql.raw("""
-                    UPDATE users SET failed_sign_ins = \(bind: lockedUntil == nil ? failures : 0), locked_until = \(bind: lockedUntil) WHERE id = \(bind: user.id)
+                    UPDATE users SET failed_sign_ins = \(bind: lockedUntil == nil ? failures : 0), locked_until = \(bind: lockedUntil)
+                    WHERE \(unsafeRaw: sql.tenantColumnBesideKeys) = \(bind: tenant) AND id = \(bind: user.id)
                     """).run()
                 let reason: [String: JSONValue] = ["reason": "wrong password", "consecutiveFailures": .integer(Int64(failures)), "locked": .bool(lockedUntil != nil)]
                 try await Self.audit(.signInFailed, by: actor, tenant: tenant, target: ("user", user.id, user.email), new: reason, at: now, on: sql)
@@ -171,8 +172,12 @@ extension PalisadeStore {
         let csrf = Identifier.secret(prefix: "")
         let expires = now + Self.sessionLifetime
         try await write(tenant: tenant) { sql in
-            try await sql.raw("UPDATE users SET failed_sign_ins = 0, locked_until = NULL WHERE id = \(bind: user.id)").run()
-            try await sql.raw("DELETE FROM sessions WHERE user_id = \(bind: user.id) AND expires_at <= \(bind: now)").run()
+            try await sql.raw("""
+                UPDATE users SET failed_sign_ins = 0, locked_until = NULL WHERE \(unsafeRaw: sql.tenantColumnBesideKeys) = \(bind: tenant) AND id = \(bind: user.id)
+                """).run()
+            try await sql.raw("""
+                DELETE FROM sessions WHERE \(unsafeRaw: sql.tenantColumnBesideKeys) = \(bind: tenant) AND user_id = \(bind: user.id) AND expires_at <= \(bind: now)
+                """).run()
             try await sql.raw("""
                 INSERT INTO sessions (id_hash, user_id, tenant_id, csrf_token, created_at, last_seen_at, expires_at)
                 VALUES (\(bind: Digest.sha256Hex(Data(cookie.utf8))), \(bind: user.id), \(bind: tenant), \(bind: csrf), \(bind: now), \(bind: now), \(bind: expires))
