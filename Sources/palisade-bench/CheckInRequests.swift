@@ -36,20 +36,21 @@ enum CheckInRequests {
             let tenant = try await store.tenants()[0].id
             let token = try await EnrollmentTokenService(store: store).create(tenant: tenant, by: .system("palisade-bench"), name: "bench-checkin",
                                                              expiresInHours: 24, maxUses: nil).token
+            let devices = DeviceProtocolService(store: store)
             var seeded: [SeededDevice] = []
             for index in 0..<count {
                 let keys = DeviceKeyPair.generate()
                 let inventory = DeviceProtocol.Inventory(hostname: "bench-\(index)", platform: .linux, osVersion: "Ubuntu 24.04", hardwareId: "bench-hw-\(index)",
                                                          agentVersion: "bench", mdmEnrolled: false, tags: [])
-                let enrolled = try await store.enroll(.init(enrollmentToken: token, publicKey: keys.publicKeyPEM, inventory: inventory))
+                let enrolled = try await devices.enroll(.init(enrollmentToken: token, publicKey: keys.publicKeyPEM, inventory: inventory))
                 // The first check-in of a day goes through the directory: done here, so that the
                 // runs measure steady-state check-ins (run the benchmark on the seeding day, UTC).
-                try await store.recordCheckIn(deviceId: enrolled.deviceId, tenant: tenant, inventory: inventory, deliveredHash: nil)
-                let hash = try await store.configurationHash(deviceId: enrolled.deviceId)
+                try await devices.recordCheckIn(deviceId: enrolled.deviceId, tenant: tenant, inventory: inventory, deliveredHash: nil)
+                let hash = try await devices.configurationHash(deviceId: enrolled.deviceId, tenant: tenant)
                 // A device in its steady state has reported what it holds (else its check-ins
                 // would be asked for that report).
                 if let hash {
-                    _ = try await store.recordReport(deviceId: enrolled.deviceId, tenant: tenant, report: .init(configurationHash: hash, results: []))
+                    _ = try await devices.recordReport(deviceId: enrolled.deviceId, tenant: tenant, report: .init(configurationHash: hash, results: []))
                 }
                 seeded.append(SeededDevice(deviceId: enrolled.deviceId, privateKeyPEM: keys.privateKeyPEM, inventory: inventory, configurationHash: hash))
             }

@@ -72,8 +72,8 @@ enum ServerBenchmark {
             for round in 0..<2 {
                 for device in checkingIn {
                     let time = try await clock.measure {
-                        let hash = try await store.configurationHash(deviceId: device)
-                        try await store.recordCheckIn(deviceId: device, tenant: tenantId, inventory: nil, deliveredHash: hash)
+                        let hash = try await DeviceProtocolService(store: store).configurationHash(deviceId: device, tenant: tenantId)
+                        try await DeviceProtocolService(store: store).recordCheckIn(deviceId: device, tenant: tenantId, inventory: nil, deliveredHash: hash)
                     }
                     if round == 0 { firstOfDayTimes.append(time) } else { checkInTimes.append(time) }
                 }

@@ -20,17 +20,8 @@ import Testing
         ("DELETE FROM sessions WHERE id_hash", "signing out: by the cookie's own hash"),
         ("FROM users WHERE email =", "signing in: an email belongs to one user across tenants (it finds the tenant)"),
         ("FROM enrollment_tokens WHERE token_hash =", "enrollment: the secret's hash names one token, and so the tenant the device joins"),
-        // The device protocol's hot path: by the id of the device whose signed assertion was
-        // just verified against that device's own key (ids are unique across tenants).
-        ("FROM devices WHERE id = ?1", "device protocol: the authenticated device's own row"),
-        ("FROM devices d LEFT JOIN device_configurations c ON c.device_id = d.id LEFT JOIN device_reports r ON r.device_id = d.id WHERE d.id = ?1",
-         "device protocol: the authenticated device's check-in state"),
-        ("FROM device_configurations WHERE device_id = ?1", "device protocol: the authenticated device's configuration"),
-        ("FROM device_reports WHERE device_id = ?1", "device protocol: the authenticated device's last report"),
-        ("UPDATE device_configurations SET delivered_hash", "device protocol: what the authenticated device said it holds"),
-        ("UPDATE device_reports SET reported_at", "device protocol: the authenticated device's report, unchanged, received again"),
-        ("UPDATE devices SET last_check_in_at", "device protocol: the authenticated device's last check-in (batched by id)"),
-        ("UPDATE devices SET sync_delivered_at", "device protocol: a check-in of the authenticated device carried its sync request"),
+        ("SELECT tenant_id, public_key, pending_public_key, enrollment_status FROM devices WHERE id = ?1",
+         "authentication: the credentials an assertion is checked against; the device id names them and its key then proves the request"),
         // Migrations run once, before serving, over every tenant's rows.
         ("UPDATE api_tokens SET role = 'administrator' WHERE role = 'owner'", "migration"),
         ("DELETE FROM group_members WHERE group_id IN (SELECT id FROM device_groups WHERE membership_rule IS NOT NULL)", "migration"),

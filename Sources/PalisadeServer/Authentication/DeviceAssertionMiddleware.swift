@@ -49,7 +49,7 @@ struct DeviceAssertionMiddleware: RouterMiddleware {
         guard let deviceId = DeviceAssertionVerifier.claimedDeviceId(in: token) else {
             throw PalisadeError(.unauthorized, code: .assertionInvalid, message: "the device assertion is not a readable JWT")
         }
-        guard let (device, key) = try await store.cachedDeviceCredentials(deviceId: deviceId) else {
+        guard let (device, key) = try await DeviceProtocolService(store: store).cachedCredentials(deviceId: deviceId) else {
             throw PalisadeError(.unauthorized, code: .deviceUnknown, message: "device \(deviceId) is not enrolled here; enroll again")
         }
         let check: AssertionCheck = if let key {
@@ -77,7 +77,7 @@ struct DeviceAssertionMiddleware: RouterMiddleware {
     /// Remembers the assertion's id until it expires (plus skew): a second use is refused.
     func recordSingleUse(_ assertion: DeviceAssertion, device deviceId: String) async throws {
         let expiresAt = DeviceAssertionVerifier.millis(assertion.expiresAt) + DeviceProtocol.allowedClockSkewSeconds * 1000
-        guard try await store.recordAssertion(deviceId: deviceId, jti: assertion.assertionId, expiresAt: expiresAt) else {
+        guard try await DeviceProtocolService(store: store).recordAssertion(deviceId: deviceId, jti: assertion.assertionId, expiresAt: expiresAt) else {
             throw PalisadeError(.unauthorized, code: .assertionReplayed, message: "this assertion was already used; each request needs a fresh one")
         }
     }

@@ -10,6 +10,7 @@ import PalisadeIdentity
 struct DeviceProtocolController {
     typealias Context = PalisadeRequestContext
     let store: PalisadeStore
+    let devices: DeviceProtocolService
     /// Enrollment attempts per source address, and check-ins and reports per device: a
     /// misbehaving or hostile agent is answered 429 with Retry-After instead of load.
     let enrollments: RateLimiter
@@ -19,6 +20,7 @@ struct DeviceProtocolController {
 
     init(store: PalisadeStore, rateLimits: DeviceRateLimits = .init(), schedule: DeviceProtocol.CheckInSchedule? = nil) {
         self.store = store
+        self.devices = DeviceProtocolService(store: store)
         self.schedule = schedule.flatMap { $0.isEmpty ? nil : $0 }
         enrollments = RateLimiter(limit: rateLimits.enrollmentsPerMinute, window: .seconds(60), clock: store.clock)
         deviceRequests = RateLimiter(limit: rateLimits.deviceRequestsPerMinute, window: .seconds(60), clock: store.clock)
@@ -52,7 +54,7 @@ struct DeviceProtocolController {
             store.metrics.enrollment(outcome: refusal.code.rawValue)
             // Kept for the enrollment report; recording must not change the answer.
             do {
-                try await store.recordRefusedEnrollment(enrollmentToken: body.enrollmentToken, sourceAddress: context.sourceAddress, inventory: body.inventory,
+                try await devices.recordRefusedEnrollment(enrollmentToken: body.enrollmentToken, sourceAddress: context.sourceAddress, inventory: body.inventory,
                                                         code: refusal.code.rawValue, reason: refusal.message)
             } catch {
                 context.logger.error("could not record a refused enrollment", metadata: ["error": "\(error)"])
@@ -85,7 +87,7 @@ struct DeviceProtocolController {
             try await assertions.recordSingleUse(assertion, device: device.deviceId)
             provenBy = device.deviceId
         }
-        let response = try await store.enroll(body, sourceAddress: context.sourceAddress, provenBy: provenBy)
+        let response = try await devices.enroll(body, sourceAddress: context.sourceAddress, provenBy: provenBy)
         context.logger.info("device enrolled", metadata: ["device": "\(response.deviceId)", "reenrolled": "\(response.reenrolled)", "pending": "\(response.pendingApproval ?? false)"])
         return try JSONBody.response(response, status: response.pendingApproval == true ? .accepted : .created)
     }
@@ -123,28 +125,28 @@ struct DeviceProtocolController {
     /// "sync now", or a report the server lacks, answers at once, like a change.
     @inline(never)
     func checkInState(_ accepted: AcceptedCheckIn, waitingWith subscription: ConfigurationChangeNotifier.Subscription?) async throws -> CheckInState {
-        let (deviceId, deviceHash) = (accepted.device.deviceId, accepted.body.configurationHash)
-        let state = try await store.checkInState(deviceId: deviceId, deviceHash: deviceHash)
+        let (deviceId, tenant, deviceHash) = (accepted.device.deviceId, accepted.device.tenantId, accepted.body.configurationHash)
+        let state = try await devices.checkInState(deviceId: deviceId, tenant: tenant, deviceHash: deviceHash)
         guard let subscription, state.configurationHash == deviceHash, !state.reportRequested else { return state }
         _ = await subscription.next(timeout: .seconds(accepted.waitSeconds))
-        return try await store.checkInState(deviceId: deviceId, deviceHash: deviceHash)
+        return try await devices.checkInState(deviceId: deviceId, tenant: tenant, deviceHash: deviceHash)
     }
 
     @inline(never)
     func answerCheckIn(_ accepted: AcceptedCheckIn, state: CheckInState, logger: Logger) async throws -> Response {
         let (device, body) = (accepted.device, accepted.body)
         if let hash = state.configurationHash, hash == body.configurationHash, !state.reportRequested {
-            try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: nil)
+            try await devices.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: nil)
             store.metrics.checkIn(outcome: "unchanged")
             return try JSONBody.response(DeviceProtocol.CheckInResponse(status: .unchanged, configurationHash: hash, configuration: nil, schedule: schedule))
         }
         // A sync request is answered with the whole configuration even when it is unchanged:
         // agents that predate `reportRequested` then apply it and report as after any change.
-        let deliverable = try await store.deliverableConfiguration(deviceId: device.deviceId)
+        let deliverable = try await devices.deliverableConfiguration(deviceId: device.deviceId, tenant: device.tenantId)
         let configuration = deliverable?.configuration ?? DeviceConfiguration(platform: .linux, settings: [:])
         let deliveredHash = deliverable?.hash ?? configuration.hash
-        try await store.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: deliveredHash)
-        if state.syncDue { try await store.recordSyncDelivered(deviceId: device.deviceId) }
+        try await devices.recordCheckIn(deviceId: device.deviceId, tenant: device.tenantId, inventory: body.inventory, deliveredHash: deliveredHash)
+        if state.syncDue { try await devices.recordSyncDelivered(deviceId: device.deviceId, tenant: device.tenantId) }
         if state.reportMissing, !state.syncDue {
             logger.info("the device holds its current configuration but no report of it is stored; asked for one", metadata: ["device": "\(device.deviceId)"])
             store.metrics.checkIn(outcome: "report_requested")
@@ -172,7 +174,7 @@ struct DeviceProtocolController {
             throw PalisadeError.invalid("results[\(index)].settingId is empty", field: "results[\(index)].settingId")
         }
         try Self.validateDrift(body.drift ?? [])
-        let outcome = try await store.recordReport(deviceId: device.deviceId, tenant: device.tenantId, report: body)
+        let outcome = try await devices.recordReport(deviceId: device.deviceId, tenant: device.tenantId, report: body)
         store.metrics.reportIngested()
         guard case .outdated(let current) = outcome else {
             return try JSONBody.response(DeviceProtocol.StatusReportResponse(current: true))

@@ -106,7 +106,8 @@ actor LastSeenWriter {
     static let interval: Duration = .seconds(1)
     private let backend: any DatabaseBackend
     private let logger: Logger
-    private var pending: [String: Int64] = [:]
+    /// By device: its tenant and the latest time noted.
+    private var pending: [String: (tenant: String, millis: Int64)] = [:]
     /// Failed flushes in a row; after `maximumRetries` the times are dropped (they are only
     /// last-seen times, and the next check-in notes them again), so that a store whose
     /// database is gone for good does not retry for ever.
@@ -118,8 +119,8 @@ actor LastSeenWriter {
         self.logger = logger
     }
 
-    func note(_ deviceId: String, at millis: Int64) {
-        pending[deviceId] = max(pending[deviceId] ?? millis, millis)
+    func note(_ deviceId: String, tenant: String, at millis: Int64) {
+        pending[deviceId] = (tenant, max(pending[deviceId]?.millis ?? millis, millis))
     }
 
     var pendingCount: Int { pending.count }
@@ -134,9 +135,12 @@ actor LastSeenWriter {
             for chunk in batch.sorted(by: { $0.key < $1.key }).chunked(400) {
                 try await backend.write(lockKey: "last-seen") { sql in
                     try await sql.raw(SQLQueryString.insert(
-                        "UPDATE devices SET last_check_in_at = v.column2 FROM (VALUES ",
-                        rows: chunk.map { "(\(bind: $0.key), \(bind: $0.value))" },
-                        suffix: ") AS v WHERE devices.id = v.column1 AND (devices.last_check_in_at IS NULL OR devices.last_check_in_at < v.column2)")).run()
+                        "UPDATE devices SET last_check_in_at = v.column3 FROM (VALUES ",
+                        rows: chunk.map { "(\(bind: $0.key), \(bind: $0.value.tenant), \(bind: $0.value.millis))" },
+                        suffix: """
+                            ) AS v WHERE devices.id = v.column1 AND devices.tenant_id = v.column2
+                            AND (devices.last_check_in_at IS NULL OR devices.last_check_in_at < v.column3)
+                            """)).run()
                 }
             }
             failures = 0
@@ -148,7 +152,7 @@ actor LastSeenWriter {
                 return
             }
             logger.warning("could not write last-seen times; retrying", metadata: ["devices": "\(batch.count)", "error": "\(error)"])
-            for (id, millis) in batch { pending[id] = max(pending[id] ?? millis, millis) }
+            for (id, noted) in batch { pending[id] = (noted.tenant, max(pending[id]?.millis ?? noted.millis, noted.millis)) }
         }
     }
 }

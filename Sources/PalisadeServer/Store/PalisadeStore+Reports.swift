@@ -127,8 +127,8 @@ extension PalisadeStore {
     public func deviceSettings(tenant: String, device id: String) async throws -> [SettingStatus] {
         try await readSnapshot { sql in
             _ = try await Self.device(tenant: tenant, id: id, on: sql)
-            guard let configuration = try await Self.effectiveConfiguration(deviceId: id, on: sql) else { return [] }
-            let (report, _) = try await Self.deviceReport(deviceId: id, on: sql)
+            guard let configuration = try await Self.effectiveConfiguration(deviceId: id, tenant: tenant, on: sql) else { return [] }
+            let (report, _) = try await Self.deviceReport(deviceId: id, tenant: tenant, on: sql)
             return StatusEvaluator.settingStatuses(of: configuration, report: report)
         }
     }
@@ -185,7 +185,7 @@ extension PalisadeStore {
     public func provenance(tenant: String, device id: String) async throws -> DeviceProvenance {
         try await readSnapshot { sql in
             let device = try await Self.device(tenant: tenant, id: id, on: sql)
-            let configuration = try await Self.effectiveConfiguration(deviceId: id, on: sql) ?? EffectiveConfiguration(platform: device.platform.policyPlatform)
+            let configuration = try await Self.effectiveConfiguration(deviceId: id, tenant: tenant, on: sql) ?? EffectiveConfiguration(platform: device.platform.policyPlatform)
             return DeviceProvenance(
                 deviceId: id, configurationHash: configuration.deviceConfiguration.hash, policies: configuration.policies,
                 settings: configuration.settings.sorted { $0.key < $1.key }.map { .init(settingId: $0.key, value: $0.value.value, policies: $0.value.policies) },

@@ -9,6 +9,12 @@ extension SQLDatabase {
     /// as long and a rule change 3 times (BENCHMARKS.md, issue 18). PostgreSQL plans from
     /// statistics, and has no unary plus for text.
     var tenantColumnBesideKeys: String {
-        dialect.name == "sqlite" ? "+tenant_id" : "tenant_id"
+        tenantColumnBesideKeys(table: nil)
+    }
+
+    /// The same for a table named (or aliased) `table` in a join.
+    func tenantColumnBesideKeys(table: String?) -> String {
+        let column = table.map { "\($0).tenant_id" } ?? "tenant_id"
+        return dialect.name == "sqlite" ? "+" + column : column
     }
 }
