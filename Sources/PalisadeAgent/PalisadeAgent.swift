@@ -322,7 +322,7 @@ public struct PalisadeAgent: Sendable {
         let enforcerReport = configuration.leaveUntouched == true
             ? DeviceProtocol.StatusReport(configurationHash: configuration.hash, results: [],
                                           detail: configuration.reason ?? "another channel manages Defender's settings; nothing was written")
-            : try await NIOThreadPool.singleton.runIfActive { AtomicFile.$syncsToDisk.withValue(syncsToDisk) { enforcer.apply(configuration) } }
+            : try await BlockingWork.pool.runIfActive { AtomicFile.$syncsToDisk.withValue(syncsToDisk) { enforcer.apply(configuration) } }
         var report = configuration.leaveUntouched == true ? enforcerReport : DefenderVerification.report(enforcerReport, configuration: configuration, observation: observation)
         // Drift found earlier and not yet sent travels with this report.
         let unsent = (try? state.pendingReport())?.drift ?? []

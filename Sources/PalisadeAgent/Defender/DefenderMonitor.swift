@@ -36,7 +36,7 @@ public final class DefenderMonitor: Sendable {
             // Unstructured: callers asking at the same time share this one reading, and it is
             // not cancelled with whichever of them asked first.
             let reading = Task {
-                let observation = (try? await NIOThreadPool.singleton.runIfActive {
+                let observation = (try? await BlockingWork.pool.runIfActive {
                     Self.read(platform: platform, runner: runner, registry: registry, now: now)
                 }) ?? .notInstalled("the agent is shutting down", source: "agent")
                 self.cache.withLockedValue { $0 = (observation, key, clock.now) }

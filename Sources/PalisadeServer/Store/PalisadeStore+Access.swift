@@ -114,14 +114,23 @@ extension PalisadeStore {
                     lockedUntil: Timestamp.optionalDate(try row.optionalMillis("locked_until")))
     }
 
-    /// bcrypt off the cooperative pool: a hash takes a quarter of a second by design.
+    /// bcrypt's threads: off the cooperative pool (a hash takes a quarter of a second by design)
+    /// and off NIO's shared pool, on which SQLite runs: two sign-ins at once would otherwise
+    /// hold every database statement of a two-core server for that quarter second.
+    static let passwordHashing: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
+
+    /// bcrypt on its own threads (`passwordHashing`).
     func hashPassword(_ password: String) async throws -> String {
         let cost = passwordHashCost
-        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        return try await Self.passwordHashing.runIfActive { Bcrypt.hash(password, cost: cost) }
     }
 
     static func verifyPassword(_ password: String, hash: String) async throws -> Bool {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+        try await Self.passwordHashing.runIfActive { Bcrypt.verify(password, hash: hash) }
     }
 
     // MARK: Sessions
@@ -139,7 +148,7 @@ extension PalisadeStore {
         let refusal = DomainError(.unauthenticated, code: .invalidCredentials, message: "the email or the password is not right")
         guard let row else {
             // The dummy hash is made (once) and checked on the thread pool, like a real one.
-            _ = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: Self.timingDummyHash) }
+            _ = try await Self.passwordHashing.runIfActive { Bcrypt.verify(password, hash: Self.timingDummyHash) }
             throw refusal
         }
         let user = try Self.user(row)
