@@ -3,6 +3,8 @@ import Foundation
 import PalisadeAgent
 import PalisadeCore
 import PalisadeSupport
+import Subprocess
+import SystemPackage
 
 /// `palisade agent install-service` / `uninstall-service`: run the agent as a service of the
 /// platform it runs on (systemd, launchd, Task Scheduler).
@@ -50,7 +52,7 @@ struct InstallService: AsyncParsableCommand {
         Swift.print("Wrote \(path).")
         guard !noActivate else { return }
         for command in definition.activationCommands(path: path) {
-            try ServiceHost.execute(command)
+            try await ServiceHost.execute(command)
         }
         Swift.print("The agent runs as a service (\(kind.rawValue)); `palisade agent status --state-dir \(stateDirectory)` shows its health.")
     }
@@ -76,7 +78,7 @@ struct UninstallService: AsyncParsableCommand {
             throw ServiceHost.failure("no agent service is installed at \(path)")
         }
         if !noActivate {
-            for command in definition.deactivationCommands(path: path) { try ServiceHost.execute(command) }
+            for command in definition.deactivationCommands(path: path) { try await ServiceHost.execute(command) }
         }
         do {
             try AtomicFile.remove(path)
@@ -84,7 +86,7 @@ struct UninstallService: AsyncParsableCommand {
             throw ServiceHost.failure("cannot remove \(path): \(error)")
         }
         if !noActivate {
-            for command in definition.cleanupCommands { try ServiceHost.execute(command) }
+            for command in definition.cleanupCommands { try await ServiceHost.execute(command) }
         }
         Swift.print("Removed \(path).")
     }
@@ -111,19 +113,17 @@ enum ServiceHost {
         return ExitCode.failure
     }
 
-    /// Runs a service manager's command, found on the PATH; its failure is the command's.
-    static func execute(_ command: [String]) throws {
-        let runner = CommandRunner(timeout: .seconds(60))
-        guard let executable = runner.locate(command[0]) else {
+    /// Runs a service manager's command, found on the PATH, with this process's output and
+    /// errors (swift-subprocess, as the agent runs its tools); its failure is the command's.
+    static func execute(_ command: [String]) async throws {
+        guard let executable = CommandRunner().locate(command[0]) else {
             throw failure("\(command[0]) was not found on the PATH; run by hand: \(command.joined(separator: " "))")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(command.dropFirst())
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw failure("`\(command.joined(separator: " "))` failed with exit status \(process.terminationStatus)")
+        let result = try await Subprocess.run(
+            .path(FilePath(executable)), arguments: Arguments(Array(command.dropFirst())),
+            output: .currentStandardOutput, error: .currentStandardError)
+        guard case .exited(0) = result.terminationStatus else {
+            throw failure("`\(command.joined(separator: " "))` failed (\(result.terminationStatus))")
         }
     }
 }

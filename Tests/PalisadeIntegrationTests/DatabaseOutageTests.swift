@@ -19,9 +19,9 @@ import Testing
     @Test("PostgreSQL stopped: admin and device requests answer 503 database_unavailable with Retry-After at once (not after the pool's 30 s), readiness names the database, liveness stays up; started again: the same server recovers",
           .enabled(if: PrivatePostgres.isAvailable, "needs PALISADE_TEST_PG_BIN"), .timeLimit(.minutes(3)))
     func postgresStoppedAndStarted() async throws {
-        let postgres = try PrivatePostgres()
+        let postgres = try await PrivatePostgres()
         defer { postgres.remove() }
-        try postgres.start()
+        try await postgres.start()
         try await Database.with(.postgres(url: postgres.url), logger: TestServer.logger) { backend in
             let store = PalisadeStore(backend: backend, passwordHashCost: 4, logger: TestServer.logger)
             try await store.migrate()
@@ -31,7 +31,7 @@ import Testing
                 try await agent.sync()
                 #expect(try await server.api(.GET, "/api/v1/ready", token: "").status == 200)
 
-                try postgres.stop()
+                try await postgres.stop()
                 let clock = ContinuousClock()
                 for path in ["/api/v1/devices", "/api/v1/groups"] {
                     let started = clock.now
@@ -57,7 +57,7 @@ import Testing
                 }
                 #expect(clock.now - deviceStarted < Self.refusalBound)
 
-                try postgres.start()
+                try await postgres.start()
                 var recovered = false
                 for _ in 0..<100 where !recovered {
                     recovered = try await server.api(.GET, "/api/v1/ready", token: "").status == 200
@@ -102,16 +102,16 @@ import Testing
     @Test("SIGTERM stops `palisade serve` within 10 s while PostgreSQL is down and requests are in flight",
           .enabled(if: PrivatePostgres.isAvailable, "needs PALISADE_TEST_PG_BIN"), .timeLimit(.minutes(3)))
     func gracefulStopWithPostgresDown() async throws {
-        let postgres = try PrivatePostgres()
+        let postgres = try await PrivatePostgres()
         defer { postgres.remove() }
-        try postgres.start()
+        try await postgres.start()
         let server = try await ServeProcess.start(dataDirectory: postgres.directory + "/server", port: try PrivatePostgres.freePort(),
                                                   arguments: ["--database", postgres.url])
         defer { server.kill() }
         let base = server.baseURL
         let token = try server.adminToken()
 
-        try postgres.stop()
+        try await postgres.stop()
         let inFlight = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<4 {

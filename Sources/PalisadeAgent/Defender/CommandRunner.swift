@@ -1,5 +1,6 @@
-import Dispatch
 import Foundation
+import Subprocess
+import SystemPackage
 
 /// Runs a device tool (`mdatp`, `powershell`) found on a search path, with a deadline: a tool
 /// that hangs is terminated and reported as timed out, never waited on for ever.
@@ -45,67 +46,51 @@ public struct CommandRunner: Sendable {
         return nil
     }
 
-    /// Foundation's `Process.run()` is not safe to call from several threads at once: the
-    /// suite crashed inside it (a bad memcpy) with many simulated agents starting tools
-    /// together. Starting is serialised; waiting for the tools is not.
-    private static let spawning = NSLock()
+    /// The most a tool may print (more fails the run): Defender's health is a few kilobytes.
+    static let outputLimit = 4 * 1024 * 1024
 
-    /// Runs `tool` with `arguments`; blocks the calling thread (callers run it on a thread pool).
-    public func run(_ tool: String, _ arguments: [String]) -> Outcome {
+    /// Runs `tool` with `arguments` (swift-subprocess: Foundation's `Process.run()` crashed the
+    /// test suite in a memmove while other threads opened and closed descriptors, even with
+    /// every start serialised). A tool still running at the deadline is killed.
+    public func run(_ tool: String, _ arguments: [String]) async -> Outcome {
         guard let executable = locate(tool) else { return .notFound(tool: tool) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
+        let timeout = self.timeout
         do {
-            try Self.spawning.withLock { try process.run() }
+            let result = try await Subprocess.run(
+                .path(FilePath(executable)), arguments: Arguments(arguments),
+                input: .none, output: .sequence, error: .discarded
+            ) { execution -> Data? in
+                // The output, or nil when the deadline came first (the tool is then killed).
+                try await withThrowingTaskGroup(of: Data?.self) { group in
+                    group.addTask {
+                        var output = Data()
+                        for try await buffer in execution.standardOutput {
+                            buffer.withUnsafeBytes { output.append(contentsOf: $0) }
+                            guard output.count <= Self.outputLimit else { throw OutputTooLarge() }
+                        }
+                        return output
+                    }
+                    group.addTask {
+                        try await Task.sleep(for: timeout)
+                        return nil
+                    }
+                    let first = try await group.next() ?? nil
+                    group.cancelAll()
+                    if first == nil { try? execution.send(signal: .kill, toProcessGroup: false) }
+                    return first
+                }
+            }
+            guard let output = result.closureResult else { return .timedOut(tool: tool, after: timeout) }
+            switch result.terminationStatus {
+            case .exited(let status): return .finished(status: Int32(status), output: output)
+            case .signaled(let signal): return .finished(status: 128 + Int32(signal), output: output)
+            }
+        } catch is OutputTooLarge {
+            return .failedToStart(tool: tool, reason: "it printed more than \(Self.outputLimit) bytes")
         } catch {
             return .failedToStart(tool: tool, reason: "\(error)")
         }
-        // Read on another thread so that a large answer never blocks the tool on a full pipe.
-        let collected = CollectedOutput()
-        let done = DispatchSemaphore(value: 0)
-        let reader = output.fileHandleForReading
-        DispatchQueue.global().async {
-            collected.set(reader.readDataToEndOfFile())
-            done.signal()
-        }
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        let deadline = DispatchTime.now() + seconds
-        var finished = done.wait(timeout: deadline) == .success
-        // Output closed: the tool should be exiting; give it until the same deadline.
-        while finished, process.isRunning {
-            if DispatchTime.now() >= deadline { finished = false; break }
-            Thread.sleep(forTimeInterval: 0.005)
-        }
-        guard finished else {
-            process.terminate()
-            #if !os(Windows)
-            let pid = process.processIdentifier
-            DispatchQueue.global().asyncAfter(deadline: .now() + 2) { if process.isRunning { kill(pid, SIGKILL) } }
-            #endif
-            return .timedOut(tool: tool, after: timeout)
-        }
-        return .finished(status: process.terminationStatus, output: collected.data)
-    }
-}
-
-private final class CollectedOutput: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored = Data()
-
-    func set(_ data: Data) {
-        lock.lock()
-        stored = data
-        lock.unlock()
     }
 
-    var data: Data {
-        lock.lock()
-        defer { lock.unlock() }
-        return stored
-    }
+    private struct OutputTooLarge: Error {}
 }

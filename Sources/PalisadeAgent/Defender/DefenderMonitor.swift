@@ -23,7 +23,8 @@ public final class DefenderMonitor: Sendable {
     /// Where Windows keeps the Defender for Endpoint onboarding state (`OrgId`).
     public static let windowsOnboardingStatusKey = "HKLM\\SOFTWARE\\Microsoft\\Windows Advanced Threat Protection\\Status"
 
-    /// The last reading if it is recent enough, else a new one (off the cooperative pool).
+    /// The last reading if it is recent enough, else a new one (the tool runs as a subprocess
+    /// awaited without holding a thread).
     public func observe(platform: DevicePlatform, registry: (any RegistryStore)?, now: Date) async -> DefenderObservation {
         let key = platform.rawValue
         let clock = ContinuousClock()
@@ -36,9 +37,7 @@ public final class DefenderMonitor: Sendable {
             // Unstructured: callers asking at the same time share this one reading, and it is
             // not cancelled with whichever of them asked first.
             let reading = Task {
-                let observation = (try? await BlockingWork.pool.runIfActive {
-                    Self.read(platform: platform, runner: runner, registry: registry, now: now)
-                }) ?? .notInstalled("the agent is shutting down", source: "agent")
+                let observation = await Self.read(platform: platform, runner: runner, registry: registry, now: now)
                 self.cache.withLockedValue { $0 = (observation, key, clock.now) }
                 self.inFlight.withLockedValue { if $0?.key == key { $0 = nil } }
                 return observation
@@ -49,12 +48,12 @@ public final class DefenderMonitor: Sendable {
         return await reading.value
     }
 
-    /// One reading, blocking.
-    public static func read(platform: DevicePlatform, runner: CommandRunner, registry: (any RegistryStore)?, now: Date) -> DefenderObservation {
+    /// One reading.
+    public static func read(platform: DevicePlatform, runner: CommandRunner, registry: (any RegistryStore)?, now: Date) async -> DefenderObservation {
         switch platform {
         case .linux, .macos:
             let source = "mdatp health"
-            switch runner.run("mdatp", ["health", "--output", "json"]) {
+            switch await runner.run("mdatp", ["health", "--output", "json"]) {
             case .notFound:
                 return .notInstalled("mdatp was not found on the agent's PATH: Defender for Endpoint is not installed", source: source)
             case .timedOut(_, let after):
@@ -69,7 +68,7 @@ public final class DefenderMonitor: Sendable {
             }
         case .windows, .windowsServer:
             let source = "Get-MpComputerStatus"
-            switch runner.run("powershell", ["-NoProfile", "-NonInteractive", "-Command", "Get-MpComputerStatus | ConvertTo-Json"]) {
+            switch await runner.run("powershell", ["-NoProfile", "-NonInteractive", "-Command", "Get-MpComputerStatus | ConvertTo-Json"]) {
             case .notFound:
                 return .notInstalled("powershell was not found on the agent's PATH, so Get-MpComputerStatus cannot be read", source: source)
             case .timedOut(_, let after):
