@@ -42,17 +42,13 @@ public enum PalisadeServerRunner {
         let openFiles = raiseOpenFileLimit()
         logger.info("open-file limit \(openFiles.soft) (hard limit \(openFiles.hard)): each held long-poll is an open connection")
         let backend = try await Database.open(location, logger: logger)
-        do {
+        try await Database.closing(backend) {
             let store = PalisadeStore(backend: backend, logger: logger)
             let application = try buildApplication(store: store, configuration: configuration, logger: logger)
             // The database's client (PostgreSQL) first: it runs while the store is migrated and
             // served, and stops last, once the server and its services have stopped.
             try await runUntilStopped(Database.services(for: backend)
                 + [MigratedServer(store: store, application: application, dataDirectory: configuration.dataDirectory)], logger: logger)
-            try await backend.close()
-        } catch {
-            try? await backend.close()
-            throw error
         }
     }
 

@@ -23,35 +23,42 @@ public enum Database {
         (backend as? PostgresBackend).map { [$0.client] } ?? []
     }
 
+    /// `body` with the backend, closed afterwards whether `body` threw or not (a failure to
+    /// close is thrown only when `body` succeeded).
+    static func closing<T: Sendable>(_ backend: any DatabaseBackend, _ body: () async throws -> T) async throws -> T {
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            try? await backend.close()
+            throw error
+        }
+        try await backend.close()
+        return result
+    }
+
     public static func with<T: Sendable>(
         _ location: DatabaseLocation, logger: Logger,
         _ body: @Sendable (any DatabaseBackend) async throws -> T
     ) async throws -> T {
-        switch location {
-        case .sqlite:
-            let backend = try await open(location, logger: logger)
-            do {
-                let result = try await body(backend)
-                try await backend.close()
-                return result
-            } catch {
-                try? await backend.close()
-                throw error
+        let backend = try await open(location, logger: logger)
+        let services = services(for: backend)
+        guard !services.isEmpty else { return try await closing(backend) { try await body(backend) } }
+        // Unstructured so that stopping the pool is waited for a bounded time only: with
+        // PostgreSQL unreachable, a stopping tool must not wait on connection attempts.
+        let stopped = NIOLockedValueBox(false)
+        let running = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for service in services { group.addTask { try? await service.run() } }
             }
-        case .postgres(let url, let password):
-            let backend = try PostgresBackend(url: url, password: password, logger: logger)
-            // Unstructured so that closing the pool is waited for a bounded time only: with
-            // PostgreSQL unreachable, a stopping server must not wait on connection attempts.
-            let poolStopped = NIOLockedValueBox(false)
-            let pool = Task {
-                await backend.client.run()
-                poolStopped.withLockedValue { $0 = true }
-            }
-            defer { pool.cancel() }
+            stopped.withLockedValue { $0 = true }
+        }
+        defer { running.cancel() }
+        return try await closing(backend) {
             let result = try await body(backend)
-            pool.cancel()
+            running.cancel()
             let deadline = ContinuousClock.now.advanced(by: .seconds(2))
-            while !poolStopped.withLockedValue({ $0 }), ContinuousClock.now < deadline {
+            while !stopped.withLockedValue({ $0 }), ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(20))
             }
             return result
