@@ -86,11 +86,14 @@ extension HTTPClient {
     /// The agent's HTTP client: a dead server fails a request after `connectTimeout` instead of
     /// after the whole request deadline, and a failed connection or TLS handshake fails the
     /// request at once instead of being retried until the deadline, so the agent backs off
-    /// (and says why) promptly. Requests bring their own TLS configuration (`ServerTrust`).
+    /// (and says why) promptly. An idle connection is dropped after 30 s, before the server's
+    /// 60 s idle timeout, so that a request never goes out on a connection the server is
+    /// closing at that moment. Requests bring their own TLS configuration (`ServerTrust`).
     public static func palisadeAgent(connectTimeout: TimeAmount = .seconds(10)) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = connectTimeout
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.idleTimeout = .seconds(30)
         configuration.redirectConfiguration = .disallow
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
