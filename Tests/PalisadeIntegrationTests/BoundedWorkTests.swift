@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -122,25 +123,43 @@ import Testing
         }
     }
 
-    /// On a server of its own with a longer idle timeout. With 1 s and then 3 s, the test's
-    /// admin calls and the agent's first requests met resets under a loaded full suite: their
-    /// clients reuse pooled connections idle for up to 60 s (the agent's: 30 s, below the
-    /// server's default 60 s), and a connection idle for almost the server's timeout, reused
-    /// while the server's event loop was stalled, was closed with the request unread (RST).
+    /// On a server of its own with a longer idle timeout, and with clients that never reuse a
+    /// connection the server could be closing: under a loaded full suite (with 1 s, 3 s and
+    /// then 10 s of idle timeout) pooled admin and agent requests met resets, a connection idle
+    /// for almost the server's timeout being reused while the event loops were stalled, and
+    /// closed by the server's idle timer with the request unread.
     @Test func aLongPollParkedLongerThanTheIdleTimeoutIsAnswered() async throws {
         try await TestServer.with(.sqlite, idleTimeout: .seconds(10)) { server in
-            let (agent, _, policy) = try await TestAgent.enrolledWithPolicy(server)
-            try await agent.sync()
-            let (outcome, elapsed) = try await agent.checkIn(parkedOn: server, waitSeconds: 20) {
-                try await Task.sleep(for: .seconds(12))
-                _ = try await server.must(.PUT, "/api/v1/policies/\(policy)", ["name": "AV", "platform": "linux", "template": "antivirus", "settings": ["cloudService.enabled": false]])
+            var server = server
+            server.closesConnections = true
+            var configuration = HTTPClient.Configuration()
+            configuration.timeout.connect = .seconds(3)
+            configuration.connectionPool.retryConnectionEstablishment = false
+            // Far below the server's 10 s; the parked check-in is not idle.
+            configuration.connectionPool.idleTimeout = .milliseconds(500)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            do {
+                try await Self.parkedCheckInIsAnswered(server, client: client)
+            } catch {
+                try? await client.shutdown()
+                throw error
             }
-            guard case .applied = outcome else {
-                Issue.record("expected the change to arrive through the long-poll, got \(outcome)")
-                return
-            }
-            #expect(elapsed >= .seconds(12), "parked for longer than the idle timeout")
-            #expect(try agent.managedValue("cloudService.enabled") == false)
+            try await client.shutdown()
         }
+    }
+
+    static func parkedCheckInIsAnswered(_ server: TestServer, client: HTTPClient) async throws {
+        let (agent, _, policy) = try await TestAgent.enrolledWithPolicy(server, httpClient: client)
+        try await agent.sync()
+        let (outcome, elapsed) = try await agent.checkIn(parkedOn: server, waitSeconds: 20) {
+            try await Task.sleep(for: .seconds(12))
+            _ = try await server.must(.PUT, "/api/v1/policies/\(policy)", ["name": "AV", "platform": "linux", "template": "antivirus", "settings": ["cloudService.enabled": false]])
+        }
+        guard case .applied = outcome else {
+            Issue.record("expected the change to arrive through the long-poll, got \(outcome)")
+            return
+        }
+        #expect(elapsed >= .seconds(12), "parked for longer than the idle timeout")
+        #expect(try agent.managedValue("cloudService.enabled") == false)
     }
 }

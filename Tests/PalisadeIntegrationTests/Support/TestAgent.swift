@@ -23,10 +23,11 @@ struct TestAgent: Sendable {
     /// `defender`: what the stand-in for Defender's tool answers (nil: no tool, as on a device
     /// without Defender). Readings are not cached, so each cycle sees the current answer.
     static func enroll(_ server: TestServer, name: String, token: String, platform: DevicePlatform = .linux, tags: [String] = [],
-                       defender: JSONValue? = DefenderStandIn.healthyLinux, toolTimeout: Duration = .seconds(10), defenderMaximumAge: Duration = .zero) async throws -> TestAgent {
+                       defender: JSONValue? = DefenderStandIn.healthyLinux, toolTimeout: Duration = .seconds(10), defenderMaximumAge: Duration = .zero,
+                       httpClient: HTTPClient = Self.httpClient) async throws -> TestAgent {
         let base = server.directory + "/agents/\(name)"
         let tools = try DefenderStandIn(directory: base + "/tools", platform: platform, answer: defender)
-        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: Self.httpClient,
+        let agent = PalisadeAgent(state: AgentStateDirectory(path: base + "/state"), httpClient: httpClient,
                                   options: .init(waitSeconds: 0, backoffBase: .milliseconds(10), backoffMaximum: .milliseconds(50), minimumInterval: .milliseconds(50),
                                                  defenderMaximumAge: defenderMaximumAge, toolTimeout: toolTimeout, toolSearchPath: [tools.directory]),
                                   clock: server.store.clock, logger: TestServer.logger)
@@ -39,9 +40,9 @@ struct TestAgent: Sendable {
 
     /// The common starting point: one enrolled agent, alone in a static group, with one policy
     /// assigned to that group.
-    static func enrolledWithPolicy(_ server: TestServer, name: String = "alpha", settings: JSONValue = ["cloudService.enabled": true])
-        async throws -> (agent: TestAgent, group: String, policy: String) {
-        let agent = try await enroll(server, name: name, token: try await server.createEnrollmentToken())
+    static func enrolledWithPolicy(_ server: TestServer, name: String = "alpha", settings: JSONValue = ["cloudService.enabled": true],
+                                   httpClient: HTTPClient = Self.httpClient) async throws -> (agent: TestAgent, group: String, policy: String) {
+        let agent = try await enroll(server, name: name, token: try await server.createEnrollmentToken(), httpClient: httpClient)
         let group = try await server.createGroup("g", members: [agent.deviceId])
         let policy = try await server.createPolicy("AV", settings: settings)
         try await server.assign(policy, include: [group])

@@ -33,6 +33,9 @@ struct TestServer: Sendable {
     let directory: String
     /// The CA the server's certificate chains to (nil: plain HTTP).
     var ca: PinnedCA? = nil
+    /// Every API call on a connection of its own (`Connection: close`): for a server with a
+    /// short idle timeout, which could close a pooled connection just as a call reuses it.
+    var closesConnections = false
 
     static let logger: Logger = {
         var logger = Logger(label: "palisade.test")
@@ -146,6 +149,7 @@ struct TestServer: Sendable {
         request.tlsConfiguration = try clientTLS()
         if token != "" { request.headers.add(name: "Authorization", value: "Bearer \(token ?? adminToken)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if closesConnections { request.headers.replaceOrAdd(name: "Connection", value: "close") }
         if let rawBody {
             request.body = .bytes(ByteBuffer(bytes: rawBody))
         } else if body != .null {
